@@ -1,0 +1,16 @@
+"""Caffe-faithful reproduction of Janowczyk & Madabhushi's deep-learning tutorials for digital pathology.
+
+One module per stage (patches, lists, databases, templates, training, inference, evaluation,
+regression, data); use-case specifics live in :mod:`pipeline.usecases`. ``python -m pipeline`` is
+the command line.
+"""
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+#: Root of the checkout (the folder holding pipeline/, prototxt_templates/, docker/).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Jinja templates of solver, nets and job scripts.
+TEMPLATE_DIR = REPO_ROOT / "prototxt_templates"
+#: Data files shipped with the package (split lists, checksum tables).
+RESOURCE_DIR = Path(__file__).resolve().parent / "resources"

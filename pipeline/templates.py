@@ -1,0 +1,150 @@
+"""Step 4 set-up: solver, train/test net, deploy net and job scripts from Jinja templates.
+
+The original filled Python %-placeholders (%(kfoldi)d, %(numiter)d) in BASE-*.prototxt files;
+here prototxt_templates/*.j2 are rendered per fold (and per level) with the published values as
+defaults. Every rendered prototxt is parsed with caffe_pb2 before it is written.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from pipeline import TEMPLATE_DIR, atomic
+from pipeline.caffe_env import caffe_pb2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SolverParams:
+    """Solver values; defaults are the published ones (BASE-alexnet_solver_ada.prototxt)."""
+    base_lr: float = 0.001
+    weight_decay: float = 0.004
+    max_iter: int = 600000
+    test_interval: int = 10000
+    snapshot: int = 10000
+    display: int = 1000
+    random_seed: int | None = None
+
+
+@dataclass
+class FoldFiles:
+    """Paths of one fold's rendered files."""
+    solver: Path
+    train_test: Path
+    deploy: Path
+    job: Path
+    pbs: Path
+    snapshot_prefix: Path
+    extra: dict = field(default_factory=dict)
+
+
+def environment() -> jinja2.Environment:
+    """Jinja environment over prototxt_templates/ that fails on undefined variables."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              autoescape=False)
+
+
+def render(name: str, **context) -> str:
+    """Render one template with the given variables."""
+    return environment().get_template(name).render(**context).strip() + "\n"
+
+
+def parse_check(text: str, message: str, origin: str):
+    """Parse prototxt text into a caffe_pb2 message (``NetParameter``/``SolverParameter``)."""
+    from google.protobuf import text_format
+    msg = getattr(caffe_pb2(), message)()
+    try:
+        text_format.Merge(text, msg)
+    except text_format.ParseError as exc:
+        raise ValueError(f"{origin}: rendered template does not parse as {message}: {exc}") from exc
+    return msg
+
+
+def test_iter_for(n_test_lines: int, batch_size: int = 128) -> int:
+    """floor(test lines / batch), the original's test_iter; at least 1 so Caffe can run a test."""
+    n = n_test_lines // batch_size
+    if n == 0:
+        log.warning("test list has %d lines, fewer than one batch of %d: test_iter set to 1",
+                    n_test_lines, batch_size)
+    return max(1, n)
+
+
+def deploy_text(dropout: bool = False, num_output: int = 2, batch: int = 10) -> str:
+    """The deploy net (input batch x 3 x 32 x 32, softmax "prob")."""
+    text = render("deploy.prototxt.j2", dropout=dropout, num_output=num_output, batch=batch)
+    parse_check(text, "NetParameter", "deploy.prototxt.j2")
+    return text
+
+
+def write_deploy(path: Path, dropout: bool = False, num_output: int = 2, batch: int = 10) -> Path:
+    """Render the deploy net to ``path`` (atomically)."""
+    atomic.write_text(Path(path), deploy_text(dropout, num_output, batch))
+    return Path(path)
+
+
+def render_fold(out_dir: Path, fold: str, train_db: Path, test_db: Path | None, mean_file: Path,
+                n_test_lines: int, gpu: bool = False, dropout: bool = False, num_output: int = 2,
+                batch_size: int = 128, solver: SolverParams | None = None,
+                snapshot_name: str | None = None) -> FoldFiles:
+    """Render solver, train/test net, deploy net and job scripts for one fold into ``out_dir``.
+
+    ``fold`` is the fold's name ("1", or "1_2" for fold 1 level 2). File names follow the original:
+    ``<fold>-alexnet_solver_ada.prototxt``, ``<fold>-alexnet_traing_32w_db.prototxt`` and the
+    snapshot prefix ``<fold>_caffenet_train_w32`` (``snapshot_name`` overrides the part after
+    "<fold>_"). Paths inside the files are absolute.
+    """
+    solver = solver or SolverParams()
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    net_path = out_dir / f"{fold}-alexnet_traing_32w{'_dropout' if dropout else ''}_db.prototxt"
+    solver_path = out_dir / f"{fold}-alexnet_solver_ada.prototxt"
+    deploy_path = out_dir / f"deploy_train32{'_dropout' if dropout else ''}.prototxt"
+    prefix = out_dir / f"{fold}_{snapshot_name or 'caffenet_train_w32'}"
+    test_iter = test_iter_for(n_test_lines, batch_size) if test_db else 0
+
+    net_text = render("train_test.prototxt.j2", train_db=str(Path(train_db).resolve()),
+                      test_db=str(Path(test_db).resolve()) if test_db else "",
+                      mean_file=str(Path(mean_file).resolve()), batch_size=batch_size,
+                      test_batch_size=batch_size, dropout=dropout, num_output=num_output)
+    parse_check(net_text, "NetParameter", str(net_path))
+    params = asdict(solver)
+    if not test_db:
+        params["test_interval"] = solver.max_iter + 1
+    solver_text = render("solver.prototxt.j2", net=str(net_path), test_iter=test_iter, gpu=gpu,
+                         snapshot_prefix=str(prefix), **params)
+    if not test_db:  # no test net: Caffe must not be told to test
+        solver_text = "\n".join(ln for ln in solver_text.splitlines()
+                                if not ln.startswith(("test_iter", "test_interval"))) + "\n"
+    parse_check(solver_text, "SolverParameter", str(solver_path))
+
+    atomic.write_text(net_path, net_text)
+    atomic.write_text(solver_path, solver_text)
+    write_deploy(deploy_path, dropout=dropout, num_output=num_output)
+    job = out_dir / f"{fold}-train_job.sh"
+    atomic.write_text(job, render("train_job.sh.j2", fold=fold, level=None, workdir=str(out_dir),
+                                  python=sys.executable, solver=str(solver_path), gpu=gpu))
+    job.chmod(job.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    pbs = out_dir / f"{fold}-qsub.pbs"
+    atomic.write_text(pbs, render("qsub.pbs.j2", job_name=f"caffe_{fold}", gpu=gpu, walltime="72:00:00",
+                                  job_script=str(job)))
+    log.info("rendered fold %s into %s (test_iter %d, max_iter %d, %s)", fold, out_dir, test_iter,
+             solver.max_iter, "GPU" if gpu else "CPU")
+    return FoldFiles(solver=solver_path, train_test=net_path, deploy=deploy_path, job=job, pbs=pbs,
+                     snapshot_prefix=prefix)
+
+
+def default_deploy_path(cache_dir: Path | None = None, dropout: bool = False, num_output: int = 2) -> Path:
+    """A deploy net rendered from the template into a cache folder (for inference defaults)."""
+    cache = Path(cache_dir or os.environ.get("PIPELINE_CACHE", Path.home() / ".cache" / "pipeline"))
+    path = cache / f"deploy_train32{'_dropout' if dropout else ''}_{num_output}.prototxt"
+    if not path.is_file():
+        write_deploy(path, dropout=dropout, num_output=num_output)
+    return path

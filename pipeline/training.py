@@ -1,0 +1,188 @@
+"""Step 4: train with ``caffe train``, resume from the newest snapshot, parse the log.
+
+The Caffe log is kept beside the model (``<snapshot prefix>_train.log``, appended across resumed
+runs) and parsed into ``<prefix>_log.csv`` (iteration, train loss, test accuracy, test loss) and a
+PNG plot.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import atomic
+from pipeline.caffe_env import caffe_pb2, tool_path
+
+log = logging.getLogger(__name__)
+
+_ITER = re.compile(r"Iteration (\d+)")
+_TRAIN_LOSS = re.compile(r"Iteration (\d+)(?: \([\d.]+ iter/s, [\d.]+s/\d+ iters\))?, loss = ([-\d.eE+naif]+)")
+_TESTING = re.compile(r"Iteration (\d+), Testing net")
+_TEST_OUT = re.compile(r"Test net output #\d+: (\w+) = ([-\d.eE+naif]+)")
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train`."""
+    model: Path
+    log: Path
+    csv: Path
+    resumed_from: Path | None
+    skipped: bool
+
+
+def read_solver(solver: Path):
+    """Parse a solver prototxt."""
+    from google.protobuf import text_format
+    msg = caffe_pb2().SolverParameter()
+    text_format.Merge(Path(solver).read_text(), msg)
+    return msg
+
+
+def snapshots(prefix: Path) -> list[tuple[int, Path, Path]]:
+    """Complete snapshot pairs (iteration, caffemodel, solverstate) of ``prefix``, oldest first."""
+    out = []
+    for st in prefix.parent.glob(f"{prefix.name}_iter_*.solverstate"):
+        m = re.fullmatch(rf"{re.escape(prefix.name)}_iter_(\d+)\.solverstate", st.name)
+        model = st.with_suffix(".caffemodel")
+        if m and model.is_file() and st.stat().st_size > 0:
+            out.append((int(m.group(1)), model, st))
+    return sorted(out)
+
+
+def final_model(solver: Path) -> Path:
+    """Path of the model Caffe writes when the solver finishes (``<prefix>_iter_<max_iter>``)."""
+    sp = read_solver(solver)
+    prefix = Path(sp.snapshot_prefix)
+    if not prefix.is_absolute():
+        prefix = Path(solver).resolve().parent / prefix
+    return prefix.with_name(f"{prefix.name}_iter_{sp.max_iter}.caffemodel")
+
+
+def train(solver: Path, gpu: bool = False, device: int = 0, resume: bool = True,
+          show_progress: bool = True) -> TrainResult:
+    """Run ``caffe train --solver`` (resuming from the newest snapshot); returns the final model.
+
+    A finished run (final model present) is skipped. Raises RuntimeError with the log's tail if
+    Caffe fails.
+    """
+    solver = Path(solver).resolve()
+    sp = read_solver(solver)
+    prefix = Path(sp.snapshot_prefix)
+    if not prefix.is_absolute():
+        prefix = solver.parent / prefix
+    model = final_model(solver)
+    log_path = prefix.with_name(prefix.name + "_train.log")
+    csv_path = prefix.with_name(prefix.name + "_log.csv")
+    if model.is_file():
+        log.info("training already finished: %s", model)
+        if log_path.is_file():
+            write_log_csv(log_path, csv_path)
+        return TrainResult(model, log_path, csv_path, None, True)
+    cmd = [str(tool_path("caffe")), "train", f"--solver={solver}"]
+    resumed = None
+    if resume:
+        snaps = snapshots(prefix)
+        if snaps:
+            resumed = snaps[-1][2]
+            cmd.append(f"--snapshot={resumed}")
+            log.info("resuming from %s", resumed.name)
+    if gpu:
+        cmd.append(f"--gpu={device}")
+    env = dict(os.environ, GLOG_logtostderr="1")
+    log.info("caffe train: %d iterations, log %s", sp.max_iter, log_path)
+    bar = None
+    if show_progress:
+        from tqdm import tqdm
+        bar = tqdm(total=sp.max_iter, desc=f"train {prefix.name}", unit="it", initial=0)
+    tail: list[str] = []
+    with open(log_path, "a") as lf:
+        proc = subprocess.Popen(cmd, cwd=solver.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=env)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lf.write(line)
+            tail = (tail + [line.rstrip()])[-20:]
+            m = _ITER.search(line)
+            if bar is not None and m:
+                bar.n = min(int(m.group(1)), sp.max_iter)
+                bar.refresh()
+        rc = proc.wait()
+    if bar is not None:
+        bar.close()
+    write_log_csv(log_path, csv_path)
+    if rc != 0 or not model.is_file():
+        raise RuntimeError(f"caffe train failed (exit {rc}); log {log_path}:\n" + "\n".join(tail))
+    plot_log(csv_path, csv_path.with_suffix(".png"))
+    return TrainResult(model, log_path, csv_path, resumed, False)
+
+
+def parse_log(text: str) -> list[dict]:
+    """Rows {iteration, train_loss, test_accuracy, test_loss} from a Caffe training log.
+
+    Train loss comes from the display lines ("Iteration N ..., loss = X"); test values from the
+    "Test net output" lines following "Iteration N, Testing net". Missing values are None.
+    """
+    rows: dict[int, dict] = {}
+    testing_iter: int | None = None
+    for line in text.splitlines():
+        m = _TESTING.search(line)
+        if m:
+            testing_iter = int(m.group(1))
+            continue
+        m = _TEST_OUT.search(line)
+        if m and testing_iter is not None:
+            key = "test_accuracy" if m.group(1) == "accuracy" else f"test_{m.group(1)}"
+            rows.setdefault(testing_iter, {})[key] = float(m.group(2))
+            continue
+        m = _TRAIN_LOSS.search(line)
+        if m:
+            rows.setdefault(int(m.group(1)), {})["train_loss"] = float(m.group(2))
+    out = []
+    for it in sorted(rows):
+        r = rows[it]
+        out.append({"iteration": it, "train_loss": r.get("train_loss"),
+                    "test_accuracy": r.get("test_accuracy"), "test_loss": r.get("test_loss")})
+    return out
+
+
+def write_log_csv(log_path: Path, csv_path: Path) -> list[dict]:
+    """Parse a Caffe log and write its CSV (atomically); returns the rows."""
+    rows = parse_log(Path(log_path).read_text())
+    with atomic.atomic_path(Path(csv_path)) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["iteration", "train_loss", "test_accuracy", "test_loss"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    return rows
+
+
+def plot_log(csv_path: Path, png_path: Path) -> None:
+    """Plot train/test loss and test accuracy against iteration into a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    with open(csv_path) as fh:
+        rows = list(csv.DictReader(fh))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in (("train_loss", "train loss"), ("test_loss", "test loss")):
+        pts = [(int(r["iteration"]), float(r[key])) for r in rows if r[key]]
+        if pts:
+            ax.plot(*zip(*pts), label=label)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    acc = [(int(r["iteration"]), float(r["test_accuracy"])) for r in rows if r["test_accuracy"]]
+    if acc:
+        ax2 = ax.twinx()
+        ax2.plot(*zip(*acc), "g.-", label="test accuracy")
+        ax2.set_ylabel("test accuracy")
+        ax2.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    with atomic.atomic_path(Path(png_path)) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
