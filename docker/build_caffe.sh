@@ -11,7 +11,7 @@
 # configuration (own sources list, state and cache under a temporary folder); the mirror URI is read
 # from this machine's own Debian sources, which are never edited. sha256 is checked before unpacking.
 #
-# Usage: docker/build_caffe.sh [--install-deps] [--gpu] [--prefix DIR] [--python PY] [--jobs N]
+# Usage: docker/build_caffe.sh [--install-deps | --deps-only] [--gpu] [--prefix DIR] [--python PY] [--jobs N]
 #   CAFFE_ROOT     install prefix (default: <checkout>/.caffe); --prefix wins
 #   PYTHON         Python with numpy that pycaffe is built for (default: <checkout>/.venv/bin/python)
 #   CAFFE_SRC_CACHE folder keeping the downloaded source files (default: $CAFFE_ROOT/../.caffe-src)
@@ -26,9 +26,11 @@ python_exe="${PYTHON:-$checkout/.venv/bin/python}"
 jobs="$(nproc)"
 gpu=0
 install_deps=0
+deps_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --install-deps) install_deps=1 ;;
+    --deps-only) install_deps=1; deps_only=1 ;;
     --gpu) gpu=1 ;;
     --prefix) prefix="$2"; shift ;;
     --python) python_exe="$2"; shift ;;
@@ -66,6 +68,7 @@ if [ "$install_deps" = 1 ]; then
   else
     log "Debian packages: all present"
   fi
+  [ "$deps_only" = 1 ] && exit 0
 fi
 
 [ -x "$python_exe" ] && "$python_exe" -c "import numpy" 2>/dev/null || {

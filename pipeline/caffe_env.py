@@ -101,7 +101,8 @@ def run_tool(name: str, args: list[str], cwd: Path | None = None, log_file: Path
     cmd = [str(tool_path(name)), *args]
     log.debug("running %s", " ".join(cmd))
     full_env = dict(os.environ)
-    full_env.setdefault("GLOG_logtostderr", "1")
+    full_env["GLOG_logtostderr"] = "1"
+    full_env["GLOG_minloglevel"] = "0"  # import_caffe() may have set 2 for pycaffe; the tools must log
     if env:
         full_env.update(env)
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=full_env)

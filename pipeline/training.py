@@ -20,7 +20,7 @@ from pipeline.caffe_env import caffe_pb2, tool_path
 log = logging.getLogger(__name__)
 
 _ITER = re.compile(r"Iteration (\d+)")
-_TRAIN_LOSS = re.compile(r"Iteration (\d+)(?: \([\d.]+ iter/s, [\d.]+s/\d+ iters\))?, loss = ([-\d.eE+naif]+)")
+_TRAIN_LOSS = re.compile(r"Iteration (\d+)(?: \([^)]*\))?, loss = ([-\d.eE+naif]+)")
 _TESTING = re.compile(r"Iteration (\d+), Testing net")
 _TEST_OUT = re.compile(r"Test net output #\d+: (\w+) = ([-\d.eE+naif]+)")
 
@@ -93,7 +93,7 @@ def train(solver: Path, gpu: bool = False, device: int = 0, resume: bool = True,
             log.info("resuming from %s", resumed.name)
     if gpu:
         cmd.append(f"--gpu={device}")
-    env = dict(os.environ, GLOG_logtostderr="1")
+    env = dict(os.environ, GLOG_logtostderr="1", GLOG_minloglevel="0")  # pycaffe may have set 2
     log.info("caffe train: %d iterations, log %s", sp.max_iter, log_path)
     bar = None
     if show_progress:
@@ -181,7 +181,8 @@ def plot_log(csv_path: Path, png_path: Path) -> None:
         ax2.plot(*zip(*acc), "g.-", label="test accuracy")
         ax2.set_ylabel("test accuracy")
         ax2.set_ylim(0, 1)
-    ax.legend(loc="upper left")
+    if ax.get_lines():
+        ax.legend(loc="upper left")
     fig.tight_layout()
     with atomic.atomic_path(Path(png_path)) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

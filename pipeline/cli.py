@@ -1,0 +1,188 @@
+"""Command line: ``python -m pipeline <command> ...`` (``--help`` on any command)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("pipeline")
+
+
+def _uc6_args(p: argparse.ArgumentParser, need_data: bool = True) -> None:
+    p.add_argument("--data", type=Path, required=need_data,
+                   help="IDC data: IDC_regular_ps50_idx5.zip or a folder in the PATIENT/{0,1}/*.png layout")
+    p.add_argument("--work", type=Path, required=True, help="work folder (patches, lists, DBs, models, eval)")
+    p.add_argument("--variant", default="crop", choices=["crop", "resize", "crop-morerot"],
+                   help="published patch variant (default crop = w32_noresize)")
+    p.add_argument("--iter", dest="iterations", type=int, default=600000, help="training iterations (published 600000)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the list shuffle and Caffe's random_seed (default 1)")
+    p.add_argument("--caffe-shuffle", action="store_true", help="let convert_imageset -shuffle (unseeded, as the original)")
+    p.add_argument("--gpu", action="store_true", help="train and classify on the GPU")
+    p.add_argument("--dropout", action="store_true", help="the dropout net (released w32_dropout)")
+    p.add_argument("--split-dir", type=Path, help="folder with cases_{train,val,test}.txt (default: the published split)")
+    p.add_argument("--skip-bad", action="store_true", help="record unreadable PNGs and go on")
+    p.add_argument("--jobs", type=int, help="patch workers (default: all cores)")
+    p.add_argument("--no-oversample", dest="oversample", action="store_false",
+                   help="evaluate the centre window only (the original averaged it with its mirror)")
+    p.add_argument("--test-interval", type=int, help="solver test_interval (published 10000)")
+    p.add_argument("--snapshot", type=int, help="solver snapshot interval (published 10000)")
+    p.add_argument("--display", type=int, help="solver display interval (published 1000)")
+
+
+def _uc6_config(a: argparse.Namespace):
+    from pipeline.templates import SolverParams
+    from pipeline.usecases.idc_pipeline import Config
+    sp = SolverParams(max_iter=a.iterations)
+    for k in ("test_interval", "snapshot", "display"):
+        if getattr(a, k, None):
+            setattr(sp, k, getattr(a, k))
+    return Config(data=a.data, work=a.work, variant=a.variant, iterations=a.iterations, seed=a.seed,
+                  caffe_shuffle=a.caffe_shuffle, gpu=a.gpu, dropout=a.dropout, split_dir=a.split_dir,
+                  skip_bad=a.skip_bad, jobs=a.jobs, solver=sp, oversample=a.oversample)
+
+
+def _print_summary(summary: dict) -> None:
+    print("\nsummary:")
+    for k, v in summary.items():
+        if k == "overall":
+            print(f"  F-score {v['f_score']}, balanced accuracy {v['balanced_accuracy']}, accuracy {v['accuracy']} "
+                  f"(tp {v['tp']} fp {v['fp']} fn {v['fn']} tn {v['tn']})")
+        else:
+            print(f"  {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+    if summary.get("table") and Path(summary["table"]).is_file():
+        print()
+        print(Path(summary["table"]).read_text())
+
+
+def cmd_doctor(a) -> int:
+    from pipeline import doctor
+    return doctor.main(quiet=a.quiet)
+
+
+def cmd_stage(a) -> int:
+    from pipeline.usecases import idc_pipeline
+    stages = idc_pipeline.STAGES if a.command == "usecase6" else (a.command,)
+    if a.command == "usecase6" and a.stages:
+        stages = tuple(a.stages.split(","))
+    _print_summary(idc_pipeline.run(_uc6_config(a), stages))
+    return 0
+
+
+def cmd_demo(a) -> int:
+    from pipeline import synth
+    from pipeline.templates import SolverParams
+    from pipeline.usecases import idc_pipeline
+    data = a.work / "generated_cohort"
+    if not (data / "cases_test.txt").is_file():
+        synth.make_idc_cohort(data, seed=a.seed)
+    print(f"NOTE: the demo cohort in {data} is GENERATED (synthetic H&E-like patches), not real tissue; "
+          "its numbers say the pipeline works, nothing about IDC.")
+    sp = SolverParams(max_iter=a.iterations, test_interval=100, snapshot=100, display=20, random_seed=a.seed)
+    cfg = idc_pipeline.Config(data=data, work=a.work, variant="crop", iterations=a.iterations, seed=a.seed,
+                              split_dir=data, solver=sp)
+    _print_summary(idc_pipeline.run(cfg))
+    return 0
+
+
+def cmd_train(a) -> int:
+    from pipeline import training
+    res = training.train(a.solver, gpu=a.gpu, resume=not a.no_resume)
+    print(f"model: {res.model}\nlog: {res.log}\ncsv: {res.csv}" + (f"\nresumed from {res.resumed_from}" if res.resumed_from else ""))
+    return 0
+
+
+def cmd_evaluate(a) -> int:
+    from pipeline import evaluation, lists
+    patients = lists.read_names(a.patients_file) if a.patients_file else None
+    result = evaluation.evaluate(a.model, a.mean, a.variant, a.json, patients_dir=a.patients_dir, patients=patients,
+                                 list_path=a.list, patch_dir=a.patch_dir, oversample=a.oversample, dropout=a.dropout,
+                                 with_rotations=a.with_rotations, gpu=a.gpu, deploy=a.deploy)
+    print(evaluation.markdown_table(result, a.variant))
+    return 0
+
+
+def cmd_data(a) -> int:
+    from pipeline import data
+    path = data.fetch_idc(a.dest)
+    print(f"IDC zip: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("doctor", help="versions and paths of Caffe, pycaffe and dependencies")
+    d.add_argument("--quiet", action="store_true", help="one line unless something is missing")
+    d.set_defaults(func=cmd_doctor)
+
+    u = sub.add_parser("usecase6", help="use case 6 (IDC) end to end")
+    _uc6_args(u)
+    u.add_argument("--stages", help="comma-separated subset of patches,lists,dbs,prototxt,train,evaluate")
+    u.set_defaults(func=cmd_stage)
+    for stage, helptext in (("patches", "step 1: patches and faithful TAB lists"),
+                            ("lists", "space-separated list copies for convert_imageset"),
+                            ("dbs", "LevelDBs (convert_imageset) and mean (compute_image_mean)"),
+                            ("prototxt", "render solver, train/test and deploy nets, job scripts"),
+                            ("train", "caffe train (resumes from the newest solverstate)"),
+                            ("evaluate", "patch-level metrics on the test patients")):
+        s = sub.add_parser(stage, help=f"use case 6 stage: {helptext}")
+        _uc6_args(s)
+        s.set_defaults(func=cmd_stage)
+
+    dm = sub.add_parser("demo", help="use case 6 on a small generated cohort (CPU, minutes)")
+    dm.add_argument("--work", type=Path, default=Path("runs/demo"))
+    dm.add_argument("--seed", type=int, default=1)
+    dm.add_argument("--iter", dest="iterations", type=int, default=300)
+    dm.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("caffe-train", help="run caffe train on any rendered solver")
+    t.add_argument("--solver", type=Path, required=True)
+    t.add_argument("--gpu", action="store_true")
+    t.add_argument("--no-resume", action="store_true", help="start from scratch even if snapshots exist")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate-model", help="classify IDC patches with any model; per-patient and overall scores")
+    e.add_argument("--model", type=Path, required=True)
+    e.add_argument("--mean", type=Path, required=True)
+    e.add_argument("--variant", default="crop", choices=["crop", "resize", "crop-morerot"])
+    e.add_argument("--dropout", action="store_true")
+    e.add_argument("--deploy", type=Path, help="deploy prototxt (default: rendered from the template)")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--patients-dir", type=Path, help="ROOT with PATIENT/{0,1}/*.png (50x50 originals)")
+    src.add_argument("--list", type=Path, help="list of 32x32 patches (with --patch-dir)")
+    e.add_argument("--patients-file", type=Path, help="patients to use (one ID a line), default all folders")
+    e.add_argument("--patch-dir", type=Path)
+    e.add_argument("--oversample", dest="oversample", action="store_true", default=True,
+                   help="average window and mirror, as caffe.Classifier.predict (default)")
+    e.add_argument("--no-oversample", dest="oversample", action="store_false")
+    e.add_argument("--with-rotations", action="store_true", help="also the rotated copies the patches stage writes")
+    e.add_argument("--gpu", action="store_true")
+    e.add_argument("--json", type=Path, required=True)
+    e.set_defaults(func=cmd_evaluate)
+
+    da = sub.add_parser("data", help="download a dataset (explicit; needs network)")
+    da.add_argument("dataset", choices=["idc"])
+    da.add_argument("--dest", type=Path, default=Path("data"))
+    da.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status. Errors print one clear line, not a traceback."""
+    a = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return a.func(a)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        if a.verbose:
+            raise
+        log.error("%s", exc)
+        return 1
+    except KeyboardInterrupt:
+        log.error("interrupted; rerun the same command to resume")
+        return 130

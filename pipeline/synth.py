@@ -1,0 +1,65 @@
+"""Generated cohorts for demos and tests (clearly not real tissue).
+
+The IDC cohort mimics the dataset's layout and naming: ROOT/PATIENT/{0,1}/
+<patient>_idx5_x<X>_y<Y>_class<C>.png, 50x50 RGB, H&E-like colours. Class 1 (IDC-like) patches are
+denser in dark purple, nucleus-like blobs on a more purple background; class 0 patches are
+pink stroma with few blobs, so a small network can learn the difference in a few hundred
+iterations.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pipeline import lists
+
+log = logging.getLogger(__name__)
+
+EOSIN = np.array([236, 170, 200], dtype=np.float64)       # pink stroma
+EOSIN_DENSE = np.array([200, 140, 195], dtype=np.float64)  # purpler, cellular background
+HEMATOXYLIN = np.array([75, 45, 130], dtype=np.float64)   # nuclei
+
+
+def he_patch(rng: np.random.RandomState, label: int, size: tuple[int, int] = (50, 50)) -> np.ndarray:
+    """One H&E-like uint8 patch (H x W x 3); class 1 has ~3x the nuclei and a purpler background."""
+    h, w = size
+    base = EOSIN if label == 0 else EOSIN_DENSE
+    img = np.tile(base + rng.normal(0, 8, 3), (h, w, 1))
+    yy, xx = np.mgrid[0:h, 0:w]
+    n_nuclei = rng.poisson(4 if label == 0 else 13)
+    for _ in range(n_nuclei):
+        cy, cx = rng.uniform(-3, h + 3), rng.uniform(-3, w + 3)
+        ry, rx = rng.uniform(2.0, 4.5, size=2)
+        mask = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+        img[mask] = HEMATOXYLIN + rng.normal(0, 10, 3)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def make_idc_cohort(root: Path, n_patients: int = 12, per_class: tuple[int, int] = (60, 30),
+                    seed: int = 0, first_id: int = 90001,
+                    split: tuple[int, int, int] = (7, 2, 3)) -> dict[str, list[str]]:
+    """Write a generated IDC-like cohort under ``root`` and its cases_{train,val,test}.txt.
+
+    Returns the split {case: [patient ids]}. Deterministic for a given seed.
+    """
+    root = Path(root)
+    rng = np.random.RandomState(seed)
+    ids = [str(first_id + i) for i in range(n_patients)]
+    for pid in ids:
+        for label in (0, 1):
+            d = root / pid / str(label)
+            d.mkdir(parents=True, exist_ok=True)
+            for j in range(per_class[label]):
+                x, y = 1 + 50 * (j % 20), 1 + 50 * (j // 20) + 1000 * label
+                patch = he_patch(rng, label)
+                Image.fromarray(patch).save(d / f"{pid}_idx5_x{x}_y{y}_class{label}.png")
+    n_train, n_val, _ = split
+    out = {"train": ids[:n_train], "val": ids[n_train:n_train + n_val], "test": ids[n_train + n_val:]}
+    for case, pids in out.items():
+        lists.write_names(root / f"cases_{case}.txt", pids)
+    log.info("generated IDC cohort: %d patients x %s patches in %s (not real tissue)", n_patients, per_class, root)
+    return out

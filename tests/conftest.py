@@ -1,0 +1,55 @@
+"""Shared fixtures. Tests run the real Caffe tools on data they generate, and on ../shared."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline import REPO_ROOT
+
+SHARED = REPO_ROOT.parent / "shared"
+RELEASED = SHARED / "released"
+REALDATA = SHARED / "realdata" / "idc"
+
+
+def need(path: Path) -> Path:
+    """Skip the test when a ../shared resource is absent (it is present in CI)."""
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs(caplog):
+    caplog.set_level(logging.INFO)
+
+
+@pytest.fixture(scope="session")
+def caffe():
+    from pipeline.caffe_env import import_caffe
+    return import_caffe()
+
+
+def write_pngs(folder: Path, n: int, size: int = 32, seed: int = 0) -> list[tuple[str, np.ndarray, int]]:
+    """n random RGB PNGs named img_<i>.png; returns (name, pixels RGB uint8, label)."""
+    rng = np.random.RandomState(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        arr = rng.randint(0, 256, (size, size, 3)).astype(np.uint8)
+        name = f"img_{i:03d}.png"
+        Image.fromarray(arr).save(folder / name)
+        out.append((name, arr, i % 2))
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_cohort(tmp_path_factory):
+    """A generated IDC-like cohort (6 patients) with its split files."""
+    from pipeline import synth
+    root = tmp_path_factory.mktemp("cohort")
+    split = synth.make_idc_cohort(root, n_patients=6, per_class=(24, 12), seed=3, split=(3, 1, 2))
+    return root, split

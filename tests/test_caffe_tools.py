@@ -1,0 +1,124 @@
+"""The real Caffe tools on generated data: convert_imageset, compute_image_mean, caffe train, pycaffe."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline import databases, lists, templates, training
+from tests.conftest import RELEASED, need, write_pngs
+
+
+@pytest.fixture(scope="module")
+def patch_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pngs")
+    imgs = write_pngs(root / "subs", 12)
+    lst = root / "list.txt"
+    lists.write_list(lst, [lists.Entry(n, lab) for n, _, lab in imgs], sep=" ")
+    return root, imgs, lst
+
+
+def test_convert_imageset_records_keys_and_bgr_pixels(patch_set, tmp_path):
+    root, imgs, lst = patch_set
+    db = tmp_path / "DB_train_1"
+    n = databases.build_db(root / "subs", lst, db, seed=None)
+    assert n == 12
+    recs = list(databases.iter_records(db))
+    assert len(recs) == 12
+    by_name = {name: (arr, lab) for name, arr, lab in imgs}
+    for i, (key, label, chw) in enumerate(recs):
+        idx, name = key.decode().split("_", 1)
+        assert idx == f"{i:08d}"                       # "%08d_<file name>", list order
+        arr, lab = by_name[name]
+        assert label == lab
+        assert np.array_equal(chw, arr[:, :, ::-1].transpose(2, 0, 1))   # BGR, C x H x W
+
+
+def test_compute_image_mean_equals_numpy(patch_set, tmp_path):
+    root, imgs, lst = patch_set
+    db = tmp_path / "DB"
+    databases.build_db(root / "subs", lst, db)
+    mean = databases.compute_mean(db, tmp_path / "mean.binaryproto")
+    expect = np.mean([a[:, :, ::-1].transpose(2, 0, 1).astype(np.float64) for _, a, _ in imgs], axis=0)
+    assert mean.shape == (3, 32, 32)
+    np.testing.assert_allclose(mean, expect, atol=1e-4)
+
+
+def test_same_seed_gives_identical_dbs(patch_set, tmp_path):
+    root, _, lst = patch_set
+    a, b, c = tmp_path / "A", tmp_path / "B", tmp_path / "C"
+    databases.build_db(root / "subs", lst, a, seed=7)
+    databases.build_db(root / "subs", lst, b, seed=7)
+    databases.build_db(root / "subs", lst, c, seed=8)
+    assert databases.db_items(a) == databases.db_items(b)
+    assert databases.db_items(a) != databases.db_items(c)
+    assert (tmp_path / "A.order.txt").read_bytes() == (tmp_path / "B.order.txt").read_bytes()
+
+
+def test_tab_list_is_refused_not_turned_into_empty_db(patch_set, tmp_path):
+    root, imgs, _ = patch_set
+    tab = tmp_path / "tab.txt"
+    lists.write_list(tab, [lists.Entry(n, lab) for n, _, lab in imgs], sep="\t")
+    with pytest.raises(lists.BadList, match="TAB-separated"):
+        databases.build_db(root / "subs", tab, tmp_path / "DB_tab")
+    assert not (tmp_path / "DB_tab").exists()
+    space = tmp_path / "space.txt"
+    assert lists.space_copy(tab, space) == 12
+    assert databases.build_db(root / "subs", space, tmp_path / "DB_ok") == 12
+
+
+def test_bad_lists_are_caught_before_caffe(patch_set, tmp_path):
+    root, _, _ = patch_set
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(lists.BadList, match="empty"):
+        databases.build_db(root / "subs", empty, tmp_path / "DB1")
+    ghost = tmp_path / "ghost.txt"
+    ghost.write_text("nope.png 0\n")
+    with pytest.raises(lists.BadList, match="do not exist"):
+        databases.build_db(root / "subs", ghost, tmp_path / "DB2")
+    assert not list(tmp_path.glob("DB*"))
+
+
+def test_mean_of_wrong_shape_is_refused(patch_set, tmp_path):
+    root, _, lst = patch_set
+    big = write_pngs(tmp_path / "big", 2, size=40)
+    biglist = tmp_path / "big.txt"
+    lists.write_list(biglist, [lists.Entry(n, 0) for n, _, _ in big], sep=" ")
+    databases.build_db(tmp_path / "big", biglist, tmp_path / "DBbig")
+    databases.compute_mean(tmp_path / "DBbig", tmp_path / "big.binaryproto")
+    with pytest.raises(databases.BadDatabase, match=r"expected \(3, 32, 32\)"):
+        databases.read_mean(tmp_path / "big.binaryproto", shape=(3, 32, 32))
+
+
+def test_twenty_iterations_of_caffe_train_give_a_loadable_model(patch_set, tmp_path, caffe):
+    root, _, lst = patch_set
+    databases.build_db(root / "subs", lst, tmp_path / "DB_train_1")
+    databases.build_db(root / "subs", lst, tmp_path / "DB_test_1")
+    databases.compute_mean(tmp_path / "DB_train_1", tmp_path / "DB_train_w32_1.binaryproto")
+    sp = templates.SolverParams(max_iter=20, test_interval=10, snapshot=10, display=5, random_seed=1)
+    ff = templates.render_fold(tmp_path / "models", "1", tmp_path / "DB_train_1", tmp_path / "DB_test_1",
+                               tmp_path / "DB_train_w32_1.binaryproto", 12, solver=sp, batch_size=4)
+    res = training.train(ff.solver, show_progress=False)
+    assert res.model.name == "1_caffenet_train_w32_iter_20.caffemodel" and res.model.is_file()
+    rows = training.parse_log(res.log.read_text())
+    assert [r["iteration"] for r in rows if r["train_loss"] is not None] == [0, 5, 10, 15, 20]
+    assert [r["iteration"] for r in rows if r["test_accuracy"] is not None] == [0, 10, 20]
+    net = caffe.Net(str(ff.deploy), str(res.model), caffe.TEST)
+    assert net.params["ip1"][0].data.shape == (64, 1024)
+    # a rerun is skipped, and a run from a snapshot resumes
+    assert training.train(ff.solver, show_progress=False).skipped
+    res.model.unlink()
+    resumed = training.train(ff.solver, show_progress=False)
+    assert resumed.resumed_from is not None and resumed.resumed_from.name.endswith("_iter_10.solverstate")
+    assert resumed.model.is_file()
+
+
+def test_released_idc_model_gives_probabilities_summing_to_one(caffe):
+    from pipeline.classify import PatchClassifier
+    d = need(RELEASED / "uc6-idc")
+    clf = PatchClassifier(d / "1_caffenet_train_w32_noresize_iter_600000.caffemodel",
+                          d / "DB_train_w32_noresize.binaryproto")
+    x = np.random.RandomState(0).rand(7, 32, 32, 3).astype(np.float32)
+    p = clf.predict(x)
+    assert p.shape == (7, 2)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
