@@ -1,7 +1,8 @@
 """Shared patch geometry and parallel patch writing (pure functions where possible)."""
 from __future__ import annotations
 
-import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +28,42 @@ def center_crop_matlab(img: np.ndarray, size: int = PATCH) -> np.ndarray:
     return img[r0:r0 + size, c0:c0 + size]
 
 
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def encode_png(arr: np.ndarray, compress_level: int = 1) -> bytes:
+    """PNG bytes of an 8-bit H x W (grey) or H x W x 3 (RGB) array: IHDR, one IDAT, IEND.
+
+    Rows use filter type 0. Written by hand because Pillow's per-call overhead (about 150 us for a
+    32x32 patch) dominated patch extraction; Pillow decodes the result to the same pixels (tested).
+    """
+    a = np.ascontiguousarray(arr, dtype=np.uint8)
+    if a.ndim == 2:
+        color = 0
+    elif a.ndim == 3 and a.shape[2] == 3:
+        color = 2
+    else:
+        raise ValueError(f"encode_png: expected H x W or H x W x 3, got {a.shape}")
+    h, w = a.shape[:2]
+    rows = a.reshape(h, -1)
+    raw = np.empty((h, rows.shape[1] + 1), dtype=np.uint8)
+    raw[:, 0] = 0
+    raw[:, 1:] = rows
+    return (b"\x89PNG\r\n\x1a\n"
+            + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0))
+            + _chunk(b"IDAT", zlib.compress(raw.tobytes(), compress_level))
+            + _chunk(b"IEND", b""))
+
+
 def save_png(path: Path, arr: np.ndarray, compress_level: int = 1) -> None:
-    """Write a patch PNG via a temporary name and rename (cheap enough per patch)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Image.fromarray(np.ascontiguousarray(arr)).save(tmp, format="PNG", compress_level=compress_level)
-    os.replace(tmp, path)
+    """Write a patch PNG straight to its name.
+
+    Patch folders are made complete at stage level: a stage that did not finish (no report written)
+    rewrites every patch on its rerun, so a file cut short by a crash never survives a finished stage.
+    """
+    with open(path, "wb") as fh:
+        fh.write(encode_png(arr, compress_level))
 
 
 def read_rgb_like_matlab(path: Path) -> np.ndarray:

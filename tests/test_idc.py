@@ -113,3 +113,12 @@ def test_unreadable_png_names_the_file_or_is_skipped(tmp_path):
         idc.run_patches(root, tmp_path / "w1", "crop", split_dir=root, jobs=1, show_progress=False)
     rep = idc.run_patches(root, tmp_path / "w2", "crop", split_dir=root, jobs=1, skip_bad=True, show_progress=False)
     assert any(s["file"] == str(bad) and s["reason"].startswith("unreadable") for s in rep["skipped"])
+
+
+def test_hand_written_png_decodes_to_the_same_pixels(tmp_path):
+    from pipeline.patches import save_png
+    rng = np.random.RandomState(2)
+    for arr in (rng.randint(0, 256, (32, 32, 3)).astype(np.uint8), rng.randint(0, 256, (7, 5)).astype(np.uint8)):
+        save_png(tmp_path / "x.png", arr)
+        with Image.open(tmp_path / "x.png") as im:
+            assert np.array_equal(np.asarray(im), arr)

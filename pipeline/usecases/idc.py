@@ -136,10 +136,8 @@ def _process_patient(args: tuple[str, str, str, str, bool]) -> PatientResult:
                 if sub is None:
                     res.skipped.append((name, reason))
                     continue
-                target = out / name
-                if not target.is_file():
-                    save_png(target, sub)
-                    res.written += 1
+                save_png(out / name, sub)
+                res.written += 1
                 res.entries.append(lists.Entry(name, label))
             res.parents.append(lists.Entry(fname, label))
     return res
