@@ -69,7 +69,7 @@ usecase6: setup
 	$(PY) -m pipeline usecase6 --data "$(DATA)" --variant $(VARIANT) --iter $(ITER) --seed $(SEED) --work $(WORK) $(GPU_FLAG)
 
 regress: setup
-	$(PY) -m pipeline regress $(if $(DATA),--data "$(DATA)",) $(foreach m,$(OURS),--ours "$(m)") --out runs/regress
+	$(PY) -m pipeline regress $(if $(DATA),--data "$(DATA)",) $(foreach m,$(OURS),--ours "$(m)") $(if $(OURS_MEAN),--ours-mean "$(OURS_MEAN)",) --out runs/regress
 
 fetch-released: setup
 	$(PY) -m pipeline fetch-released --usecase all --dest data/released

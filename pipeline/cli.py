@@ -95,11 +95,45 @@ def cmd_train(a) -> int:
 
 def cmd_evaluate(a) -> int:
     from pipeline import evaluation, lists
+    if a.model is None:
+        if a.data is None or a.work is None:
+            raise ValueError("evaluate needs either --model, --mean and --json (model mode) or --data and --work (stage)")
+        from pipeline.usecases import idc_pipeline
+        cfg = idc_pipeline.Config(data=a.data, work=a.work, variant=a.variant, dropout=a.dropout, gpu=a.gpu,
+                                  split_dir=a.split_dir, oversample=a.oversample)
+        _print_summary(idc_pipeline.run(cfg, ("evaluate",)))
+        return 0
+    if a.mean is None or a.json is None:
+        raise ValueError("evaluate --model needs --mean and --json")
+    if a.patients_dir is None and (a.list is None or a.patch_dir is None):
+        raise ValueError("evaluate --model needs --patients-dir ROOT, or --list FILE with --patch-dir DIR")
     patients = lists.read_names(a.patients_file) if a.patients_file else None
     result = evaluation.evaluate(a.model, a.mean, a.variant, a.json, patients_dir=a.patients_dir, patients=patients,
                                  list_path=a.list, patch_dir=a.patch_dir, oversample=a.oversample, dropout=a.dropout,
                                  with_rotations=a.with_rotations, gpu=a.gpu, deploy=a.deploy)
     print(evaluation.markdown_table(result, a.variant))
+    return 0
+
+
+def cmd_fetch_released(a) -> int:
+    from pipeline import released
+    files = released.fetch(a.usecase, a.dest, from_dir=a.from_dir)
+    print(f"{len(files)} released files verified in {a.dest}")
+    return 0
+
+
+def cmd_regress(a) -> int:
+    from pipeline import REPO_ROOT, data, lists, regression
+    rel = a.released
+    if rel is None:
+        shared = REPO_ROOT.parent / "shared" / "released"
+        rel = shared if shared.is_dir() else Path("data/released")
+    src = a.data if a.data is not None else REPO_ROOT.parent / "shared" / "realdata" / "idc"
+    root = data.prepare_idc(src, a.out / "data")
+    patients = lists.read_names(a.patients_file) if a.patients_file else None
+    report = regression.run(rel, root, a.out, a.ours, a.ours_mean, a.ours_variant, patients, gpu=a.gpu)
+    print(regression.markdown(report))
+    print(f"written: {a.out / 'regress.md'}, {a.out / 'regress.json'}")
     return 0
 
 
@@ -127,8 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                             ("lists", "space-separated list copies for convert_imageset"),
                             ("dbs", "LevelDBs (convert_imageset) and mean (compute_image_mean)"),
                             ("prototxt", "render solver, train/test and deploy nets, job scripts"),
-                            ("train", "caffe train (resumes from the newest solverstate)"),
-                            ("evaluate", "patch-level metrics on the test patients")):
+                            ("train", "caffe train (resumes from the newest solverstate)")):
         s = sub.add_parser(stage, help=f"use case 6 stage: {helptext}")
         _uc6_args(s)
         s.set_defaults(func=cmd_stage)
@@ -145,24 +178,45 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-resume", action="store_true", help="start from scratch even if snapshots exist")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate-model", help="classify IDC patches with any model; per-patient and overall scores")
-    e.add_argument("--model", type=Path, required=True)
-    e.add_argument("--mean", type=Path, required=True)
-    e.add_argument("--variant", default="crop", choices=["crop", "resize", "crop-morerot"])
-    e.add_argument("--dropout", action="store_true")
+    e = sub.add_parser("evaluate", help="patch-level scores: of any model (--model ...) or as the use-case-6 "
+                                        "stage (--data ... --work ...)")
+    e.add_argument("--model", type=Path, help="caffemodel to evaluate (model mode)")
+    e.add_argument("--mean", type=Path, help="its binaryproto mean (model mode)")
     e.add_argument("--deploy", type=Path, help="deploy prototxt (default: rendered from the template)")
-    src = e.add_mutually_exclusive_group(required=True)
-    src.add_argument("--patients-dir", type=Path, help="ROOT with PATIENT/{0,1}/*.png (50x50 originals)")
-    src.add_argument("--list", type=Path, help="list of 32x32 patches (with --patch-dir)")
+    e.add_argument("--patients-dir", type=Path, help="ROOT with PATIENT/{0,1}/*.png (50x50 originals)")
+    e.add_argument("--list", type=Path, help="list of 32x32 patches (with --patch-dir)")
     e.add_argument("--patients-file", type=Path, help="patients to use (one ID a line), default all folders")
     e.add_argument("--patch-dir", type=Path)
     e.add_argument("--oversample", dest="oversample", action="store_true", default=True,
                    help="average window and mirror, as caffe.Classifier.predict (default)")
-    e.add_argument("--no-oversample", dest="oversample", action="store_false")
     e.add_argument("--with-rotations", action="store_true", help="also the rotated copies the patches stage writes")
+    e.add_argument("--json", type=Path, help="output JSON (model mode); CSV and Markdown are written beside it")
+    e.add_argument("--data", type=Path, help="IDC data (stage mode)")
+    e.add_argument("--work", type=Path, help="work folder (stage mode)")
+    e.add_argument("--variant", default="crop", choices=["crop", "resize", "crop-morerot"])
+    e.add_argument("--dropout", action="store_true")
     e.add_argument("--gpu", action="store_true")
-    e.add_argument("--json", type=Path, required=True)
+    e.add_argument("--no-oversample", dest="oversample", action="store_false")
+    e.add_argument("--split-dir", type=Path)
     e.set_defaults(func=cmd_evaluate)
+
+    fr = sub.add_parser("fetch-released", help="download (or copy --from a folder) the released weights and means, sha256-checked")
+    fr.add_argument("--usecase", default="all", choices=["idc", "epi", "lymphocyte", "all"])
+    fr.add_argument("--dest", type=Path, default=Path("data/released"))
+    fr.add_argument("--from", dest="from_dir", type=Path, help="offline: copy verified files from this folder")
+    fr.set_defaults(func=cmd_fetch_released)
+
+    rg = sub.add_parser("regress", help="compare the released IDC models and your own on the same patches")
+    rg.add_argument("--released", type=Path, help="folder of released files (default ../shared/released, else data/released)")
+    rg.add_argument("--data", type=Path, help="IDC data (zip or folder); default ../shared/realdata/idc")
+    rg.add_argument("--patients-file", type=Path, help="patients to use (default: all folders of the data)")
+    rg.add_argument("--ours", type=Path, action="append", default=[], help="your caffemodel (repeatable)")
+    rg.add_argument("--ours-mean", type=Path, action="append", default=[],
+                    help="mean of each --ours model, in order (default WORK/DB_train_w32_1.binaryproto)")
+    rg.add_argument("--ours-variant", default="crop", choices=["crop", "resize", "crop-morerot"])
+    rg.add_argument("--gpu", action="store_true")
+    rg.add_argument("--out", type=Path, default=Path("runs/regress"))
+    rg.set_defaults(func=cmd_regress)
 
     da = sub.add_parser("data", help="download a dataset (explicit; needs network)")
     da.add_argument("dataset", choices=["idc"])

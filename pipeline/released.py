@@ -1,0 +1,84 @@
+"""The models the authors released: checksum table, downloader, and the use-case-6 line-up.
+
+Files (weights, means, the IDC split lists) come from the public repository choosehappy/public at
+a pinned commit, folder "DL tutorial Code/<use case>/" (weights and means in its models/
+sub-folder). ``resources/released.json`` holds the sha256 and size of each file.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import RESOURCE_DIR, download
+
+log = logging.getLogger(__name__)
+
+USECASES = {"epi": "uc2-epi", "lymphocyte": "uc4-lymphocyte", "idc": "uc6-idc"}
+
+
+def table() -> dict:
+    """The checksum table (commit, URL pattern, files with sha256 and bytes)."""
+    return json.loads((RESOURCE_DIR / "released.json").read_text())
+
+
+def url_for(rel_path: str) -> str:
+    """Download URL of a file given as "<uc folder>/<file>" (e.g. "uc6-idc/cases_test.txt")."""
+    t = table()
+    folder, name = rel_path.split("/", 1)
+    sub = "" if name.startswith("cases_") else "models/"
+    return t["url_pattern"].format(commit=t["commit"], folder=t["folders"][folder], sub=sub, file=name)
+
+
+def fetch(usecase: str, dest: Path, from_dir: Path | None = None, show_progress: bool = True) -> list[Path]:
+    """Put the released files of ``usecase`` ("idc", "epi", "lymphocyte" or "all") under ``dest``.
+
+    With ``from_dir`` the files are copied from a local folder (laid out as ``dest`` or flat) after
+    their sha256 is checked, with no network. Files already present and verified are kept.
+    """
+    wanted = list(USECASES.values()) if usecase == "all" else [USECASES[usecase]]
+    out = []
+    for f in table()["files"]:
+        folder = f["path"].split("/", 1)[0]
+        if folder not in wanted:
+            continue
+        target = Path(dest) / f["path"]
+        if target.is_file() and download.sha256_of(target) == f["sha256"]:
+            out.append(target)
+            continue
+        if from_dir is not None:
+            src = Path(from_dir) / f["path"]
+            if not src.is_file():
+                src = Path(from_dir) / Path(f["path"]).name
+            if not src.is_file():
+                raise FileNotFoundError(f"{from_dir}: has no {f['path']} (nor {Path(f['path']).name})")
+            download.copy_verified(src, target, f["sha256"])
+        else:
+            download.download(url_for(f["path"]), target, sha256=f["sha256"], size=f["bytes"],
+                              show_progress=show_progress,
+                              offline_hint=f"Use --from DIR with a folder that holds the files (e.g. ../shared/released).")
+        out.append(target)
+    log.info("released files for %s: %d verified in %s", usecase, len(out), dest)
+    return out
+
+
+@dataclass(frozen=True)
+class ReleasedIDC:
+    """One released use-case-6 model and the patch variant it was trained on."""
+    name: str        # "w32", "w32_noresize", ...
+    variant: str     # patch variant of pipeline.usecases.idc
+    dropout: bool
+    model: str       # file name
+    mean: str        # file name
+
+
+IDC_MODELS = [
+    ReleasedIDC("w32", "resize", False, "1_caffenet_train_w32_iter_600000.caffemodel", "DB_train_w32.binaryproto"),
+    ReleasedIDC("w32_noresize", "crop", False, "1_caffenet_train_w32_noresize_iter_600000.caffemodel",
+                "DB_train_w32_noresize.binaryproto"),
+    ReleasedIDC("w32_noresize_morerot", "crop-morerot", False,
+                "1_caffenet_train_w32_noresize_morerot_iter_600000.caffemodel", "DB_train_w32_noresize_morerot.binaryproto"),
+    ReleasedIDC("w32_dropout", "resize", True, "1_caffenet_train_w32_dropout_iter_600000.caffemodel",
+                "DB_train_w32.binaryproto"),
+]

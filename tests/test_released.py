@@ -1,0 +1,125 @@
+"""Released models: checksum table, offline fetch, downloads (local server), regression table."""
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from pipeline import REPO_ROOT, download, released
+from tests.conftest import REALDATA, RELEASED, need
+
+
+def test_checksum_table_matches_the_shared_released_files():
+    rel = need(RELEASED)
+    t = released.table()
+    assert t["commit"] == "173c74fb14187ff748c93c88e9d4c73851cf9ec8" and len(t["files"]) == 30
+    for f in t["files"]:
+        p = rel / f["path"]
+        assert p.stat().st_size == f["bytes"] and download.sha256_of(p) == f["sha256"], f["path"]
+
+
+def test_urls_follow_the_published_pattern():
+    assert released.url_for("uc6-idc/DB_train_w32.binaryproto") == (
+        "https://github.com/choosehappy/public/raw/173c74fb14187ff748c93c88e9d4c73851cf9ec8/"
+        "DL%20tutorial%20Code/6-idc/models/DB_train_w32.binaryproto")
+    assert released.url_for("uc6-idc/cases_val.txt").endswith("/DL%20tutorial%20Code/6-idc/cases_val.txt")
+
+
+def test_fetch_released_offline_from_a_folder(tmp_path):
+    rel = need(RELEASED)
+    files = released.fetch("idc", tmp_path / "dest", from_dir=rel, show_progress=False)
+    assert len(files) == 10 and all(f.is_file() for f in files)
+    bad = tmp_path / "bad"
+    shutil.copytree(rel, bad)
+    victim = bad / "uc4-lymphocyte" / "DB_train_w32_1.binaryproto"
+    victim.chmod(0o644)
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(download.DownloadError, match="DB_train_w32_1.binaryproto: sha256"):
+        released.fetch("lymphocyte", tmp_path / "dest2", from_dir=bad, show_progress=False)
+
+
+class _RangeHandler(http.server.BaseHTTPRequestHandler):
+    payload = b""
+    cut = None          # serve only this many bytes (a dropped connection)
+
+    def do_GET(self):  # noqa: N802
+        start = 0
+        rng = self.headers.get("Range")
+        if rng:
+            start = int(rng.split("=")[1].split("-")[0])
+        body = self.payload[start:]
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: self.cut] if self.cut is not None else body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    _RangeHandler.payload = bytes(range(256)) * 400
+    _RangeHandler.cut = None
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/file.bin"
+    srv.shutdown()
+
+
+def test_download_truncated_then_resumed_with_checksum(server, tmp_path):
+    payload = _RangeHandler.payload
+    sha = download.hashlib.sha256(payload).hexdigest()
+    _RangeHandler.cut = 30000
+    with pytest.raises(download.DownloadError, match="truncated"):
+        download.download(server, tmp_path / "f.bin", sha256=sha, show_progress=False, timeout=5)
+    assert (tmp_path / "f.bin.part").stat().st_size == 30000 and not (tmp_path / "f.bin").exists()
+    _RangeHandler.cut = None
+    out = download.download(server, tmp_path / "f.bin", sha256=sha, show_progress=False, timeout=5)
+    assert out.read_bytes() == payload
+    meta = json.loads((tmp_path / "f.bin.json").read_text())
+    assert meta["sha256"] == sha and meta["bytes"] == len(payload)
+
+
+def test_download_checksum_mismatch_and_offline(server, tmp_path):
+    with pytest.raises(download.DownloadError, match="does not match"):
+        download.download(server, tmp_path / "g.bin", sha256="0" * 64, show_progress=False, timeout=5)
+    assert not (tmp_path / "g.bin").exists()
+    with pytest.raises(download.DownloadError, match="Offline"):
+        download.download("http://127.0.0.1:9/none", tmp_path / "h.bin", show_progress=False, timeout=2)
+
+
+def test_safe_extraction_refuses_escaping_members(tmp_path):
+    import zipfile
+    z = tmp_path / "evil.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("ok/a.txt", "a")
+        zf.writestr("../escape.txt", "b")
+    with pytest.raises(download.DownloadError, match="escape"):
+        download.extract(z, tmp_path / "out", show_progress=False)
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "out").exists()
+
+
+def test_regress_command_on_the_shared_real_patches(tmp_path):
+    need(REALDATA)
+    rel = need(RELEASED / "uc6-idc")
+    cmd = [sys.executable, "-m", "pipeline", "regress", "--out", str(tmp_path),
+           "--ours", str(rel / "1_caffenet_train_w32_noresize_iter_600000.caffemodel"),
+           "--ours-mean", str(rel / "DB_train_w32_noresize.binaryproto")]
+    out = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = {r["model"]: r for r in json.loads((tmp_path / "regress.json").read_text())["rows"]}
+    assert len(rows) == 5
+    ours = rows["ours 1_caffenet_train_w32_noresize_iter_600000.caffemodel"]
+    base = rows["released w32_noresize"]
+    assert ours["agreement_with"] == "released w32_noresize" and ours["same_class"] == 1.0 and ours["mean_abs_dp"] == 0
+    assert {k: ours[k] for k in ("tp", "fp", "fn", "tn")} == {k: base[k] for k in ("tp", "fp", "fn", "tn")}
+    assert base["n"] == 1399 and base["published_f_score"] == 0.7648
+    assert rows["released w32_dropout"]["variant"] == "resize +dropout"
+    assert "| released w32 | resize |" in out.stdout
