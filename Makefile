@@ -18,12 +18,14 @@ GPU     ?= 0
 SEED    ?= 1
 WORK    ?= runs/usecase6-$(VARIANT)
 OURS    ?=
+OURS_MEAN ?=
+STAGES  ?=
 PYTEST_ARGS ?=
 CAFFE_BUILD_FLAGS ?=   # --gpu builds Caffe with CUDA (the CUDA Dockerfile sets it)
 
 GPU_FLAG = $(if $(filter 1 yes true,$(GPU)),--gpu,)
 
-.PHONY: help setup apt venv caffe doctor test demo usecase6 regress fetch-released bench bench-infer \
+.PHONY: help setup apt venv caffe doctor test demo usecase6 data-idc regress fetch-released bench bench-infer \
         lint-docker clean distclean
 
 help:
@@ -66,7 +68,10 @@ demo: setup
 # ---------------------------------------------------------------- experiments
 usecase6: setup
 	@test -n "$(DATA)" || { echo "usage: make usecase6 DATA=<IDC zip or folder> [VARIANT=crop] [ITER=600000] [GPU=1]"; exit 2; }
-	$(PY) -m pipeline usecase6 --data "$(DATA)" --variant $(VARIANT) --iter $(ITER) --seed $(SEED) --work $(WORK) $(GPU_FLAG)
+	$(PY) -m pipeline usecase6 --data "$(DATA)" --variant $(VARIANT) --iter $(ITER) --seed $(SEED) --work $(WORK) $(GPU_FLAG) $(if $(STAGES),--stages $(STAGES),)
+
+data-idc: setup
+	$(PY) -m pipeline data idc --dest data
 
 regress: setup
 	$(PY) -m pipeline regress $(if $(DATA),--data "$(DATA)",) $(foreach m,$(OURS),--ours "$(m)") $(if $(OURS_MEAN),--ours-mean "$(OURS_MEAN)",) --out runs/regress

@@ -128,6 +128,14 @@ def cmd_regress(a) -> int:
     if rel is None:
         shared = REPO_ROOT.parent / "shared" / "released"
         rel = shared if shared.is_dir() else Path("data/released")
+    if a.usecase != "idc":
+        from pipeline import inference
+        images = inference.expand_inputs(a.images)
+        if not images or not a.ours:
+            raise ValueError(f"regress --usecase {a.usecase} needs --images and at least one --ours with --ours-mean")
+        rep = regression.compare_maps(rel, a.usecase, images, a.out, a.ours, a.ours_mean, a.fold, a.mode, gpu=a.gpu)
+        print((a.out / "maps.md").read_text())
+        return 0
     src = a.data if a.data is not None else REPO_ROOT.parent / "shared" / "realdata" / "idc"
     root = data.prepare_idc(src, a.out / "data")
     patients = lists.read_names(a.patients_file) if a.patients_file else None
@@ -232,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="mean of each --ours model, in order (default WORK/DB_train_w32_1.binaryproto)")
     rg.add_argument("--ours-variant", default="crop", choices=["crop", "resize", "crop-morerot"])
     rg.add_argument("--gpu", action="store_true")
+    rg.add_argument("--usecase", default="idc", choices=["idc", "epi", "lymphocyte"],
+                    help="idc: patch-level table; epi/lymphocyte: probability maps of --images")
+    rg.add_argument("--images", nargs="*", default=[], help="images for epi/lymphocyte map comparison")
+    rg.add_argument("--fold", type=int, default=1, help="released fold model to compare with (epi/lymphocyte)")
+    rg.add_argument("--mode", default="fcn", choices=["reference", "exact", "fcn"],
+                    help="inference mode for the map comparison (default fcn: fast; both sides use it)")
     rg.add_argument("--out", type=Path, default=Path("runs/regress"))
     rg.set_defaults(func=cmd_regress)
 

@@ -122,3 +122,57 @@ def markdown(report: dict) -> str:
                      f"{_f(r['balanced_accuracy'])} | {_f(r['accuracy'])} | {r['agreement_with']} | {_f(r['same_class'])} | "
                      f"{_f(r['mean_abs_dp'], 5)} | {_f(r['published_f_score'])} |")
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- image use cases (2, 4)
+
+def dice(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Dice coefficient of two boolean masks (None when both are empty)."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    s = int(a.sum() + b.sum())
+    return None if s == 0 else 2.0 * int((a & b).sum()) / s
+
+
+def compare_maps(released_dir: Path, usecase: str, images: list[Path], out_dir: Path, ours: list[Path],
+                 ours_means: list[Path], fold: int = 1, mode: str = "fcn", stride: int = 1, gpu: bool = False) -> dict:
+    """Probability maps of the released fold model and of each of ``ours`` on the same images
+    (use case "epi" or "lymphocyte", its preset magnification): mean |dP(class 1)| and Dice of the
+    class maps per image, over the pixels the original computes. Writes ``maps.json`` and ``maps.md``."""
+    from pipeline import inference
+    from pipeline.imageio import load_image
+    from pipeline.released import USECASES
+    rd = Path(released_dir)
+    if (rd / USECASES[usecase]).is_dir():
+        rd = rd / USECASES[usecase]
+    rel_model = rd / f"{fold}_caffenet_train_w32_iter_600000.caffemodel"
+    rel_mean = rd / f"DB_train_w32_{fold}.binaryproto"
+    for f in (rel_model, rel_mean):
+        if not f.is_file():
+            raise FileNotFoundError(f"{f}: released file missing (python -m pipeline fetch-released --usecase {usecase})")
+    if len(ours_means) != len(ours):
+        raise ValueError("give one --ours-mean per --ours model for the image use cases")
+    opts = inference.Options(mode=mode, resize=inference.PRESETS[usecase], stride=stride, gpu=gpu)
+    engines = {"released": inference.make_engine(mode, rel_model, rel_mean, gpu=gpu)}
+    for m, mean in zip(ours, ours_means):
+        engines[f"ours {Path(m).name}"] = inference.make_engine(mode, m, mean, gpu=gpu)
+    rows = []
+    for img_path in images:
+        img = inference.resize_like_caffe(load_image(img_path), opts.resize)
+        maps = {k: e.run(img, opts) for k, e in engines.items()}
+        rr = inference.computed_coords(img.shape[0], stride)
+        cc = inference.computed_coords(img.shape[1], stride)
+        ref = maps["released"][np.ix_(rr, cc)]
+        for name, m in maps.items():
+            if name == "released":
+                continue
+            sub = m[np.ix_(rr, cc)]
+            rows.append({"image": Path(img_path).name, "model": name,
+                         "mean_abs_dp": float(np.abs(sub[..., 1] - ref[..., 1]).mean()),
+                         "dice": dice(sub.argmax(2) == 1, ref.argmax(2) == 1)})
+    report = {"usecase": usecase, "fold": fold, "mode": mode, "released": str(rel_model), "rows": rows}
+    atomic.write_text(Path(out_dir) / "maps.json", json.dumps(report, indent=1))
+    lines = [f"Use case {usecase}, fold {fold}, mode {mode}: maps compared with {rel_model.name}", "",
+             "| image | model | mean abs dP | Dice of class maps |", "|---|---|---|---|"]
+    lines += [f"| {r['image']} | {r['model']} | {r['mean_abs_dp']:.5f} | {_f(r['dice'])} |" for r in rows]
+    atomic.write_text(Path(out_dir) / "maps.md", "\n".join(lines) + "\n")
+    return report

@@ -123,3 +123,24 @@ def test_regress_command_on_the_shared_real_patches(tmp_path):
     assert base["n"] == 1399 and base["published_f_score"] == 0.7648
     assert rows["released w32_dropout"]["variant"] == "resize +dropout"
     assert "| released w32 | resize |" in out.stdout
+
+
+def test_map_comparison_for_the_image_use_cases(tmp_path):
+    """Released epi fold 1 against itself and against fold 2 on a generated image (fcn mode)."""
+    rel = need(RELEASED / "uc2-epi")
+    import numpy as np
+    from PIL import Image
+    from pipeline import regression, synth
+    rng = np.random.RandomState(0)
+    img = np.concatenate([np.concatenate([synth.he_patch(rng, (i + j) % 2, (40, 40)) for j in range(2)], 1)
+                          for i in range(2)], 0)
+    Image.fromarray(img).save(tmp_path / "9999_00001.tif")
+    rep = regression.compare_maps(rel.parent, "epi", [tmp_path / "9999_00001.tif"], tmp_path,
+                                  [rel / "1_caffenet_train_w32_iter_600000.caffemodel",
+                                   rel / "2_caffenet_train_w32_iter_600000.caffemodel"],
+                                  [rel / "DB_train_w32_1.binaryproto", rel / "DB_train_w32_2.binaryproto"])
+    same, other = rep["rows"]
+    assert same["mean_abs_dp"] == 0 and same["dice"] in (1.0, None)
+    assert other["mean_abs_dp"] > 0
+    assert "Dice" in (tmp_path / "maps.md").read_text()
+    assert regression.dice(np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0])) == 0.5
