@@ -20,12 +20,13 @@ WORK    ?= runs/usecase6-$(VARIANT)
 OURS    ?=
 OURS_MEAN ?=
 STAGES  ?=
+JOBS    ?= 1
 PYTEST_ARGS ?=
 CAFFE_BUILD_FLAGS ?=   # --gpu builds Caffe with CUDA (the CUDA Dockerfile sets it)
 
 GPU_FLAG = $(if $(filter 1 yes true,$(GPU)),--gpu,)
 
-.PHONY: help setup apt venv caffe doctor test demo usecase6 data-idc regress fetch-released bench bench-infer \
+.PHONY: help setup apt venv caffe doctor test demo usecase6 usecase2 demo-epi data-idc regress fetch-released bench bench-infer \
         lint-docker clean distclean
 
 help:
@@ -69,6 +70,13 @@ demo: setup
 usecase6: setup
 	@test -n "$(DATA)" || { echo "usage: make usecase6 DATA=<IDC zip or folder> [VARIANT=crop] [ITER=600000] [GPU=1]"; exit 2; }
 	$(PY) -m pipeline usecase6 --data "$(DATA)" --variant $(VARIANT) --iter $(ITER) --seed $(SEED) --work $(WORK) $(GPU_FLAG) $(if $(STAGES),--stages $(STAGES),)
+
+usecase2: setup
+	@test -n "$(DATA)" || { echo "usage: make usecase2 DATA=<folder of *.tif and *_mask.png> [ITER=600000] [GPU=1] [JOBS=1]"; exit 2; }
+	$(PY) -m pipeline usecase2 --data "$(DATA)" --iter $(ITER) --seed $(SEED) --work runs/usecase2 -j $(JOBS) $(GPU_FLAG)
+
+demo-epi: setup
+	$(PY) -m pipeline demo-epi --work runs/demo-epi --seed $(SEED)
 
 data-idc: setup
 	$(PY) -m pipeline data idc --dest data

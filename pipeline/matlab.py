@@ -62,9 +62,9 @@ def _to_class(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return values.astype(dtype)
 
 
-def _resize_along(a: np.ndarray, axis: int, out_len: int, antialias: bool) -> np.ndarray:
+def _resize_along(a: np.ndarray, axis: int, out_len: int, antialias: bool, scale: float | None = None) -> np.ndarray:
     in_len = a.shape[axis]
-    scale = out_len / in_len
+    scale = out_len / in_len if scale is None else scale
     w, idx = contributions(in_len, out_len, scale, antialias)
     moved = np.moveaxis(a.astype(np.float64), axis, 0)          # in_len x ...
     gathered = moved[idx]                                       # out_len x P x ...
@@ -83,6 +83,46 @@ def imresize(a: np.ndarray, out_shape: tuple[int, int], antialias: bool = True) 
         if out.shape[d] != out_shape[d] or scales[d] != 1:
             out = _resize_along(out, d, out_shape[d], antialias)
     return out
+
+
+def imresize_scale(a: np.ndarray, scale: float, antialias: bool = True) -> np.ndarray:
+    """MATLAB ``imresize(a, scale)``: output ceil(scale * size), kernel positions from ``scale`` itself.
+
+    Logical inputs are resized as doubles and thresholded at 0.5 (MATLAB returns a logical image).
+    """
+    a = np.asarray(a)
+    is_bool = a.dtype == bool
+    x = a.astype(np.float64) if is_bool else a
+    out = x
+    for d in (0, 1):
+        out = _resize_along(out, d, int(math.ceil(scale * a.shape[d])), antialias, scale)
+    return out > 0.5 if is_bool else out
+
+
+def rgb2gray(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB ``rgb2gray``: 0.298936 R + 0.587043 G + 0.114021 B, rounded for integer images."""
+    coef = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
+    g = rgb[..., :3].astype(np.float64) @ coef
+    return _to_class(g, rgb.dtype)
+
+
+def bwmorph_dilate(mask: np.ndarray, n: int) -> np.ndarray:
+    """MATLAB ``bwmorph(mask, 'dilate', n)``: n dilations with a 3x3 square, outside the image 0."""
+    from scipy.ndimage import binary_dilation
+    if n <= 0:
+        return mask.astype(bool)
+    return binary_dilation(mask.astype(bool), structure=np.ones((3, 3), bool), iterations=n, border_value=0)
+
+
+def find_colmajor(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB ``[r, c] = find(mask)``: 1-based rows and columns in column-major order."""
+    c, r = np.nonzero(mask.T)
+    return r + 1, c + 1
+
+
+def matlab_round(x: float) -> int:
+    """MATLAB round: halves away from zero."""
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
 
 
 def imrotate_crop(a: np.ndarray, angle: float) -> np.ndarray:
