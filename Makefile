@@ -26,7 +26,7 @@ CAFFE_BUILD_FLAGS ?=   # --gpu builds Caffe with CUDA (the CUDA Dockerfile sets 
 
 GPU_FLAG = $(if $(filter 1 yes true,$(GPU)),--gpu,)
 
-.PHONY: help setup apt venv caffe doctor test demo usecase6 usecase2 demo-epi data-idc regress fetch-released bench bench-infer \
+.PHONY: help setup apt venv caffe doctor test demo usecase6 usecase2 demo-epi usecase4 demo-lymphocyte data-idc regress fetch-released bench bench-infer \
         lint-docker clean distclean
 
 help:
@@ -77,6 +77,13 @@ usecase2: setup
 
 demo-epi: setup
 	$(PY) -m pipeline demo-epi --work runs/demo-epi --seed $(SEED)
+
+usecase4: setup
+	@test -n "$(DATA)" || { echo "usage: make usecase4 DATA=<folder of im<N>.tif and <N>m.tif> [ITER=600000] [GPU=1] [JOBS=1]"; exit 2; }
+	$(PY) -m pipeline usecase4 --data "$(DATA)" --iter $(ITER) --seed $(SEED) --work runs/usecase4 -j $(JOBS) $(GPU_FLAG)
+
+demo-lymphocyte: setup
+	$(PY) -m pipeline demo-lymphocyte --work runs/demo-lymphocyte --seed $(SEED)
 
 data-idc: setup
 	$(PY) -m pipeline data idc --dest data

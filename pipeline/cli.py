@@ -168,46 +168,61 @@ def cmd_infer(a) -> int:
 
 def _epi_config(a, data: Path):
     from pipeline.templates import SolverParams
-    from pipeline.usecases import epi, epi_pipeline
+    from pipeline.usecases import epi, image_pipeline
     sp = SolverParams(max_iter=a.iterations)
     for k in ("test_interval", "snapshot", "display"):
         if getattr(a, k, None):
             setattr(sp, k, getattr(a, k))
-    return epi_pipeline.Config(data=data, work=a.work, iterations=a.iterations, seed=a.seed, jobs=a.jobs, gpu=a.gpu,
-                               caffe_shuffle=a.caffe_shuffle, solver=sp, infer_mode=a.infer_mode, stride=a.stride,
-                               params=epi.Params(max_positive=a.max_positive))
+    from pipeline.usecases import lymphocyte
+    usecase = getattr(a, "usecase_name", "epi")
+    return image_pipeline.Config(data=data, work=a.work, usecase=usecase, iterations=a.iterations, seed=a.seed,
+                                 jobs=a.jobs, gpu=a.gpu, caffe_shuffle=a.caffe_shuffle, solver=sp,
+                                 infer_mode=a.infer_mode, stride=a.stride,
+                                 params=epi.Params(max_positive=a.max_positive),
+                                 lymph_params=lymphocyte.Params(n_positive=a.max_positive, classifier=a.classifier),
+                                 match_radius=a.match_radius)
 
 
 def cmd_usecase2(a) -> int:
-    from pipeline.usecases import epi_pipeline
-    stages = tuple(a.stages.split(",")) if a.stages else epi_pipeline.STAGES
-    _print_summary(epi_pipeline.run(_epi_config(a, a.data), stages))
+    from pipeline.usecases import image_pipeline
+    stages = tuple(a.stages.split(",")) if a.stages else image_pipeline.STAGES
+    _print_summary(image_pipeline.run(_epi_config(a, a.data), stages))
     return 0
 
 
 def cmd_demo_epi(a) -> int:
     from pipeline import synth
-    from pipeline.usecases import epi_pipeline
+    from pipeline.usecases import image_pipeline
     data = a.work / "generated_cohort"
-    if not any(data.glob("*_mask.png")):
+    if a.usecase_name == "epi" and not any(data.glob("*_mask.png")):
         synth.make_epi_cohort(data, seed=a.seed)
-    print(f"NOTE: the demo cohort in {data} is GENERATED (synthetic epithelium-like images), not real tissue.")
-    summary = epi_pipeline.run(_epi_config(a, data))
-    summary["cohort"] = "GENERATED (synthetic): the numbers show the pipeline works, nothing about epithelium"
+    if a.usecase_name == "lymphocyte" and not any(data.glob("i*.tif")):
+        synth.make_lymphocyte_cohort(data, seed=a.seed)
+    print(f"NOTE: the demo cohort in {data} is GENERATED (synthetic {a.usecase_name} images), not real tissue.")
+    summary = image_pipeline.run(_epi_config(a, data))
+    summary["cohort"] = f"GENERATED (synthetic): the numbers show the pipeline works, nothing about {a.usecase_name}"
     _print_summary(summary)
     return 0
 
 
-def _epi_args(p: argparse.ArgumentParser, demo: bool) -> None:
+def _epi_args(p: argparse.ArgumentParser, demo: bool, usecase: str = "epi") -> None:
+    p.set_defaults(usecase_name=usecase)
     if not demo:
-        p.add_argument("--data", type=Path, required=True, help="folder of <patient>_<n>.tif and <patient>_<n>_mask.png")
-    p.add_argument("--work", type=Path, default=Path("runs/demo-epi") if demo else None, required=not demo)
+        p.add_argument("--data", type=Path, required=True,
+                       help="folder of <patient>_<n>.tif and <patient>_<n>_mask.png" if usecase == "epi" else
+                       "folder of im<N>.tif and <N>m.tif (alpha channel = centres)")
+    p.add_argument("--work", type=Path, default=Path(f"runs/demo-{usecase}") if demo else None, required=not demo)
+    p.add_argument("--classifier", default="nb", choices=["nb", "lda"],
+                   help="lymphocyte negatives: naive Bayes (described) or LDA (the original code's classify default)")
+    p.add_argument("--match-radius", type=float, default=6.0,
+                   help="lymphocytes: detections match true centres within this many pixels (original scale)")
     p.add_argument("--iter", dest="iterations", type=int, default=200 if demo else 600000)
     p.add_argument("--seed", type=int, default=1, help="folds, centre sampling, list shuffle, Caffe random_seed")
     p.add_argument("-j", "--jobs", type=int, default=1, help="folds trained at the same time")
     p.add_argument("--gpu", action="store_true")
     p.add_argument("--caffe-shuffle", action="store_true")
-    p.add_argument("--max-positive", type=int, default=150 if demo else 5000, help="positive centres per image (5000)")
+    p.add_argument("--max-positive", type=int, default=(150 if usecase == "epi" else 100) if demo else
+                   (5000 if usecase == "epi" else 2000), help="positive centres per image (epi 5000, lymphocyte 2000)")
     p.add_argument("--infer-mode", default="fcn" if demo else "exact", choices=["reference", "exact", "fcn"])
     p.add_argument("--stride", type=int, default=1)
     p.add_argument("--test-interval", type=int, default=100 if demo else None)
@@ -333,6 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     de = sub.add_parser("demo-epi", help="use case 2 on a small generated cohort (CPU, minutes)")
     _epi_args(de, demo=True)
     de.set_defaults(func=cmd_demo_epi)
+    u4 = sub.add_parser("usecase4", help="use case 4 (lymphocytes): 5 folds (each image its own patient) end to end")
+    _epi_args(u4, demo=False, usecase="lymphocyte")
+    u4.set_defaults(func=cmd_usecase2)
+    dl = sub.add_parser("demo-lymphocyte", help="use case 4 on a small generated cohort (CPU, minutes)")
+    _epi_args(dl, demo=True, usecase="lymphocyte")
+    dl.set_defaults(func=cmd_demo_epi)
 
     da = sub.add_parser("data", help="download a dataset (explicit; needs network)")
     da.add_argument("dataset", choices=["idc"])

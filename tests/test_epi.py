@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from pipeline import folds, lists
-from pipeline.usecases import epi, epi_pipeline
+from pipeline.usecases import epi, image_pipeline
 
 
 def test_patch_geometry_is_one_pixel_off_the_step5_window():
@@ -74,8 +74,8 @@ def test_folds_are_by_patient_balanced_and_seeded(tmp_path):
 def test_threshold_and_pixel_scores_by_hand():
     p = np.array([0.1, 0.4, 0.6, 0.9])
     t = np.array([False, True, True, True])
-    assert epi_pipeline.best_threshold([p], [t]) == pytest.approx(0.15)
-    s = epi_pipeline.pixel_scores(p >= 0.5, t)
+    assert image_pipeline.best_threshold([p], [t]) == pytest.approx(0.15)
+    s = image_pipeline.pixel_scores(p >= 0.5, t)
     assert (s["tp"], s["fp"], s["fn"], s["tn"]) == (2, 0, 1, 1) and s["f_score"] == pytest.approx(0.8)
 
 
@@ -85,8 +85,8 @@ def test_patches_and_fold_lists_on_a_generated_cohort(tmp_path):
     synth.make_epi_cohort(data, n_patients=5, size=96, seed=2)
     Image.fromarray(np.zeros((96, 96, 3), np.uint8)).save(data / "7777_00001.tif")       # no mask: warned
     Image.fromarray(np.zeros((50, 50), np.uint8)).save(data / "8004_00001_mask.png")   # wrong size
-    cfg = epi_pipeline.Config(data=data, work=tmp_path / "w", params=epi.Params(max_positive=20), show_progress=False)
-    out = epi_pipeline.run(cfg, stages=("patches", "folds"))
+    cfg = image_pipeline.Config(data=data, work=tmp_path / "w", params=epi.Params(max_positive=20), show_progress=False)
+    out = image_pipeline.run(cfg, stages=("patches", "folds"))
     assert any("8004_00001_mask.png: mask is (50, 50)" in p for p in out["problems"])
     assert set(out["folds"]) == {"8001", "8002", "8003", "8004", "8005"}
     counts = out["images"]["8001_00001.tif"]

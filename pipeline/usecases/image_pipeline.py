@@ -1,4 +1,9 @@
-"""Use case 2 (epithelium) end to end: patches -> folds -> dbs -> prototxt -> train -> outputs -> scores.
+"""Use cases 2 (epithelium) and 4 (lymphocytes) end to end:
+patches -> folds -> dbs -> prototxt -> train -> outputs -> scores.
+
+The use cases differ only in patch sampling (pipeline.usecases.epi / .lymphocyte), the magnification
+of step 5 (0.5 / 4) and the scores (pixel F-score of the epithelium maps / detection F-score of
+lymphocyte centres); folds, databases, nets, training and inference are shared.
 
 Work folder (names of the original):
 
@@ -22,20 +27,21 @@ import numpy as np
 
 from pipeline import atomic, databases, folds, inference, lists, templates, training
 from pipeline.imageio import load_image
-from pipeline.usecases import epi
+from pipeline.usecases import epi, lymphocyte
 
 log = logging.getLogger(__name__)
 
 STAGES = ("patches", "folds", "dbs", "prototxt", "train", "outputs", "scores")
-#: Published figure, as recalled from the paper (unchecked).
-PUBLISHED_F = 0.84
+#: Published figures, as recalled from the paper (unchecked).
+PUBLISHED_F = {"epi": 0.84, "lymphocyte": lymphocyte.PUBLISHED_F}
 
 
 @dataclass
 class Config:
-    """Options of one use-case-2 run."""
+    """Options of one use-case-2 or use-case-4 run."""
     data: Path
     work: Path
+    usecase: str = "epi"                # "epi" or "lymphocyte"
     iterations: int = 600000
     seed: int = 1
     nfolds: int = 5
@@ -43,6 +49,8 @@ class Config:
     gpu: bool = False
     caffe_shuffle: bool = False
     params: epi.Params = field(default_factory=epi.Params)
+    lymph_params: lymphocyte.Params = field(default_factory=lymphocyte.Params)
+    match_radius: float = lymphocyte.MATCH_RADIUS
     solver: templates.SolverParams = field(default_factory=templates.SolverParams)
     infer_mode: str = "exact"
     stride: int = 1
@@ -125,9 +133,14 @@ def stage_train(cfg: Config, solvers: dict[int, Path]) -> dict[int, Path]:
         return dict(ex.map(one, sorted(solvers)))
 
 
+def magnification(cfg: Config) -> float:
+    """Resize factor of step 5: the training magnification of the use case."""
+    return cfg.params.resize if cfg.usecase == "epi" else cfg.lymph_params.scale
+
+
 def stage_outputs(cfg: Config, k: int, model: Path, images: list[Path]) -> Path:
     out = cfg.work / "output" / str(k)
-    opts = inference.Options(mode=cfg.infer_mode, resize=cfg.params.resize, stride=cfg.stride, gpu=cfg.gpu)
+    opts = inference.Options(mode=cfg.infer_mode, resize=magnification(cfg), stride=cfg.stride, gpu=cfg.gpu)
     engine = inference.make_engine(cfg.infer_mode, model, cfg.work / _fold_names(k)["mean"], gpu=cfg.gpu)
     inference.infer_images(images, engine, out, opts, save_npy=True, show_progress=cfg.show_progress)
     return out
@@ -159,12 +172,31 @@ def score_fold(cfg: Config, k: int, test_images: list[Path], val_images: list[Pa
             "test_images": [i.name for i in test_images], "validation_images": [i.name for i in val_images]}
 
 
+def score_lymphocytes(cfg: Config, k: int, test_images: list[Path]) -> dict:
+    """Detection scores of fold k: peaks of each _prob map (4x scale) matched to the true centres."""
+    out = cfg.work / "output" / str(k)
+    per_image, tot = [], {"tp": 0, "fp": 0, "fn": 0}
+    for img in test_images:
+        green = np.load(out / f"{img.stem}_prob.npy")[..., 1]
+        peaks = np.array(lymphocyte.detect_peaks(green), dtype=np.float64).reshape(-1, 2)
+        s = lymphocyte.match_detections(peaks / cfg.lymph_params.scale, lymphocyte.true_centres(img), cfg.match_radius)
+        per_image.append({"image": img.name, **s})
+        for key in tot:
+            tot[key] += s[key]
+    from pipeline import metrics
+    pooled = metrics.scores({**tot, "tn": 0})
+    return {"fold": k, "detection": {**tot, "precision": pooled["precision"], "recall": pooled["recall"],
+                                     "f_score": pooled["f_score"]}, "images": per_image}
+
+
 def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     """Run the stages for all folds; returns (and writes) a summary with per-fold and pooled scores."""
     t0 = time.time()
     cfg.work = Path(cfg.work)
     cfg.work.mkdir(parents=True, exist_ok=True)
-    report = epi.run_patches(cfg.data, cfg.work, cfg.params, cfg.seed, show_progress=cfg.show_progress)
+    uc = epi if cfg.usecase == "epi" else lymphocyte
+    uc_params = cfg.params if cfg.usecase == "epi" else cfg.lymph_params
+    report = uc.run_patches(cfg.data, cfg.work, uc_params, cfg.seed, show_progress=cfg.show_progress)
     assignment = stage_folds(cfg, report)
     ks = list(range(1, cfg.nfolds + 1))
     if "dbs" in stages:
@@ -172,7 +204,7 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
             stage_dbs(cfg, k)
     solvers = {k: stage_prototxt(cfg, k).solver for k in ks} if "prototxt" in stages or "train" in stages else {}
     models = stage_train(cfg, solvers) if "train" in stages else {k: training.final_model(s) for k, s in solvers.items()}
-    by_patient = epi.images_by_patient(cfg.data)
+    by_patient = uc.images_by_patient(cfg.data)
     summary: dict = {"folds": assignment, "images": report["images"], "problems": report["problems"]}
     if "outputs" in stages or "scores" in stages:
         fold_scores = []
@@ -180,18 +212,28 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
             test = [i for p, f in assignment.items() if f == k for i in by_patient[p]]
             # validation images for the threshold: the patients of the next fold (training side of fold k)
             vk = k % cfg.nfolds + 1
-            val = [i for p, f in assignment.items() if f == vk for i in by_patient[p]]
+            val = [i for p, f in assignment.items() if f == vk for i in by_patient[p]] if cfg.usecase == "epi" else []
             if "outputs" in stages:
                 stage_outputs(cfg, k, models[k], test + val)
             if "scores" in stages and test:
-                fold_scores.append(score_fold(cfg, k, test, val))
-        if fold_scores:
+                fold_scores.append(score_fold(cfg, k, test, val) if cfg.usecase == "epi"
+                                   else score_lymphocytes(cfg, k, test))
+        if fold_scores and cfg.usecase == "lymphocyte":
+            from pipeline import metrics
+            c = {m: sum(f["detection"][m] for f in fold_scores) for m in ("tp", "fp", "fn")}
+            pooled = metrics.scores({**c, "tn": 0})
+            summary["scores"] = {"folds": fold_scores, "pooled": {**c, **{m: pooled[m] for m in ("precision", "recall", "f_score")}},
+                                 "match_radius": cfg.match_radius, "published_f_recalled": PUBLISHED_F["lymphocyte"]}
+            atomic.write_text(cfg.work / "scores.json", json.dumps(summary["scores"], indent=1))
+            atomic.write_text(cfg.work / "scores.md", lymphocyte_markdown(summary["scores"]))
+            summary["table"] = str(cfg.work / "scores.md")
+        elif fold_scores:
             pooled = {}
             for key in ("class_map", "thresholded"):
                 c = {m: sum(f[key][m] for f in fold_scores) for m in ("tp", "fp", "fn", "tn")}
                 from pipeline import metrics
                 pooled[key] = metrics.scores(c)
-            summary["scores"] = {"folds": fold_scores, "pooled": pooled, "published_f_recalled": PUBLISHED_F}
+            summary["scores"] = {"folds": fold_scores, "pooled": pooled, "published_f_recalled": PUBLISHED_F["epi"]}
             atomic.write_text(cfg.work / "scores.json", json.dumps(summary["scores"], indent=1))
             atomic.write_text(cfg.work / "scores.md", scores_markdown(summary["scores"]))
             summary["table"] = str(cfg.work / "scores.md")
@@ -217,4 +259,19 @@ def scores_markdown(s: dict) -> str:
     lines.append(f"| pooled | – | {_f(c['f_score'])} | {_f(c['precision'])} | {_f(c['recall'])} | {_f(t['f_score'])} | "
                  f"{_f(t['precision'])} | {_f(t['recall'])} |")
     lines.append(f"| published (recalled, unchecked) | | {s['published_f_recalled']:.2f} | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def lymphocyte_markdown(s: dict) -> str:
+    """Per-fold and pooled detection scores beside the recalled published F-score."""
+    lines = ["### Use case 4 (lymphocytes), detection", "",
+             f"Peaks: disk radius {lymphocyte.DISK_RADIUS}, threshold {lymphocyte.PEAK_THRESHOLD}, clearing radius "
+             f"{lymphocyte.PEAK_CLEAR_RADIUS} (4x scale); matched one to one within {s['match_radius']} px (original scale).", "",
+             "| fold | tp | fp | fn | precision | recall | F-score |", "|---|---|---|---|---|---|---|"]
+    for f in s["folds"]:
+        d = f["detection"]
+        lines.append(f"| {f['fold']} | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |")
+    d = s["pooled"]
+    lines.append(f"| pooled | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |")
+    lines.append(f"| published (recalled, unchecked) | | | | | | {s['published_f_recalled']:.2f} |")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,83 @@
+"""Use case 4 (lymphocytes): names, sampling, hard negatives, peak detection and matching by hand."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import lists
+from pipeline.usecases import lymphocyte as ly
+
+
+def test_mask_name_of_the_original():
+    assert ly.mask_path_for(Path("/d/im100.tif")) == Path("/d/100m.tif")
+
+
+def test_greedy_peaks_threshold_and_clearing():
+    v = np.zeros((40, 40))
+    v[10, 10], v[12, 12], v[30, 30], v[5, 35] = 0.9, 0.95, 0.8, 0.7
+    assert ly.greedy_peaks(v, radius=5, threshold=0.7706) == [(12, 12), (30, 30)]   # (10,10) cleared; 0.7 below
+    assert ly.greedy_peaks(v, radius=1, limit=10) == [(12, 12), (10, 10), (30, 30), (5, 35)]
+    ties = np.zeros((3, 3))
+    ties[2, 0] = ties[0, 1] = 1                                  # MATLAB max: first in column-major order
+    assert ly.argmax_colmajor(ties) == (2, 0)
+
+
+def test_disk_kernel_close_to_fspecial():
+    k = ly.disk_kernel(1, supersample=400)
+    expect = np.array([[0.0251, 0.1453, 0.0251], [0.1453, 0.3183, 0.1453], [0.0251, 0.1453, 0.0251]])
+    np.testing.assert_allclose(k, expect, atol=2e-3)
+    k6 = ly.disk_kernel(6)
+    assert k6.shape == (13, 13) and k6.sum() == pytest.approx(1) and np.allclose(k6, k6.T)
+
+
+def test_detect_peaks_on_two_blobs():
+    p = np.zeros((120, 120))
+    yy, xx = np.mgrid[0:120, 0:120]
+    for cy, cx in ((30, 40), (90, 80), (34, 44)):          # the third lies within 28 px of the first
+        p[(yy - cy) ** 2 + (xx - cx) ** 2 <= 10 ** 2] = 1.0
+    peaks = ly.detect_peaks(p)
+    assert len(peaks) == 2        # on the plateau, the first maximum in column-major order: (88, 77)
+    assert peaks[1] == (88, 77) and np.hypot(peaks[0][0] - 32, peaks[0][1] - 42) < 8
+    assert ly.detect_peaks(p * 0.7) == []                       # below 0.7706 everywhere
+
+
+def test_match_detections_one_to_one():
+    truth = np.array([[10, 10], [20, 20], [50, 50]])
+    pred = np.array([[11, 10], [12, 11], [20, 24], [80, 80]])
+    s = ly.match_detections(pred, truth, radius=6)
+    # (11,10)->(10,10); (12,11) cannot reuse it; (20,24)->(20,20); (80,80) unmatched; (50,50) missed
+    assert (s["tp"], s["fp"], s["fn"]) == (2, 2, 1) and s["f_score"] == pytest.approx(4 / 7)
+    assert ly.match_detections(np.empty((0, 2)), truth)["recall"] == 0
+
+
+def test_patches_on_a_generated_cohort(tmp_path):
+    from pipeline import synth
+    data = tmp_path / "data"
+    synth.make_lymphocyte_cohort(data, n_images=2, size=40, seed=1)
+    (data / "im9.tif").write_bytes((data / "im1.tif").read_bytes())            # image without mask: reported
+    rep = ly.run_patches(data, tmp_path / "w", ly.Params(n_positive=30), seed=2, jobs=1, show_progress=False)
+    assert any("im9.tif: no mask 9m.tif" in p for p in rep["problems"])
+    # 30 draws with replacement; those in the mirrored padding fall to the border rule
+    assert 0 < rep["images"]["im1.tif"]["p"] <= 30
+    ents = [lists.Entry(n, lab) for n, lab in rep["entries"]["im1"]]
+    pos = [e for e in ents if e.label == 1]
+    neg = [e for e in ents if e.label == 0]
+    assert {e.name.rsplit("_", 1)[1] for e in pos} == {"0.png", "90.png", "180.png", "270.png"}
+    assert {e.name.rsplit("_", 1)[1] for e in neg} <= {"0.png", "90.png"} and neg[0].name.startswith("im1_0_n_1_")
+    assert pos[0].name == "im1_1_p_1_0.png"
+    assert all((tmp_path / "w" / "subs" / e.name).is_file() for e in ents)
+
+
+def test_hard_negatives_are_far_from_positives():
+    rng = np.random.RandomState(0)
+    io = np.full((120, 120, 3), 0.8) + rng.normal(0, 0.02, (120, 120, 3))
+    mask = np.zeros((120, 120))
+    for cy, cx in ((40, 40), (80, 90)):
+        io[cy - 3:cy + 4, cx - 3:cx + 4] = 0.2
+        mask[cy - 2:cy + 3, cx - 2:cx + 3] = 1
+    io[100:105, 10:15] = 0.2                                   # a dark look-alike far from positives
+    cent = ly.negative_centres(io, mask, ly.Params(n_positive=5, n_train_pixels=2000), rng)
+    assert cent and cent[0][0] in range(100, 105) and cent[0][1] in range(10, 15)
+    assert all(mask[r, c] == 0 for r, c in cent)
