@@ -184,9 +184,11 @@ def _epi_config(a, data: Path):
 
 
 def cmd_usecase2(a) -> int:
+    from pipeline import data
     from pipeline.usecases import image_pipeline
     stages = tuple(a.stages.split(",")) if a.stages else image_pipeline.STAGES
-    _print_summary(image_pipeline.run(_epi_config(a, a.data), stages))
+    folder = data.prepare_images(a.data, a.usecase_name, a.work / "data")
+    _print_summary(image_pipeline.run(_epi_config(a, folder), stages))
     return 0
 
 
@@ -233,8 +235,8 @@ def _epi_args(p: argparse.ArgumentParser, demo: bool, usecase: str = "epi") -> N
 
 def cmd_data(a) -> int:
     from pipeline import data
-    path = data.fetch_idc(a.dest)
-    print(f"IDC zip: {path}")
+    path = data.fetch_idc(a.dest) if a.dataset == "idc" else data.fetch_archive(a.dataset, a.dest, a.url)
+    print(f"{a.dataset} archive: {path}")
     return 0
 
 
@@ -356,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     dl.set_defaults(func=cmd_demo_epi)
 
     da = sub.add_parser("data", help="download a dataset (explicit; needs network)")
-    da.add_argument("dataset", choices=["idc"])
+    da.add_argument("dataset", choices=["idc", "epi", "lymphocyte"])
+    da.add_argument("--url", help="override the published location")
     da.add_argument("--dest", type=Path, default=Path("data"))
     da.set_defaults(func=cmd_data)
     return p

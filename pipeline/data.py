@@ -63,3 +63,44 @@ def fetch_idc(dest: Path, show_progress: bool = True) -> Path:
     return download.download(IDC_URL, Path(dest) / IDC_ZIP, show_progress=show_progress,
                              offline_hint=f"Download {IDC_URL} elsewhere and put {IDC_ZIP} into {dest}, "
                                           f"then pass DATA={Path(dest) / IDC_ZIP}.")
+
+
+#: Published locations of the image use cases' archives (use case 2: 336 MB, use case 4: 6.3 MB);
+#: ``--url`` overrides them. No sha256 is published: the one of the first download is recorded.
+ARCHIVES = {
+    "epi": "http://andrewjanowczyk.com/wp-static/epi.tgz",
+    "lymphocyte": "http://andrewjanowczyk.com/wp-static/lymphocyte.tgz",
+}
+#: File pattern that identifies each image use case's data folder.
+MARKERS = {"epi": "*_mask.png", "lymphocyte": "i*.tif"}
+
+
+def find_image_folder(path: Path, usecase: str, max_depth: int = 3) -> Path:
+    """The folder (``path`` or below) holding the use case's images and masks."""
+    path = Path(path)
+    frontier = [path]
+    for _ in range(max_depth + 1):
+        for d in frontier:
+            if d.is_dir() and any(d.glob(MARKERS[usecase])):
+                return d
+        frontier = [c for d in frontier if d.is_dir() for c in sorted(d.iterdir()) if c.is_dir()]
+    raise FileNotFoundError(f"{path}: no {MARKERS[usecase]} files found (expected the {usecase} layout)")
+
+
+def prepare_images(data: Path, usecase: str, cache: Path) -> Path:
+    """The image folder of an archive (extracted once, safely) or a folder."""
+    data = Path(data)
+    if data.is_file():
+        return find_image_folder(download.extract(data, Path(cache) / (data.name.split(".")[0] + "_extracted")), usecase)
+    if data.is_dir():
+        return find_image_folder(data, usecase)
+    raise FileNotFoundError(f"{data}: neither an archive nor a folder. Download it with "
+                            f"`python -m pipeline data {usecase} --dest DIR` or put the archive there by hand.")
+
+
+def fetch_archive(usecase: str, dest: Path, url: str | None = None, show_progress: bool = True) -> Path:
+    """Download a use case's archive (resumable; Content-Length and sha256 recorded beside it)."""
+    url = url or ARCHIVES[usecase]
+    name = url.rsplit("/", 1)[-1]
+    return download.download(url, Path(dest) / name, show_progress=show_progress,
+                             offline_hint=f"Download {url} elsewhere and put {name} into {dest}.")
