@@ -77,16 +77,23 @@ def class_masks(io: np.ndarray, mask: np.ndarray, p: Params = Params()) -> dict[
     return {"background": iob, "positive": iot, "stroma": ios, "edge": edge}
 
 
-def sample_centres(mask: np.ndarray, max_num: float, rng: np.random.RandomState,
+def select_centres(r: np.ndarray, c: np.ndarray, max_num: float, rng: np.random.RandomState,
                    shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """1-based centres of ``mask`` away from the border, shuffled, the first round(max_num)."""
-    r, c = find_colmajor(mask)
+    """func_extraction_worker_w_rots' selection of 1-based centres: those closer than 32 px to the
+    border dropped, the rest shuffled (randperm), the first round(max_num) kept."""
     h, w = shape
     remove = (r + 2 * HWSIZE > h) | (c + 2 * HWSIZE > w) | (r - 2 * HWSIZE < 1) | (c - 2 * HWSIZE < 1)
     r, c = r[~remove], c[~remove]
     idx = rng.permutation(len(r))
     n = min(len(r), matlab_round(max_num))
     return r[idx][:n], c[idx][:n]
+
+
+def sample_centres(mask: np.ndarray, max_num: float, rng: np.random.RandomState,
+                   shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """1-based centres of ``mask`` (column-major find) selected by :func:`select_centres`."""
+    r, c = find_colmajor(mask)
+    return select_centres(r, c, max_num, rng, shape)
 
 
 def cut_patch(io: np.ndarray, r: int, c: int, deg: int) -> np.ndarray:
@@ -104,7 +111,7 @@ def patch_name(base: str, label: int, kind: str, n: int, deg: int) -> str:
 
 @dataclass
 class ImageResult:
-    """Entries written for one image."""
+    """Entries written for one image (negatives, then positives, as step 2 lists them)."""
     patient: str
     image: str
     negatives: list[lists.Entry] = field(default_factory=list)

@@ -23,14 +23,14 @@ import json
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from pipeline import atomic, lists
 from pipeline.matlab import imresize_scale, matlab_round
-from pipeline.usecases.epi import cut_patch, patch_name
+from pipeline.usecases.epi import ImageResult, cut_patch, patch_name, select_centres
 from pipeline.patches import save_png
 
 log = logging.getLogger(__name__)
@@ -136,26 +136,6 @@ def negative_centres(io: np.ndarray, mask: np.ndarray, p: Params, rng: np.random
     return greedy_peaks(val, p.clear_radius, limit=matlab_round(p.n_positive * p.ratio_background))
 
 
-def border_filter_shuffle(r: np.ndarray, c: np.ndarray, max_num: float, shape, rng) -> tuple[np.ndarray, np.ndarray]:
-    """func_extraction_worker_w_rots' selection on 1-based centres: border rule, shuffle, first round(max_num)."""
-    h, w = shape
-    bad = (r + 32 > h) | (c + 32 > w) | (r - 32 < 1) | (c - 32 < 1)
-    r, c = r[~bad], c[~bad]
-    idx = rng.permutation(len(r))
-    n = min(len(r), matlab_round(max_num))
-    return r[idx][:n], c[idx][:n]
-
-
-@dataclass
-class ImageResult:
-    patient: str
-    image: str
-    negatives: list[lists.Entry] = field(default_factory=list)
-    positives: list[lists.Entry] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    problem: str = ""
-
-
 def _process(args) -> ImageResult:
     image, out_dir, p, seed = args
     image = Path(image)
@@ -171,7 +151,7 @@ def _process(args) -> ImageResult:
     out = Path(out_dir)
 
     def write(r, c, max_num, label, kind, rots):
-        r, c = border_filter_shuffle(np.asarray(r), np.asarray(c), max_num, mask.shape, rng)
+        r, c = select_centres(np.asarray(r), np.asarray(c), max_num, rng, mask.shape)
         ents = []
         for n, (ri, ci) in enumerate(zip(r, c), start=1):
             for deg in rots:
