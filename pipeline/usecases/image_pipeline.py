@@ -107,9 +107,13 @@ def stage_dbs(cfg: Config, k: int) -> None:
         lst = cfg.work / "lists" / f"{side}_w32_{k}.txt"
         if path.is_dir():
             continue
-        if not lists.read_list(lst):
+        entries = lists.read_list(lst)
+        if not entries:
             log.warning("fold %d: %s list is empty; no %s DB", k, side, side)
             continue
+        if not any(e.label == 1 for e in entries):
+            log.warning("fold %d: %s list has no positive patches (%d negatives); going on as the original would",
+                        k, side, len(entries))
         databases.build_db(cfg.work / "subs", lst, path, seed=cfg.seed, caffe_shuffle=cfg.caffe_shuffle)
     if not (cfg.work / n["mean"]).is_file():
         databases.compute_mean(cfg.work / n["train_db"], cfg.work / n["mean"])
