@@ -10,8 +10,10 @@ from pipeline import lists
 from pipeline.usecases import lymphocyte as ly
 
 
-def test_mask_name_of_the_original():
+def test_mask_name_of_the_original(tmp_path):
     assert ly.mask_path_for(Path("/d/im100.tif")) == Path("/d/100m.tif")
+    (tmp_path / "7m.tif").write_bytes(b"")
+    assert ly.mask_path_for(tmp_path / "img7_seg.tif") == tmp_path / "7m.tif"
 
 
 def test_greedy_peaks_threshold_and_clearing():
@@ -81,3 +83,26 @@ def test_hard_negatives_are_far_from_positives():
     cent = ly.negative_centres(io, mask, ly.Params(n_positive=5, n_train_pixels=2000), rng)
     assert cent and cent[0][0] in range(100, 105) and cent[0][1] in range(10, 15)
     assert all(mask[r, c] == 0 for r, c in cent)
+
+
+def test_usecase4_end_to_end_on_a_tiny_generated_cohort(tmp_path):
+    """All stages with the real tools: 5 folds, 10 iterations each, fcn outputs, detection scores."""
+    import json
+    import subprocess
+    import sys
+    from pipeline import REPO_ROOT, synth
+    data = tmp_path / "data"
+    synth.make_lymphocyte_cohort(data, n_images=5, size=40, seed=4)
+    cmd = [sys.executable, "-m", "pipeline", "usecase4", "--data", str(data), "--work", str(tmp_path / "w"),
+           "--iter", "10", "--test-interval", "10", "--snapshot", "10", "--display", "5", "--max-positive", "15",
+           "--infer-mode", "fcn"]
+    out = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    scores = json.loads((tmp_path / "w" / "scores.json").read_text())
+    assert [f["fold"] for f in scores["folds"]] == [1, 2, 3, 4, 5]
+    truth = sum(len(ly.true_centres(p)) for p in sorted(data.glob("im*.tif")))
+    assert scores["pooled"]["tp"] + scores["pooled"]["fn"] == truth
+    for k in range(1, 6):
+        assert (tmp_path / "w" / "models" / f"{k}_caffenet_train_w32_iter_10.caffemodel").is_file()
+    assert len(list((tmp_path / "w" / "output").glob("*/*_prob.png"))) == 5
+    assert "published (recalled, unchecked)" in out.stdout

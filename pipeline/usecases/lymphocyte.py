@@ -57,8 +57,17 @@ class Params:
 
 
 def mask_path_for(image: Path) -> Path:
-    """``im<N>.tif`` -> ``<N>m.tif`` (the original's strrep(fname(3:end), '.', 'm.'))."""
-    return image.with_name(image.name[2:].replace(".", "m.", 1))
+    """``im<N>.tif`` -> ``<N>m.tif`` (the original's strrep(fname(3:end), '.', 'm.')).
+
+    When that file does not exist but ``<N>m.tif`` does, for N the first number in the name (the
+    tutorial's text names images ``img<N>_seg.tif``), that one is used.
+    """
+    import re
+    faithful = image.with_name(image.name[2:].replace(".", "m.", 1))
+    m = re.search(r"\d+", image.name)
+    if not faithful.is_file() and m and image.with_name(f"{m.group(0)}m.tif").is_file():
+        return image.with_name(f"{m.group(0)}m.tif")
+    return faithful
 
 
 def read_pair(image: Path, p: Params = Params()) -> tuple[np.ndarray, np.ndarray]:
