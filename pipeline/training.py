@@ -181,8 +181,9 @@ def plot_log(csv_path: Path, png_path: Path) -> None:
         ax2.plot(*zip(*acc), "g.-", label="test accuracy")
         ax2.set_ylabel("test accuracy")
         ax2.set_ylim(0, 1)
-    if ax.get_lines():
-        ax.legend(loc="upper left")
+    handles = [ln for a in fig.axes for ln in a.get_lines()]
+    if handles:
+        ax.legend(handles, [h.get_label() for h in handles], loc="center right")
     fig.tight_layout()
     with atomic.atomic_path(Path(png_path)) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
