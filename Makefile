@@ -35,8 +35,10 @@ help:
 	@echo "make setup     - Debian packages, .venv, BVLC Caffe (tools + pycaffe); skips what is done"
 	@echo "make doctor    - versions and paths of Caffe, pycaffe and the Python dependencies"
 	@echo "make usecase6 DATA=<zip|folder> [VARIANT=crop|resize|crop-morerot] [ITER=600000] [GPU=1]"
-	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel> ...]"
-	@echo "make fetch-released, make bench, make lint-docker, make clean"
+	@echo "make usecase2 DATA=<folder|archive>, make usecase4 DATA=<folder|archive> [ITER=] [GPU=1] [JOBS=N]"
+	@echo "make demo-epi, make demo-lymphocyte - use cases 2 and 4 on generated cohorts"
+	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>]"
+	@echo "make data-idc, make fetch-released, make bench, make bench-infer, make lint-docker, make clean"
 
 # ---------------------------------------------------------------- setup
 setup: apt venv caffe

@@ -34,7 +34,7 @@ from pipeline.atomic import Claim
 from pipeline.caffe_env import import_caffe, set_mode
 from pipeline.classify import PatchClassifier, num_outputs
 from pipeline.databases import read_mean
-from pipeline.imageio import BadImage, load_image
+from pipeline.imageio import load_image, write_png
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +184,9 @@ class FCNEngine(Engine):
         self.stages = []
         for stage, channels in ((1, 3), (2, 32), (3, 32), (4, 64)):
             path = cache / f"fcn_stage{stage}_{self.n_out}{'_dropout' if self.dropout else ''}.prototxt"
-            if not path.is_file():
-                atomic.write_text(path, templates.render("fcn_stage.prototxt.j2", stage=stage, channels=channels,
-                                                         height=64, width=64, dropout=self.dropout,
-                                                         num_output=self.n_out))
+            templates.write_if_changed(path, templates.render(
+                "fcn_stage.prototxt.j2", stage=stage, channels=channels, height=64, width=64,
+                dropout=self.dropout, num_output=self.n_out))
             self.stages.append(self._caffe.Net(str(path), self._caffe.TEST))
         for net in self.stages:
             for name, blobs in net.params.items():
@@ -339,17 +338,12 @@ def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Option
             skipped.append(str(img_path))
             continue
         try:
-            try:
-                img = load_image(img_path)
-            except BadImage:
-                raise
-            img = resize_like_caffe(img, opts.resize)
+            img = resize_like_caffe(load_image(img_path), opts.resize)
             prob = engine.run(img, opts)
             if opts.all_pixels and opts.stride > 1 and opts.mode != "fcn":
                 prob = fill_strided(prob, computed_coords(img.shape[0], opts.stride, True),
                                     computed_coords(img.shape[1], opts.stride, True), opts.stride)
             prob_png, cls_png = encode_outputs(prob, minmax_scale)
-            from pipeline.imageio import write_png
             if save_npy:
                 with atomic.atomic_path(paths["npy"]) as tmp, open(tmp, "wb") as fh:
                     np.save(fh, prob.astype(np.float32))

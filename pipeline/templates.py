@@ -141,10 +141,17 @@ def render_fold(out_dir: Path, fold: str, train_db: Path, test_db: Path | None, 
                      snapshot_prefix=prefix)
 
 
+def write_if_changed(path: Path, text: str) -> Path:
+    """Write ``text`` atomically unless the file already holds exactly it (cached renderings never go stale)."""
+    path = Path(path)
+    if not path.is_file() or path.read_text() != text:
+        atomic.write_text(path, text)
+    return path
+
+
 def default_deploy_path(cache_dir: Path | None = None, dropout: bool = False, num_output: int = 2) -> Path:
-    """A deploy net rendered from the template into a cache folder (for inference defaults)."""
+    """A deploy net rendered from the template into a cache folder (``$PIPELINE_CACHE``, default
+    ~/.cache/pipeline), re-rendered whenever the template's output changes."""
     cache = Path(cache_dir or os.environ.get("PIPELINE_CACHE", Path.home() / ".cache" / "pipeline"))
     path = cache / f"deploy_train32{'_dropout' if dropout else ''}_{num_output}.prototxt"
-    if not path.is_file():
-        write_deploy(path, dropout=dropout, num_output=num_output)
-    return path
+    return write_if_changed(path, deploy_text(dropout=dropout, num_output=num_output))
