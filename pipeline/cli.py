@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 log = logging.getLogger("pipeline")
@@ -137,7 +136,7 @@ def cmd_regress(a) -> int:
         images = inference.expand_inputs(a.images)
         if not images or not a.ours:
             raise ValueError(f"regress --usecase {a.usecase} needs --images and at least one --ours with --ours-mean")
-        rep = regression.compare_maps(rel, a.usecase, images, a.out, a.ours, a.ours_mean, a.fold, a.mode, gpu=a.gpu)
+        regression.compare_maps(rel, a.usecase, images, a.out, a.ours, a.ours_mean, a.fold, a.mode, gpu=a.gpu)
         print((a.out / "maps.md").read_text())
         return 0
     src = a.data if a.data is not None else REPO_ROOT.parent / "shared" / "realdata" / "idc"

@@ -10,20 +10,18 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pipeline import atomic, lists, metrics
+from pipeline import atomic, folds, lists, metrics
 from pipeline.classify import PatchClassifier
 from pipeline.patches import read_rgb_like_matlab
 from pipeline.usecases import idc
 
 log = logging.getLogger(__name__)
 
-_PATIENT = re.compile(r"^([^_]+)_")
 
 
 @dataclass
@@ -84,7 +82,7 @@ def from_list(list_path: Path, patch_dir: Path) -> PatchSet:
         if img.shape != (32, 32, 3):
             raise ValueError(f"{Path(patch_dir) / e.name}: patch has shape {img.shape}, expected 32x32x3")
         pix.append(img)
-    pids = [(_PATIENT.match(e.name).group(1) if _PATIENT.match(e.name) else "all") for e in entries]
+    pids = [folds.patient_of(e.name) if "_" in e.name else "all" for e in entries]
     return PatchSet([e.name for e in entries], pids, np.array([e.label for e in entries]), np.stack(pix))
 
 

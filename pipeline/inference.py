@@ -32,7 +32,7 @@ import numpy as np
 from pipeline import atomic, templates
 from pipeline.atomic import Claim
 from pipeline.caffe_env import import_caffe, set_mode
-from pipeline.classify import PatchClassifier, num_outputs
+from pipeline.classify import PatchClassifier, check_model, num_outputs
 from pipeline.databases import read_mean
 from pipeline.imageio import load_image, write_png
 
@@ -129,7 +129,7 @@ class ReferenceEngine(Engine):
         super().__init__(*a, **k)
         caffe = import_caffe()
         set_mode(self.gpu)
-        PatchClassifier(self.model, self.mean_path, deploy=self.deploy)   # validates shapes first
+        check_model(self.deploy, self.model)          # Caffe would abort the process on a mismatch
         means = read_mean(self.mean_path, shape=(3, 32, 32))
         self.net = caffe.Classifier(str(self.deploy), str(self.model), mean=means, channel_swap=(2, 1, 0),
                                     raw_scale=255, image_dims=(32, 32))
@@ -178,8 +178,9 @@ class FCNEngine(Engine):
         super().__init__(*a, **k)
         self._caffe = import_caffe()
         set_mode(self.gpu)
-        src = PatchClassifier(self.model, self.mean_path, deploy=self.deploy).net
-        self.channel_mean = read_mean(self.mean_path, shape=(3, 32, 32)).mean(axis=(1, 2))
+        clf = PatchClassifier(self.model, self.mean_path, deploy=self.deploy)
+        src = clf.net
+        self.channel_mean = clf.mean.mean(axis=(1, 2))
         cache = templates.default_deploy_path(dropout=self.dropout, num_output=self.n_out).parent
         self.stages = []
         for stage, channels in ((1, 3), (2, 32), (3, 32), (4, 64)):

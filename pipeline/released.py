@@ -57,7 +57,7 @@ def fetch(usecase: str, dest: Path, from_dir: Path | None = None, show_progress:
         else:
             download.download(url_for(f["path"]), target, sha256=f["sha256"], size=f["bytes"],
                               show_progress=show_progress,
-                              offline_hint=f"Use --from DIR with a folder that holds the files (e.g. ../shared/released).")
+                              offline_hint="Use --from DIR with a folder that holds the files (e.g. ../shared/released).")
         out.append(target)
     log.info("released files for %s: %d verified in %s", usecase, len(out), dest)
     return out

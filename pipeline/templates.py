@@ -115,14 +115,9 @@ def render_fold(out_dir: Path, fold: str, train_db: Path, test_db: Path | None, 
                       mean_file=str(Path(mean_file).resolve()), batch_size=batch_size,
                       test_batch_size=batch_size, dropout=dropout, num_output=num_output)
     parse_check(net_text, "NetParameter", str(net_path))
-    params = asdict(solver)
-    if not test_db:
-        params["test_interval"] = solver.max_iter + 1
+    # without a test net the template leaves out test_iter/test_interval: Caffe must not be told to test
     solver_text = render("solver.prototxt.j2", net=str(net_path), test_iter=test_iter, gpu=gpu,
-                         snapshot_prefix=str(prefix), **params)
-    if not test_db:  # no test net: Caffe must not be told to test
-        solver_text = "\n".join(ln for ln in solver_text.splitlines()
-                                if not ln.startswith(("test_iter", "test_interval"))) + "\n"
+                         snapshot_prefix=str(prefix), **asdict(solver))
     parse_check(solver_text, "SolverParameter", str(solver_path))
 
     atomic.write_text(net_path, net_text)

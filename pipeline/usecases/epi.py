@@ -189,29 +189,23 @@ def images_by_patient(data: Path) -> dict[str, list[Path]]:
     return out
 
 
-def run_patches(data: Path, work: Path, p: Params = Params(), seed: int = 1, jobs: int | None = None,
-                show_progress: bool = True) -> dict:
-    """Write every image's patches to ``work/subs`` and the per-patient lists; report in patches_report.json."""
+def run_image_jobs(work: Path, config: dict, patients: list[str], worker, tasks: list, desc: str,
+                   jobs: int | None = None, show_progress: bool = True) -> dict:
+    """Run ``worker`` (returning an :class:`ImageResult`) over ``tasks`` on all cores and write the
+    stage report ``work/patches_report.json`` last (per-patient list entries, counts, problems).
+
+    Shared by the image use cases; a report with the same ``config`` means the stage is done.
+    """
     from tqdm import tqdm
-    work = Path(work)
-    report_path = work / "patches_report.json"
-    by_patient = images_by_patient(data)
-    config = {"data": str(Path(data).resolve()), "params": p.__dict__, "seed": seed}
+    report_path = Path(work) / "patches_report.json"
     if report_path.is_file() and json.loads(report_path.read_text()).get("config") == config:
         log.info("patches: already done (%s)", report_path)
         return json.loads(report_path.read_text())
-    subs = work / "subs"
-    subs.mkdir(parents=True, exist_ok=True)
-    tasks = []
-    for pid, imgs in by_patient.items():
-        for fi, img in enumerate(imgs, start=1):
-            tasks.append((str(img), f"{pid}_{fi}", str(subs), p, seed * 100003 + len(tasks)))
-    results = []
+    (Path(work) / "subs").mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as ex:
-        for r in tqdm(ex.map(_process_image, tasks), total=len(tasks), desc="patches (epi)", unit="image",
-                      disable=not show_progress):
-            results.append(r)
-    per_patient: dict[str, list[lists.Entry]] = {pid: [] for pid in by_patient}
+        results = list(tqdm(ex.map(worker, tasks), total=len(tasks), desc=desc, unit="image",
+                            disable=not show_progress))
+    per_patient: dict[str, list[lists.Entry]] = {pid: [] for pid in patients}
     problems = []
     for r in results:
         if r.problem:
@@ -219,11 +213,24 @@ def run_patches(data: Path, work: Path, p: Params = Params(), seed: int = 1, job
             problems.append(r.problem)
             continue
         per_patient[r.patient] += r.negatives + r.positives     # step 2: negatives (0) then positives (1)
-    report = {"config": config, "patients": list(by_patient),
+    report = {"config": config, "patients": list(patients),
               "images": {r.image: r.counts for r in results if not r.problem}, "problems": problems,
               "entries": {pid: [[e.name, e.label] for e in ents] for pid, ents in per_patient.items()}}
     atomic.write_text(report_path, json.dumps(report))
     return report
+
+
+def run_patches(data: Path, work: Path, p: Params = Params(), seed: int = 1, jobs: int | None = None,
+                show_progress: bool = True) -> dict:
+    """Write every image's patches to ``work/subs`` and the per-patient lists; report in patches_report.json."""
+    by_patient = images_by_patient(data)
+    config = {"data": str(Path(data).resolve()), "params": p.__dict__, "seed": seed}
+    subs = Path(work) / "subs"
+    tasks = []
+    for pid, imgs in by_patient.items():
+        for fi, img in enumerate(imgs, start=1):
+            tasks.append((str(img), f"{pid}_{fi}", str(subs), p, seed * 100003 + len(tasks)))
+    return run_image_jobs(work, config, list(by_patient), _process_image, tasks, "patches (epi)", jobs, show_progress)
 
 
 def entries_from_report(report: dict) -> dict[str, list[lists.Entry]]:

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import atomic, databases, folds, inference, lists, templates, training
-from pipeline.imageio import load_image
 from pipeline.usecases import epi, lymphocyte
 
 log = logging.getLogger(__name__)

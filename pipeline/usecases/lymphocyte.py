@@ -19,18 +19,15 @@ Input (4-lymphocyte/step1_make_patches.m): images ``im<N>.tif`` (100x100 at 20x)
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pipeline import atomic, lists
+from pipeline import lists
 from pipeline.matlab import imresize_scale, matlab_round
-from pipeline.usecases.epi import ImageResult, cut_patch, patch_name, select_centres
+from pipeline.usecases.epi import ImageResult, cut_patch, patch_name, run_image_jobs, select_centres
 from pipeline.patches import save_png
 
 log = logging.getLogger(__name__)
@@ -192,27 +189,11 @@ def images_by_patient(data: Path) -> dict[str, list[Path]]:
 def run_patches(data: Path, work: Path, p: Params = Params(), seed: int = 1, jobs: int | None = None,
                 show_progress: bool = True) -> dict:
     """Patches of every image into ``work/subs``; report (with per-patient entries) in patches_report.json."""
-    from tqdm import tqdm
-    work = Path(work)
-    report_path = work / "patches_report.json"
+    by_patient = images_by_patient(data)
     config = {"data": str(Path(data).resolve()), "params": p.__dict__, "seed": seed}
-    if report_path.is_file() and json.loads(report_path.read_text()).get("config") == config:
-        return json.loads(report_path.read_text())
-    subs = work / "subs"
-    subs.mkdir(parents=True, exist_ok=True)
-    imgs = [q for v in images_by_patient(data).values() for q in v]
-    tasks = [(str(q), str(subs), p, seed * 100003 + i) for i, q in enumerate(imgs)]
-    with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as ex:
-        results = list(tqdm(ex.map(_process, tasks), total=len(tasks), desc="patches (lymphocyte)", unit="image",
-                            disable=not show_progress))
-    problems = [r.problem for r in results if r.problem]
-    for pr in problems:
-        log.warning("skipped %s", pr)
-    report = {"config": config, "patients": [r.patient for r in results],
-              "images": {r.image: r.counts for r in results if not r.problem}, "problems": problems,
-              "entries": {r.patient: [[e.name, e.label] for e in r.negatives + r.positives] for r in results}}
-    atomic.write_text(report_path, json.dumps(report))
-    return report
+    imgs = [q for v in by_patient.values() for q in v]
+    tasks = [(str(q), str(Path(work) / "subs"), p, seed * 100003 + i) for i, q in enumerate(imgs)]
+    return run_image_jobs(work, config, list(by_patient), _process, tasks, "patches (lymphocyte)", jobs, show_progress)
 
 
 # --------------------------------------------------------------------------- detection (step 5)
