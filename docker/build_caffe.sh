@@ -79,7 +79,9 @@ recipe_hash() {
   {
     cat "$0"
     cat "$here"/patches/*.patch
-    echo "gpu=$gpu arch=$cuda_arch python=$python_exe"
+    # pycaffe depends on the Python ABI and NumPy's C API, not on where the interpreter lives:
+    # checkouts and worktrees with their own .venv share one recipe
+    echo "gpu=$gpu arch=$cuda_arch python=$("$python_exe" -c 'import sys, numpy; print(sys.implementation.cache_tag, numpy.__version__)')"
   } | sha256sum | cut -d' ' -f1
 }
 recipe="$(recipe_hash)"
