@@ -10,23 +10,32 @@ CAFFE_ROOT ?= $(CURDIR)/.caffe
 export CAFFE_ROOT
 SITE      = $(shell $(PY) -c 'import site; print(site.getsitepackages()[0])' 2>/dev/null)
 
-# use case 6 options (see README)
+# Options of the use-case commands (see README); each is passed only when set, the command's
+# defaults apply otherwise (e.g. ITER=600000, SEED=1, VARIANT=crop).
 DATA    ?=
-VARIANT ?= crop
-ITER    ?= 600000
+VARIANT ?=
+ITER    ?=
 GPU     ?= 0
-SEED    ?= 1
-WORK    ?= runs/usecase6-$(VARIANT)
+SEED    ?=
+WORK    ?=
+STAGES  ?=
+JOBS    ?=
 OURS    ?=
 OURS_MEAN ?=
-STAGES  ?=
-JOBS    ?= 1
 PYTEST_ARGS ?=
 CAFFE_BUILD_FLAGS ?=   # --gpu builds Caffe with CUDA (the CUDA Dockerfile sets it)
+# Assets beside the checkout (the project's shared folder); `make regress`/`bench-infer` use them
+# when present, else what `make fetch-released` put into data/released.
+SHARED   ?= $(abspath $(CURDIR)/../shared)
+RELEASED ?= $(if $(wildcard $(SHARED)/released),$(SHARED)/released,data/released)
+REALDATA ?= $(SHARED)/realdata/idc
 
 GPU_FLAG = $(if $(filter 1 yes true,$(GPU)),--gpu,)
+# the options every use-case command takes, when set
+UC_OPTS = $(if $(DATA),--data "$(DATA)") $(if $(ITER),--iter $(ITER)) $(if $(SEED),--seed $(SEED)) \
+          $(if $(STAGES),--stages $(STAGES)) $(GPU_FLAG)
 
-.PHONY: help setup apt venv caffe doctor test demo usecase6 usecase2 demo-epi usecase4 demo-lymphocyte data-idc regress fetch-released bench bench-infer \
+.PHONY: help setup apt venv caffe doctor test demo usecases usecase6 data-idc regress fetch-released bench bench-infer \
         lint-docker clean distclean
 
 help:
@@ -34,10 +43,11 @@ help:
 	@echo "make test      - set up, then run the tests (real Caffe tools on generated data)"
 	@echo "make setup     - Debian packages, .venv, BVLC Caffe (tools + pycaffe); skips what is done"
 	@echo "make doctor    - versions and paths of Caffe, pycaffe and the Python dependencies"
-	@echo "make usecase6 DATA=<zip|folder> [VARIANT=crop|resize|crop-morerot] [ITER=600000] [GPU=1]"
-	@echo "make usecase2 DATA=<folder|archive>, make usecase4 DATA=<folder|archive> [ITER=] [GPU=1] [JOBS=N]"
-	@echo "make demo-epi, make demo-lymphocyte - use cases 2 and 4 on generated cohorts"
-	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>]"
+	@echo "make usecases  - the registered use cases, their commands and stages"
+	@echo "make usecase6 DATA=<zip|folder> [VARIANT=crop|resize|crop-morerot] [ITER=600000] [GPU=1] [STAGES=...]"
+	@echo "make usecase<N> DATA=<folder|archive> [ITER=] [GPU=1] [JOBS=N] [SEED=] [WORK=] [STAGES=]  (any registered use case)"
+	@echo "make demo-<name>  - a use case on a generated cohort (demo-epi, demo-lymphocyte, ...)"
+	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>] [RELEASED=<folder>]"
 	@echo "make data-idc, make fetch-released, make bench, make bench-infer, make lint-docker, make clean"
 
 # ---------------------------------------------------------------- setup
@@ -66,32 +76,32 @@ test: setup
 	$(PY) -m pytest -q tests $(PYTEST_ARGS)
 
 demo: setup
-	$(PY) -m pipeline demo --work runs/demo --seed $(SEED)
+	$(PY) -m pipeline demo --work $(or $(WORK),runs/demo) $(if $(SEED),--seed $(SEED))
 
 # ---------------------------------------------------------------- experiments
+usecases: setup
+	@$(PY) -m pipeline usecases
+
+# use case 6 takes its variant and dropout options too
 usecase6: setup
 	@test -n "$(DATA)" || { echo "usage: make usecase6 DATA=<IDC zip or folder> [VARIANT=crop] [ITER=600000] [GPU=1]"; exit 2; }
-	$(PY) -m pipeline usecase6 --data "$(DATA)" --variant $(VARIANT) --iter $(ITER) --seed $(SEED) --work $(WORK) $(GPU_FLAG) $(if $(STAGES),--stages $(STAGES),)
+	$(PY) -m pipeline usecase6 $(UC_OPTS) $(if $(VARIANT),--variant $(VARIANT)) --work "$(or $(WORK),runs/usecase6-$(or $(VARIANT),crop))"
 
-usecase2: setup
-	@test -n "$(DATA)" || { echo "usage: make usecase2 DATA=<folder of *.tif and *_mask.png> [ITER=600000] [GPU=1] [JOBS=1]"; exit 2; }
-	$(PY) -m pipeline usecase2 --data "$(DATA)" --iter $(ITER) --seed $(SEED) --work runs/usecase2 -j $(JOBS) $(GPU_FLAG)
+# every other registered use case: `make usecase<N> DATA=...` runs `python -m pipeline usecase<N>`
+usecase%: setup
+	@test -n "$(DATA)" || { echo "usage: make usecase$* DATA=<folder or archive> [ITER=600000] [GPU=1] [JOBS=1]"; exit 2; }
+	$(PY) -m pipeline usecase$* $(UC_OPTS) --work "$(or $(WORK),runs/usecase$*)" $(if $(JOBS),-j $(JOBS))
 
-demo-epi: setup
-	$(PY) -m pipeline demo-epi --work runs/demo-epi --seed $(SEED)
-
-usecase4: setup
-	@test -n "$(DATA)" || { echo "usage: make usecase4 DATA=<folder of im<N>.tif and <N>m.tif> [ITER=600000] [GPU=1] [JOBS=1]"; exit 2; }
-	$(PY) -m pipeline usecase4 --data "$(DATA)" --iter $(ITER) --seed $(SEED) --work runs/usecase4 -j $(JOBS) $(GPU_FLAG)
-
-demo-lymphocyte: setup
-	$(PY) -m pipeline demo-lymphocyte --work runs/demo-lymphocyte --seed $(SEED)
+# `make demo-<name>` runs `python -m pipeline demo-<name>` (a generated cohort)
+demo-%: setup
+	$(PY) -m pipeline demo-$* $(if $(SEED),--seed $(SEED)) $(if $(WORK),--work "$(WORK)")
 
 data-idc: setup
 	$(PY) -m pipeline data idc --dest data
 
 regress: setup
-	$(PY) -m pipeline regress $(if $(DATA),--data "$(DATA)",) $(foreach m,$(OURS),--ours "$(m)") $(if $(OURS_MEAN),--ours-mean "$(OURS_MEAN)",) --out runs/regress
+	$(PY) -m pipeline regress --released "$(RELEASED)" --data "$(or $(DATA),$(REALDATA))" \
+	  $(foreach m,$(OURS),--ours "$(m)") $(foreach m,$(OURS_MEAN),--ours-mean "$(m)") --out runs/regress
 
 fetch-released: setup
 	$(PY) -m pipeline fetch-released --usecase all --dest data/released
@@ -100,7 +110,7 @@ bench: setup
 	$(PY) bench/patches.py
 
 bench-infer: setup
-	$(PY) bench/infer.py $(GPU_FLAG)
+	$(PY) bench/infer.py --released "$(RELEASED)/uc2-epi" $(GPU_FLAG)
 
 lint-docker:
 	@if command -v hadolint >/dev/null; then hadolint docker/Dockerfile docker/Dockerfile.cpu; \

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,10 +36,9 @@ def he_image(size: int, seed: int = 0) -> np.ndarray:
     return (full[:size, :size] / 255).astype(np.float32)
 
 
-def real_mosaic(size: int) -> np.ndarray:
-    """Real H&E tissue: 50x50 IDC patches of patient 10254 (both classes) tiled row by row."""
+def real_mosaic(size: int, root: Path) -> np.ndarray:
+    """Real H&E tissue: the 50x50 IDC patches of one patient folder (both classes) tiled row by row."""
     from pipeline.imageio import load_image
-    root = REPO_ROOT.parent / "shared" / "realdata" / "idc" / "10254"
     files = sorted((root / "1").glob("*.png"))[:8] + sorted((root / "0").glob("*.png"))
     n = -(-size // 50)
     tiles = [load_image(f) for f in files if load_image(f).shape[:2] == (50, 50)][: n * n]
@@ -50,23 +51,27 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--ref-rows", type=int, default=6)
     ap.add_argument("--gpu", action="store_true")
-    ap.add_argument("--real-idc", action="store_true",
-                    help="use a mosaic of real 50x50 IDC patches (../shared/realdata/idc/10254) instead of a generated image")
-    ap.add_argument("--released", type=Path, default=REPO_ROOT.parent / "shared" / "released" / "uc2-epi")
+    ap.add_argument("--real-idc", type=Path, metavar="PATIENT_DIR",
+                    help="use a mosaic of the real 50x50 IDC patches of this patient folder (e.g. "
+                         "../shared/realdata/idc/10254) instead of a generated image")
+    ap.add_argument("--released", type=Path, default=REPO_ROOT / "data" / "released" / "uc2-epi",
+                    help="folder of the released uc2-epi weights (`make bench-infer` passes ../shared/released/uc2-epi "
+                         "when it exists)")
     a = ap.parse_args()
     model = a.released / "1_caffenet_train_w32_iter_600000.caffemodel"
     mean = a.released / "DB_train_w32_1.binaryproto"
     if not model.is_file():
         print(f"released weights not found in {a.released} (python -m pipeline fetch-released --usecase epi)")
         return 1
-    img = real_mosaic(a.size) if a.real_idc else he_image(a.size)
+    img = real_mosaic(a.size, a.real_idc) if a.real_idc else he_image(a.size)
+    nets = Path(tempfile.mkdtemp(prefix="bench_infer_nets_"))
     rows = []
     results = {}
     for mode, max_rows, per_pixel_forwards in (("reference", a.ref_rows, 10), ("exact", None, 2), ("fcn", None, 2)):
-        eng = inference.make_engine(mode, model, mean, gpu=a.gpu)
-        eng.run(img[:2, :2], Options(mode=mode))          # warm-up (net set-up, allocations)
+        eng = inference.make_engine(mode, model, mean, gpu=a.gpu, net_dir=nets)
+        eng.run(img[:2, :2], Options())          # warm-up (net set-up, allocations)
         t = time.perf_counter()
-        out = eng.run(img, Options(mode=mode, max_rows=max_rows))
+        out = eng.run(img, Options(max_rows=max_rows))
         dt = time.perf_counter() - t
         n = inference.window_count(*img.shape[:2])
         if max_rows:
@@ -79,7 +84,7 @@ def main() -> int:
     same = {m: float((results[m][1:k, 1:].argmax(2) == results["reference"][1:k, 1:].argmax(2)).mean()) for m in results}
     dev = np.abs(results["fcn"][1:, 1:, 1] - results["exact"][1:, 1:, 1])
     device = "GPU" if a.gpu else f"CPU ({platform.processor() or platform.machine()})"
-    kind = "mosaic of real IDC patches" if a.real_idc else "generated H&E-like"
+    kind = f"mosaic of real IDC patches ({a.real_idc})" if a.real_idc else "generated H&E-like"
     print(f"\nimage {a.size}x{a.size} {kind}, uc2-epi fold-1 weights, {device}")
     print(f"{'mode':<10} {'pixels':>7} {'seconds':>8} {'pixels/s':>9} {'speed-up':>9} {'max|dP| vs ref':>15} "
           f"{'same class':>10} {'GFLOP/s':>8}")
@@ -90,6 +95,7 @@ def main() -> int:
           f"same class {float((results['fcn'][1:, 1:].argmax(2) == results['exact'][1:, 1:].argmax(2)).mean()):.4f}")
     print(f"RESULT exact_vs_reference={rows[1][3] / ref_rate:.2f} fcn_vs_reference={rows[2][3] / ref_rate:.2f} "
           f"exact_maxdiff={diff['exact']:.2e}")
+    shutil.rmtree(nets, ignore_errors=True)
     return 0
 
 

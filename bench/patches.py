@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline import databases, lists, synth  # noqa: E402
-from pipeline.usecases import idc, idc_pipeline  # noqa: E402
+from pipeline import databases, lists  # noqa: E402
+from pipeline.usecases.idc import dataset, patches, runner  # noqa: E402
 
 
 def main() -> int:
@@ -30,19 +30,19 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench_patches_"))
     try:
         root = tmp / "data"
-        synth.make_idc_cohort(root, n_patients=a.patients, per_class=tuple(a.per_class), seed=0,
+        dataset.make_cohort(root, n_patients=a.patients, per_class=tuple(a.per_class), seed=0,
                               split=(a.patients - 4, 2, 2))
         rows = []
         cores = os.cpu_count() or 1
         for jobs in (1, cores):
             work = tmp / f"work{jobs}"
             t = time.perf_counter()
-            rep = idc.run_patches(root, work, "crop", split_dir=root, jobs=jobs, show_progress=False)
+            rep = patches.run_patches(root, work, "crop", split_dir=root, jobs=jobs, show_progress=False)
             dt = time.perf_counter() - t
             n = rep["written"]
             rows.append((f"patches, crop, {jobs} worker(s)", n, dt))
         work = tmp / f"work{cores}"
-        space = idc_pipeline.stage_lists(work)
+        space = runner.stage_lists(work)
         n_train = len(lists.read_list(space["train"]))
         t = time.perf_counter()
         databases.build_db(work / "subs", space["train"], work / "DB_train_1", seed=1)

@@ -1,8 +1,8 @@
 """Caffe-faithful reproduction of Janowczyk & Madabhushi's deep-learning tutorials for digital pathology.
 
-One module per stage (patches, lists, databases, templates, training, inference, evaluation,
-regression, data); use-case specifics live in :mod:`pipeline.usecases`. ``python -m pipeline`` is
-the command line.
+One module per stage (sampling, lists, folds, databases, templates, training, inference, crossval,
+metrics, regression, data); use cases plug in from :mod:`pipeline.usecases` (its ``base`` module
+says how). ``python -m pipeline`` is the command line (:mod:`pipeline.cli`).
 """
 from pathlib import Path
 

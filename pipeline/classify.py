@@ -73,15 +73,26 @@ def num_outputs(model: Path) -> int:
     raise ModelMismatch(f"{model}: no layer 'ip2'")
 
 
+def resolve_deploy(model: Path, deploy: Path | None, net_dir: Path | None, dropout: bool = False) -> Path:
+    """``deploy`` if given, else the template's deploy net for ``model`` (its number of classes)
+    rendered into ``net_dir``. Raises ValueError when neither is given."""
+    if deploy is not None:
+        return Path(deploy)
+    if net_dir is None:
+        raise ValueError(f"{model}: no deploy net given and no folder to render one into (net_dir)")
+    return templates.deploy_in(net_dir, dropout=dropout, num_output=num_outputs(model))
+
+
 class PatchClassifier:
     """A deploy net with weights and a mean image, classifying batches of RGB [0,1] windows."""
 
     def __init__(self, model: Path, mean: Path, deploy: Path | None = None, dropout: bool = False,
-                 gpu: bool = False, batch: int = 512):
+                 gpu: bool = False, batch: int = 512, net_dir: Path | None = None):
+        """``deploy`` defaults to the template's deploy net (``dropout``, classes read from the
+        model) rendered into ``net_dir``, the run's work folder; one of the two is needed."""
         caffe = import_caffe()
         set_mode(gpu)
-        n_out = num_outputs(model)
-        self.deploy = Path(deploy) if deploy else templates.default_deploy_path(dropout=dropout, num_output=n_out)
+        self.deploy = resolve_deploy(model, deploy, net_dir, dropout)
         check_model(self.deploy, model)
         self.mean = read_mean(mean, shape=(3, 32, 32))
         self.net = caffe.Net(str(self.deploy), str(model), caffe.TEST)

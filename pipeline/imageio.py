@@ -13,21 +13,6 @@ class BadImage(ValueError):
     """An input image that cannot be read or has the wrong form; the message names the file."""
 
 
-def read_uint8(path: Path) -> np.ndarray:
-    """Read an 8-bit image as stored (H x W or H x W x C uint8), like MATLAB's imread."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            arr = np.asarray(im)
-    except Exception as exc:  # PIL raises many exception types for bad files
-        raise BadImage(f"{path}: cannot read image ({exc.__class__.__name__}: {exc})") from exc
-    if arr.dtype == bool:
-        arr = arr.astype(np.uint8) * 255
-    if arr.dtype != np.uint8:
-        raise BadImage(f"{path}: expected an 8-bit image, got {arr.dtype}")
-    return arr
-
-
 def load_image(path: Path, color: bool = True) -> np.ndarray:
     """caffe.io.load_image without its removed scikit-image keyword.
 

@@ -1,4 +1,4 @@
-"""Patch-level metrics (pure functions). Class 1 is the positive class."""
+"""Patch- and pixel-level metrics (pure functions). Class 1 is the positive class."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,3 +29,24 @@ def scores(c: dict[str, int]) -> dict[str, float | int | None]:
             "f_score": _div(2 * tp, 2 * tp + fp + fn),
             "precision": _div(tp, tp + fp), "recall": tpr, "specificity": tnr,
             "balanced_accuracy": bal, "accuracy": _div(tp + tn, tp + fp + fn + tn)}
+
+
+def pixel_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | int | None]:
+    """:func:`scores` of two boolean maps of the same shape (pixel level)."""
+    return scores(confusion(np.asarray(truth).ravel(), np.asarray(pred).ravel()))
+
+
+def best_threshold(probs: list[np.ndarray], truths: list[np.ndarray], grid: np.ndarray | None = None) -> float:
+    """The threshold on P(class 1) maximising the pooled pixel F-score (ties: the lowest).
+
+    ``grid`` defaults to 0.05, 0.10, ..., 0.95.
+    """
+    grid = np.round(np.arange(0.05, 1.0, 0.05), 2) if grid is None else grid
+    p = np.concatenate([x.ravel() for x in probs])
+    t = np.concatenate([x.ravel() for x in truths]).astype(bool)
+    best, best_f = 0.5, -1.0
+    for th in grid:
+        f = pixel_scores(p >= th, t)["f_score"] or 0.0
+        if f > best_f:
+            best, best_f = float(th), f
+    return best

@@ -1,4 +1,4 @@
-"""Shared patch geometry and parallel patch writing (pure functions where possible)."""
+"""Patch files: the IDC centre crop, and PNG encoding/decoding of 32x32 patches as MATLAB read them."""
 from __future__ import annotations
 
 import struct
@@ -9,7 +9,6 @@ import numpy as np
 from PIL import Image
 
 PATCH = 32          #: network input size (wsize)
-HALF = PATCH // 2   #: hwsize
 
 
 def center_crop_matlab(img: np.ndarray, size: int = PATCH) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The models the authors released: checksum table, downloader, and the use-case-6 line-up.
+"""The models the authors released: checksum table and downloader.
 
 Files (weights, means, the IDC split lists) come from the public repository choosehappy/public at
 a pinned commit, folder "DL tutorial Code/<use case>/" (weights and means in its models/
@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import RESOURCE_DIR, download
 
 log = logging.getLogger(__name__)
-
-USECASES = {"epi": "uc2-epi", "lymphocyte": "uc4-lymphocyte", "idc": "uc6-idc"}
 
 
 def table() -> dict:
@@ -31,13 +28,20 @@ def url_for(rel_path: str) -> str:
     return t["url_pattern"].format(commit=t["commit"], folder=t["folders"][folder], sub=sub, file=name)
 
 
-def fetch(usecase: str, dest: Path, from_dir: Path | None = None, show_progress: bool = True) -> list[Path]:
-    """Put the released files of ``usecase`` ("idc", "epi", "lymphocyte" or "all") under ``dest``.
+def folders() -> list[str]:
+    """The folders of the checksum table ("uc2-epi", ...), one per use case with released files."""
+    return sorted(table()["folders"])
+
+
+def fetch(wanted: list[str], dest: Path, from_dir: Path | None = None, show_progress: bool = True) -> list[Path]:
+    """Put the released files of the ``wanted`` folders ("uc6-idc", ...) under ``dest``.
 
     With ``from_dir`` the files are copied from a local folder (laid out as ``dest`` or flat) after
     their sha256 is checked, with no network. Files already present and verified are kept.
     """
-    wanted = list(USECASES.values()) if usecase == "all" else [USECASES[usecase]]
+    unknown = [w for w in wanted if w not in folders()]
+    if unknown:
+        raise ValueError(f"no released files for {', '.join(unknown)}; known: {', '.join(folders())}")
     out = []
     for f in table()["files"]:
         folder = f["path"].split("/", 1)[0]
@@ -59,26 +63,5 @@ def fetch(usecase: str, dest: Path, from_dir: Path | None = None, show_progress:
                               show_progress=show_progress,
                               offline_hint="Use --from DIR with a folder that holds the files (e.g. ../shared/released).")
         out.append(target)
-    log.info("released files for %s: %d verified in %s", usecase, len(out), dest)
+    log.info("released files of %s: %d verified in %s", ", ".join(wanted), len(out), dest)
     return out
-
-
-@dataclass(frozen=True)
-class ReleasedIDC:
-    """One released use-case-6 model and the patch variant it was trained on."""
-    name: str        # "w32", "w32_noresize", ...
-    variant: str     # patch variant of pipeline.usecases.idc
-    dropout: bool
-    model: str       # file name
-    mean: str        # file name
-
-
-IDC_MODELS = [
-    ReleasedIDC("w32", "resize", False, "1_caffenet_train_w32_iter_600000.caffemodel", "DB_train_w32.binaryproto"),
-    ReleasedIDC("w32_noresize", "crop", False, "1_caffenet_train_w32_noresize_iter_600000.caffemodel",
-                "DB_train_w32_noresize.binaryproto"),
-    ReleasedIDC("w32_noresize_morerot", "crop-morerot", False,
-                "1_caffenet_train_w32_noresize_morerot_iter_600000.caffemodel", "DB_train_w32_noresize_morerot.binaryproto"),
-    ReleasedIDC("w32_dropout", "resize", True, "1_caffenet_train_w32_dropout_iter_600000.caffemodel",
-                "DB_train_w32.binaryproto"),
-]

@@ -7,10 +7,9 @@ defaults. Every rendered prototxt is parsed with caffe_pb2 before it is written.
 from __future__ import annotations
 
 import logging
-import os
 import stat
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import jinja2
@@ -42,7 +41,6 @@ class FoldFiles:
     job: Path
     pbs: Path
     snapshot_prefix: Path
-    extra: dict = field(default_factory=dict)
 
 
 def environment() -> jinja2.Environment:
@@ -144,9 +142,8 @@ def write_if_changed(path: Path, text: str) -> Path:
     return path
 
 
-def default_deploy_path(cache_dir: Path | None = None, dropout: bool = False, num_output: int = 2) -> Path:
-    """A deploy net rendered from the template into a cache folder (``$PIPELINE_CACHE``, default
-    ~/.cache/pipeline), re-rendered whenever the template's output changes."""
-    cache = Path(cache_dir or os.environ.get("PIPELINE_CACHE", Path.home() / ".cache" / "pipeline"))
-    path = cache / f"deploy_train32{'_dropout' if dropout else ''}_{num_output}.prototxt"
+def deploy_in(net_dir: Path, dropout: bool = False, num_output: int = 2) -> Path:
+    """The deploy net rendered from the template into ``net_dir`` (a run's work folder), as
+    ``deploy_train32[_dropout]_<num_output>.prototxt``; re-rendered whenever the template's output changes."""
+    path = Path(net_dir) / f"deploy_train32{'_dropout' if dropout else ''}_{num_output}.prototxt"
     return write_if_changed(path, deploy_text(dropout=dropout, num_output=num_output))

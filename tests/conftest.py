@@ -49,7 +49,7 @@ def write_pngs(folder: Path, n: int, size: int = 32, seed: int = 0) -> list[tupl
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory):
     """A generated IDC-like cohort (6 patients) with its split files."""
-    from pipeline import synth
+    from pipeline.usecases.idc.dataset import make_cohort
     root = tmp_path_factory.mktemp("cohort")
-    split = synth.make_idc_cohort(root, n_patients=6, per_class=(24, 12), seed=3, split=(3, 1, 2))
+    split = make_cohort(root, n_patients=6, per_class=(24, 12), seed=3, split=(3, 1, 2))
     return root, split

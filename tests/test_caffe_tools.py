@@ -113,11 +113,11 @@ def test_twenty_iterations_of_caffe_train_give_a_loadable_model(patch_set, tmp_p
     assert resumed.model.is_file()
 
 
-def test_released_idc_model_gives_probabilities_summing_to_one(caffe):
+def test_released_idc_model_gives_probabilities_summing_to_one(caffe, tmp_path):
     from pipeline.classify import PatchClassifier
     d = need(RELEASED / "uc6-idc")
     clf = PatchClassifier(d / "1_caffenet_train_w32_noresize_iter_600000.caffemodel",
-                          d / "DB_train_w32_noresize.binaryproto")
+                          d / "DB_train_w32_noresize.binaryproto", net_dir=tmp_path)
     x = np.random.RandomState(0).rand(7, 32, 32, 3).astype(np.float32)
     p = clf.predict(x)
     assert p.shape == (7, 2)

@@ -1,28 +1,12 @@
-"""Use case 2 (epithelium): sampling geometry, class masks, names, folds and scores on hand cases."""
+"""Use case 2 (epithelium): class masks, folds, pixel scores and the patches stage on hand cases."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import folds, lists
-from pipeline.usecases import epi, image_pipeline
-
-
-def test_patch_geometry_is_one_pixel_off_the_step5_window():
-    io = np.arange(200 * 200 * 3, dtype=np.int64).reshape(200, 200, 3) % 997
-    r, c = 100, 120                       # 1-based centre; 0-based (99, 119)
-    patch = epi.cut_patch(io, r, c, 0)
-    assert patch.shape == (32, 32, 3)
-    assert np.array_equal(patch, io[99 - 17:99 + 15, 119 - 17:119 + 15])          # rows r0-17 .. r0+14
-    rot = epi.cut_patch(io, r, c, 90)
-    block = io[r - 33:r + 31, c - 33:c + 31]
-    assert np.array_equal(rot, np.rot90(block)[15:47, 15:47])
-
-
-def test_names():
-    assert epi.patch_name("10256_1", 0, "e", 1, 90) == "10256_1_0_e_1_90.png"
-    assert folds.patient_of("10256_1_0_e_1_90.png") == "10256"
+from pipeline import crossval, folds, lists, metrics
+from pipeline.usecases import epi
 
 
 def test_class_masks_by_hand():
@@ -38,16 +22,6 @@ def test_class_masks_by_hand():
     assert not m["stroma"][2:10, 2:10].any() and m["stroma"][1, 11] and not m["stroma"][0, 0]
     # edge: mask dilated 2x minus mask, a 2-pixel ring (6x6 box minus 2x2 square) plus the corner's ring
     assert m["edge"][3:9, 3:9].sum() == 36 - 4 and not m["edge"][5, 5]
-
-
-def test_sample_centres_border_and_count():
-    mask = np.zeros((100, 100), bool)
-    mask[10, 50] = True                                  # 1-based row 11: too close to the border
-    mask[50:53, 50] = True
-    r, c = epi.sample_centres(mask, 2.4, np.random.RandomState(0), mask.shape)
-    assert len(r) == 2 and set(r) <= {51, 52, 53} and set(c) == {51}
-    r, c = epi.sample_centres(mask, 100, np.random.RandomState(0), mask.shape)
-    assert sorted(r) == [51, 52, 53]                    # take what exists
 
 
 def test_folds_are_by_patient_balanced_and_seeded(tmp_path):
@@ -74,19 +48,18 @@ def test_folds_are_by_patient_balanced_and_seeded(tmp_path):
 def test_threshold_and_pixel_scores_by_hand():
     p = np.array([0.1, 0.4, 0.6, 0.9])
     t = np.array([False, True, True, True])
-    assert image_pipeline.best_threshold([p], [t]) == pytest.approx(0.15)
-    s = image_pipeline.pixel_scores(p >= 0.5, t)
+    assert metrics.best_threshold([p], [t]) == pytest.approx(0.15)
+    s = metrics.pixel_scores(p >= 0.5, t)
     assert (s["tp"], s["fp"], s["fn"], s["tn"]) == (2, 0, 1, 1) and s["f_score"] == pytest.approx(0.8)
 
 
 def test_patches_and_fold_lists_on_a_generated_cohort(tmp_path):
-    from pipeline import synth
     data = tmp_path / "data"
-    synth.make_epi_cohort(data, n_patients=5, size=96, seed=2)
+    epi.make_cohort(data, n_patients=5, size=96, seed=2)
     Image.fromarray(np.zeros((96, 96, 3), np.uint8)).save(data / "7777_00001.tif")       # no mask: warned
     Image.fromarray(np.zeros((50, 50), np.uint8)).save(data / "8004_00001_mask.png")   # wrong size
-    cfg = image_pipeline.Config(data=data, work=tmp_path / "w", params=epi.Params(max_positive=20), show_progress=False)
-    out = image_pipeline.run(cfg, stages=("patches", "folds"))
+    cfg = crossval.Config(data=data, work=tmp_path / "w", params=epi.Params(max_positive=20), show_progress=False)
+    out = crossval.run(epi.Epithelium(), cfg, stages=("patches", "folds"))
     assert any("8004_00001_mask.png: mask is (50, 50)" in p for p in out["problems"])
     assert set(out["folds"]) == {"8001", "8002", "8003", "8004", "8005"}
     counts = out["images"]["8001_00001.tif"]

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from pipeline import evaluation, metrics
+from pipeline import metrics
+from pipeline.usecases.idc import evaluation
 from tests.conftest import REALDATA, RELEASED, need
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 from pipeline import lists
 from pipeline.matlab import imresize
 from pipeline.patches import center_crop_matlab
-from pipeline.usecases import idc
+from pipeline.usecases.idc import patches as idc
 
 
 def test_crop_indices_of_a_50x50_patch():
@@ -65,8 +65,8 @@ def test_published_split_ships_with_the_project():
 
 def _cohort(root, tmp_path):
     """Small layout with an odd-sized patch, a too-small one, a bad PNG and a missing patient."""
-    from pipeline import synth
-    split = synth.make_idc_cohort(root, n_patients=4, per_class=(3, 2), seed=5, split=(2, 1, 1))
+    from pipeline.usecases.idc.dataset import make_cohort
+    split = make_cohort(root, n_patients=4, per_class=(3, 2), seed=5, split=(2, 1, 1))
     p = split["train"][0]
     rng = np.random.RandomState(0)
     Image.fromarray(rng.randint(0, 256, (50, 35, 3)).astype(np.uint8)).save(root / p / "0" / f"{p}_idx5_x9_y9_class0.png")

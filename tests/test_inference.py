@@ -29,8 +29,9 @@ def he_image(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def engines(weights, caffe):
-    return {m: inference.make_engine(m, *weights) for m in ("reference", "exact", "fcn")}
+def engines(weights, caffe, tmp_path_factory):
+    nets = tmp_path_factory.mktemp("nets")
+    return {m: inference.make_engine(m, *weights, net_dir=nets) for m in ("reference", "exact", "fcn")}
 
 
 def test_window_geometry():
@@ -68,7 +69,7 @@ def test_exact_equals_reference_with_resize_half(engines, weights, tmp_path):
     outs = {}
     for mode in ("reference", "exact"):
         res = inference.infer_images([tmp_path / "slide_01.tif"], engines[mode], tmp_path / mode,
-                                     Options(mode=mode, resize=0.5), save_npy=True, show_progress=False)
+                                     Options(), resize=0.5, save_npy=True, show_progress=False)
         assert res["computed"] == [str(tmp_path / "slide_01.tif")]
         outs[mode] = np.load(tmp_path / mode / "slide_01_prob.npy")
     assert outs["exact"].shape == (20, 18, 2) and outs["exact"].dtype == np.float32
@@ -80,7 +81,7 @@ def test_fcn_deviation_is_within_the_measured_bound(engines):
     Measured on this generated H&E-like image: mean |dP| 0.065, 92% of pixels the same class."""
     img = he_image(48, 72)
     ex = engines["exact"].run(img, Options())[1:, 1:]
-    fc = engines["fcn"].run(img, Options(mode="fcn"))[1:, 1:]
+    fc = engines["fcn"].run(img, Options())[1:, 1:]
     d = np.abs(fc[..., 1] - ex[..., 1])
     assert d.mean() <= 0.10 and (fc.argmax(2) == ex.argmax(2)).mean() >= 0.88
     np.testing.assert_allclose(fc.sum(axis=2), 1, atol=1e-5)
@@ -89,7 +90,7 @@ def test_fcn_deviation_is_within_the_measured_bound(engines):
 def test_fcn_single_pass_at_stride_8_computes_the_same_pixels(engines):
     img = he_image(40, 45)
     ex = engines["exact"].run(img, Options(stride=8))
-    fc = engines["fcn"].run(img, Options(mode="fcn", stride=8))
+    fc = engines["fcn"].run(img, Options(stride=8))
     assert np.array_equal(ex.sum(2) > 0, fc.sum(2) > 0)
     assert np.array_equal(fc.sum(2) > 0, np.isin(np.arange(40), [1, 9, 17, 25, 33])[:, None]
                           & np.isin(np.arange(45), [1, 9, 17, 25, 33, 41])[None, :])
@@ -122,7 +123,7 @@ WORKER = """
 import json, sys
 from pathlib import Path
 from pipeline import inference
-eng = inference.make_engine("exact", sys.argv[1], sys.argv[2])
+eng = inference.make_engine("exact", sys.argv[1], sys.argv[2], net_dir=Path(sys.argv[4]))
 imgs = sorted(Path(sys.argv[3]).glob("*.png"))
 res = inference.infer_images(imgs, eng, Path(sys.argv[4]), inference.Options(), show_progress=False)
 print(json.dumps(res["computed"]))

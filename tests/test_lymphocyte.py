@@ -55,9 +55,8 @@ def test_match_detections_one_to_one():
 
 
 def test_patches_on_a_generated_cohort(tmp_path):
-    from pipeline import synth
     data = tmp_path / "data"
-    synth.make_lymphocyte_cohort(data, n_images=2, size=40, seed=1)
+    ly.make_cohort(data, n_images=2, size=40, seed=1)
     (data / "im9.tif").write_bytes((data / "im1.tif").read_bytes())            # image without mask: reported
     rep = ly.run_patches(data, tmp_path / "w", ly.Params(n_positive=30), seed=2, jobs=1, show_progress=False)
     assert any("im9.tif: no mask 9m.tif" in p for p in rep["problems"])
@@ -90,9 +89,9 @@ def test_usecase4_end_to_end_on_a_tiny_generated_cohort(tmp_path):
     import json
     import subprocess
     import sys
-    from pipeline import REPO_ROOT, synth
+    from pipeline import REPO_ROOT
     data = tmp_path / "data"
-    synth.make_lymphocyte_cohort(data, n_images=5, size=40, seed=4)
+    ly.make_cohort(data, n_images=5, size=40, seed=4)
     cmd = [sys.executable, "-m", "pipeline", "usecase4", "--data", str(data), "--work", str(tmp_path / "w"),
            "--iter", "10", "--test-interval", "10", "--snapshot", "10", "--display", "5", "--max-positive", "15",
            "--infer-mode", "fcn"]

@@ -32,7 +32,7 @@ def test_urls_follow_the_published_pattern():
 
 def test_fetch_released_offline_from_a_folder(tmp_path):
     rel = need(RELEASED)
-    files = released.fetch("idc", tmp_path / "dest", from_dir=rel, show_progress=False)
+    files = released.fetch(["uc6-idc"], tmp_path / "dest", from_dir=rel, show_progress=False)
     assert len(files) == 10 and all(f.is_file() for f in files)
     bad = tmp_path / "bad"
     shutil.copytree(rel, bad)
@@ -40,7 +40,7 @@ def test_fetch_released_offline_from_a_folder(tmp_path):
     victim.chmod(0o644)
     victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
     with pytest.raises(download.DownloadError, match="DB_train_w32_1.binaryproto: sha256"):
-        released.fetch("lymphocyte", tmp_path / "dest2", from_dir=bad, show_progress=False)
+        released.fetch(["uc4-lymphocyte"], tmp_path / "dest2", from_dir=bad, show_progress=False)
 
 
 class _RangeHandler(http.server.BaseHTTPRequestHandler):
@@ -109,7 +109,8 @@ def test_safe_extraction_refuses_escaping_members(tmp_path):
 def test_regress_command_on_the_shared_real_patches(tmp_path):
     need(REALDATA)
     rel = need(RELEASED / "uc6-idc")
-    cmd = [sys.executable, "-m", "pipeline", "regress", "--out", str(tmp_path),
+    cmd = [sys.executable, "-m", "pipeline", "regress", "--out", str(tmp_path), "--released", str(RELEASED),
+           "--data", str(REALDATA),
            "--ours", str(rel / "1_caffenet_train_w32_noresize_iter_600000.caffemodel"),
            "--ours-mean", str(rel / "DB_train_w32_noresize.binaryproto")]
     out = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
@@ -135,10 +136,12 @@ def test_map_comparison_for_the_image_use_cases(tmp_path):
     img = np.concatenate([np.concatenate([synth.he_patch(rng, (i + j) % 2, (40, 40)) for j in range(2)], 1)
                           for i in range(2)], 0)
     Image.fromarray(img).save(tmp_path / "9999_00001.tif")
-    rep = regression.compare_maps(rel.parent, "epi", [tmp_path / "9999_00001.tif"], tmp_path,
+    rep = regression.compare_maps(rel / "1_caffenet_train_w32_iter_600000.caffemodel", rel / "DB_train_w32_1.binaryproto",
+                                  [tmp_path / "9999_00001.tif"], tmp_path,
                                   [rel / "1_caffenet_train_w32_iter_600000.caffemodel",
                                    rel / "2_caffenet_train_w32_iter_600000.caffemodel"],
-                                  [rel / "DB_train_w32_1.binaryproto", rel / "DB_train_w32_2.binaryproto"])
+                                  [rel / "DB_train_w32_1.binaryproto", rel / "DB_train_w32_2.binaryproto"],
+                                  magnification=0.5, label="epi")
     same, other = rep["rows"]
     assert same["mean_abs_dp"] == 0 and same["dice"] in (1.0, None)
     assert other["mean_abs_dp"] > 0

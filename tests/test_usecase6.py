@@ -43,11 +43,11 @@ def test_usecase6_end_to_end_on_real_patches(tmp_path):
 
 def test_same_seed_gives_byte_identical_lists_and_dbs(tmp_path, small_cohort):
     root, _ = small_cohort
-    from pipeline.usecases import idc_pipeline
+    from pipeline.usecases.idc import runner
     outs = []
     for name in ("a", "b"):
-        cfg = idc_pipeline.Config(data=root, work=tmp_path / name, split_dir=root, seed=11, show_progress=False)
-        idc_pipeline.run(cfg, stages=("patches", "lists", "dbs"))
+        cfg = runner.Config(data=root, work=tmp_path / name, split_dir=root, seed=11, show_progress=False)
+        runner.run(cfg, stages=("patches", "lists", "dbs"))
         outs.append(tmp_path / name)
     a, b = outs
     for rel in ("lists/train_w32_1.txt", "lists/space/test_w32_1.txt", "DB_train_1.order.txt"):

@@ -1,1 +1,26 @@
-"""Use-case specifics (patch sampling, names, splits) kept apart from the shared machinery."""
+"""The registry of use cases: name -> use case. Adding a use case is one line here.
+
+What a use case provides is documented in :mod:`pipeline.usecases.base`.
+"""
+from __future__ import annotations
+
+from pipeline.usecases.base import UseCase
+from pipeline.usecases.epi import Epithelium
+from pipeline.usecases.idc import IDC
+from pipeline.usecases.lymphocyte import Lymphocytes
+
+#: Every use case by its name, in the order of the tutorial's numbering.
+REGISTRY: dict[str, UseCase] = {uc.name: uc for uc in (Epithelium(), Lymphocytes(), IDC())}
+
+
+def get(name: str) -> UseCase:
+    """The use case registered as ``name``; ValueError naming the known ones otherwise."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown use case {name!r}; known: {', '.join(REGISTRY)}") from None
+
+
+def names() -> list[str]:
+    """Registered use-case names (for ``--usecase`` choices)."""
+    return list(REGISTRY)

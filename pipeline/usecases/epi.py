@@ -1,4 +1,4 @@
-"""Use case 2, epithelium segmentation: patches (MATLAB step 1 ported) and patient folds (step 2).
+"""Use case 2, epithelium segmentation: patches (MATLAB step 1 ported), pixel scores, demo cohort.
 
 Input: <patient>_<n>.tif with <patient>_<n>_mask.png (white = epithelium), 1000x1000 at 20x.
 Per image (2-epi/step1_make_patches.m, common/func_extraction_worker_w_rots.m):
@@ -7,34 +7,31 @@ Per image (2-epi/step1_make_patches.m, common/func_extraction_worker_w_rots.m):
 - background: ``im2double(rgb2gray(io)) > .8``; positive: mask and not background;
   stroma: not (positive dilated 3 times, 3x3) and not background;
   edge: mask dilated 2 times minus the mask;
-- centres ``[r, c] = find(class mask)`` (column-major), those closer than 32 px to the padded border
-  dropped, shuffled (seeded here; ``randperm`` was unseeded), the first ``round(max_num)`` taken:
-  up to 5000 positives, edge ``npos * 1``, stroma ``npos * 0.3``;
-- for a centre (r, c) (1-based) the 64x64 block rows r-32..r+31 is rotated by 0 and 90 degrees
-  ('crop') and its rows/cols 16..47 (1-based) kept: 0-based image rows r0-17 .. r0+14, one pixel
-  off the step-5 window r0-16 .. r0+15 (reproduced, see README);
-- names ``<patient>_<image#>_<class>_<type>_<n>_<deg>.png``: image# is the 1-based index among the
-  patient's images, type p (positive, class 1), e (edge, class 0), b (stroma/background, class 0).
+- centres, selection, rotations (0, 90) and names: :mod:`pipeline.sampling`; up to 5000
+  positives, edge ``npos * 1``, stroma ``npos * 0.3``; type p (positive, class 1), e (edge, class
+  0), b (stroma/background, class 0); image# is the 1-based index among the patient's images.
+
+Scores (invented here: the original's step 6 was a visual check): pixel-level F-score, precision and
+recall of the class maps against the masks (resized like the images), over the pixels the original
+computes, per fold and pooled; and of ``P >= threshold`` with the threshold maximising F on the
+validation images (the next fold's patients, on the training side of fold k).
 """
 from __future__ import annotations
 
-import json
+import argparse
 import logging
-import os
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pipeline import atomic, folds, lists
-from pipeline.matlab import (bwmorph_dilate, find_colmajor, imresize_scale, imrotate_crop, matlab_round,
-                             rgb2gray)
-from pipeline.patches import save_png
+from pipeline import data, folds, inference, lists, metrics, sampling
+from pipeline.matlab import bwmorph_dilate, imresize_scale, rgb2gray
+from pipeline.patches import read_rgb_like_matlab, save_png
+from pipeline.usecases.base import Archive, CrossValidatedUseCase, Figure
 
 log = logging.getLogger(__name__)
 
-WSIZE, HWSIZE = 32, 16
 ROTATIONS = (0, 90)
 
 
@@ -77,72 +74,33 @@ def class_masks(io: np.ndarray, mask: np.ndarray, p: Params = Params()) -> dict[
     return {"background": iob, "positive": iot, "stroma": ios, "edge": edge}
 
 
-def select_centres(r: np.ndarray, c: np.ndarray, max_num: float, rng: np.random.RandomState,
-                   shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """func_extraction_worker_w_rots' selection of 1-based centres: those closer than 32 px to the
-    border dropped, the rest shuffled (randperm), the first round(max_num) kept."""
-    h, w = shape
-    remove = (r + 2 * HWSIZE > h) | (c + 2 * HWSIZE > w) | (r - 2 * HWSIZE < 1) | (c - 2 * HWSIZE < 1)
-    r, c = r[~remove], c[~remove]
-    idx = rng.permutation(len(r))
-    n = min(len(r), matlab_round(max_num))
-    return r[idx][:n], c[idx][:n]
-
-
-def sample_centres(mask: np.ndarray, max_num: float, rng: np.random.RandomState,
-                   shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """1-based centres of ``mask`` (column-major find) selected by :func:`select_centres`."""
-    r, c = find_colmajor(mask)
-    return select_centres(r, c, max_num, rng, shape)
-
-
-def cut_patch(io: np.ndarray, r: int, c: int, deg: int) -> np.ndarray:
-    """The 32x32 patch of centre (r, c) (1-based) rotated by ``deg``: 64x64 block, rotate, keep 16..47."""
-    block = io[r - 33:r + 31, c - 33:c + 31]
-    rot = imrotate_crop(block, deg)
-    n = rot.shape[0] // 2
-    return rot[n - HWSIZE - 1:n + HWSIZE - 1, n - HWSIZE - 1:n + HWSIZE - 1]
-
-
-def patch_name(base: str, label: int, kind: str, n: int, deg: int) -> str:
-    """``<patient>_<image#>_<class>_<type>_<n>_<deg>.png``."""
-    return f"{base}_{label}_{kind}_{n}_{deg}.png"
-
-
-@dataclass
-class ImageResult:
-    """Entries written for one image (negatives, then positives, as step 2 lists them)."""
-    patient: str
-    image: str
-    negatives: list[lists.Entry] = field(default_factory=list)
-    positives: list[lists.Entry] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    problem: str = ""
+def mask_path(image: Path) -> Path:
+    """``<patient>_<n>.tif`` -> ``<patient>_<n>_mask.png`` beside it."""
+    return image.with_name(image.stem + "_mask.png")
 
 
 def load_pair(image: Path, p: Params = Params()) -> tuple[np.ndarray, np.ndarray]:
     """Read an image and its mask, resize both and pad 32 symmetric. Raises BadPair naming files."""
-    from pipeline.patches import read_rgb_like_matlab
-    mask_path = image.with_name(image.stem + "_mask.png")
-    if not mask_path.is_file():
-        raise BadPair(f"{image}: no mask {mask_path.name}")
+    mpath = mask_path(image)
+    if not mpath.is_file():
+        raise BadPair(f"{image}: no mask {mpath.name}")
     io = read_rgb_like_matlab(image)
-    mask = read_mask(mask_path)
+    mask = read_mask(mpath)
     if io.shape[:2] != mask.shape[:2]:
-        raise BadPair(f"{mask_path}: mask is {mask.shape[:2]}, image {image.name} is {io.shape[:2]}")
+        raise BadPair(f"{mpath}: mask is {mask.shape[:2]}, image {image.name} is {io.shape[:2]}")
     if io.ndim == 2:
         io = np.repeat(io[:, :, None], 3, axis=2)
     if p.resize != 1:
         io = imresize_scale(io, p.resize)
         mask = imresize_scale(mask, p.resize)
-    pad = ((WSIZE, WSIZE), (WSIZE, WSIZE))
+    pad = ((sampling.WSIZE, sampling.WSIZE), (sampling.WSIZE, sampling.WSIZE))
     return np.pad(io, pad + ((0, 0),), mode="symmetric"), np.pad(mask, pad, mode="symmetric")
 
 
-def _process_image(args) -> ImageResult:
+def _process_image(args) -> sampling.ImageResult:
     image, base, out_dir, p, seed = args
     image = Path(image)
-    res = ImageResult(base.split("_")[0], image.name)
+    res = sampling.ImageResult(base.split("_")[0], image.name)
     try:
         io, mask = load_pair(image, p)
     except (BadPair, OSError, ValueError) as exc:
@@ -155,12 +113,12 @@ def _process_image(args) -> ImageResult:
     out = Path(out_dir)
 
     def extract(mask_, max_num, label, kind) -> list[lists.Entry]:
-        r, c = sample_centres(mask_, max_num, rng, io.shape[:2])
+        r, c = sampling.sample_centres(mask_, max_num, rng, io.shape[:2])
         entries = []
         for n, (ri, ci) in enumerate(zip(r, c), start=1):
             for deg in ROTATIONS:
-                name = patch_name(base, label, kind, n, deg)
-                save_png(out / name, cut_patch(io, int(ri), int(ci), deg))
+                name = sampling.patch_name(base, label, kind, n, deg)
+                save_png(out / name, sampling.cut_patch(io, int(ri), int(ci), deg))
                 entries.append(lists.Entry(name, label))
         return entries
 
@@ -175,64 +133,175 @@ def _process_image(args) -> ImageResult:
     return res
 
 
-def images_by_patient(data: Path) -> dict[str, list[Path]]:
+def images_by_patient(folder: Path) -> dict[str, list[Path]]:
     """Patients (prefix before the first underscore of each *_mask.png) and their .tif images, in name order."""
-    data = Path(data)
-    masks = sorted(data.glob("*_mask.png"))
+    folder = Path(folder)
+    masks = sorted(folder.glob("*_mask.png"))
     patients = sorted({folds.patient_of(m.name) for m in masks})
     out = {}
     for pid in patients:
-        out[pid] = sorted(q for q in data.glob(f"{pid}_*.tif") if q.is_file())
-    orphans = sorted(q.name for q in data.glob("*.tif") if folds.patient_of(q.name) not in out)
+        out[pid] = sorted(q for q in folder.glob(f"{pid}_*.tif") if q.is_file())
+    orphans = sorted(q.name for q in folder.glob("*.tif") if folds.patient_of(q.name) not in out)
     for o in orphans:
         log.warning("%s: image without a mask (no %s_*_mask.png); skipped", o, folds.patient_of(o))
     return out
 
 
-def run_image_jobs(work: Path, config: dict, patients: list[str], worker, tasks: list, desc: str,
-                   jobs: int | None = None, show_progress: bool = True) -> dict:
-    """Run ``worker`` (returning an :class:`ImageResult`) over ``tasks`` on all cores and write the
-    stage report ``work/patches_report.json`` last (per-patient list entries, counts, problems).
-
-    Shared by the image use cases; a report with the same ``config`` means the stage is done.
-    """
-    from tqdm import tqdm
-    report_path = Path(work) / "patches_report.json"
-    if report_path.is_file() and json.loads(report_path.read_text()).get("config") == config:
-        log.info("patches: already done (%s)", report_path)
-        return json.loads(report_path.read_text())
-    (Path(work) / "subs").mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as ex:
-        results = list(tqdm(ex.map(worker, tasks), total=len(tasks), desc=desc, unit="image",
-                            disable=not show_progress))
-    per_patient: dict[str, list[lists.Entry]] = {pid: [] for pid in patients}
-    problems = []
-    for r in results:
-        if r.problem:
-            log.warning("skipped %s", r.problem)
-            problems.append(r.problem)
-            continue
-        per_patient[r.patient] += r.negatives + r.positives     # step 2: negatives (0) then positives (1)
-    report = {"config": config, "patients": list(patients),
-              "images": {r.image: r.counts for r in results if not r.problem}, "problems": problems,
-              "entries": {pid: [[e.name, e.label] for e in ents] for pid, ents in per_patient.items()}}
-    atomic.write_text(report_path, json.dumps(report))
-    return report
-
-
-def run_patches(data: Path, work: Path, p: Params = Params(), seed: int = 1, jobs: int | None = None,
+def run_patches(folder: Path, work: Path, p: Params = Params(), seed: int = 1, jobs: int | None = None,
                 show_progress: bool = True) -> dict:
     """Write every image's patches to ``work/subs`` and the per-patient lists; report in patches_report.json."""
-    by_patient = images_by_patient(data)
-    config = {"data": str(Path(data).resolve()), "params": p.__dict__, "seed": seed}
+    by_patient = images_by_patient(folder)
+    config = {"data": str(Path(folder).resolve()), "params": p.__dict__, "seed": seed}
     subs = Path(work) / "subs"
     tasks = []
     for pid, imgs in by_patient.items():
         for fi, img in enumerate(imgs, start=1):
             tasks.append((str(img), f"{pid}_{fi}", str(subs), p, seed * 100003 + len(tasks)))
-    return run_image_jobs(work, config, list(by_patient), _process_image, tasks, "patches (epi)", jobs, show_progress)
+    return sampling.run_image_jobs(work, config, list(by_patient), _process_image, tasks, "patches (epi)", jobs,
+                                   show_progress)
 
 
-def entries_from_report(report: dict) -> dict[str, list[lists.Entry]]:
-    """Per-patient list entries recorded by :func:`run_patches`."""
-    return {pid: [lists.Entry(n, int(lab)) for n, lab in ents] for pid, ents in report["entries"].items()}
+# --------------------------------------------------------------------------- scores
+
+def truth_mask(image: Path, factor: float) -> np.ndarray:
+    """The image's mask at the output magnification (MATLAB imresize as in step 1), boolean."""
+    m = read_mask(mask_path(image))
+    m = imresize_scale(m, factor) if factor != 1 else m
+    return m.astype(bool)
+
+
+def score_maps(out_dir: Path, images: list[Path], factor: float, stride: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(probability maps, true masks) of ``images`` over the pixels the original computes."""
+    probs, truths = [], []
+    for img in images:
+        prob = np.load(Path(out_dir) / f"{img.stem}_prob.npy")
+        t = truth_mask(img, factor)
+        rr = inference.computed_coords(prob.shape[0], stride)
+        cc = inference.computed_coords(prob.shape[1], stride)
+        probs.append(prob[np.ix_(rr, cc)])
+        truths.append(t[np.ix_(rr, cc)])
+    return probs, truths
+
+
+def score_fold(out_dir: Path, k: int, test: list[Path], val: list[Path], factor: float, stride: int) -> dict:
+    """Pixel scores of fold k's test images: class maps, and P >= threshold chosen on validation images."""
+    tp, tt = score_maps(out_dir, test, factor, stride)
+    th = 0.5
+    if val:
+        vp, vt = score_maps(out_dir, val, factor, stride)
+        th = metrics.best_threshold([p[..., 1] for p in vp], vt)
+    truth = np.concatenate([t.ravel() for t in tt])
+    cls = metrics.pixel_scores(np.concatenate([(p.argmax(2) == 1).ravel() for p in tp]), truth)
+    thr = metrics.pixel_scores(np.concatenate([(p[..., 1] >= th).ravel() for p in tp]), truth)
+    return {"fold": k, "threshold": th, "class_map": cls, "thresholded": thr,
+            "test_images": [i.name for i in test], "validation_images": [i.name for i in val]}
+
+
+def _f(v) -> str:
+    return "–" if v is None else f"{v:.4f}"
+
+
+def scores_markdown(s: dict) -> str:
+    """Per-fold and pooled pixel scores beside the recalled published F-score."""
+    lines = ["### Use case 2 (epithelium), pixel level", "",
+             "| fold | threshold | F (class map) | precision | recall | F (P >= threshold) | precision | recall |",
+             "|---|---|---|---|---|---|---|---|"]
+    for f in s["folds"]:
+        c, t = f["class_map"], f["thresholded"]
+        lines.append(f"| {f['fold']} | {f['threshold']:.2f} | {_f(c['f_score'])} | {_f(c['precision'])} | {_f(c['recall'])} | "
+                     f"{_f(t['f_score'])} | {_f(t['precision'])} | {_f(t['recall'])} |")
+    c, t = s["pooled"]["class_map"], s["pooled"]["thresholded"]
+    lines.append(f"| pooled | – | {_f(c['f_score'])} | {_f(c['precision'])} | {_f(c['recall'])} | {_f(t['f_score'])} | "
+                 f"{_f(t['precision'])} | {_f(t['recall'])} |")
+    lines.append(f"| published (recalled, unchecked) | | {s['published_f_recalled']:.2f} | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- generated cohort
+
+def make_cohort(root: Path, n_patients: int = 6, size: int = 160, seed: int = 0,
+                first_id: int = 8001) -> list[Path]:
+    """Generated epithelium-like images <patient>_<n>.tif and masks <patient>_<n>_mask.png.
+
+    Epithelium: blobs of dense purple nuclei on a purple background (the mask, white); stroma: pink
+    with sparse nuclei; a little white background in a corner. Deterministic for a seed.
+    """
+    from PIL import Image
+    from scipy.ndimage import gaussian_filter
+    from pipeline.synth import EOSIN, EOSIN_DENSE, HEMATOXYLIN
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.RandomState(seed)
+    out = []
+    for i in range(n_patients):
+        pid = str(first_id + i)
+        field = gaussian_filter(rng.rand(size, size), sigma=size / 12)
+        mask = field > np.quantile(field, 0.62)
+        img = np.empty((size, size, 3))
+        img[:] = EOSIN
+        img[mask] = EOSIN_DENSE
+        yy, xx = np.mgrid[0:size, 0:size]
+        for _ in range(int(size * size / 40)):
+            cy, cx = rng.randint(0, size, 2)
+            if not mask[cy, cx] and rng.rand() > 0.25:
+                continue
+            r = rng.uniform(1.5, 3.0)
+            nuc = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+            img[nuc] = HEMATOXYLIN
+        img[: size // 8, : size // 8] = 245          # white background (gray > 0.8)
+        img += rng.normal(0, 6, img.shape)
+        arr = np.clip(np.round(img), 0, 255).astype(np.uint8)
+        path = root / f"{pid}_00001.tif"
+        Image.fromarray(arr).save(path)
+        Image.fromarray((mask * 255).astype(np.uint8)).save(root / f"{pid}_00001_mask.png")
+        out.append(path)
+    log.info("generated epithelium cohort: %d images of %dx%d in %s (not real tissue)", n_patients, size, size, root)
+    return out
+
+
+# --------------------------------------------------------------------------- the use case
+
+class Epithelium(CrossValidatedUseCase):
+    """Use case 2: epithelium segmentation in ER+ breast cancer H&E, 5 patient folds."""
+    name = "epi"
+    number = 2
+    title = "epithelium segmentation (pixel level)"
+    command = "usecase2"
+    demo_command = "demo-epi"
+    magnification = Params.resize
+    archives = (Archive("epi.tgz", "http://andrewjanowczyk.com/wp-static/epi.tgz", size="336 MB",
+                        layout="<patient>_<n>.tif with <patient>_<n>_mask.png"),)
+    released_folder = "uc2-epi"
+    published = (Figure("f_score", 0.84, "recalled", "pixel level, JPI 2016"),)
+    validation = True
+    max_positive = 5000
+    demo_max_positive = 150
+
+    def images_by_patient(self, folder: Path) -> dict[str, list[Path]]:
+        return images_by_patient(folder)
+
+    def params_from_args(self, args: argparse.Namespace) -> Params:
+        return Params(max_positive=args.max_positive)
+
+    def sample_patches(self, cfg) -> dict:
+        return run_patches(cfg.data, cfg.work, cfg.params, cfg.seed, show_progress=cfg.show_progress)
+
+    def score_fold(self, cfg, k: int, out_dir: Path, test: list[Path], val: list[Path]) -> dict:
+        return score_fold(out_dir, k, test, val, cfg.params.resize, cfg.stride)
+
+    def pool(self, cfg, fold_scores: list[dict]) -> dict:
+        pooled = {key: metrics.scores({m: sum(f[key][m] for f in fold_scores) for m in ("tp", "fp", "fn", "tn")})
+                  for key in ("class_map", "thresholded")}
+        return {"folds": fold_scores, "pooled": pooled, "published_f_recalled": self.figures("f_score")[0].value}
+
+    def markdown(self, scores: dict) -> str:
+        return scores_markdown(scores)
+
+    def prepare_data(self, data_path: Path, cache: Path) -> Path:
+        return data.prepare_images(data_path, "*_mask.png", "epithelium", cache, self.name)
+
+    def make_demo_cohort(self, folder: Path, seed: int) -> Path:
+        if not any(Path(folder).glob("*_mask.png")):
+            make_cohort(folder, seed=seed)
+        log.warning("the demo cohort in %s is GENERATED (synthetic epithelium images), not real tissue", folder)
+        return Path(folder)

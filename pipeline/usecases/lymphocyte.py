@@ -19,16 +19,18 @@ Input (4-lymphocyte/step1_make_patches.m): images ``im<N>.tif`` (100x100 at 20x)
 """
 from __future__ import annotations
 
+import argparse
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pipeline import lists
+from pipeline import data, lists, metrics
 from pipeline.matlab import imresize_scale, matlab_round
-from pipeline.usecases.epi import ImageResult, cut_patch, patch_name, run_image_jobs, select_centres
 from pipeline.patches import save_png
+from pipeline.sampling import ImageResult, cut_patch, patch_name, run_image_jobs, select_centres
+from pipeline.usecases.base import Archive, CrossValidatedUseCase, Figure
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,6 @@ DISK_RADIUS = 6
 #: Default radius (pixels at the original 20x scale) within which a detection matches a true centre:
 #: about one lymphocyte radius (lymphocytes are about 10 px across at 20x).
 MATCH_RADIUS = 6.0
-#: Published detection F-score, as recalled from the paper (unchecked).
-PUBLISHED_F = 0.90
 
 
 @dataclass(frozen=True)
@@ -181,16 +181,16 @@ def _process(args) -> ImageResult:
     return res
 
 
-def images_by_patient(data: Path) -> dict[str, list[Path]]:
+def images_by_patient(folder: Path) -> dict[str, list[Path]]:
     """Each ``i*.tif`` image is its own patient (its stem)."""
-    return {q.stem: [q] for q in sorted(Path(data).glob("i*.tif"))}
+    return {q.stem: [q] for q in sorted(Path(folder).glob("i*.tif"))}
 
 
-def run_patches(data: Path, work: Path, p: Params = Params(), seed: int = 1, jobs: int | None = None,
+def run_patches(folder: Path, work: Path, p: Params = Params(), seed: int = 1, jobs: int | None = None,
                 show_progress: bool = True) -> dict:
     """Patches of every image into ``work/subs``; report (with per-patient entries) in patches_report.json."""
-    by_patient = images_by_patient(data)
-    config = {"data": str(Path(data).resolve()), "params": p.__dict__, "seed": seed}
+    by_patient = images_by_patient(folder)
+    config = {"data": str(Path(folder).resolve()), "params": p.__dict__, "seed": seed}
     imgs = [q for v in by_patient.values() for q in v]
     tasks = [(str(q), str(Path(work) / "subs"), p, seed * 100003 + i) for i, q in enumerate(imgs)]
     return run_image_jobs(work, config, list(by_patient), _process, tasks, "patches (lymphocyte)", jobs, show_progress)
@@ -252,3 +252,133 @@ def true_centres(image: Path) -> np.ndarray:
         alpha = np.asarray(im)[:, :, -1]
     return np.argwhere(alpha > 0)
 
+
+
+# --------------------------------------------------------------------------- scores
+
+def score_fold(out_dir: Path, k: int, test: list[Path], scale: float, match_radius: float) -> dict:
+    """Detection scores of fold k: peaks of each _prob map (4x scale) matched to the true centres."""
+    per_image, tot = [], {"tp": 0, "fp": 0, "fn": 0}
+    for img in test:
+        green = np.load(Path(out_dir) / f"{img.stem}_prob.npy")[..., 1]
+        peaks = np.array(detect_peaks(green), dtype=np.float64).reshape(-1, 2)
+        s = match_detections(peaks / scale, true_centres(img), match_radius)
+        per_image.append({"image": img.name, **s})
+        for key in tot:
+            tot[key] += s[key]
+    pooled = metrics.scores({**tot, "tn": 0})
+    return {"fold": k, "detection": {**tot, "precision": pooled["precision"], "recall": pooled["recall"],
+                                     "f_score": pooled["f_score"]}, "images": per_image}
+
+
+def _f(v) -> str:
+    return "–" if v is None else f"{v:.4f}"
+
+
+def scores_markdown(s: dict) -> str:
+    """Per-fold and pooled detection scores beside the recalled published F-score."""
+    lines = ["### Use case 4 (lymphocytes), detection", "",
+             f"Peaks: disk radius {DISK_RADIUS}, threshold {PEAK_THRESHOLD}, clearing radius "
+             f"{PEAK_CLEAR_RADIUS} (4x scale); matched one to one within {s['match_radius']} px (original scale).", "",
+             "| fold | tp | fp | fn | precision | recall | F-score |", "|---|---|---|---|---|---|---|"]
+    for f in s["folds"]:
+        d = f["detection"]
+        lines.append(f"| {f['fold']} | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |")
+    d = s["pooled"]
+    lines.append(f"| pooled | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |")
+    lines.append(f"| published (recalled, unchecked) | | | | | | {s['published_f_recalled']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- generated cohort
+
+def make_cohort(root: Path, n_images: int = 10, size: int = 60, seed: int = 0) -> list[Path]:
+    """Generated images ``im<N>.tif`` with small dark round "lymphocytes" (and larger, paler nuclei
+    as distractors) on stroma, and masks ``<N>m.tif`` (RGBA, alpha 255 at each lymphocyte centre)."""
+    from PIL import Image
+    from pipeline.synth import EOSIN, HEMATOXYLIN
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.RandomState(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    out = []
+    for i in range(1, n_images + 1):
+        img = np.empty((size, size, 3))
+        img[:] = EOSIN + rng.normal(0, 8, 3)
+        alpha = np.zeros((size, size), np.uint8)
+        for _ in range(rng.randint(3, 7)):                       # distractor nuclei: large, pale, oval
+            cy, cx = rng.uniform(0, size, 2)
+            nuc = ((yy - cy) / 5.5) ** 2 + ((xx - cx) / 3.5) ** 2 <= 1
+            img[nuc] = (HEMATOXYLIN + EOSIN) / 2
+        for _ in range(rng.randint(3, 8)):                       # lymphocytes: small, dark, round
+            cy, cx = rng.randint(4, size - 4, 2)
+            img[(yy - cy) ** 2 + (xx - cx) ** 2 <= 3.5 ** 2] = HEMATOXYLIN * 0.7
+            alpha[cy, cx] = 255
+        img += rng.normal(0, 5, img.shape)
+        path = root / f"im{i}.tif"
+        Image.fromarray(np.clip(np.round(img), 0, 255).astype(np.uint8)).save(path)
+        rgba = np.zeros((size, size, 4), np.uint8)
+        rgba[..., 3] = alpha
+        Image.fromarray(rgba, mode="RGBA").save(root / f"{i}m.tif")
+        out.append(path)
+    log.info("generated lymphocyte cohort: %d images of %dx%d in %s (not real tissue)", n_images, size, size, root)
+    return out
+
+
+# --------------------------------------------------------------------------- the use case
+
+class Lymphocytes(CrossValidatedUseCase):
+    """Use case 4: lymphocyte detection in breast cancer H&E; each image its own patient, 5 folds."""
+    name = "lymphocyte"
+    number = 4
+    title = "lymphocyte detection"
+    command = "usecase4"
+    demo_command = "demo-lymphocyte"
+    magnification = Params.scale
+    archives = (Archive("lymphocyte.tgz", "http://andrewjanowczyk.com/wp-static/lymphocyte.tgz", size="6.3 MB",
+                        layout="im<N>.tif with <N>m.tif (alpha channel = centres)"),)
+    released_folder = "uc4-lymphocyte"
+    published = (Figure("f_score", 0.90, "recalled", "detection, JPI 2016"),)
+    validation = False
+    max_positive = 2000
+    demo_max_positive = 100
+
+    def add_usecase_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
+        parser.add_argument("--classifier", default="nb", choices=["nb", "lda"],
+                            help="negatives: naive Bayes (described) or LDA (the original code's classify default)")
+        parser.add_argument("--match-radius", type=float, default=MATCH_RADIUS,
+                            help="detections match true centres within this many pixels (original scale)")
+
+    def images_by_patient(self, folder: Path) -> dict[str, list[Path]]:
+        return images_by_patient(folder)
+
+    def params_from_args(self, args: argparse.Namespace) -> Params:
+        return Params(n_positive=args.max_positive, classifier=args.classifier)
+
+    def scoring_from_args(self, args: argparse.Namespace) -> dict:
+        return {"match_radius": args.match_radius}
+
+    def sample_patches(self, cfg) -> dict:
+        return run_patches(cfg.data, cfg.work, cfg.params, cfg.seed, show_progress=cfg.show_progress)
+
+    def score_fold(self, cfg, k: int, out_dir: Path, test: list[Path], val: list[Path]) -> dict:
+        return score_fold(out_dir, k, test, cfg.params.scale, cfg.scoring.get("match_radius", MATCH_RADIUS))
+
+    def pool(self, cfg, fold_scores: list[dict]) -> dict:
+        c = {m: sum(f["detection"][m] for f in fold_scores) for m in ("tp", "fp", "fn")}
+        pooled = metrics.scores({**c, "tn": 0})
+        return {"folds": fold_scores, "pooled": {**c, **{m: pooled[m] for m in ("precision", "recall", "f_score")}},
+                "match_radius": cfg.scoring.get("match_radius", MATCH_RADIUS),
+                "published_f_recalled": self.figures("f_score")[0].value}
+
+    def markdown(self, scores: dict) -> str:
+        return scores_markdown(scores)
+
+    def prepare_data(self, data_path: Path, cache: Path) -> Path:
+        return data.prepare_images(data_path, "i*.tif", "lymphocyte", cache, self.name)
+
+    def make_demo_cohort(self, folder: Path, seed: int) -> Path:
+        if not any(Path(folder).glob("i*.tif")):
+            make_cohort(folder, seed=seed)
+        log.warning("the demo cohort in %s is GENERATED (synthetic lymphocyte images), not real tissue", folder)
+        return Path(folder)

@@ -11,14 +11,18 @@ Every stage skips finished work and writes atomically, so a rerun after an inter
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import atomic, data, databases, evaluation, lists, templates, training
-from pipeline.usecases import idc
+from pipeline import atomic, databases, lists, templates, training
+from pipeline.usecases.base import Figure
+from pipeline.usecases.idc import evaluation
+from pipeline.usecases.idc.dataset import load_split, prepare_idc
+from pipeline.usecases.idc.patches import VARIANTS, run_patches
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ class Config:
     solver: templates.SolverParams = field(default_factory=templates.SolverParams)
     oversample: bool = True
     show_progress: bool = True
+    figures: tuple[Figure, ...] = ()     # published figures for the evaluation table
 
 
 def stage_lists(work: Path) -> dict[str, Path]:
@@ -80,9 +85,9 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     work = Path(cfg.work)
     work.mkdir(parents=True, exist_ok=True)
     summary: dict = {"variant": cfg.variant, "work": str(work)}
-    root = data.prepare_idc(cfg.data, work / "data")
+    root = prepare_idc(cfg.data, work / "data")
     if "patches" in stages:
-        rep = idc.run_patches(root, work, cfg.variant, cfg.split_dir, cfg.jobs, cfg.skip_bad, cfg.show_progress)
+        rep = run_patches(root, work, cfg.variant, cfg.split_dir, cfg.jobs, cfg.skip_bad, cfg.show_progress)
         summary["patches"] = rep["counts"]
         summary["missing_patients"] = rep["missing_patients"]
         summary["skipped"] = len(rep["skipped"])
@@ -93,13 +98,11 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
         stage_dbs(cfg, space)
     if "prototxt" in stages:
         n_test = len(lists.read_list(work / "lists" / "space" / "test_w32_1.txt"))
-        params = cfg.solver
-        params.max_iter = cfg.iterations
-        if cfg.seed is not None and params.random_seed is None:
-            params.random_seed = cfg.seed
+        params = dataclasses.replace(cfg.solver, max_iter=cfg.iterations, random_seed=cfg.solver.random_seed
+                                     if cfg.solver.random_seed is not None else cfg.seed)
         ff = templates.render_fold(model_dir, "1", work / "DB_train_1", work / "DB_test_1",
                                    work / "DB_train_w32_1.binaryproto", n_test, gpu=cfg.gpu, dropout=cfg.dropout,
-                                   solver=params, snapshot_name=f"caffenet_train_{idc.VARIANTS[cfg.variant].released}"
+                                   solver=params, snapshot_name=f"caffenet_train_{VARIANTS[cfg.variant].released}"
                                    + ("_dropout" if cfg.dropout else ""))
         solver_path = ff.solver
     model = None
@@ -110,11 +113,11 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
         summary["training_log_csv"] = str(res.csv)
     if "evaluate" in stages:
         model = model or training.final_model(solver_path)
-        split = idc.load_split(cfg.split_dir)
+        split = load_split(cfg.split_dir)
         result = evaluation.evaluate(model, work / "DB_train_w32_1.binaryproto", cfg.variant,
                                      work / "eval" / "metrics.json", patients_dir=root, patients=split["test"],
                                      oversample=cfg.oversample, dropout=cfg.dropout, gpu=cfg.gpu,
-                                     show_progress=cfg.show_progress)
+                                     figures=cfg.figures, show_progress=cfg.show_progress)
         summary["overall"] = result["overall"]
         summary["table"] = str(work / "eval" / "metrics.md")
     summary["seconds"] = round(time.time() - t0, 1)

@@ -18,10 +18,10 @@ import numpy as np
 from pipeline import atomic, folds, lists, metrics
 from pipeline.classify import PatchClassifier
 from pipeline.patches import read_rgb_like_matlab
-from pipeline.usecases import idc
+from pipeline.usecases.base import Figure
+from pipeline.usecases.idc.patches import VARIANTS, make_patches, output_name
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -38,7 +38,7 @@ def from_patients(root: Path, variant: str, patients: list[str] | None = None,
     """Cut/resize each original patch of ``patients`` (all folders of ``root`` if None)."""
     from tqdm import tqdm
     root = Path(root)
-    v = idc.VARIANTS[variant]
+    v = VARIANTS[variant]
     if patients is None:
         patients = sorted(p.name for p in root.iterdir() if p.is_dir())
     names, pids, labels, pix = [], [], [], []
@@ -54,7 +54,7 @@ def from_patients(root: Path, variant: str, patients: list[str] | None = None,
         for label, f in files:
             img = read_rgb_like_matlab(f)
             try:
-                outs = idc.make_patches(img, v, label)
+                outs = make_patches(img, v, label)
             except IndexError as exc:
                 log.warning("skipped %s: %s", f, exc)
                 continue
@@ -62,7 +62,7 @@ def from_patients(root: Path, variant: str, patients: list[str] | None = None,
                 if sub is None:
                     log.warning("skipped %s: %s", f, reason)
                     continue
-                names.append(idc.output_name(f.name, k) if with_rotations else f.name)
+                names.append(output_name(f.name, k) if with_rotations else f.name)
                 pids.append(pid)
                 labels.append(label)
                 pix.append(sub)
@@ -118,19 +118,22 @@ def _fmt(v) -> str:
     return "–" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-def markdown_table(result: dict, variant: str, title: str = "Use case 6 (IDC), patch level") -> str:
-    """Measured scores beside the published ones."""
+def markdown_table(result: dict, variant: str, figures: tuple[Figure, ...] = (),
+                   title: str = "Use case 6 (IDC), patch level") -> str:
+    """Measured scores beside the published ``figures`` (one row per figure note; figures of other
+    variants left out), then one row per patient."""
     o = result["overall"]
-    pub = idc.PUBLISHED
-    rows = [
-        ("measured (this run)", o["f_score"], o["balanced_accuracy"], o["accuracy"], "this run"),
-    ]
-    if variant in pub:
-        rows.append((f"published, {variant}", pub[variant]["f_score"], None, None, pub[variant]["source"]))
-    rows.append(("published, paper", pub["paper"]["f_score"], pub["paper"]["balanced_accuracy"], None,
-                 pub["paper"]["source"]))
-    rows.append(("Cruz-Roa et al. 2014", pub["cruz-roa-2014"]["f_score"], pub["cruz-roa-2014"]["balanced_accuracy"],
-                 None, pub["cruz-roa-2014"]["source"]))
+    rows = [("measured (this run)", o["f_score"], o["balanced_accuracy"], o["accuracy"], "this run")]
+    groups: dict[str, dict] = {}
+    for fig in figures:
+        if fig.variant not in (None, variant):
+            continue
+        g = groups.setdefault(fig.note, {"sources": []})
+        g[fig.metric] = fig.value
+        if fig.source not in g["sources"]:
+            g["sources"].append(fig.source)
+    for note, g in groups.items():
+        rows.append((note, g.get("f_score"), g.get("balanced_accuracy"), g.get("accuracy"), ", ".join(g["sources"])))
     lines = [f"### {title} -- variant {variant}", "",
              f"Confusion (class 1 = IDC): tp {o['tp']}, fp {o['fp']}, fn {o['fn']}, tn {o['tn']} (n = {o['n']})", "",
              "| | F-score | balanced accuracy | accuracy | source |", "|---|---|---|---|---|"]
@@ -146,21 +149,23 @@ def markdown_table(result: dict, variant: str, title: str = "Use case 6 (IDC), p
 def evaluate(model: Path, mean: Path, variant: str, json_out: Path, patients_dir: Path | None = None,
              patients: list[str] | None = None, list_path: Path | None = None, patch_dir: Path | None = None,
              oversample: bool = True, dropout: bool = False, with_rotations: bool = False, gpu: bool = False,
-             deploy: Path | None = None, show_progress: bool = True) -> dict:
-    """Classify and score; writes ``json_out``, its CSV and a Markdown table (``.md``)."""
+             deploy: Path | None = None, figures: tuple[Figure, ...] = (), show_progress: bool = True) -> dict:
+    """Classify and score; writes ``json_out``, its CSV and a Markdown table (``.md``) with the
+    published ``figures`` beside the measured ones. The deploy net, unless given, is rendered
+    beside ``json_out``."""
     if patients_dir is not None:
         ps = from_patients(patients_dir, variant, patients, with_rotations, show_progress)
     elif list_path is not None and patch_dir is not None:
         ps = from_list(list_path, patch_dir)
     else:
         raise ValueError("give either patients_dir or list_path and patch_dir")
-    clf = PatchClassifier(model, mean, deploy=deploy, dropout=dropout, gpu=gpu)
+    clf = PatchClassifier(model, mean, deploy=deploy, dropout=dropout, gpu=gpu, net_dir=Path(json_out).parent)
     probs = classify(clf, ps, oversample)
     result = summarize(ps, probs)
     result["config"] = {"model": str(model), "mean": str(mean), "variant": variant, "oversample": oversample,
                         "dropout": dropout, "with_rotations": with_rotations}
     write_outputs(ps, probs, result, json_out)
-    atomic.write_text(Path(json_out).with_suffix(".md"), markdown_table(result, variant))
+    atomic.write_text(Path(json_out).with_suffix(".md"), markdown_table(result, variant, figures))
     o = result["overall"]
     log.info("evaluated %d patches: F %s, balanced accuracy %s, accuracy %s", o["n"], _fmt(o["f_score"]),
              _fmt(o["balanced_accuracy"]), _fmt(o["accuracy"]))

@@ -21,13 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import RESOURCE_DIR, atomic, lists
+from pipeline import atomic, lists
 from pipeline.matlab import imresize, imrotate_crop
 from pipeline.patches import PATCH, center_crop_matlab, read_rgb_like_matlab, save_png
+from pipeline.usecases.idc.dataset import CASES, load_split
 
 log = logging.getLogger(__name__)
-
-CASES = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -44,30 +43,6 @@ VARIANTS: dict[str, Variant] = {
     "resize": Variant("resize", "resize", ((0, 90), (0, 90)), "w32"),
     "crop-morerot": Variant("crop-morerot", "crop", ((0, 90), (0, 45, 90)), "w32_noresize_morerot"),
 }
-
-#: Patch-level F-scores recorded in the original code's comments (crop variant).
-PUBLISHED = {
-    "crop": {"f_score": 0.7648, "source": "step1 code comment (no extra rotations)"},
-    "crop-morerot": {"f_score": 0.7558, "source": "step1 code comment (extra rotations)"},
-    "paper": {"f_score": 0.7648, "balanced_accuracy": 0.8468,
-              "source": "JPI 2016 paper, balanced accuracy as recalled (unchecked)"},
-    "cruz-roa-2014": {"f_score": 0.7180, "balanced_accuracy": 0.8423,
-                      "source": "Cruz-Roa et al. 2014, as recalled (unchecked)"},
-}
-
-
-def split_file(case: str) -> Path:
-    """The shipped cases_<case>.txt of the published split."""
-    return RESOURCE_DIR / "uc6-idc" / f"cases_{case}.txt"
-
-
-def load_split(split_dir: Path | None = None) -> dict[str, list[str]]:
-    """Patient IDs per case ("train", "val", "test") from cases_*.txt (shipped ones by default)."""
-    out = {}
-    for case in CASES:
-        path = (Path(split_dir) / f"cases_{case}.txt") if split_dir else split_file(case)
-        out[case] = lists.read_names(path)
-    return out
 
 
 def output_name(source_name: str, k: int) -> str:

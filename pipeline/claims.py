@@ -1,0 +1,48 @@
+"""Claims on pieces of work shared by many workers (step-5 images; later slide tiles, array tasks)."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+
+class Claim:
+    """An exclusive claim on a piece of work (one output image, say) shared by many workers.
+
+    The lock file is created with O_CREAT|O_EXCL, so only one worker gets it. A lock older than
+    ``stale_after`` seconds (its worker died) is taken over. Release on success with
+    :meth:`release`.
+    """
+
+    def __init__(self, lock: Path, stale_after: float = 3600.0):
+        self.lock = Path(lock)
+        self.stale_after = stale_after
+        self.held = False
+
+    def acquire(self) -> bool:
+        """Try to take the claim; True when this worker now holds it."""
+        self.lock.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    age = time.time() - self.lock.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age > self.stale_after:
+                    self.lock.unlink(missing_ok=True)
+                    continue
+                return False
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"{socket.gethostname()} {os.getpid()} {time.time():.0f}\n")
+            self.held = True
+            return True
+        return False
+
+    def release(self) -> None:
+        """Remove the lock file if this worker holds it."""
+        if self.held:
+            self.lock.unlink(missing_ok=True)
+            self.held = False

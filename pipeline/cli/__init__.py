@@ -1,0 +1,56 @@
+"""Command line: ``python -m pipeline <command> ...`` (``--help`` on any command).
+
+The parser is built from the parts: each shared command module below adds its own sub-command,
+and each registered use case adds its commands (``usecase<N>``, its demo, extra ones), so the
+``--usecase`` choices and use-case commands come from :data:`pipeline.usecases.REGISTRY`.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from pipeline.cli import commands
+from pipeline.cli.common import print_summary
+
+log = logging.getLogger("pipeline")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command: shared ones, then each use case's."""
+    from pipeline.usecases import REGISTRY
+    p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="<command>")
+    for module in commands.MODULES:
+        module.add(sub)
+    for uc in REGISTRY.values():
+        uc.add_commands(sub)
+    return p
+
+
+def _run_usecase(a: argparse.Namespace) -> dict:
+    uc = a.usecase
+    return uc.run(a, uc.parse_stages(getattr(a, "stages", None)), demo=a.demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status. Errors print one clear line, not a traceback."""
+    a = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    func = getattr(a, "func", None) or _run_usecase
+    try:
+        result = func(a)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        if a.verbose:
+            raise
+        log.error("%s", exc)
+        return 1
+    except KeyboardInterrupt:
+        log.error("interrupted; rerun the same command to resume")
+        return 130
+    if isinstance(result, int):
+        return result
+    if result is not None:
+        print_summary(result)
+    return 0

@@ -1,0 +1,19 @@
+"""``python -m pipeline caffe-train``: caffe train on any rendered solver (resuming)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add(sub) -> None:
+    t = sub.add_parser("caffe-train", help="run caffe train on any rendered solver")
+    t.add_argument("--solver", type=Path, required=True)
+    t.add_argument("--gpu", action="store_true")
+    t.add_argument("--no-resume", action="store_true", help="start from scratch even if snapshots exist")
+    t.set_defaults(func=run)
+
+
+def run(a) -> int:
+    from pipeline import training
+    res = training.train(a.solver, gpu=a.gpu, resume=not a.no_resume)
+    print(f"model: {res.model}\nlog: {res.log}\ncsv: {res.csv}" + (f"\nresumed from {res.resumed_from}" if res.resumed_from else ""))
+    return 0

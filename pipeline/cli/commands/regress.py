@@ -1,0 +1,36 @@
+"""``python -m pipeline regress``: the released models against yours, on the same inputs.
+
+Shared options here; each use case adds its own (deduplicated: use cases sharing a regression
+share its options) and runs the comparison (``UseCase.regress``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add(sub) -> None:
+    from pipeline.usecases import REGISTRY
+    rg = sub.add_parser("regress", help="compare the released models and your own on the same inputs")
+    rg.add_argument("--usecase", default="idc", choices=[n for n, uc in REGISTRY.items() if uc.released_folder],
+                    help="idc: patch-level table on --data; image use cases: probability maps of --images")
+    rg.add_argument("--released", type=Path, default=Path("data/released"),
+                    help="folder of released files (`make fetch-released`; `make regress` passes ../shared/released "
+                         "when it exists)")
+    rg.add_argument("--data", type=Path, help="data to evaluate on (idc: zip or folder of PATIENT/{0,1}/*.png)")
+    rg.add_argument("--ours", type=Path, action="append", default=[], help="your caffemodel (repeatable)")
+    rg.add_argument("--ours-mean", type=Path, action="append", default=[],
+                    help="mean of each --ours model, in order (idc default: WORK/DB_train_w32_1.binaryproto)")
+    rg.add_argument("--gpu", action="store_true")
+    rg.add_argument("--out", type=Path, default=Path("runs/regress"))
+    seen = set()
+    for uc in REGISTRY.values():
+        hook = type(uc).add_regress_arguments
+        if hook not in seen:
+            seen.add(hook)
+            uc.add_regress_arguments(rg)
+    rg.set_defaults(func=run)
+
+
+def run(a) -> dict:
+    from pipeline.usecases import get
+    return get(a.usecase).regress(a, a.released)

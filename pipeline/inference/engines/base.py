@@ -1,0 +1,44 @@
+"""The interface every step-5 engine implements."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from pipeline.classify import num_outputs, resolve_deploy
+
+
+@dataclass
+class Options:
+    """Which pixels an engine computes and how (see ``python -m pipeline infer --help``)."""
+    stride: int = 1                  #: compute every S-th row and column
+    all_pixels: bool = False         #: also the first row and column the original never computes
+    batch: int = 2048                #: windows per net forward (exact engine)
+    max_rows: int | None = None      #: compute only the first N computed rows (benchmarks)
+
+
+class Engine(ABC):
+    """A trained 32x32 patch classifier applied to every computed pixel of an image.
+
+    Set-up shared by the engines: the deploy net (given, or rendered from the template into
+    ``net_dir``), the weights, the mean, CPU or GPU.
+    """
+    #: Name of the engine (``--mode``).
+    name: ClassVar[str]
+
+    def __init__(self, model: Path, mean: Path, deploy: Path | None = None, dropout: bool = False,
+                 gpu: bool = False, net_dir: Path | None = None):
+        self.model, self.mean_path = Path(model), Path(mean)
+        self.n_out = num_outputs(self.model)
+        self.deploy = resolve_deploy(self.model, deploy, net_dir, dropout)
+        self.net_dir = Path(net_dir) if net_dir is not None else self.deploy.parent
+        self.dropout = dropout
+        self.gpu = gpu
+
+    @abstractmethod
+    def run(self, img: np.ndarray, opts: Options) -> np.ndarray:
+        """Probabilities of an H x W x 3 float32 RGB [0, 1] image (already at the model's
+        magnification): H x W x classes float32, 0 at pixels not computed."""

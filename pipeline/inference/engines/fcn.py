@@ -1,0 +1,105 @@
+"""Net surgery of the same weights into a fully convolutional net, run on the whole padded image.
+
+Its numbers differ from the original's (measured in the README): each window's convolutions no
+longer see zero padding at the window border, pooling at the window's edge covers neighbours, and
+the per-channel mean replaces the per-pixel mean image.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline import templates
+from pipeline.caffe_env import import_caffe
+from pipeline.classify import PatchClassifier
+from pipeline.inference.engines.base import Engine, Options
+from pipeline.inference.geometry import HW, computed_coords, pad
+
+
+class FCNEngine(Engine):
+    """Net surgery into a fully convolutional net, run on the whole padded image, with layer-wise
+    shift-and-stitch: conv1 once at full resolution, then each stride-2 pooling is run at its two
+    offsets per axis (4, 16, 64 branches), so every window position gets a value with no layer
+    computed twice for the same input. The window with top-left t = a1 + 2 a2 + 4 a3 + 8 i comes
+    from offsets (a1, a2, a3) at pool1, pool2, pool3."""
+
+    name = "fcn"
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self._caffe = import_caffe()
+        clf = PatchClassifier(self.model, self.mean_path, deploy=self.deploy, gpu=self.gpu)
+        src = clf.net
+        self.channel_mean = clf.mean.mean(axis=(1, 2))
+        self.stages = []
+        for stage, channels in ((1, 3), (2, 32), (3, 32), (4, 64)):
+            path = self.net_dir / f"fcn_stage{stage}_{self.n_out}{'_dropout' if self.dropout else ''}.prototxt"
+            templates.write_if_changed(path, templates.render(
+                "fcn_stage.prototxt.j2", stage=stage, channels=channels, height=64, width=64,
+                dropout=self.dropout, num_output=self.n_out))
+            self.stages.append(self._caffe.Net(str(path), self._caffe.TEST))
+        for net in self.stages:
+            for name, blobs in net.params.items():
+                srcname = name.replace("-conv", "")
+                for i, b in enumerate(blobs):
+                    b.data.flat = src.params[srcname][i].data.flat
+
+    def _forward(self, stage: int, x: np.ndarray) -> np.ndarray:
+        net = self.stages[stage - 1]
+        blob = net.blobs["data"]
+        if blob.data.shape[1:] != x.shape:
+            blob.reshape(1, *x.shape)
+            net.reshape()
+        blob.data[0] = x
+        return net.forward()[net.outputs[0]][0].copy()
+
+    def _dense(self, x: np.ndarray, offs_y, offs_x) -> np.ndarray:
+        """Window probabilities at the top-left positions ``offs + 8k`` of a preprocessed padded image
+        x (3 x Hp x Wp): (Hp-31) x (Wp-31) x classes, NaN where not computed."""
+        _, hp, wp = x.shape
+        out = np.full((hp - 2 * HW + 1, wp - 2 * HW + 1, self.n_out), np.nan, dtype=np.float32)
+        bits = lambda offs, k: sorted({(o >> k) & 1 for o in offs})  # noqa: E731
+        # a branch whose input is too small (pooling needs 2 rows; pool3 + the 4x4 ip1 need 8) is skipped:
+        # Caffe aborts the process on empty blobs
+        fits = lambda a, need: a.shape[1] >= need and a.shape[2] >= need  # noqa: E731
+        c1 = self._forward(1, x)
+        for a1 in bits(offs_y, 0):
+            for b1 in bits(offs_x, 0):
+                if not fits(c1[:, a1:, b1:], 2):
+                    continue
+                c2 = self._forward(2, c1[:, a1:, b1:])
+                for a2 in bits(offs_y, 1):
+                    for b2 in bits(offs_x, 1):
+                        if not fits(c2[:, a2:, b2:], 2):
+                            continue
+                        c3 = self._forward(3, c2[:, a2:, b2:])
+                        for a3 in bits(offs_y, 2):
+                            for b3 in bits(offs_x, 2):
+                                if not fits(c3[:, a3:, b3:], 8):
+                                    continue
+                                prob = self._forward(4, c3[:, a3:, b3:]).transpose(1, 2, 0)
+                                ys = a1 + 2 * a2 + 4 * a3 + 8 * np.arange(prob.shape[0])
+                                xs = b1 + 2 * b2 + 4 * b3 + 8 * np.arange(prob.shape[1])
+                                okr, okc = ys < out.shape[0], xs < out.shape[1]
+                                out[np.ix_(ys[okr], xs[okc])] = prob[np.ix_(okr, okc)]
+        return out
+
+    def run(self, img: np.ndarray, opts: Options) -> np.ndarray:
+        h, w = img.shape[:2]
+        p = pad(img)
+        x = (p.transpose(2, 0, 1)[::-1] * np.float32(255) - self.channel_mean[:, None, None]).astype(np.float32)
+        wp = x.shape[2]
+        if opts.stride == 8:          # one branch: the computed grid is the net's own 8-pixel grid
+            off = 0 if opts.all_pixels else 1
+            oy, ox, oxm = [off], [off], [(w - off) % 8]
+        else:                          # every offset 0..7 on both axes
+            oy = ox = oxm = list(range(8))
+        dense = self._dense(x, oy, ox)[:h, :w]
+        # the mirror of the window at column c starts at column (Wp - 32 - c) of the flipped image
+        mirrored = self._dense(np.ascontiguousarray(x[:, :, ::-1]), oy, oxm)
+        mir = mirrored[:h, wp - 2 * HW - np.arange(w)]
+        prob = (dense + mir) / np.float32(2)
+        rows = computed_coords(h, opts.stride, opts.all_pixels)
+        cols = computed_coords(w, opts.stride, opts.all_pixels)
+        out = np.zeros((h, w, self.n_out), dtype=np.float32)
+        out[np.ix_(rows, cols)] = prob[np.ix_(rows, cols)]
+        return np.nan_to_num(out)

@@ -1,0 +1,35 @@
+"""The original loop through caffe.Classifier (oversampling), row by row: the oracle, slow on purpose."""
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.caffe_env import import_caffe, set_mode
+from pipeline.classify import check_model
+from pipeline.databases import read_mean
+from pipeline.inference.engines.base import Engine, Options
+from pipeline.inference.geometry import HW, computed_coords, pad
+
+
+class ReferenceEngine(Engine):
+    """common/step5_create_output_images_kfold.py: ``caffe.Classifier.predict`` (10 inputs per
+    window) on each computed row's windows."""
+    name = "reference"
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        caffe = import_caffe()
+        set_mode(self.gpu)
+        check_model(self.deploy, self.model)          # Caffe would abort the process on a mismatch
+        means = read_mean(self.mean_path, shape=(3, 32, 32))
+        self.net = caffe.Classifier(str(self.deploy), str(self.model), mean=means, channel_swap=(2, 1, 0),
+                                    raw_scale=255, image_dims=(32, 32))
+
+    def run(self, img: np.ndarray, opts: Options) -> np.ndarray:
+        h, w = img.shape[:2]
+        p = pad(img)
+        out = np.zeros((h, w, self.n_out), dtype=np.float32)
+        cols = computed_coords(w, opts.stride, opts.all_pixels)
+        for r in computed_coords(h, opts.stride, opts.all_pixels)[:opts.max_rows]:
+            patches = [p[r:r + 2 * HW, c:c + 2 * HW, :] for c in cols]
+            out[r, cols] = self.net.predict(patches)
+        return out

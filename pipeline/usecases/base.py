@@ -1,0 +1,271 @@
+"""What a use case is: the one file to read before adding one.
+
+A use case is one experiment of the tutorials (use case 6 IDC patches, 2 epithelium, 4 lymphocytes;
+later nuclei, RADHicaL, the U-Net...). It provides the facts and hooks of :class:`UseCase`; the
+shared stages (``pipeline.patches``, ``sampling``, ``lists``, ``folds``, ``databases``,
+``templates``, ``training``, ``inference``, ``crossval``, ``metrics``, ``regression``) know no use case
+by name and receive what varies as arguments.
+
+To add a use case:
+
+1. write a module (or package) under ``pipeline/usecases/`` with a subclass of :class:`UseCase`
+   (or of :class:`CrossValidatedUseCase` for images with masks split into patient folds, which then
+   runs through the shared :func:`pipeline.crossval.run`);
+2. add one line to ``REGISTRY`` in ``pipeline/usecases/__init__.py``.
+
+That is all: its commands (``python -m pipeline <command>``, ``<demo_command>``), the ``--usecase``
+choices of ``infer``/``regress``/``fetch-released``/``data``, and the make targets (``make
+<command> DATA=...``, ``make <demo_command>``: pattern rules) come from the registry.
+
+Imports run one way: use cases import shared stages, never the reverse.
+"""
+from __future__ import annotations
+
+import argparse
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+#: Where a published figure comes from (shown beside it in every table).
+SOURCES = ("paper", "code comment", "recalled")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A published figure, shown beside the measured one.
+
+    ``source`` is one of :data:`SOURCES`: read in the paper, written in the original code's
+    comments, or recalled from the paper without a check (marked so in tables).
+    """
+    metric: str                 # "f_score", "balanced_accuracy", "detection_rate", ...
+    value: float
+    source: str
+    note: str = ""              # what it was measured on, e.g. "crop variant, no extra rotations"
+    variant: str | None = None  # the option value it belongs to, if any
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"Figure source {self.source!r} is not one of {SOURCES}")
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A data set archive as the tutorials published it."""
+    name: str                   # file name, e.g. "epi.tgz"
+    url: str                    # published location (``--url`` overrides)
+    sha256: str | None = None   # published checksum (checked), or None: the first download's is recorded
+    size: str = ""              # human size, e.g. "336 MB"
+    layout: str = ""            # what the archive holds after extraction
+
+
+class UseCase(ABC):
+    """What every use case provides. Class attributes are facts; methods are hooks.
+
+    The command line calls, for ``python -m pipeline <command> ...``: :meth:`add_arguments`
+    (building the parser), then :meth:`run` with the parsed options. ``<demo_command>`` does the
+    same with ``demo=True`` after :meth:`make_demo_cohort`.
+    """
+
+    #: Registry key and value of ``--usecase`` options ("idc", "epi", "lymphocyte").
+    name: ClassVar[str]
+    #: The tutorial's use-case number (6, 2, 4) or None for systems without one.
+    number: ClassVar[int | None] = None
+    #: One line for help texts and tables.
+    title: ClassVar[str]
+    #: Command running it end to end (``python -m pipeline usecase2``, ``make usecase2 DATA=...``).
+    command: ClassVar[str]
+    #: Command running it on a generated cohort (``make demo-epi``), or None.
+    demo_command: ClassVar[str | None] = None
+    #: Resize factor step 5 applies to an image: the magnification the model was trained at.
+    magnification: ClassVar[float] = 1.0
+    #: Number of classes of its nets.
+    n_classes: ClassVar[int] = 2
+    #: Its stages, in order (``--stages`` takes a comma-separated subset).
+    stages: ClassVar[tuple[str, ...]]
+    #: Data set archive(s) as published.
+    archives: ClassVar[tuple[Archive, ...]] = ()
+    #: Folder of its released models in ``pipeline/resources/released.json`` ("uc2-epi"), or None.
+    released_folder: ClassVar[str | None] = None
+    #: Published figures shown beside measured ones.
+    published: ClassVar[tuple[Figure, ...]] = ()
+
+    # ------------------------------------------------------------------ command line
+    @abstractmethod
+    def add_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
+        """Add the options of :attr:`command` (``demo=False``) or :attr:`demo_command`."""
+
+    @abstractmethod
+    def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
+        """Run ``stages`` with the parsed options; return the summary (also in WORK/summary.json).
+
+        A summary may hold "table": the path of a Markdown table the command line prints.
+        """
+
+    # ------------------------------------------------------------------ data
+    @abstractmethod
+    def prepare_data(self, data: Path, cache: Path) -> Path:
+        """The folder holding the inputs, from an archive (extracted once, safely, under
+        ``cache``) or a folder. Raises FileNotFoundError naming what was looked for."""
+
+    @abstractmethod
+    def make_demo_cohort(self, folder: Path, seed: int) -> Path:
+        """Write a small generated cohort (not real tissue) under ``folder`` unless it is there;
+        return the data folder to run on."""
+
+    # ------------------------------------------------------------------ regression (optional)
+    def add_regress_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Options of ``python -m pipeline regress --usecase <name>`` beyond the shared ones
+        (--released, --data, --ours, --ours-mean, --out, --gpu)."""
+
+    def regress(self, args: argparse.Namespace, released_dir: Path) -> dict:
+        """Compare the released models in ``released_dir`` with ``args.ours``; return a summary
+        whose "table" is a Markdown file. Use cases without released models say so."""
+        raise ValueError(f"use case {self.name} has no released models to regress against")
+
+    # ------------------------------------------------------------------ shared helpers
+    def figures(self, metric: str, variant: str | None = None) -> list[Figure]:
+        """Published figures of ``metric`` (for ``variant``, or those with no variant)."""
+        return [f for f in self.published if f.metric == metric and f.variant in (None, variant)]
+
+    def add_commands(self, sub: Any) -> None:
+        """Register :attr:`command` and :attr:`demo_command` on an argparse sub-parser set.
+
+        Override to add more commands (use case 6 adds its single-stage commands).
+        """
+        p = sub.add_parser(self.command, help=f"use case {self.number}: {self.title}, end to end"
+                           if self.number else f"{self.title}, end to end")
+        self.add_arguments(p, demo=False)
+        p.add_argument("--stages", help="comma-separated subset of " + ",".join(self.stages))
+        p.set_defaults(usecase=self, demo=False)
+        if self.demo_command:
+            d = sub.add_parser(self.demo_command, help=f"{self.title} on a small GENERATED cohort (CPU, minutes)")
+            self.add_arguments(d, demo=True)
+            d.add_argument("--stages", help="comma-separated subset of " + ",".join(self.stages))
+            d.set_defaults(usecase=self, demo=True)
+
+    def parse_stages(self, text: str | None) -> tuple[str, ...]:
+        """``--stages`` text to a tuple in pipeline order; unknown names are an error."""
+        if not text:
+            return self.stages
+        asked = [s.strip() for s in text.split(",") if s.strip()]
+        unknown = [s for s in asked if s not in self.stages]
+        if unknown:
+            raise ValueError(f"{self.command}: unknown stage(s) {', '.join(unknown)}; "
+                             f"choose from {','.join(self.stages)}")
+        return tuple(s for s in self.stages if s in asked)
+
+
+class CrossValidatedUseCase(UseCase):
+    """Images with masks (or annotated centres), patients split into k folds, run end to end by
+    the shared :func:`pipeline.crossval.run`: patches -> folds -> dbs -> prototxt -> train ->
+    outputs -> scores. Subclasses sample patches, list images per patient and score a fold.
+    """
+
+    stages: ClassVar[tuple[str, ...]] = ("patches", "folds", "dbs", "prototxt", "train", "outputs", "scores")
+    #: Whether each fold picks a threshold on validation images (the patients of the next fold).
+    validation: ClassVar[bool] = False
+    #: Positive centres per image: published, and for the demo cohorts.
+    max_positive: ClassVar[int]
+    demo_max_positive: ClassVar[int]
+
+    # ------------------------------------------------------------------ hooks
+    @abstractmethod
+    def images_by_patient(self, folder: Path) -> dict[str, list[Path]]:
+        """The use case's images per patient ID, in the order the original processed them."""
+
+    @abstractmethod
+    def params_from_args(self, args: argparse.Namespace) -> Any:
+        """The sampling parameters (a frozen dataclass) from the parsed options."""
+
+    @abstractmethod
+    def sample_patches(self, cfg: Any) -> dict:
+        """Write every image's patches to WORK/subs; return the stage report (see
+        :func:`pipeline.sampling.run_image_jobs`): patients, per-patient list entries, counts, problems."""
+
+    @abstractmethod
+    def score_fold(self, cfg: Any, k: int, out_dir: Path, test: list[Path], val: list[Path]) -> dict:
+        """Scores of fold ``k`` from its outputs in ``out_dir`` (test images; validation images
+        when :attr:`validation`)."""
+
+    @abstractmethod
+    def pool(self, cfg: Any, fold_scores: list[dict]) -> dict:
+        """The scores JSON: per-fold scores, pooled scores and the published figures."""
+
+    @abstractmethod
+    def markdown(self, scores: dict) -> str:
+        """The scores as a Markdown table beside the published figures."""
+
+    def add_usecase_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
+        """Options of this use case only (sampling, scoring); none by default."""
+
+    def scoring_from_args(self, args: argparse.Namespace) -> dict:
+        """Scoring options from the parsed options; none by default."""
+        return {}
+
+    # ------------------------------------------------------------------ implemented
+    def add_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
+        if not demo:
+            parser.add_argument("--data", type=Path, required=True,
+                                help=f"{self.archives[0].name if self.archives else 'archive'} or its extracted folder")
+        parser.add_argument("--work", type=Path, default=Path(f"runs/{self.demo_command or self.command}") if demo
+                            else None, required=not demo, help="work folder")
+        parser.add_argument("--iter", dest="iterations", type=int, default=200 if demo else 600000,
+                            help="training iterations (published 600000)")
+        parser.add_argument("--seed", type=int, default=1, help="folds, centre sampling, list shuffle, Caffe random_seed")
+        parser.add_argument("-j", "--jobs", type=int, default=1, help="folds trained at the same time")
+        parser.add_argument("--gpu", action="store_true", help="train and infer on the GPU")
+        parser.add_argument("--caffe-shuffle", action="store_true",
+                            help="convert_imageset -shuffle (unseeded, as the original)")
+        parser.add_argument("--max-positive", type=int, default=self.demo_max_positive if demo else self.max_positive,
+                            help=f"positive centres per image (published {self.max_positive})")
+        from pipeline.inference import ENGINES
+        parser.add_argument("--infer-mode", default="fcn" if demo else "exact", choices=sorted(ENGINES),
+                            help="step-5 engine (exact reproduces the original's numbers; fcn is fast)")
+        parser.add_argument("--stride", type=int, default=1, help="step 5: compute every S-th row and column")
+        parser.add_argument("--test-interval", type=int, default=100 if demo else None)
+        parser.add_argument("--snapshot", type=int, default=100 if demo else None)
+        parser.add_argument("--display", type=int, default=20 if demo else None)
+        self.add_usecase_arguments(parser, demo)
+
+    def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
+        from pipeline import crossval
+        from pipeline.templates import SolverParams
+        sp = SolverParams(max_iter=args.iterations)
+        for k in ("test_interval", "snapshot", "display"):
+            if getattr(args, k, None):
+                setattr(sp, k, getattr(args, k))
+        if demo:
+            data = self.make_demo_cohort(args.work / "generated_cohort", args.seed)
+        else:
+            data = self.prepare_data(args.data, args.work / "data")
+        cfg = crossval.Config(data=data, work=args.work, params=self.params_from_args(args),
+                              scoring=self.scoring_from_args(args), iterations=args.iterations, seed=args.seed,
+                              jobs=args.jobs, gpu=args.gpu, caffe_shuffle=args.caffe_shuffle, solver=sp,
+                              infer_mode=args.infer_mode, stride=args.stride)
+        summary = crossval.run(self, cfg, stages)
+        if demo:
+            summary["cohort"] = f"GENERATED (synthetic): the numbers show the pipeline works, nothing about {self.name}"
+        return summary
+
+    def add_regress_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--images", nargs="*", default=[], help="images for the map comparison (image use cases)")
+        parser.add_argument("--fold", type=int, default=1, help="released fold model to compare with (image use cases)")
+        from pipeline.inference import ENGINES
+        parser.add_argument("--mode", default="fcn", choices=sorted(ENGINES),
+                            help="step-5 engine of the map comparison (default fcn: fast; both sides use it)")
+
+    def regress(self, args: argparse.Namespace, released_dir: Path) -> dict:
+        """Probability maps of the released fold model and of ``--ours`` on ``--images``."""
+        from pipeline import inference, regression
+        images = inference.expand_inputs(args.images)
+        if not images or not args.ours:
+            raise ValueError(f"regress --usecase {self.name} needs --images and at least one --ours with --ours-mean")
+        rd = Path(released_dir)
+        if self.released_folder and (rd / self.released_folder).is_dir():
+            rd = rd / self.released_folder
+        regression.compare_maps(rd / f"{args.fold}_caffenet_train_w32_iter_600000.caffemodel",
+                                rd / f"DB_train_w32_{args.fold}.binaryproto", images, args.out, args.ours,
+                                args.ours_mean, self.magnification, label=f"Use case {self.name}, fold {args.fold}",
+                                mode=args.mode, gpu=args.gpu)
+        return {"table": str(Path(args.out) / "maps.md")}

@@ -1,0 +1,102 @@
+"""Use case 6 data: the IDC archive, its PATIENT/{0,1}/*.png layout, the published patient split,
+and a generated IDC-like cohort for demos and tests (clearly not real tissue)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import RESOURCE_DIR, download, lists
+
+log = logging.getLogger(__name__)
+
+#: Published location of the IDC patches and the archive's name (users put it there by hand offline).
+IDC_URL = "http://gleason.case.edu/webdata/jpi-dl-tutorial/IDC_regular_ps50_idx5.zip"
+IDC_ZIP = "IDC_regular_ps50_idx5.zip"
+CASES = ("train", "val", "test")
+
+
+def split_file(case: str) -> Path:
+    """The shipped cases_<case>.txt of the published split."""
+    return RESOURCE_DIR / "uc6-idc" / f"cases_{case}.txt"
+
+
+def load_split(split_dir: Path | None = None) -> dict[str, list[str]]:
+    """Patient IDs per case ("train", "val", "test") from cases_*.txt (shipped ones by default)."""
+    out = {}
+    for case in CASES:
+        path = (Path(split_dir) / f"cases_{case}.txt") if split_dir else split_file(case)
+        out[case] = lists.read_names(path)
+    return out
+
+
+def _is_patient_dir(p: Path) -> bool:
+    return p.is_dir() and ((p / "0").is_dir() or (p / "1").is_dir())
+
+
+def find_patient_root(path: Path, max_depth: int = 3) -> Path:
+    """The folder holding PATIENT/{0,1}/ sub-folders, searched up to ``max_depth`` levels down.
+
+    Works for the original zip's layout and the Kaggle mirror's (whose extra patient folders are
+    simply not in the split lists). Raises FileNotFoundError naming the path if there is none.
+    """
+    path = Path(path)
+    best, best_n = None, 0
+    frontier = [path]
+    for _ in range(max_depth + 1):
+        nxt = []
+        for d in frontier:
+            if not d.is_dir():
+                continue
+            children = [c for c in d.iterdir() if c.is_dir()]
+            n = sum(_is_patient_dir(c) for c in children)
+            if n > best_n:
+                best, best_n = d, n
+            nxt += children if n == 0 else []
+        frontier = nxt
+    if best is None:
+        raise FileNotFoundError(f"{path}: no PATIENT/0 or PATIENT/1 folders found (expected the IDC layout "
+                                "PATIENT/{0,1}/<patient>_idx5_x<X>_y<Y>_class<C>.png)")
+    return best
+
+
+def prepare_idc(data: Path, cache: Path) -> Path:
+    """Return the patient root of the IDC data given as a zip or a folder (extracting a zip once)."""
+    data = Path(data)
+    if data.is_file():
+        return find_patient_root(download.extract(data, Path(cache) / (data.stem + "_extracted")))
+    if data.is_dir():
+        return find_patient_root(data)
+    raise FileNotFoundError(f"{data}: neither the IDC zip nor a folder. Download it with "
+                            f"`python -m pipeline data idc --dest DIR` or put {IDC_ZIP} there by hand.")
+
+
+def make_cohort(root: Path, n_patients: int = 12, per_class: tuple[int, int] = (60, 30),
+                seed: int = 0, first_id: int = 90001,
+                split: tuple[int, int, int] = (7, 2, 3)) -> dict[str, list[str]]:
+    """Write a generated IDC-like cohort under ``root`` and its cases_{train,val,test}.txt.
+
+    Layout and names as the dataset: ROOT/PATIENT/{0,1}/<patient>_idx5_x<X>_y<Y>_class<C>.png,
+    50x50 RGB (:func:`pipeline.synth.he_patch`). Returns the split {case: [patient ids]}.
+    Deterministic for a given seed.
+    """
+    from PIL import Image
+    from pipeline.synth import he_patch
+    root = Path(root)
+    rng = np.random.RandomState(seed)
+    ids = [str(first_id + i) for i in range(n_patients)]
+    for pid in ids:
+        for label in (0, 1):
+            d = root / pid / str(label)
+            d.mkdir(parents=True, exist_ok=True)
+            for j in range(per_class[label]):
+                x, y = 1 + 50 * (j % 20), 1 + 50 * (j // 20) + 1000 * label
+                patch = he_patch(rng, label)
+                Image.fromarray(patch).save(d / f"{pid}_idx5_x{x}_y{y}_class{label}.png")
+    n_train, n_val, _ = split
+    out = {"train": ids[:n_train], "val": ids[n_train:n_train + n_val], "test": ids[n_train + n_val:]}
+    for case, pids in out.items():
+        lists.write_names(root / f"cases_{case}.txt", pids)
+    log.info("generated IDC cohort: %d patients x %s patches in %s (not real tissue)", n_patients, per_class, root)
+    return out
