@@ -59,9 +59,9 @@ def fetch(wanted: list[str], dest: Path, from_dir: Path | None = None, show_prog
                 raise FileNotFoundError(f"{from_dir}: has no {f['path']} (nor {Path(f['path']).name})")
             download.copy_verified(src, target, f["sha256"])
         else:
-            download.download(url_for(f["path"]), target, sha256=f["sha256"], size=f["bytes"],
-                              show_progress=show_progress,
-                              offline_hint="Use --from DIR with a folder that holds the files (e.g. ../shared/released).")
+            download.fetch(url_for(f["path"]), target, sha256=f["sha256"], show_progress=show_progress,
+                           offline_hint="Use --from DIR with a folder that holds the files (e.g. ../shared/released).",
+                           override_hint="")
         out.append(target)
     log.info("released files of %s: %d verified in %s", ", ".join(wanted), len(out), dest)
     return out

@@ -1,12 +1,10 @@
-"""Released models: checksum table, offline fetch, downloads (local server), regression table."""
+"""Released models: checksum table, offline fetch, regression table (downloads: test_data_download.py)."""
 from __future__ import annotations
 
-import http.server
 import json
 import shutil
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -41,69 +39,6 @@ def test_fetch_released_offline_from_a_folder(tmp_path):
     victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
     with pytest.raises(download.DownloadError, match="DB_train_w32_1.binaryproto: sha256"):
         released.fetch(["uc4-lymphocyte"], tmp_path / "dest2", from_dir=bad, show_progress=False)
-
-
-class _RangeHandler(http.server.BaseHTTPRequestHandler):
-    payload = b""
-    cut = None          # serve only this many bytes (a dropped connection)
-
-    def do_GET(self):  # noqa: N802
-        start = 0
-        rng = self.headers.get("Range")
-        if rng:
-            start = int(rng.split("=")[1].split("-")[0])
-        body = self.payload[start:]
-        self.send_response(206 if rng else 200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body[: self.cut] if self.cut is not None else body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server():
-    _RangeHandler.payload = bytes(range(256)) * 400
-    _RangeHandler.cut = None
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/file.bin"
-    srv.shutdown()
-
-
-def test_download_truncated_then_resumed_with_checksum(server, tmp_path):
-    payload = _RangeHandler.payload
-    sha = download.hashlib.sha256(payload).hexdigest()
-    _RangeHandler.cut = 30000
-    with pytest.raises(download.DownloadError, match="truncated"):
-        download.download(server, tmp_path / "f.bin", sha256=sha, show_progress=False, timeout=5)
-    assert (tmp_path / "f.bin.part").stat().st_size == 30000 and not (tmp_path / "f.bin").exists()
-    _RangeHandler.cut = None
-    out = download.download(server, tmp_path / "f.bin", sha256=sha, show_progress=False, timeout=5)
-    assert out.read_bytes() == payload
-    meta = json.loads((tmp_path / "f.bin.json").read_text())
-    assert meta["sha256"] == sha and meta["bytes"] == len(payload)
-
-
-def test_download_checksum_mismatch_and_offline(server, tmp_path):
-    with pytest.raises(download.DownloadError, match="does not match"):
-        download.download(server, tmp_path / "g.bin", sha256="0" * 64, show_progress=False, timeout=5)
-    assert not (tmp_path / "g.bin").exists()
-    with pytest.raises(download.DownloadError, match="Offline"):
-        download.download("http://127.0.0.1:9/none", tmp_path / "h.bin", show_progress=False, timeout=2)
-
-
-def test_safe_extraction_refuses_escaping_members(tmp_path):
-    import zipfile
-    z = tmp_path / "evil.zip"
-    with zipfile.ZipFile(z, "w") as zf:
-        zf.writestr("ok/a.txt", "a")
-        zf.writestr("../escape.txt", "b")
-    with pytest.raises(download.DownloadError, match="escape"):
-        download.extract(z, tmp_path / "out", show_progress=False)
-    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "out").exists()
 
 
 def test_regress_command_on_the_shared_real_patches(tmp_path):

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pipeline.layouts import Layout  # use cases declare their layouts with it
+
 #: Where a published figure comes from (shown beside it in every table).
 SOURCES = ("paper", "code comment", "recalled")
 
@@ -51,12 +53,19 @@ class Figure:
 
 @dataclass(frozen=True)
 class Archive:
-    """A data set archive as the tutorials published it."""
+    """A data set archive as the tutorials published it, and the layouts its files may be in.
+
+    ``layouts`` (see :mod:`pipeline.layouts`) lists the accepted layouts, as published first, then
+    as the original scripts expected the files; :func:`pipeline.data.locate` finds the data in
+    whichever matches. The data sets of the tutorials are declared in
+    ``pipeline/usecases/datasets.py``.
+    """
     name: str                   # file name, e.g. "epi.tgz"
     url: str                    # published location (``--url`` overrides)
     sha256: str | None = None   # published checksum (checked), or None: the first download's is recorded
     size: str = ""              # human size, e.g. "336 MB"
-    layout: str = ""            # what the archive holds after extraction
+    layout: str = ""            # what the archive holds after extraction, one line for people
+    layouts: tuple[Layout, ...] = ()   # accepted layouts: as published first
 
 
 class UseCase(ABC):
@@ -83,8 +92,11 @@ class UseCase(ABC):
     n_classes: ClassVar[int] = 2
     #: Its stages, in order (``--stages`` takes a comma-separated subset).
     stages: ClassVar[tuple[str, ...]]
-    #: Data set archive(s) as published.
+    #: Data set archive(s) as published, with their accepted layouts.
     archives: ClassVar[tuple[Archive, ...]] = ()
+    #: Layouts its code reads in place (empty: every accepted layout). Data found in another
+    #: accepted layout is presented in the first of these, as a folder of links (see prepare_data).
+    reads: ClassVar[tuple[Layout, ...]] = ()
     #: Folder of its released models in ``pipeline/resources/released.json`` ("uc2-epi"), or None.
     released_folder: ClassVar[str | None] = None
     #: Published figures shown beside measured ones.
@@ -103,10 +115,19 @@ class UseCase(ABC):
         """
 
     # ------------------------------------------------------------------ data
-    @abstractmethod
     def prepare_data(self, data: Path, cache: Path) -> Path:
-        """The folder holding the inputs, from an archive (extracted once, safely, under
-        ``cache``) or a folder. Raises FileNotFoundError naming what was looked for."""
+        """The root folder of the inputs, in a layout of :attr:`reads`.
+
+        ``data`` is an archive (its sha256 checked against the published one, extracted once,
+        safely, under ``cache``) or a folder; the images and masks are found in any layout of
+        :attr:`archives` (the top folder and up to 3 below) and, when they are in one the code
+        does not read, presented in ``reads[0]`` as links under ``cache``. Raises
+        FileNotFoundError listing what was looked for, ChecksumError on a checksum mismatch
+        (unless ALLOW_UNVERIFIED=1).
+        """
+        from pipeline import data as data_sets
+        return data_sets.prepare(data, cache, self.archives, self.reads, fetch_hint=f"python -m pipeline data fetch "
+                                 f"{self.name} --dest DIR")
 
     @abstractmethod
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:

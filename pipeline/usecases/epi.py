@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import data, folds, inference, lists, metrics, sampling
+from pipeline import folds, inference, lists, metrics, sampling
 from pipeline.matlab import bwmorph_dilate, imresize_scale, rgb2gray
 from pipeline.patches import read_rgb_like_matlab, save_png
-from pipeline.usecases.base import Archive, CrossValidatedUseCase, Figure
+from pipeline.usecases import datasets
+from pipeline.usecases.base import CrossValidatedUseCase, Figure
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +270,8 @@ class Epithelium(CrossValidatedUseCase):
     command = "usecase2"
     demo_command = "demo-epi"
     magnification = Params.resize
-    archives = (Archive("epi.tgz", "http://andrewjanowczyk.com/wp-static/epi.tgz", size="336 MB",
-                        layout="<patient>_<n>.tif with <patient>_<n>_mask.png"),)
+    archives = (datasets.EPI,)
+    reads = (datasets.EPI_SIDE_BY_SIDE,)        # masks beside the images, as the MATLAB read them
     released_folder = "uc2-epi"
     published = (Figure("f_score", 0.84, "recalled", "pixel level, JPI 2016"),)
     validation = True
@@ -296,9 +297,6 @@ class Epithelium(CrossValidatedUseCase):
 
     def markdown(self, scores: dict) -> str:
         return scores_markdown(scores)
-
-    def prepare_data(self, data_path: Path, cache: Path) -> Path:
-        return data.prepare_images(data_path, "*_mask.png", "epithelium", cache, self.name)
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         if not any(Path(folder).glob("*_mask.png")):

@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import data, lists, metrics
+from pipeline import lists, metrics
 from pipeline.matlab import imresize_scale, matlab_round
 from pipeline.patches import save_png
 from pipeline.sampling import ImageResult, cut_patch, patch_name, run_image_jobs, select_centres
-from pipeline.usecases.base import Archive, CrossValidatedUseCase, Figure
+from pipeline.usecases import datasets
+from pipeline.usecases.base import CrossValidatedUseCase, Figure
 
 log = logging.getLogger(__name__)
 
@@ -335,8 +336,7 @@ class Lymphocytes(CrossValidatedUseCase):
     command = "usecase4"
     demo_command = "demo-lymphocyte"
     magnification = Params.scale
-    archives = (Archive("lymphocyte.tgz", "http://andrewjanowczyk.com/wp-static/lymphocyte.tgz", size="6.3 MB",
-                        layout="im<N>.tif with <N>m.tif (alpha channel = centres)"),)
+    archives = (datasets.LYMPHOCYTE,)          # its code reads both accepted layouts in place
     released_folder = "uc4-lymphocyte"
     published = (Figure("f_score", 0.90, "recalled", "detection, JPI 2016"),)
     validation = False
@@ -373,9 +373,6 @@ class Lymphocytes(CrossValidatedUseCase):
 
     def markdown(self, scores: dict) -> str:
         return scores_markdown(scores)
-
-    def prepare_data(self, data_path: Path, cache: Path) -> Path:
-        return data.prepare_images(data_path, "i*.tif", "lymphocyte", cache, self.name)
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         if not any(Path(folder).glob("i*.tif")):

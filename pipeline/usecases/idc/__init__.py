@@ -10,8 +10,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline.usecases.base import Archive, Figure, UseCase
-from pipeline.usecases.idc.dataset import IDC_URL, IDC_ZIP
+from pipeline.usecases import datasets
+from pipeline.usecases.base import Figure, UseCase
+from pipeline.usecases.idc.dataset import IDC_ZIP
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,7 @@ class IDC(UseCase):
     demo_command = "demo"
     magnification = 1.0
     stages = ("patches", "lists", "dbs", "prototxt", "train", "evaluate")
-    archives = (Archive(IDC_ZIP, IDC_URL, size="1.6 GB",
-                        layout="PATIENT/{0,1}/<patient>_idx5_x<X>_y<Y>_class<C>.png (50x50)"),)
+    archives = (datasets.IDC,)
     released_folder = "uc6-idc"
     published = (
         Figure("f_score", 0.7648, "code comment", "published, crop: step1 code comment (no extra rotations)",
@@ -148,10 +148,6 @@ class IDC(UseCase):
         return runner.run(cfg, stages)
 
     # ------------------------------------------------------------------ data
-    def prepare_data(self, data: Path, cache: Path) -> Path:
-        from pipeline.usecases.idc.dataset import prepare_idc
-        return prepare_idc(data, cache)
-
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         from pipeline.usecases.idc.dataset import make_cohort
         if not (Path(folder) / "cases_test.txt").is_file():

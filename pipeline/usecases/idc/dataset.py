@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import RESOURCE_DIR, download, lists
+from pipeline import RESOURCE_DIR, lists
+from pipeline import data as data_sets
+from pipeline.usecases import datasets
 
 log = logging.getLogger(__name__)
 
-#: Published location of the IDC patches and the archive's name (users put it there by hand offline).
-IDC_URL = "http://gleason.case.edu/webdata/jpi-dl-tutorial/IDC_regular_ps50_idx5.zip"
-IDC_ZIP = "IDC_regular_ps50_idx5.zip"
+#: The archive's name (users put it there by hand offline); URL and layout: ``datasets.IDC``.
+IDC_ZIP = datasets.IDC.name
 CASES = ("train", "val", "test")
 
 
@@ -31,45 +32,15 @@ def load_split(split_dir: Path | None = None) -> dict[str, list[str]]:
     return out
 
 
-def _is_patient_dir(p: Path) -> bool:
-    return p.is_dir() and ((p / "0").is_dir() or (p / "1").is_dir())
-
-
-def find_patient_root(path: Path, max_depth: int = 3) -> Path:
-    """The folder holding PATIENT/{0,1}/ sub-folders, searched up to ``max_depth`` levels down.
-
-    Works for the original zip's layout and the Kaggle mirror's (whose extra patient folders are
-    simply not in the split lists). Raises FileNotFoundError naming the path if there is none.
-    """
-    path = Path(path)
-    best, best_n = None, 0
-    frontier = [path]
-    for _ in range(max_depth + 1):
-        nxt = []
-        for d in frontier:
-            if not d.is_dir():
-                continue
-            children = [c for c in d.iterdir() if c.is_dir()]
-            n = sum(_is_patient_dir(c) for c in children)
-            if n > best_n:
-                best, best_n = d, n
-            nxt += children if n == 0 else []
-        frontier = nxt
-    if best is None:
-        raise FileNotFoundError(f"{path}: no PATIENT/0 or PATIENT/1 folders found (expected the IDC layout "
-                                "PATIENT/{0,1}/<patient>_idx5_x<X>_y<Y>_class<C>.png)")
-    return best
-
-
 def prepare_idc(data: Path, cache: Path) -> Path:
-    """Return the patient root of the IDC data given as a zip or a folder (extracting a zip once)."""
-    data = Path(data)
-    if data.is_file():
-        return find_patient_root(download.extract(data, Path(cache) / (data.stem + "_extracted")))
-    if data.is_dir():
-        return find_patient_root(data)
-    raise FileNotFoundError(f"{data}: neither the IDC zip nor a folder. Download it with "
-                            f"`python -m pipeline data idc --dest DIR` or put {IDC_ZIP} there by hand.")
+    """The patient root (the folder of PATIENT/{0,1}/ folders) of the IDC data given as the zip
+    (checked and extracted once under ``cache``) or a folder, in the original zip's layout or the
+    Kaggle mirror's (whose extra patient folders are simply not in the split lists).
+
+    Raises FileNotFoundError naming what was looked for when there is none.
+    """
+    return data_sets.prepare(data, cache, (datasets.IDC,),
+                             fetch_hint="python -m pipeline data fetch idc --dest DIR")
 
 
 def make_cohort(root: Path, n_patients: int = 12, per_class: tuple[int, int] = (60, 30),
