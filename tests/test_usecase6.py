@@ -59,4 +59,5 @@ def test_same_seed_gives_byte_identical_lists_and_dbs(tmp_path, small_cohort):
 def test_missing_data_gives_a_clear_error(tmp_path):
     out = subprocess.run([sys.executable, "-m", "pipeline", "usecase6", "--data", str(tmp_path / "nope.zip"),
                           "--work", str(tmp_path / "w")], cwd=REPO_ROOT, capture_output=True, text=True)
-    assert out.returncode == 1 and "nope.zip: neither the IDC zip nor a folder" in out.stderr
+    assert out.returncode == 1 and "nope.zip: neither an archive nor a folder" in out.stderr
+    assert "python -m pipeline data fetch idc --dest DIR" in out.stderr
