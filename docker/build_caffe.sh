@@ -11,11 +11,25 @@
 # configuration (own sources list, state and cache under a temporary folder); the mirror URI is read
 # from this machine's own Debian sources, which are never edited. sha256 is checked before unpacking.
 #
+# With --gpu, Caffe is built with CUDA (no cuDNN) and the CUDA runtime libraries it links
+# (cuBLAS, cuRAND, cudart if shared) are copied into $CAFFE_ROOT/lib, so the install is
+# self-contained; at run time only the NVIDIA driver is needed. No GPU is needed to compile.
+# The toolkit (CUDA_TOOLKIT):
+#   wheels  (default) CUDA 13.0 from PyPI wheels (nvidia-cuda-nvcc, -crt, nvvm, -runtime, -cccl,
+#           cublas, curand), pip-installed into CUDA_WHEELS_DIR and assembled into a toolkit folder
+#           with the unversioned library names FindCUDA looks for. CUDA 13 has no sm_70 (Volta).
+#   debian  Debian 12's non-free nvidia-cuda-toolkit 11.8 with g++-11 as host compiler (both must be
+#           installed: the CUDA Dockerfile does it with --build-arg CUDA_TOOLKIT=debian); has sm_70.
+#   DIR     an installed toolkit (bin/nvcc, include/, lib64/), e.g. /usr/local/cuda.
+#
 # Usage: docker/build_caffe.sh [--install-deps | --deps-only] [--gpu] [--prefix DIR] [--python PY] [--jobs N]
 #   CAFFE_ROOT     install prefix (default: <checkout>/.caffe); --prefix wins
 #   PYTHON         Python with numpy that pycaffe is built for (default: <checkout>/.venv/bin/python)
 #   CAFFE_SRC_CACHE folder keeping the downloaded source files (default: $CAFFE_ROOT/../.caffe-src)
-#   CUDA_ARCH_BIN  with --gpu: CUDA architectures (default "70 80 86 90", PTX for the last)
+#   CUDA_TOOLKIT   with --gpu: wheels (default), debian, or a toolkit folder (see above)
+#   CUDA_ARCH_BIN  with --gpu: CUDA architectures, PTX for the last (default "75 80 86 90" for
+#                  wheels, "70 75 80 86 90" for debian and a folder)
+#   CUDA_WHEELS_DIR with --gpu and wheels: where the wheels go (default: $CAFFE_ROOT/../.cuda13)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -35,7 +49,7 @@ while [ $# -gt 0 ]; do
     --prefix) prefix="$2"; shift ;;
     --python) python_exe="$2"; shift ;;
     --jobs) jobs="$2"; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "build_caffe.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -48,12 +62,20 @@ DEB_TAR="caffe_${CAFFE_VERSION}.debian.tar.xz"
 DEB_SHA="07cf073227494a6b07234e40cb5df91db566616593eef9baafdc4d06ad159f21"
 DSC="caffe_${CAFFE_VERSION}.dsc"
 DSC_SHA="c492f4893fc1ba1fb514b2d9b4763bc78dc93571ea24adc6e604eccbb93cdd64"
-cuda_arch="${CUDA_ARCH_BIN:-70 80 86 90}"
+cuda_toolkit="${CUDA_TOOLKIT:-wheels}"
+if [ "$cuda_toolkit" = wheels ]; then cuda_arch="${CUDA_ARCH_BIN:-75 80 86 90}"; else cuda_arch="${CUDA_ARCH_BIN:-70 75 80 86 90}"; fi
+# CUDA 13.0 (update 2 compiler, 13.0-series libraries): the versions this recipe was built with
+CUDA13_WHEELS=(nvidia-cuda-nvcc==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88
+               nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85 nvidia-cublas==13.0.2.14
+               nvidia-curand==10.4.0.35)
 
 log() { printf '[build_caffe] %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- dependencies
-if [ "$install_deps" = 1 ]; then
+if [ "$install_deps" = 1 ] && [ "${JPI_RUNTIME_IMAGE:-0}" = 1 ]; then
+  log "runtime image: its Debian packages were fixed when it was built; none installed"
+  [ "$deps_only" = 1 ] && exit 0
+elif [ "$install_deps" = 1 ]; then
   mapfile -t pkgs < <(grep -v '^\s*#' "$here/apt-packages.txt" | grep -v '^\s*$')
   missing=()
   for p in "${pkgs[@]}"; do
@@ -81,6 +103,7 @@ recipe_hash() {
     cat "$here"/patches/*.patch
     # pycaffe depends on the Python ABI and NumPy's C API, not on where the interpreter lives:
     # checkouts and worktrees with their own .venv share one recipe
+    [ "$gpu" = 0 ] || echo "toolkit=$cuda_toolkit wheels=${CUDA13_WHEELS[*]}"
     echo "gpu=$gpu arch=$cuda_arch python=$("$python_exe" -c 'import sys, numpy; print(sys.implementation.cache_tag, numpy.__version__)')"
   } | sha256sum | cut -d' ' -f1
 }
@@ -94,6 +117,10 @@ installed_ok() {
 if installed_ok; then
   log "Caffe already installed in $prefix with this recipe ($recipe): nothing to do"
   exit 0
+fi
+if [ "${JPI_RUNTIME_IMAGE:-0}" = 1 ]; then
+  log "this runtime image holds no Caffe built with this recipe (options: ${CAFFE_BUILD_FLAGS:-none}, CUDA_TOOLKIT=$cuda_toolkit) and no compiler: build an image with those options (make docker-build)"
+  exit 1
 fi
 
 # ---------------------------------------------------------------- source
@@ -143,6 +170,41 @@ for p in "$here"/patches/*.patch; do
   patch -d "$srcdir" -p1 --forward < "$p"
 done
 
+# ---------------------------------------------------------------- CUDA toolkit (--gpu)
+# Prints the toolkit root for FindCUDA (CUDA_TOOLKIT_ROOT_DIR).
+cuda_toolkit_root() {
+  case "$cuda_toolkit" in
+    wheels)
+      local dir="${CUDA_WHEELS_DIR:-$(dirname "$prefix")/.cuda13}"
+      local stamp="$dir/.wheels"
+      if [ "$(cat "$stamp" 2>/dev/null)" != "${CUDA13_WHEELS[*]}" ]; then
+        log "installing the CUDA 13 toolkit wheels into $dir: ${CUDA13_WHEELS[*]}"
+        rm -rf "$dir"
+        "$python_exe" -m pip install --quiet --disable-pip-version-check --no-deps --target "$dir/site" \
+          "${CUDA13_WHEELS[@]}" >&2
+        echo "${CUDA13_WHEELS[*]}" > "$stamp"
+      fi
+      # The wheels ship only versioned .so names (libcublas.so.13); FindCUDA looks for
+      # lib64/libcublas.so. Assemble a toolkit folder of links.
+      local cu="$dir/site/nvidia/cu13" tk="$dir/toolkit"
+      rm -rf "$tk"; mkdir -p "$tk/lib64"
+      ln -s "$cu/bin" "$tk/bin"; ln -s "$cu/include" "$tk/include"; ln -s "$cu/nvvm" "$tk/nvvm"
+      for lib in "$cu"/lib/*.so.* "$cu"/lib/*.a; do
+        ln -s "$lib" "$tk/lib64/$(basename "$lib")"
+        case "$lib" in *.so.*) b="$(basename "$lib")"; ln -sf "$b" "$tk/lib64/${b%%.so.*}.so" ;; esac
+      done
+      echo "$tk" ;;
+    debian)
+      [ -x /usr/lib/nvidia-cuda-toolkit/bin/nvcc ] && command -v g++-11 >/dev/null || {
+        log "CUDA_TOOLKIT=debian needs Debian's non-free nvidia-cuda-toolkit and g++-11 (apt-get install nvidia-cuda-toolkit g++-11, with non-free in the sources)"
+        exit 1; }
+      echo /usr ;;
+    *)
+      [ -x "$cuda_toolkit/bin/nvcc" ] || { log "CUDA_TOOLKIT=$cuda_toolkit: no bin/nvcc there"; exit 1; }
+      echo "$cuda_toolkit" ;;
+  esac
+}
+
 # ---------------------------------------------------------------- configure and build
 builddir="$build_root/build-$([ "$gpu" = 1 ] && echo gpu || echo cpu)"
 cmake_opts=(
@@ -152,7 +214,12 @@ cmake_opts=(
   -DPYTHON_EXECUTABLE="$python_exe"
 )
 if [ "$gpu" = 1 ]; then
-  cmake_opts+=(-DCPU_ONLY=OFF -DCUDA_ARCH_NAME=Manual -DCUDA_ARCH_BIN="$cuda_arch" -DCUDA_ARCH_PTX="${cuda_arch##* }")
+  cuda_root="$(cuda_toolkit_root)"
+  log "CUDA toolkit: $cuda_toolkit ($cuda_root), architectures $cuda_arch, PTX ${cuda_arch##* }"
+  cmake_opts+=(-DCPU_ONLY=OFF -DCUDA_TOOLKIT_ROOT_DIR="$cuda_root"
+               -DCUDA_ARCH_NAME=Manual -DCUDA_ARCH_BIN="$cuda_arch" -DCUDA_ARCH_PTX="${cuda_arch##* }")
+  # CUDA 11.8 does not accept GCC 12 (Debian 12's default) as host compiler
+  [ "$cuda_toolkit" != debian ] || cmake_opts+=(-DCUDA_HOST_COMPILER=/usr/bin/g++-11)
 else
   cmake_opts+=(-DCPU_ONLY=ON)
 fi
@@ -175,6 +242,14 @@ cp -L "$builddir/lib/_caffe.so" "$stage/python/caffe/_caffe.so"
 mkdir -p "$stage/python/caffe/proto"
 cp -L "$builddir"/include/caffe/proto/caffe_pb2.py "$stage/python/caffe/proto/"
 touch "$stage/python/caffe/proto/__init__.py"
+if [ "$gpu" = 1 ]; then
+  # The CUDA libraries Caffe links (as resolved at build time) go beside libcaffe.so.
+  for lib in "$stage"/lib/libcaffe.so.*; do [ -L "$lib" ] || libcaffe="$lib"; done
+  ldd "$libcaffe" | awk '/=> \// && $1 ~ /^lib(cudart|cublas|cublasLt|curand)\.so/ {print $3}' | while read -r lib; do
+    cp -L "$lib" "$stage/lib/"; log "CUDA runtime library copied: $(basename "$lib")"
+  done
+  for lib in "$stage"/lib/*.so*; do [ -L "$lib" ] || patchelf --set-rpath '$ORIGIN' "$lib"; done
+fi
 # The tools and _caffe.so find libcaffe through $ORIGIN-relative paths, not the build folder.
 for exe in "$stage"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib' "$exe"; done
 patchelf --set-rpath '$ORIGIN/../../lib' "$stage/python/caffe/_caffe.so"
