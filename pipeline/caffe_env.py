@@ -81,10 +81,44 @@ def caffe_pb2() -> ModuleType:
     return pb2
 
 
+class GpuUnavailable(RuntimeError):
+    """Raised when ``--gpu`` is asked for but this Caffe cannot use GPU ``device``."""
+
+
+# Run in a child: without a usable GPU, Caffe's set_device / set_mode_gpu end the whole process
+# through glog's CHECK (exit 134 "CUDA driver version is insufficient", or "Cannot use GPU in
+# CPU-only Caffe"), which Python cannot catch.
+_GPU_PROBE = "import sys, caffe; caffe.set_device(int(sys.argv[1])); caffe.set_mode_gpu()"
+_gpu_ok: set[int] = set()
+
+
+def require_gpu(device: int = 0) -> None:
+    """Check in a subprocess that pycaffe can select GPU ``device``; raise GpuUnavailable if not.
+
+    The verdict is cached for the process (one child, about a second, per device).
+    """
+    if device in _gpu_ok:
+        return
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(pycaffe_dir()), *filter(None, [os.environ.get("PYTHONPATH")])]), GLOG_minloglevel="0")
+    proc = subprocess.run([sys.executable, "-c", _GPU_PROBE, str(device)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if "Check failed" in ln or "Cannot use GPU" in ln
+                 or "CUDA" in ln or "Error" in ln]
+        why = lines[-1].split("] ", 1)[-1] if lines else f"exit {proc.returncode}"
+        raise GpuUnavailable(
+            f"--gpu: Caffe in {caffe_root()} cannot use GPU {device} ({why}). A CPU-only Caffe needs "
+            "`make setup CAFFE_BUILD_FLAGS=--gpu`; a CUDA Caffe needs an NVIDIA driver and GPU "
+            "(in Docker: --gpus all). Leave out --gpu to run on the CPU.")
+    _gpu_ok.add(device)
+
+
 def set_mode(gpu: bool, device: int = 0) -> None:
-    """Select CPU or GPU for pycaffe."""
+    """Select CPU or GPU for pycaffe; with ``gpu``, check first that the GPU is usable."""
     caffe = import_caffe()
     if gpu:
+        require_gpu(device)
         caffe.set_device(device)
         caffe.set_mode_gpu()
     else:
