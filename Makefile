@@ -36,8 +36,18 @@ GPU_FLAG = $(if $(filter 1 yes true,$(GPU)),--gpu,)
 UC_OPTS = $(if $(DATA),--data "$(DATA)") $(if $(ITER),--iter $(ITER)) $(if $(SEED),--seed $(SEED)) \
           $(if $(STAGES),--stages $(STAGES)) $(GPU_FLAG)
 
+# container options (README "Docker"); docker/images.sh reads them from its environment
+CUDA           ?= 0
+IMAGE          ?= jpi-dl-caffe
+DOCKER_NETWORK ?= host
+CUDA_ARCH_BIN  ?=
+CUDA_TOOLKIT   ?= wheels
+DOCKER_ENV = CUDA="$(CUDA)" IMAGE="$(IMAGE)" DOCKER_NETWORK="$(DOCKER_NETWORK)" CUDA_ARCH_BIN="$(CUDA_ARCH_BIN)" \
+             CUDA_TOOLKIT="$(CUDA_TOOLKIT)" SHARED="$(SHARED)" DATA="$(DATA)" ITER="$(ITER)" VARIANT="$(VARIANT)" \
+             GPU="$(GPU)" PYTEST_ARGS="$(PYTEST_ARGS)"
+
 .PHONY: help setup apt venv caffe doctor test demo usecases usecase6 check-data regress fetch-released bench bench-infer \
-        lint-docker clean distclean
+        lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean
 
 help:
 	@echo "make demo      - set up, then run use case 6 end to end on a small generated cohort"
@@ -52,6 +62,10 @@ help:
 	@echo "make data-<name>  - download a data set into data/ (idc, epi, lymphocyte, nuclei, tubule): progress, resumable, sha256"
 	@echo "make check-data DATA=<archive|folder> USECASE=<name>  - what it holds (the usecase targets run it first)"
 	@echo "make fetch-released, make bench, make bench-infer, make lint-docker, make clean"
+	@echo "make docker-base  - Debian 12 base image made locally (debootstrap, docker import): no registry needed"
+	@echo "make docker-build [CUDA=1], make docker-test [CUDA=1] (make test inside, ../shared mounted),"
+	@echo "     make docker-demo, make docker-usecase6 DATA=<zip|folder> [ITER=] [GPU=1]  (DOCKER_NETWORK=host)"
+	@echo "make caffe-gpu-check [CUDA_ARCH_BIN=\"75 80 86 90\"] - compile GPU Caffe here, list its architectures"
 
 # ---------------------------------------------------------------- setup
 setup: apt venv caffe
@@ -132,9 +146,28 @@ lint-docker:
 	@if command -v hadolint >/dev/null; then hadolint docker/Dockerfile docker/Dockerfile.cpu; \
 	 else $(PY) -m pytest -q tests/test_docker.py; fi
 
+# ---------------------------------------------------------------- containers and the GPU build
+docker-base:
+	@$(DOCKER_ENV) bash docker/images.sh base
+
+docker-build:
+	@$(DOCKER_ENV) bash docker/images.sh build
+
+docker-test:
+	@$(DOCKER_ENV) bash docker/images.sh test
+
+docker-demo:
+	@$(DOCKER_ENV) bash docker/images.sh demo
+
+docker-usecase6:
+	@$(DOCKER_ENV) bash docker/images.sh usecase6
+
+caffe-gpu-check: venv
+	@CUDA_ARCH_BIN="$(CUDA_ARCH_BIN)" CUDA_TOOLKIT="$(CUDA_TOOLKIT)" bash docker/caffe_gpu_check.sh --python $(CURDIR)/$(PY)
+
 clean:
 	rm -rf runs .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) .caffe .caffe-build .caffe-src
+	rm -rf $(VENV) .caffe .caffe-build .caffe-src .caffe-gpu .cuda13

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Build the Debian 12 base image locally, without a registry: debootstrap from this machine's own
+# Debian mirror, then `docker import`, tagged as the Dockerfiles' FROM expects (debian:12).
+#
+# For hospitals and HPC centres that cannot reach Docker Hub. Carried into the image, so that apt and
+# pip inside behave as on this machine: the Debian mirror (read from /etc/apt/sources.list(.d), which
+# are never edited), the CA certificates (/usr/local/share/ca-certificates/*.crt and the bundle
+# /etc/ssl/certs/ca-certificates.crt), apt settings that concern downloads (the files of
+# /etc/apt/apt.conf.d that set Acquire::... and belong to no package), pip settings (/etc/pip.conf, /etc/xdg/pip/) and the
+# PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_TRUSTED_HOST, PIP_CERT, PIP_DEFAULT_TIMEOUT variables.
+#
+# Usage: docker/make_base.sh [--tag debian:12] [--suite bookworm]   (root; installs debootstrap)
+set -euo pipefail
+
+tag="debian:12"
+suite="bookworm"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tag) tag="$2"; shift ;;
+    --suite) suite="$2"; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "make_base.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+log() { printf '[docker-base] %s\n' "$*" >&2; }
+
+[ "$(id -u)" = 0 ] || { log "debootstrap needs root"; exit 1; }
+docker info >/dev/null 2>&1 || { log "no Docker daemon answers (docker/daemon.sh start)"; exit 1; }
+
+# The mirror URIs this machine already uses: the main archive and, if listed, the security archive.
+sources_uris() {
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && awk '/^URIs:/{for(i=2;i<=NF;i++) print $i}' "$f"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] && awk '$1=="deb" {for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' "$f"
+  done
+  return 0
+}
+mirror="$(sources_uris | grep -v security | grep -m1 '/debian/\?$' || true)"
+security="$(sources_uris | grep -m1 'debian-security/\?$' || true)"
+[ -n "$mirror" ] || { log "cannot find a Debian mirror URI in /etc/apt/sources.list(.d)"; exit 1; }
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+
+command -v debootstrap >/dev/null || {
+  log "installing debootstrap"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null; }
+
+work="$(mktemp -d /var/tmp/jpi-dl-base.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+root="$work/rootfs"
+log "debootstrap --variant=minbase $suite from $mirror (log: $work/debootstrap.log)"
+debootstrap --variant=minbase --keyring="$keyring" "$suite" "$root" "$mirror" > "$work/debootstrap.log" 2>&1 || {
+  tail -20 "$work/debootstrap.log" >&2; cp "$work/debootstrap.log" /tmp/jpi-dl-debootstrap.log
+  log "debootstrap failed (log kept in /tmp/jpi-dl-debootstrap.log)"; exit 1; }
+
+# apt sources: the same mirrors as this machine
+rm -f "$root/etc/apt/sources.list"
+{
+  printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By: %s\n' "$mirror" "$suite" "$suite" "$keyring"
+  [ -z "$security" ] || printf '\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main\nSigned-By: %s\n' "$security" "$suite" "$keyring"
+} > "$root/etc/apt/sources.list.d/debian.sources"
+# apt settings about downloads (proxies, certificates, validity of snapshot mirrors): the files of
+# apt.conf.d that set Acquire:: and that no package owns (a site's own settings)
+for f in /etc/apt/apt.conf.d/*; do
+  [ -f "$f" ] && grep -q 'Acquire::' "$f" && ! dpkg -S "$f" >/dev/null 2>&1 || continue
+  cp "$f" "$root/etc/apt/apt.conf.d/" && log "apt setting carried: $f"
+done
+# keep images small: no apt caches, no translations (as the Docker Hub debian images do)
+cat > "$root/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";
+EOF
+echo 'Acquire::Languages "none";' > "$root/etc/apt/apt.conf.d/docker-no-languages"
+# CA certificates: extra ones survive a later `update-ca-certificates`; the bundle serves until then
+mkdir -p "$root/usr/local/share/ca-certificates" "$root/etc/ssl/certs"
+for crt in /usr/local/share/ca-certificates/*.crt; do
+  [ -f "$crt" ] && cp "$crt" "$root/usr/local/share/ca-certificates/" && log "CA certificate carried: $crt"
+done
+[ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+# pip settings
+[ -f /etc/pip.conf ] && cp /etc/pip.conf "$root/etc/pip.conf" && log "pip setting carried: /etc/pip.conf"
+[ -d /etc/xdg/pip ] && mkdir -p "$root/etc/xdg" && cp -r /etc/xdg/pip "$root/etc/xdg/" && log "pip settings carried: /etc/xdg/pip"
+changes=(--change 'CMD ["bash"]' --change 'ENV LANG=C.UTF-8')
+for v in PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST PIP_CERT PIP_DEFAULT_TIMEOUT; do
+  [ -n "${!v:-}" ] && changes+=(--change "ENV $v=${!v}") && log "pip variable carried: $v"
+done
+# no machine identity, logs or caches in the image
+rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/* "$root"/tmp/*
+: > "$root/etc/machine-id"
+# a hostname and resolver come from Docker at run time
+: > "$root/etc/hostname"; : > "$root/etc/resolv.conf"
+
+log "docker import as $tag"
+tar --numeric-owner -C "$root" -c . | docker import "${changes[@]}" \
+  --message "debootstrap --variant=minbase $suite from $mirror (docker/make_base.sh)" - "$tag" >/dev/null
+log "base image $tag: $(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}')"
