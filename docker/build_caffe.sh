@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
     --prefix) prefix="$2"; shift ;;
     --python) python_exe="$2"; shift ;;
     --jobs) jobs="$2"; shift ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "build_caffe.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -129,17 +129,7 @@ mkdir -p "$src_cache"
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 
 if ! sha_ok "$src_cache/$ORIG_TAR" "$ORIG_SHA" || ! sha_ok "$src_cache/$DEB_TAR" "$DEB_SHA" || ! sha_ok "$src_cache/$DSC" "$DSC_SHA"; then
-  # The mirror URI this machine already uses for Debian (deb822 or one-line format).
-  mirror=""
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    mirror="$(awk '/^URIs:/{for(i=2;i<=NF;i++) if ($i !~ /security/) {print $i; exit}}' "$f")"
-    [ -n "$mirror" ] && break
-  done
-  if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
-    mirror="$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)"
-  fi
-  [ -n "$mirror" ] || { log "cannot find a Debian mirror URI in /etc/apt/sources.list(.d)"; exit 1; }
+  mirror="$(bash "$here/debian_mirror.sh")" || { log "cannot find a Debian mirror URI in /etc/apt/sources.list(.d)"; exit 1; }
   log "fetching Debian source package caffe=$CAFFE_VERSION (suite bullseye) from $mirror"
   apt_tmp="$(mktemp -d)"
   trap 'rm -rf "$apt_tmp"' EXIT

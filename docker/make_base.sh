@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Build the Debian 12 base image locally, without a registry: debootstrap from this machine's own
-# Debian mirror, then `docker import`, tagged as the Dockerfiles' FROM expects (debian:12).
+# Debian mirror, then `docker import`, tagged as docker/Dockerfile's FROM expects (debian:12).
 #
-# For hospitals and HPC centres that cannot reach Docker Hub. Carried into the image, so that apt and
-# pip inside behave as on this machine: the Debian mirror (read from /etc/apt/sources.list(.d), which
-# are never edited), the CA certificates (/usr/local/share/ca-certificates/*.crt and the bundle
-# /etc/ssl/certs/ca-certificates.crt), apt settings that concern downloads (the files of
-# /etc/apt/apt.conf.d that set Acquire::... and belong to no package), pip settings (/etc/pip.conf, /etc/xdg/pip/) and the
-# PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_TRUSTED_HOST, PIP_CERT, PIP_DEFAULT_TIMEOUT variables.
+# For hospitals and HPC centres that cannot reach Docker Hub. Carried into the image, so that apt
+# and pip inside behave as on this machine:
+#   - the Debian mirrors (docker/debian_mirror.sh reads /etc/apt/sources.list(.d), never edited);
+#   - the CA certificates: /usr/local/share/ca-certificates/*.crt and the bundle
+#     /etc/ssl/certs/ca-certificates.crt;
+#   - apt settings about downloads: the files of /etc/apt/apt.conf.d that set Acquire::... and
+#     belong to no package (proxies, certificates, validity of snapshot mirrors);
+#   - pip settings: /etc/pip.conf, /etc/xdg/pip/, and the variables PIP_INDEX_URL,
+#     PIP_EXTRA_INDEX_URL, PIP_TRUSTED_HOST, PIP_CERT, PIP_DEFAULT_TIMEOUT.
 #
 # Usage: docker/make_base.sh [--tag debian:12] [--suite bookworm]   (root; installs debootstrap)
 set -euo pipefail
@@ -18,7 +21,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --tag) tag="$2"; shift ;;
     --suite) suite="$2"; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "make_base.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -28,19 +31,8 @@ log() { printf '[docker-base] %s\n' "$*" >&2; }
 [ "$(id -u)" = 0 ] || { log "debootstrap needs root"; exit 1; }
 docker info >/dev/null 2>&1 || { log "no Docker daemon answers (docker/daemon.sh start)"; exit 1; }
 
-# The mirror URIs this machine already uses: the main archive and, if listed, the security archive.
-sources_uris() {
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] && awk '/^URIs:/{for(i=2;i<=NF;i++) print $i}' "$f"
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] && awk '$1=="deb" {for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' "$f"
-  done
-  return 0
-}
-mirror="$(sources_uris | grep -v security | grep -m1 '/debian/\?$' || true)"
-security="$(sources_uris | grep -m1 'debian-security/\?$' || true)"
-[ -n "$mirror" ] || { log "cannot find a Debian mirror URI in /etc/apt/sources.list(.d)"; exit 1; }
+mirror="$(bash "$(dirname "$0")/debian_mirror.sh")"
+security="$(bash "$(dirname "$0")/debian_mirror.sh" security)"
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 
 command -v debootstrap >/dev/null || {
