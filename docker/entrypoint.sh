@@ -18,7 +18,7 @@ esac
 
 # Targets that write neither runs/ nor /data (data/ is a link to /data).
 case "${1:-}" in
-  help|test|setup|doctor|lint-docker) readonly_ok=1 ;;
+  help|test|setup|doctor|usecases|lint-docker) readonly_ok=1 ;;
   *) readonly_ok=0 ;;
 esac
 for dir in "$project/runs" "${JPI_DATA:-/data}"; do

@@ -99,11 +99,13 @@ case "$cmd" in
   test) ensure_daemon; build; run_tests ;;
   demo) ensure_daemon; build; run_make demo ;;
   usecase6)
-    [ -n "${DATA:-}" ] && [ -e "$DATA" ] || { log "usage: make docker-usecase6 DATA=<IDC zip or folder on this machine> [ITER=] [VARIANT=] [GPU=1]"; exit 2; }
+    [ -n "${DATA:-}" ] && [ -e "$DATA" ] || {
+      log "usage: make docker-usecase6 DATA=<IDC zip or folder on this machine> [ITER=] [VARIANT=] [GPU=1]"; exit 2; }
     data="$(realpath "$DATA")"
     if [ -f "$data" ]; then extra_mounts=(-v "$(dirname "$data"):/input:ro"); inside="/input/$(basename "$data")"
     else extra_mounts=(-v "$data:/input:ro"); inside=/input; fi
     ensure_daemon; build
-    run_make usecase6 DATA="$inside" ITER="${ITER:-600000}" VARIANT="${VARIANT:-crop}" GPU="${GPU:-0}" ;;
+    opts=(); for v in ITER VARIANT GPU; do [ -z "${!v:-}" ] || opts+=("$v=${!v}"); done
+    run_make usecase6 DATA="$inside" "${opts[@]}" ;;
   *) echo "usage: docker/images.sh base|build|test|demo|usecase6" >&2; exit 2 ;;
 esac
