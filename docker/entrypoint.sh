@@ -30,6 +30,6 @@ entrypoint: $dir is owned by uid $owner and not writable by uid $(id -u), which 
   (mkdir -p runs data), and, if your uid is not $(id -u), add --user "\$(id -u):0"
   (the project in the image is writable by group 0), or: sudo chown -R $(id -u) <host folder>.
 EOF
-  [ "$readonly_ok" = 1 ] || exit 2
+  [ "$readonly_ok" = 1 ] || exit 77   # EX_NOPERM
 done
 exec make "$@"
