@@ -4,12 +4,21 @@
 # `--list-ptx` that libcaffe.so holds machine code for every requested architecture and PTX for
 # the last. Prints a table and the times; exits non-zero if an architecture is missing.
 #
-# Usage: docker/caffe_gpu_check.sh [--python PY]   (CUDA_ARCH_BIN, CUDA_TOOLKIT as build_caffe.sh)
+# Usage: docker/caffe_gpu_check.sh [--python PY] [--list-only]   (CUDA_ARCH_BIN, CUDA_TOOLKIT as build_caffe.sh)
+#   --list-only  check the .caffe-gpu/ already there without (re)building it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python_exe="$PWD/.venv/bin/python"
-[ "${1:-}" != --python ] || python_exe="$2"
+list_only=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --python) python_exe="$2"; shift ;;
+    --list-only) list_only=1 ;;
+    *) echo "caffe_gpu_check.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
 toolkit="${CUDA_TOOLKIT:-wheels}"
 if [ "$toolkit" = wheels ]; then arch="${CUDA_ARCH_BIN:-75 80 86 90}"; else arch="${CUDA_ARCH_BIN:-70 75 80 86 90}"; fi
 prefix="$PWD/.caffe-gpu"
@@ -19,8 +28,10 @@ CUOBJDUMP_WHEEL="nvidia-cuda-cuobjdump==13.2.51"
 log() { printf '[caffe-gpu-check] %s\n' "$*" >&2; }
 
 t0=$SECONDS
-CAFFE_ROOT="$prefix" CUDA_ARCH_BIN="$arch" CUDA_TOOLKIT="$toolkit" \
-  nice -n 10 bash docker/build_caffe.sh --gpu --python "$python_exe"
+if [ "$list_only" = 0 ]; then
+  CAFFE_ROOT="$prefix" CUDA_ARCH_BIN="$arch" CUDA_TOOLKIT="$toolkit" \
+    nice -n 10 bash docker/build_caffe.sh --gpu --python "$python_exe"
+fi
 build_s=$((SECONDS - t0))
 
 cuobjdump=""
@@ -46,7 +57,8 @@ for a in $arch; do
   [ "$a" != "${arch##* }" ] || { grep -qw "sm_$a" <<< "$ptx" && p=yes || { p=no; missing=1; }; }
   printf '| sm_%s | %s | %s |\n' "$a" "$e" "$p"
 done
-printf '\nlibcaffe: %s (%s); cubins in it: %s; toolkit %s; compile %d s (0 s: already built with this recipe)\n' \
-  "$lib" "$(du -h "$lib" | cut -f1)" "$("$cuobjdump" --list-elf "$lib" | wc -l)" "$toolkit" "$build_s"
+printf '\nlibcaffe: %s (%s); cubins in it: %s; toolkit %s; recipe %s; build step %d s\n' \
+  "$lib" "$(du -h "$lib" | cut -f1)" "$("$cuobjdump" --list-elf "$lib" | wc -l)" "$toolkit" \
+  "$(cut -c1-16 "$prefix/.recipe")" "$build_s"
 [ "$missing" = 0 ] || { log "an architecture is missing from $lib"; exit 1; }
 log "every requested architecture is in libcaffe.so"
