@@ -83,7 +83,9 @@ def test_hadolint_passes():
 
 # ---------------------------------------------------------------- entry point
 def _entrypoint(args: list[str], project: Path, data: Path, as_nobody: bool = False):
-    env = dict(os.environ, JPI_PROJECT=str(project), JPI_DATA=str(data))
+    # as in a container: no enclosing make (under `make test` MAKELEVEL would add "Entering directory")
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    env.update(JPI_PROJECT=str(project), JPI_DATA=str(data))
     cmd = ["bash", str(DOCKER / "entrypoint.sh"), *args]
     if as_nobody:   # root writes anywhere: test the check as an unprivileged uid
         cmd = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *cmd]
