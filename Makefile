@@ -21,6 +21,7 @@ WORK    ?=
 STAGES  ?=
 JOBS    ?=
 USECASE ?=
+FORCE   ?=     # FORCE=1: recompute the stages whose options changed (and all after them) instead of refusing
 OURS    ?=
 OURS_MEAN ?=
 PYTEST_ARGS ?=
@@ -32,9 +33,10 @@ RELEASED ?= $(if $(wildcard $(SHARED)/released),$(SHARED)/released,data/released
 REALDATA ?= $(SHARED)/realdata/idc
 
 GPU_FLAG = $(if $(filter 1 yes true,$(GPU)),--gpu,)
+FORCE_FLAG = $(if $(filter 1 yes true,$(strip $(FORCE))),--force,)
 # the options every use-case command takes, when set
 UC_OPTS = $(if $(DATA),--data "$(DATA)") $(if $(ITER),--iter $(ITER)) $(if $(SEED),--seed $(SEED)) \
-          $(if $(STAGES),--stages $(STAGES)) $(GPU_FLAG)
+          $(if $(STAGES),--stages $(STAGES)) $(GPU_FLAG) $(FORCE_FLAG)
 
 # container options (README "Docker"); docker/images.sh reads them from its environment
 CUDA           ?= 0
@@ -55,8 +57,9 @@ help:
 	@echo "make setup     - Debian packages, .venv, BVLC Caffe (tools + pycaffe); skips what is done"
 	@echo "make doctor    - versions and paths of Caffe, pycaffe and the Python dependencies"
 	@echo "make usecases  - the registered use cases, their commands and stages"
-	@echo "make usecase6 DATA=<zip|folder> [VARIANT=crop|resize|crop-morerot] [ITER=600000] [GPU=1] [STAGES=...]"
-	@echo "make usecase<N> DATA=<folder|archive> [ITER=] [GPU=1] [JOBS=N] [SEED=] [WORK=] [STAGES=]  (any registered use case)"
+	@echo "make usecase6 DATA=<zip|folder> [VARIANT=crop|resize|crop-morerot] [ITER=600000] [GPU=1] [STAGES=...] [FORCE=1]"
+	@echo "make usecase<N> DATA=<folder|archive> [ITER=] [GPU=1] [JOBS=N] [SEED=] [WORK=] [STAGES=] [FORCE=1]  (any registered use case)"
+	@echo "                FORCE=1 recomputes the stages whose options changed instead of refusing (see README)"
 	@echo "make demo-<name>  - a use case on a generated cohort (demo-epi, demo-lymphocyte, ...)"
 	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>] [RELEASED=<folder>]"
 	@echo "make data-<name>  - download a data set into data/ (idc, epi, lymphocyte, nuclei, tubule): progress, resumable, sha256"
@@ -93,7 +96,7 @@ test: setup
 	$(PY) -m pytest -q tests $(PYTEST_ARGS)
 
 demo: setup
-	$(PY) -m pipeline demo --work $(or $(WORK),runs/demo) $(if $(SEED),--seed $(SEED))
+	$(PY) -m pipeline demo --work $(or $(WORK),runs/demo) $(if $(SEED),--seed $(SEED)) $(FORCE_FLAG)
 
 # ---------------------------------------------------------------- experiments
 usecases: setup
@@ -119,7 +122,7 @@ usecase%: setup
 
 # `make demo-<name>` runs `python -m pipeline demo-<name>` (a generated cohort)
 demo-%: setup
-	$(PY) -m pipeline demo-$* $(if $(SEED),--seed $(SEED)) $(if $(WORK),--work "$(WORK)")
+	$(PY) -m pipeline demo-$* $(if $(SEED),--seed $(SEED)) $(if $(WORK),--work "$(WORK)") $(FORCE_FLAG)
 
 # `make data-<name>` downloads a data set into data/ (idc, epi, lymphocyte, nuclei, tubule)
 data-%: setup

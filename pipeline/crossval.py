@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipeline import atomic, databases, folds, inference, lists, sampling, templates, training
+from pipeline import atomic, databases, folds, inference, lists, recipes, sampling, templates, training
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ class Config:
     infer_mode: str = "exact"
     stride: int = 1
     show_progress: bool = True
+    force: bool = False                 # recompute stages whose recipe changed instead of refusing
+    data_recipe: recipes.Recipe | None = None    # recipe of ``data`` when a stage made it (the demo cohort)
 
 
 # --------------------------------------------------------------------------- per-fold stages
@@ -68,6 +70,19 @@ class Config:
 def fold_names(k: int | str) -> dict[str, str]:
     """Names of fold ``k``'s databases and mean ("1", or "1_2" for fold 1 level 2)."""
     return {"train_db": f"DB_train_{k}", "test_db": f"DB_test_{k}", "mean": f"DB_train_w32_{k}.binaryproto"}
+
+
+def solver_params(cfg: Config) -> templates.SolverParams:
+    """The solver values of a run: ``cfg.solver`` with the run's iterations and seed."""
+    return templates.SolverParams(**{**cfg.solver.__dict__, "max_iter": cfg.iterations,
+                                     "random_seed": cfg.solver.random_seed if cfg.solver.random_seed is not None
+                                     else cfg.seed})
+
+
+def solver_options(sp: templates.SolverParams, **more) -> dict:
+    """Recipe options of the prototxt stage: the solver values (max_iter named ``iter``, as the command line)."""
+    d = dict(sp.__dict__)
+    return {"iter": d.pop("max_iter"), **d, **more}
 
 
 def stage_folds(cfg: Config, report: dict) -> dict[str, int]:
@@ -104,18 +119,8 @@ def stage_prototxt(cfg: Config, k: int) -> templates.FoldFiles:
     n = fold_names(k)
     test = cfg.work / n["test_db"]
     n_test = len(lists.read_list(cfg.work / "lists" / f"test_w32_{k}.txt")) if test.is_dir() else 0
-    sp = templates.SolverParams(**{**cfg.solver.__dict__, "max_iter": cfg.iterations,
-                                   "random_seed": cfg.solver.random_seed if cfg.solver.random_seed is not None else cfg.seed})
     return templates.render_fold(cfg.work / "models", str(k), cfg.work / n["train_db"], test if test.is_dir() else None,
-                                 cfg.work / n["mean"], n_test, gpu=cfg.gpu, solver=sp)
-
-
-def stage_train(cfg: Config, solvers: dict[int, Path]) -> dict[int, Path]:
-    """Train the folds, ``cfg.jobs`` at a time (each its own `caffe train` process)."""
-    def one(k: int) -> tuple[int, Path]:
-        return k, training.train(solvers[k], gpu=cfg.gpu, show_progress=cfg.show_progress and cfg.jobs == 1).model
-    with ThreadPoolExecutor(max_workers=max(1, cfg.jobs)) as ex:
-        return dict(ex.map(one, sorted(solvers)))
+                                 cfg.work / n["mean"], n_test, gpu=cfg.gpu, solver=solver_params(cfg))
 
 
 def stage_outputs(cfg: Config, k: int, model: Path, images: list[Path], magnification: float) -> Path:
@@ -131,37 +136,84 @@ def stage_outputs(cfg: Config, k: int, model: Path, images: list[Path], magnific
 # --------------------------------------------------------------------------- the run
 
 def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
-    """Run the stages for all folds; returns (and writes) a summary with per-fold and pooled scores."""
+    """Run the stages for all folds; returns (and writes) a summary with per-fold and pooled scores.
+
+    Each stage of each fold is one :func:`pipeline.recipes.stage` call: skipped when done with the
+    same recipe, refused (or, with ``cfg.force``, recomputed) when an option changed. Stages before
+    the last one asked for but not asked for themselves are checked as inputs (done, same recipe).
+    """
     t0 = time.time()
-    cfg.work = Path(cfg.work)
-    cfg.work.mkdir(parents=True, exist_ok=True)
-    report = uc.sample_patches(cfg)
-    assignment = stage_folds(cfg, report)
+    cfg.work = work = Path(cfg.work)
+    work.mkdir(parents=True, exist_ok=True)
+    upto = STAGES[:max(STAGES.index(s) for s in stages) + 1]
     ks = list(range(1, cfg.nfolds + 1))
-    if "dbs" in stages:
+
+    def step(name: str, folder: Path, **kw) -> recipes.Step:
+        return recipes.Step(name, folder, run=name in stages, force=cfg.force, **kw)
+
+    patches = step("patches", work, options={"seed": cfg.seed, **recipes.plain(cfg.params or {})},
+                   inputs={"data": cfg.data_recipe or recipes.source(cfg.data)},
+                   outputs=["patches_report.json", "subs"], what="the patches and their report",
+                   make=lambda: uc.sample_patches(cfg)).ensure()
+    report = json.loads((work / "patches_report.json").read_text())
+    summary: dict = {"images": report["images"], "problems": report["problems"]}
+    if "folds" in upto:
+        fold_rec = step("folds", work / "lists", options={"seed": cfg.seed, "nfolds": cfg.nfolds},
+                        inputs={"patches": patches}, outputs=["folds.json"], byproducts=["*.txt"],
+                        what="the patient folds and their lists",
+                        make=lambda: stage_folds(cfg, report)).ensure()
+        summary["folds"] = assignment = json.loads((work / "lists" / "folds.json").read_text())
+    if "dbs" in upto:
+        dbs = {}
         for k in ks:
-            stage_dbs(cfg, k)
-    solvers = {k: stage_prototxt(cfg, k).solver for k in ks} if "prototxt" in stages or "train" in stages else {}
-    models = stage_train(cfg, solvers) if "train" in stages else {k: training.final_model(s) for k, s in solvers.items()}
-    by_patient = uc.images_by_patient(cfg.data)
-    summary: dict = {"folds": assignment, "images": report["images"], "problems": report["problems"]}
-    if "outputs" in stages or "scores" in stages:
-        fold_scores = []
-        for k in ks:
-            test = [i for p, f in assignment.items() if f == k for i in by_patient[p]]
-            # validation images for a threshold: the patients of the next fold (training side of fold k)
-            vk = k % cfg.nfolds + 1
-            val = [i for p, f in assignment.items() if f == vk for i in by_patient[p]] if uc.validation else []
-            out = cfg.work / "output" / str(k)
-            if "outputs" in stages:
-                stage_outputs(cfg, k, models[k], test + val, uc.magnification)
-            if "scores" in stages and test:
-                fold_scores.append(uc.score_fold(cfg, k, out, test, val))
-        if fold_scores:
-            summary["scores"] = uc.pool(cfg, fold_scores)
-            atomic.write_text(cfg.work / "scores.json", json.dumps(summary["scores"], indent=1))
-            atomic.write_text(cfg.work / "scores.md", uc.markdown(summary["scores"]))
-            summary["table"] = str(cfg.work / "scores.md")
+            n = fold_names(k)
+            dbs[k] = step("dbs", work, key=str(k), label=f"dbs (fold {k})",
+                          options={"seed": None if cfg.caffe_shuffle else cfg.seed, "caffe_shuffle": cfg.caffe_shuffle},
+                          inputs={"folds": fold_rec}, outputs=[n["train_db"], n["mean"]],
+                          byproducts=[n["test_db"], f"{n['train_db']}.*", f"{n['test_db']}.*", f"{n['mean']}.*"],
+                          what=f"the databases and mean of fold {k}", make=lambda k=k: stage_dbs(cfg, k)).ensure()
+    if "prototxt" in upto:
+        sp = solver_params(cfg)
+        protos = {k: step("prototxt", work / "models", key=str(k), label=f"prototxt (fold {k})",
+                          options=solver_options(sp, gpu=cfg.gpu), inputs={"dbs": dbs[k]},
+                          outputs=[f"{k}-alexnet_solver_ada.prototxt"], byproducts=[f"{k}-*"],
+                          what=f"the solver and nets of fold {k}", make=lambda k=k: stage_prototxt(cfg, k)).ensure()
+                  for k in ks}
+    models = {k: work / "models" / f"{k}_caffenet_train_w32_iter_{cfg.iterations}.caffemodel" for k in ks}
+    if "train" in upto:
+        solver = {k: work / "models" / f"{k}-alexnet_solver_ada.prototxt" for k in ks}
+        steps = {k: step("train", work / "models", key=str(k), label=f"train (fold {k})", inputs={"prototxt": protos[k]},
+                         outputs=[models[k].name], byproducts=[f"{k}_caffenet_train_w32_*"],
+                         what=f"the trained model of fold {k}",
+                         make=lambda k=k: training.train(solver[k], gpu=cfg.gpu,
+                                                         show_progress=cfg.show_progress and cfg.jobs == 1))
+                 for k in ks}
+        for s in steps.values():                # refuse before any fold starts a long training
+            s.decide()
+        with ThreadPoolExecutor(max_workers=max(1, cfg.jobs)) as ex:
+            trained = dict(zip(ks, ex.map(lambda k: steps[k].ensure(), ks)))
+    if "outputs" in upto:
+        by_patient = uc.images_by_patient(cfg.data)
+        test = {k: [i for p, f in assignment.items() if f == k for i in by_patient[p]] for k in ks}
+        # validation images for a threshold: the patients of the next fold (training side of fold k)
+        val = {k: test[k % cfg.nfolds + 1] if uc.validation else [] for k in ks}
+        outputs = {k: step("outputs", work / "output", key=str(k), label=f"outputs (fold {k})",
+                           options={"infer_mode": cfg.infer_mode, "stride": cfg.stride,
+                                    "magnification": uc.magnification},
+                           inputs={"model": trained[k]}, outputs=[str(k)], what=f"the step-5 outputs of fold {k}",
+                           make=lambda k=k: stage_outputs(cfg, k, models[k], test[k] + val[k], uc.magnification)
+                           ).ensure() for k in ks}
+    if "scores" in upto:
+        def score() -> None:
+            fold_scores = [uc.score_fold(cfg, k, work / "output" / str(k), test[k], val[k]) for k in ks if test[k]]
+            scores = uc.pool(cfg, fold_scores)
+            atomic.write_text(work / "scores.json", json.dumps(scores, indent=1))
+            atomic.write_text(work / "scores.md", uc.markdown(scores))
+        step("scores", work, options={"stride": cfg.stride, **recipes.plain(cfg.scoring)},
+             inputs={f"outputs {k}": outputs[k] for k in ks}, outputs=["scores.json", "scores.md"],
+             what="the scores", make=score).ensure()
+        summary["scores"] = json.loads((work / "scores.json").read_text())
+        summary["table"] = str(work / "scores.md")
     summary["seconds"] = round(time.time() - t0, 1)
-    atomic.write_text(cfg.work / "summary.json", json.dumps(summary, indent=1))
+    atomic.write_text(work / "summary.json", json.dumps(summary, indent=1))
     return summary

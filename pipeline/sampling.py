@@ -78,13 +78,11 @@ def run_image_jobs(work: Path, config: dict, patients: list[str], worker: Callab
     """Run ``worker`` (returning an :class:`ImageResult`) over ``tasks`` on all cores and write the
     stage report ``work/patches_report.json`` last (per-patient list entries, counts, problems).
 
-    A report with the same ``config`` means the stage is done.
+    ``config`` is recorded in the report. Whether the stage must run at all is decided by its
+    recipe (:func:`pipeline.recipes.stage`, called by the runner); this function always writes.
     """
     from tqdm import tqdm
     report_path = Path(work) / "patches_report.json"
-    if report_path.is_file() and json.loads(report_path.read_text()).get("config") == config:
-        log.info("patches: already done (%s)", report_path)
-        return json.loads(report_path.read_text())
     (Path(work) / "subs").mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as ex:
         results = list(tqdm(ex.map(worker, tasks), total=len(tasks), desc=desc, unit="image",

@@ -18,6 +18,22 @@ choices of ``infer``/``regress``/``fetch-released``/``data``, and the make targe
 <command> DATA=...``, ``make <demo_command>``: pattern rules) come from the registry.
 
 Imports run one way: use cases import shared stages, never the reverse.
+
+Reruns never reuse stale work: each stage (of each fold, level...) is one call of
+:func:`pipeline.recipes.stage`, naming the options that change its outputs, the recipes of its
+inputs, its outputs and the function that makes them, e.g.::
+
+    dbs = recipes.stage("dbs", work, key=str(k), options={"seed": seed}, inputs={"folds": folds_recipe},
+                        outputs=[f"DB_train_{k}", f"DB_train_w32_{k}.binaryproto"],
+                        make=lambda: build_fold_dbs(k), run="dbs" in stages, force=args.force)
+
+It records the recipe beside the outputs (``<stage>_<key>.recipe.json``), skips the stage when it
+is done with the same recipe, resumes it when it was interrupted with the same recipe, and refuses
+with one line naming the changed option when the recipe differs (``--force``, added to every
+use-case command by :meth:`UseCase.add_commands`, recomputes it and everything after it). With
+``run=False`` it only checks an input: a missing one is named with the stage that makes it.
+The shared :func:`pipeline.crossval.run` and use case 6's runner do this for their stages; a
+generated demo cohort is a stage too (:meth:`UseCase.demo_data`).
 """
 from __future__ import annotations
 
@@ -27,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pipeline import recipes
 from pipeline.layouts import Layout  # use cases declare their layouts with it
 
 #: Where a published figure comes from (shown beside it in every table).
@@ -150,7 +167,8 @@ class UseCase(ABC):
         return [f for f in self.published if f.metric == metric and f.variant in (None, variant)]
 
     def add_commands(self, sub: Any) -> None:
-        """Register :attr:`command` and :attr:`demo_command` on an argparse sub-parser set.
+        """Register :attr:`command` and :attr:`demo_command` on an argparse sub-parser set, each
+        with ``--stages`` and ``--force``.
 
         Override to add more commands (use case 6 adds its single-stage commands).
         """
@@ -158,12 +176,23 @@ class UseCase(ABC):
                            if self.number else f"{self.title}, end to end")
         self.add_arguments(p, demo=False)
         p.add_argument("--stages", help="comma-separated subset of " + ",".join(self.stages))
+        add_force_argument(p)
         p.set_defaults(usecase=self, demo=False)
         if self.demo_command:
             d = sub.add_parser(self.demo_command, help=f"{self.title} on a small GENERATED cohort (CPU, minutes)")
             self.add_arguments(d, demo=True)
             d.add_argument("--stages", help="comma-separated subset of " + ",".join(self.stages))
+            add_force_argument(d)
             d.set_defaults(usecase=self, demo=True)
+
+    def demo_data(self, work: Path, seed: int, force: bool = False) -> tuple[Path, recipes.Recipe]:
+        """The generated cohort in ``work/generated_cohort`` as a stage ("cohort", option ``seed``):
+        made once, refused when asked again with another seed; returns (data folder, its recipe)."""
+        folder = Path(work) / "generated_cohort"
+        rec = recipes.stage("cohort", work, options={"usecase": self.name, "seed": seed}, outputs=[folder.name],
+                            what="the generated cohort", force=force,
+                            make=lambda: self.make_demo_cohort(folder, seed))
+        return self.make_demo_cohort(folder, seed), rec
 
     def parse_stages(self, text: str | None) -> tuple[str, ...]:
         """``--stages`` text to a tuple in pipeline order; unknown names are an error."""
@@ -175,6 +204,13 @@ class UseCase(ABC):
             raise ValueError(f"{self.command}: unknown stage(s) {', '.join(unknown)}; "
                              f"choose from {','.join(self.stages)}")
         return tuple(s for s in self.stages if s in asked)
+
+
+def add_force_argument(parser: argparse.ArgumentParser) -> None:
+    """``--force``: recompute the stages whose recipe changed (and everything after them) instead of refusing."""
+    parser.add_argument("--force", action="store_true",
+                        help="recompute each stage whose options changed since it was made, and every stage after "
+                             "it (default: refuse, naming the option); stages with unchanged options are skipped")
 
 
 class CrossValidatedUseCase(UseCase):
@@ -256,14 +292,16 @@ class CrossValidatedUseCase(UseCase):
         for k in ("test_interval", "snapshot", "display"):
             if getattr(args, k, None):
                 setattr(sp, k, getattr(args, k))
+        force = getattr(args, "force", False)
         if demo:
-            data = self.make_demo_cohort(args.work / "generated_cohort", args.seed)
+            data, data_recipe = self.demo_data(args.work, args.seed, force)
         else:
             data = self.prepare_data(args.data, args.work / "data")
+            data_recipe = recipes.source(args.data)
         cfg = crossval.Config(data=data, work=args.work, params=self.params_from_args(args),
                               scoring=self.scoring_from_args(args), iterations=args.iterations, seed=args.seed,
                               jobs=args.jobs, gpu=args.gpu, caffe_shuffle=args.caffe_shuffle, solver=sp,
-                              infer_mode=args.infer_mode, stride=args.stride)
+                              infer_mode=args.infer_mode, stride=args.stride, force=force, data_recipe=data_recipe)
         summary = crossval.run(self, cfg, stages)
         if demo:
             summary["cohort"] = f"GENERATED (synthetic): the numbers show the pipeline works, nothing about {self.name}"
