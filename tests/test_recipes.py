@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -238,7 +237,9 @@ def test_usecase6_rerun_with_changed_seed_split_iter_or_variant_refuses_or_recom
     assert log.count("Solver scaffolding done") == 1 and "Resuming from" not in log   # trained from scratch
 
     runner.run(_uc6(root, work, other, iterations=6, force=True), ("patches", "lists", "dbs"))   # split: from patches on
-    assert databases.count_records(work / "DB_test_1") == len(lists.read_list(work / "lists" / "test_w32_1.txt"))
+    test_list = lists.read_list(work / "lists" / "test_w32_1.txt")
+    assert test_list and not any(e.name.startswith(split["test"][0] + "_") for e in test_list)
+    assert databases.count_records(work / "DB_test_1") == len(test_list)     # the DB of the new split, not the old
     with pytest.raises(recipes.StaleRecipe, match=r"prototxt: .* \(in its input dbs <- lists <- patches\)"):
         runner.run(_uc6(root, work, other, iterations=6), ("train",))
 
@@ -275,20 +276,23 @@ def test_interrupted_training_resumes_from_its_solverstate_with_the_same_recipe(
 
 # --------------------------------------------------------------------------- make
 
-def test_make_passes_force_through(tmp_path, epi_data):
+def test_make_passes_force_through(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}   # not `make test`'s
+
     def dry(*args: str) -> str:
-        out = subprocess.run(["make", "-n", *args], cwd=REPO_ROOT, capture_output=True, text=True)
+        out = subprocess.run(["make", "-n", *args], cwd=REPO_ROOT, capture_output=True, text=True, env=env)
         assert out.returncode == 0, out.stderr
         return out.stdout.strip().splitlines()[-1]
     assert " --force" in dry("usecase6", "DATA=d", "FORCE=1") and " --force" in dry("usecase2", "DATA=d", "FORCE=yes")
     assert " --force" in dry("demo", "FORCE=1") and " --force" in dry("demo-epi", "FORCE=true")
     assert "--force" not in dry("usecase2", "DATA=d") and "--force" not in dry("usecase2", "DATA=d", "FORCE=0")
     # for real: patches with seed 1, then seed 2 refused, then `make ... SEED=2 FORCE=1` recomputes them
-    work = tmp_path / "w"
-    base = ["make", "usecase2", f"DATA={epi_data}", f"WORK={work}", "STAGES=patches"]
-    assert _cli("usecase2", "--data", str(epi_data), "--work", str(work), "--stages", "patches").returncode == 0
-    refused = _cli("usecase2", "--data", str(epi_data), "--work", str(work), "--stages", "patches", "--seed", "2")
+    data, work = tmp_path / "data", tmp_path / "w"
+    epi.make_cohort(data, n_patients=1, size=64, seed=2)      # patches only: one small image is enough
+    base = ["make", "usecase2", f"DATA={data}", f"WORK={work}", "STAGES=patches"]
+    assert _cli("usecase2", "--data", str(data), "--work", str(work), "--stages", "patches").returncode == 0
+    refused = _cli("usecase2", "--data", str(data), "--work", str(work), "--stages", "patches", "--seed", "2")
     assert refused.returncode == 1 and "seed=1, this run asks seed=2; rerun with --force (make: FORCE=1)" in refused.stderr
-    forced = subprocess.run(base + ["SEED=2", "FORCE=1"], cwd=REPO_ROOT, capture_output=True, text=True)
+    forced = subprocess.run(base + ["SEED=2", "FORCE=1"], cwd=REPO_ROOT, capture_output=True, text=True, env=env)
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert json.loads((work / "patches.recipe.json").read_text())["options"]["seed"] == 2

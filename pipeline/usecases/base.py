@@ -189,10 +189,11 @@ class UseCase(ABC):
         """The generated cohort in ``work/generated_cohort`` as a stage ("cohort", option ``seed``):
         made once, refused when asked again with another seed; returns (data folder, its recipe)."""
         folder = Path(work) / "generated_cohort"
+        made: list[Path] = []
         rec = recipes.stage("cohort", work, options={"usecase": self.name, "seed": seed}, outputs=[folder.name],
                             what="the generated cohort", force=force,
-                            make=lambda: self.make_demo_cohort(folder, seed))
-        return self.make_demo_cohort(folder, seed), rec
+                            make=lambda: made.append(self.make_demo_cohort(folder, seed)))
+        return made[0] if made else self.make_demo_cohort(folder, seed), rec
 
     def parse_stages(self, text: str | None) -> tuple[str, ...]:
         """``--stages`` text to a tuple in pipeline order; unknown names are an error."""
