@@ -206,6 +206,8 @@ def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dic
     if "scores" in upto:
         def score() -> None:
             fold_scores = [uc.score_fold(cfg, k, work / "output" / str(k), test[k], val[k]) for k in ks if test[k]]
+            if not fold_scores:
+                raise ValueError(f"{cfg.data}: no fold has test images to score")
             scores = uc.pool(cfg, fold_scores)
             atomic.write_text(work / "scores.json", json.dumps(scores, indent=1))
             atomic.write_text(work / "scores.md", uc.markdown(scores))
