@@ -46,7 +46,7 @@ CUDA_ARCH_BIN  ?=
 CUDA_TOOLKIT   ?= wheels
 DOCKER_ENV = CUDA="$(CUDA)" IMAGE="$(IMAGE)" DOCKER_NETWORK="$(DOCKER_NETWORK)" CUDA_ARCH_BIN="$(CUDA_ARCH_BIN)" \
              CUDA_TOOLKIT="$(CUDA_TOOLKIT)" SHARED="$(SHARED)" DATA="$(DATA)" ITER="$(ITER)" VARIANT="$(VARIANT)" \
-             GPU="$(GPU)" PYTEST_ARGS="$(PYTEST_ARGS)"
+             GPU="$(GPU)" FORCE="$(strip $(FORCE))" PYTEST_ARGS="$(PYTEST_ARGS)"
 
 .PHONY: help setup apt venv caffe doctor test demo usecases usecase6 check-data regress fetch-released bench bench-infer \
         lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean
@@ -67,7 +67,7 @@ help:
 	@echo "make fetch-released, make bench, make bench-infer, make lint-docker, make clean"
 	@echo "make docker-base  - Debian 12 base image made locally (debootstrap, docker import): no registry needed"
 	@echo "make docker-build [CUDA=1], make docker-test [CUDA=1] (make test inside, ../shared mounted),"
-	@echo "     make docker-demo, make docker-usecase6 DATA=<zip|folder> [ITER=] [GPU=1]  (DOCKER_NETWORK=host)"
+	@echo "     make docker-demo, make docker-usecase6 DATA=<zip|folder> [ITER=] [GPU=1] [FORCE=1]  (DOCKER_NETWORK=host)"
 	@echo "make caffe-gpu-check [CUDA_ARCH_BIN=\"75 80 86 90\"] - compile GPU Caffe here, list its architectures"
 
 # ---------------------------------------------------------------- setup

@@ -286,6 +286,8 @@ def test_make_passes_force_through(tmp_path):
     assert " --force" in dry("usecase6", "DATA=d", "FORCE=1") and " --force" in dry("usecase2", "DATA=d", "FORCE=yes")
     assert " --force" in dry("demo", "FORCE=1") and " --force" in dry("demo-epi", "FORCE=true")
     assert "--force" not in dry("usecase2", "DATA=d") and "--force" not in dry("usecase2", "DATA=d", "FORCE=0")
+    # the container target hands FORCE to docker/images.sh, which passes it to `make usecase6` inside
+    assert 'FORCE="1"' in dry("docker-usecase6", "DATA=d", "FORCE=1") and 'FORCE=""' in dry("docker-usecase6", "DATA=d")
     # for real: patches with seed 1, then seed 2 refused, then `make ... SEED=2 FORCE=1` recomputes them
     data, work = tmp_path / "data", tmp_path / "w"
     epi.make_cohort(data, n_patients=1, size=64, seed=2)      # patches only: one small image is enough
