@@ -25,6 +25,10 @@ FORCE   ?=     # FORCE=1: recompute the stages whose options changed (and all af
 OURS    ?=
 OURS_MEAN ?=
 PYTEST_ARGS ?=
+# Cluster runs (README "Scale out"): SCHEDULER=slurm|pbs|local submits the use case as jobs instead of
+# running it here; SUBMIT_OPTS = submit's own options (--partition=gpu --time=72:00:00 ...)
+SCHEDULER ?=
+SUBMIT_OPTS ?=
 CAFFE_BUILD_FLAGS ?=   # --gpu builds Caffe with CUDA (the CUDA Dockerfile sets it)
 # Assets beside the checkout (the project's shared folder); `make regress`/`bench-infer` use them
 # when present, else what `make fetch-released` put into data/released.
@@ -37,6 +41,8 @@ FORCE_FLAG = $(if $(filter 1 yes true,$(strip $(FORCE))),--force,)
 # the options every use-case command takes, when set
 UC_OPTS = $(if $(DATA),--data "$(DATA)") $(if $(ITER),--iter $(ITER)) $(if $(SEED),--seed $(SEED)) \
           $(if $(STAGES),--stages $(STAGES)) $(GPU_FLAG) $(FORCE_FLAG)
+# `python -m pipeline`, or with SCHEDULER set `python -m pipeline submit ...`: the use-case command as jobs
+RUN_UC = $(PY) -m pipeline$(if $(SCHEDULER), submit --scheduler $(SCHEDULER) $(SUBMIT_OPTS))
 
 # container options (README "Docker"); docker/images.sh reads them from its environment
 CUDA           ?= 0
@@ -48,7 +54,7 @@ DOCKER_ENV = CUDA="$(CUDA)" IMAGE="$(IMAGE)" DOCKER_NETWORK="$(DOCKER_NETWORK)" 
              CUDA_TOOLKIT="$(CUDA_TOOLKIT)" SHARED="$(SHARED)" DATA="$(DATA)" ITER="$(ITER)" VARIANT="$(VARIANT)" \
              GPU="$(GPU)" FORCE="$(strip $(FORCE))" PYTEST_ARGS="$(PYTEST_ARGS)"
 
-.PHONY: help setup apt venv caffe doctor test demo usecases usecase6 check-data regress fetch-released bench bench-infer \
+.PHONY: help setup apt venv caffe setup-slurm status doctor test demo usecases usecase6 check-data regress fetch-released bench bench-infer \
         lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean
 
 help:
@@ -60,6 +66,9 @@ help:
 	@echo "make usecase6 DATA=<zip|folder> [VARIANT=crop|resize|crop-morerot] [ITER=600000] [GPU=1] [STAGES=...] [FORCE=1]"
 	@echo "make usecase<N> DATA=<folder|archive> [ITER=] [GPU=1] [JOBS=N] [SEED=] [WORK=] [STAGES=] [FORCE=1]  (any registered use case)"
 	@echo "                FORCE=1 recomputes the stages whose options changed instead of refusing (see README)"
+	@echo "     ... SCHEDULER=slurm|pbs|local [SUBMIT_OPTS='--partition=gpu --time=72:00:00']: as cluster jobs"
+	@echo "make status WORK=<folder>  - queued, running, done, failed tasks of a submitted run"
+	@echo "make setup-slurm  - Debian's SLURM and MUNGE packages (the tests start a private one-node cluster)"
 	@echo "make demo-<name>  - a use case on a generated cohort (demo-epi, demo-lymphocyte, ...)"
 	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>] [RELEASED=<folder>]"
 	@echo "make data-<name>  - download a data set into data/ (idc, epi, lymphocyte, nuclei, tubule): progress, resumable, sha256"
@@ -88,12 +97,16 @@ caffe: venv
 	@bash docker/build_caffe.sh --python $(CURDIR)/$(PY) $(CAFFE_BUILD_FLAGS)
 	@echo "$(CAFFE_ROOT)/python" > "$(SITE)/caffe.pth"
 
+# SLURM and MUNGE for the tests' single-node cluster (Debian packages; nothing is started here)
+setup-slurm:
+	@bash docker/setup_slurm.sh
+
 doctor: setup
 	$(PY) -m pipeline doctor
 
 # ---------------------------------------------------------------- the two commands
-test: setup
-	$(PY) -m pytest -q tests $(PYTEST_ARGS)
+test: setup setup-slurm
+	$(PY) -m pytest -q -rs tests $(PYTEST_ARGS)
 
 demo: setup
 	$(PY) -m pipeline demo --work $(or $(WORK),runs/demo) $(if $(SEED),--seed $(SEED)) $(FORCE_FLAG)
@@ -112,17 +125,21 @@ DATA_CHECK = $(PY) -m pipeline data check "$(DATA)" --usecase $(1) --work "$(2)"
 usecase6: setup
 	@test -n "$(DATA)" || { echo "usage: make usecase6 DATA=<IDC zip or folder> [VARIANT=crop] [ITER=600000] [GPU=1]"; exit 2; }
 	$(call DATA_CHECK,usecase6,$(or $(WORK),runs/usecase6-$(or $(VARIANT),crop)))
-	$(PY) -m pipeline usecase6 $(UC_OPTS) $(if $(VARIANT),--variant $(VARIANT)) --work "$(or $(WORK),runs/usecase6-$(or $(VARIANT),crop))"
+	$(RUN_UC) usecase6 $(UC_OPTS) $(if $(VARIANT),--variant $(VARIANT)) --work "$(or $(WORK),runs/usecase6-$(or $(VARIANT),crop))"
 
 # every other registered use case: `make usecase<N> DATA=...` runs `python -m pipeline usecase<N>`
 usecase%: setup
 	@test -n "$(DATA)" || { echo "usage: make usecase$* DATA=<folder or archive> [ITER=600000] [GPU=1] [JOBS=1]"; exit 2; }
 	$(call DATA_CHECK,usecase$*,$(or $(WORK),runs/usecase$*))
-	$(PY) -m pipeline usecase$* $(UC_OPTS) --work "$(or $(WORK),runs/usecase$*)" $(if $(JOBS),-j $(JOBS))
+	$(RUN_UC) usecase$* $(UC_OPTS) --work "$(or $(WORK),runs/usecase$*)" $(if $(JOBS),-j $(JOBS))
 
 # `make demo-<name>` runs `python -m pipeline demo-<name>` (a generated cohort)
 demo-%: setup
-	$(PY) -m pipeline demo-$* $(if $(SEED),--seed $(SEED)) $(if $(WORK),--work "$(WORK)") $(FORCE_FLAG)
+	$(RUN_UC) demo-$* $(if $(SEED),--seed $(SEED)) $(if $(WORK),--work "$(WORK)") $(FORCE_FLAG)
+
+status: setup
+	@test -n "$(WORK)" || { echo "usage: make status WORK=<work folder of a submitted run>"; exit 2; }
+	$(PY) -m pipeline status "$(WORK)"
 
 # `make data-<name>` downloads a data set into data/ (idc, epi, lymphocyte, nuclei, tubule)
 data-%: setup

@@ -22,13 +22,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 from pipeline import atomic, databases, folds, inference, lists, recipes, sampling, templates, training
 
 log = logging.getLogger(__name__)
 
 STAGES = ("patches", "folds", "dbs", "prototxt", "train", "outputs", "scores")
+NFOLDS = 5      # the original's crossvalind('Kfold', n, 5)
 
 
 class FoldedUseCase(Protocol):
@@ -53,7 +54,7 @@ class Config:
     scoring: dict = field(default_factory=dict)   # the use case's scoring options
     iterations: int = 600000
     seed: int = 1
-    nfolds: int = 5
+    nfolds: int = NFOLDS
     jobs: int = 1                       # folds trained at the same time
     gpu: bool = False
     caffe_shuffle: bool = False
@@ -63,9 +64,34 @@ class Config:
     show_progress: bool = True
     force: bool = False                 # recompute stages whose recipe changed instead of refusing
     data_recipe: recipes.Recipe | None = None    # recipe of ``data`` when a stage made it (the demo cohort)
+    folds: tuple[int, ...] = ()         # the folds whose per-fold stages and scores run (default all)
 
 
 # --------------------------------------------------------------------------- per-fold stages
+
+def selected_folds(folds: Sequence[int], nfolds: int = NFOLDS) -> list[int]:
+    """The folds to run (``folds``, default 1..nfolds), sorted; ValueError naming one outside 1..nfolds."""
+    ks = sorted(set(folds)) or list(range(1, nfolds + 1))
+    bad = [str(k) for k in ks if not 1 <= k <= nfolds]
+    if bad:
+        raise ValueError(f"--folds {','.join(bad)}: the folds are 1..{nfolds}")
+    return ks
+
+
+def solver_path(work: Path, k: int | str) -> Path:
+    """Fold ``k``'s rendered solver (WORK/models/<k>-alexnet_solver_ada.prototxt)."""
+    return Path(work) / "models" / f"{k}-alexnet_solver_ada.prototxt"
+
+
+def fold_images(assignment: dict[str, int], by_patient: dict[str, list[Path]], k: int, nfolds: int,
+                validation: bool) -> tuple[list[Path], list[Path]]:
+    """Step-5 images of fold ``k``: its test patients' images, and (``validation``) those of the
+    next fold's patients, who are on the training side of fold k (the threshold's validation set)."""
+    test = [i for p, f in assignment.items() if f == k for i in by_patient[p]]
+    vk = k % nfolds + 1
+    val = [i for p, f in assignment.items() if f == vk for i in by_patient[p]] if validation else []
+    return test, val
+
 
 def fold_names(k: int | str) -> dict[str, str]:
     """Names of fold ``k``'s databases and mean ("1", or "1_2" for fold 1 level 2)."""
@@ -133,6 +159,54 @@ def stage_outputs(cfg: Config, k: int, model: Path, images: list[Path], magnific
     return out
 
 
+# --------------------------------------------------------------------------- what is done (cluster reruns)
+
+def recorded_done(folder: Path, name: str, key: str = "") -> bool:
+    """Stage ``name`` (of ``key``) is recorded done (its recipe record, :mod:`pipeline.recipes`) and
+    its outputs exist: what :func:`run` skips. Whether the recipe still matches the options is the
+    submission's check (a work folder keeps the options it was first submitted with)."""
+    folder = Path(folder)
+    rec = recipes.read_record(recipes.record_path(folder, name, key))
+    return bool(rec) and rec.get("state") == "done" and all((folder / o).exists() for o in rec.get("outputs", []))
+
+
+def prepared(work: Path, ks: Sequence[int]) -> bool:
+    """Patches, folds, and each fold's databases and nets (solver) are done."""
+    work = Path(work)
+    return (recorded_done(work, "patches") and recorded_done(work / "lists", "folds")
+            and all(recorded_done(work, "dbs", str(k)) and recorded_done(work / "models", "prototxt", str(k)) for k in ks))
+
+
+def trained(work: Path, k: int) -> bool:
+    """Fold ``k``'s training is done (its final ``_iter_<max_iter>.caffemodel`` exists)."""
+    return recorded_done(Path(work) / "models", "train", str(k))
+
+
+def outputs_missing(work: Path, k: int, images: Sequence[Path]) -> list[Path]:
+    """The images of fold ``k`` whose step-5 outputs are not (completely) in WORK/output/<k>."""
+    from pipeline.inference.outputs import is_done, output_paths
+    out = Path(work) / "output" / str(k)
+    return [i for i in images if not is_done(output_paths(out, Path(i).stem))]
+
+
+def reopen_incomplete_outputs(work: Path, k: int, images: Sequence[Path]) -> None:
+    """Fold ``k``'s step 5 recorded done while some image's outputs are missing (removed, or a
+    worker sharing the folder died) is marked started again, so the stage resumes: the finished
+    images are kept and only the missing ones are computed (a cluster rerun submits it for them)."""
+    path = recipes.record_path(Path(work) / "output", "outputs", str(k))
+    rec = recipes.read_record(path)
+    missing = outputs_missing(work, k, images) if rec and rec.get("state") == "done" else []
+    if missing:
+        log.info("outputs (fold %d): %d image(s) without outputs (%s...): resuming the stage", k, len(missing),
+                 Path(missing[0]).name)
+        atomic.write_text(path, json.dumps({**rec, "state": "started"}, indent=1))
+
+
+def scored(work: Path) -> bool:
+    """The scores stage is done (WORK/scores.json)."""
+    return recorded_done(Path(work), "scores")
+
+
 # --------------------------------------------------------------------------- the run
 
 def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
@@ -146,7 +220,7 @@ def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dic
     cfg.work = work = Path(cfg.work)
     work.mkdir(parents=True, exist_ok=True)
     upto = STAGES[:max(STAGES.index(s) for s in stages) + 1]
-    ks = list(range(1, cfg.nfolds + 1))
+    ks = selected_folds(cfg.folds, cfg.nfolds)
 
     def step(name: str, folder: Path, **kw) -> recipes.Step:
         return recipes.Step(name, folder, run=name in stages, force=cfg.force, **kw)
@@ -194,9 +268,11 @@ def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dic
             trained = dict(zip(ks, ex.map(lambda k: steps[k].ensure(), ks)))
     if "outputs" in upto:
         by_patient = uc.images_by_patient(cfg.data)
-        test = {k: [i for p, f in assignment.items() if f == k for i in by_patient[p]] for k in ks}
-        # validation images for a threshold: the patients of the next fold (training side of fold k)
-        val = {k: test[k % cfg.nfolds + 1] if uc.validation else [] for k in ks}
+        test, val = {}, {}
+        for k in ks:
+            test[k], val[k] = fold_images(assignment, by_patient, k, cfg.nfolds, uc.validation)
+            if "outputs" in stages:
+                reopen_incomplete_outputs(work, k, test[k] + val[k])
         outputs = {k: step("outputs", work / "output", key=str(k), label=f"outputs (fold {k})",
                            options={"infer_mode": cfg.infer_mode, "stride": cfg.stride,
                                     "magnification": uc.magnification},

@@ -38,6 +38,7 @@ generated demo cohort is a stage too (:meth:`UseCase.demo_data`).
 from __future__ import annotations
 
 import argparse
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ from typing import Any, ClassVar
 
 from pipeline import recipes
 from pipeline.layouts import Layout  # use cases declare their layouts with it
+from pipeline.scheduler.plan import JobStep  # use cases describe their cluster jobs with it
 
 #: Where a published figure comes from (shown beside it in every table).
 SOURCES = ("paper", "code comment", "recalled")
@@ -83,6 +85,20 @@ class Archive:
     size: str = ""              # human size, e.g. "336 MB"
     layout: str = ""            # what the archive holds after extraction, one line for people
     layouts: tuple[Layout, ...] = ()   # accepted layouts: as published first
+
+
+def parse_folds(text: str) -> tuple[int, ...]:
+    """``--folds`` text ("1,2" or "1-3,5") to fold numbers; argparse reports a bad value."""
+    out: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            lo, _, hi = part.partition("-")
+            out += range(int(lo), int(hi or lo) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected fold numbers such as 1,2 or 1-5") from None
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r}: no fold numbers")
+    return tuple(sorted(set(out)))
 
 
 class UseCase(ABC):
@@ -160,6 +176,20 @@ class UseCase(ABC):
         """Compare the released models in ``released_dir`` with ``args.ours``; return a summary
         whose "table" is a Markdown file. Use cases without released models say so."""
         raise ValueError(f"use case {self.name} has no released models to regress against")
+
+    # ------------------------------------------------------------------ cluster jobs
+    def job_steps(self, args: argparse.Namespace, workers: int | None = None) -> tuple[JobStep, ...]:
+        """The run of :attr:`command` with the parsed ``args`` as cluster jobs (``python -m pipeline
+        submit``): steps in order, each a job or a job array whose tasks run this command with
+        ``--stages``, chained by ``after`` (scheduler dependencies), each knowing when a task's
+        artefacts exist (a rerun submits only the others). ``workers``: the size of arrays of
+        interchangeable workers (step 5), None for the use case's default.
+
+        Default: one job running every stage asked for (never recorded as done: the stages skip
+        their finished work). Use cases with folds or levels return a job array per fold-wise stage;
+        RADHicaL chains each level's steps after the coarser level's.
+        """
+        return (JobStep("all", self.parse_stages(getattr(args, "stages", None)), what=f"{self.command}, every stage"),)
 
     # ------------------------------------------------------------------ shared helpers
     def figures(self, metric: str, variant: str | None = None) -> list[Figure]:
@@ -281,6 +311,9 @@ class CrossValidatedUseCase(UseCase):
         parser.add_argument("--infer-mode", default="fcn" if demo else "exact", choices=sorted(ENGINES),
                             help="step-5 engine (exact reproduces the original's numbers; fcn is fast)")
         parser.add_argument("--stride", type=int, default=1, help="step 5: compute every S-th row and column")
+        parser.add_argument("--folds", type=parse_folds, default=(),
+                            help="run the per-fold stages (dbs, prototxt, train, outputs) and the scores of these folds "
+                                 "only, e.g. 1,2 (default: all 5; cluster array tasks run one fold each)")
         parser.add_argument("--test-interval", type=int, default=100 if demo else None)
         parser.add_argument("--snapshot", type=int, default=100 if demo else None)
         parser.add_argument("--display", type=int, default=20 if demo else None)
@@ -302,11 +335,53 @@ class CrossValidatedUseCase(UseCase):
         cfg = crossval.Config(data=data, work=args.work, params=self.params_from_args(args),
                               scoring=self.scoring_from_args(args), iterations=args.iterations, seed=args.seed,
                               jobs=args.jobs, gpu=args.gpu, caffe_shuffle=args.caffe_shuffle, solver=sp,
-                              infer_mode=args.infer_mode, stride=args.stride, force=force, data_recipe=data_recipe)
+                              infer_mode=args.infer_mode, stride=args.stride, force=force, data_recipe=data_recipe,
+                              folds=tuple(args.folds))
         summary = crossval.run(self, cfg, stages)
         if demo:
             summary["cohort"] = f"GENERATED (synthetic): the numbers show the pipeline works, nothing about {self.name}"
         return summary
+
+    def job_steps(self, args: argparse.Namespace, workers: int | None = None) -> tuple[JobStep, ...]:
+        """prepare (patches, folds, dbs, prototxt: one job) -> train (an array: task k trains fold k)
+        -> outputs (an array: task k computes fold k's step-5 outputs) -> scores (one job); only the
+        steps of the stages asked for. A task is done when its stages' recipe records say so
+        (:func:`pipeline.crossval.recorded_done`) and, for step 5, every image's outputs exist.
+        ``workers`` is not used: step 5 is partitioned by fold, as each fold's outputs are one stage
+        with one recipe record, written by one task (README "Scale out")."""
+        from pipeline import crossval
+        from pipeline.scheduler.plan import restrict
+        work = Path(args.work)
+        ks = tuple(crossval.selected_folds(args.folds))
+        cache: dict[str, Any] = {}
+
+        def images(k: int) -> list[Path] | None:
+            """Fold k's step-5 images (test, then validation), None until the prepare job is done."""
+            if "images" not in cache:
+                if not crossval.prepared(work, ks):
+                    return None
+                data = (work / "generated_cohort") if args.demo else self.prepare_data(args.data, work / "data")
+                assignment = json.loads((work / "lists" / "folds.json").read_text())
+                by_patient = self.images_by_patient(data)
+                cache["images"] = {j: sum(crossval.fold_images(assignment, by_patient, j, crossval.NFOLDS,
+                                                               self.validation), []) for j in ks}
+            return cache["images"][k]
+
+        def outputs_done(k: int) -> bool:
+            imgs = images(k)
+            return (imgs is not None and crossval.recorded_done(work / "output", "outputs", str(k))
+                    and not crossval.outputs_missing(work, k, imgs))
+
+        return restrict((
+            JobStep("prepare", ("patches", "folds", "dbs", "prototxt"), done=lambda _t: crossval.prepared(work, ks),
+                    what="patches, folds, databases, nets"),
+            JobStep("train", ("train",), tasks=ks, after=("prepare",), task_option="--folds", gpu=True,
+                    done=lambda k: crossval.trained(work, k), what="train fold {task}"),
+            JobStep("outputs", ("outputs",), tasks=ks, after=("train",), task_option="--folds", gpu=True,
+                    done=outputs_done, what="step 5 of fold {task}"),
+            JobStep("scores", ("scores",), after=("outputs",),
+                    done=lambda _t: all(outputs_done(k) for k in ks) and crossval.scored(work), what="scores"),
+        ), self.parse_stages(getattr(args, "stages", None)))
 
     def add_regress_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--images", nargs="*", default=[], help="images for the map comparison (image use cases)")
