@@ -1,7 +1,8 @@
 """A private single-node SLURM cluster for the tests: Debian's slurmctld, slurmd and munged.
 
 :func:`start` writes a slurm.conf for one node on 127.0.0.1 into a folder of its own (state, spool,
-logs, pid files, a MUNGE key and socket), with free loopback ports; the daemons run as the user
+logs, pid files, a MUNGE key; the MUNGE socket in a folder of its own under /tmp, as munged wants every
+folder above it searchable by all), with free loopback ports; the daemons run as the user
 running the tests (SlurmUser and SlurmdUser), bind to 127.0.0.1 only (CommunicationParameters
 NoInAddrAny, NoCtldInAddrAny), track processes with proctrack/linuxproc and use no cgroup plugin.
 It starts munged, slurmctld and slurmd in the foreground as children of the test process, waits
@@ -15,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,14 @@ PARTITION = "jpi"
 def missing_tools() -> list[str]:
     """The daemons and client commands not installed (``make setup-slurm`` installs them)."""
     return [t for t in DAEMONS + CLIENTS if shutil.which(t) is None and not Path("/usr/sbin", t).is_file()]
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _tool(name: str) -> str:
@@ -82,6 +92,7 @@ class Cluster:
     """A running cluster: its folder, configuration, and the daemons this process started."""
     root: Path
     conf: Path
+    sock_dir: Path
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -113,23 +124,27 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+        shutil.rmtree(self.sock_dir, ignore_errors=True)
 
 
 def start(root: Path, timeout: float = 90.0) -> Cluster:
     """Configure and start the cluster under ``root``; RuntimeError with the daemons' logs if the
     node is not idle within ``timeout`` seconds (the daemons started are stopped first)."""
     root = Path(root)
-    for d in ("state", "spool", "log", "run", "munge", "sock"):
+    for d in ("state", "spool", "log", "run", "munge"):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "munge").chmod(0o700)
-    (root / "sock").chmod(0o755)       # munged wants the socket's folder searchable by all, not writable
+    # munged wants every folder above its socket searchable by all (pytest's temporary folders are
+    # private): the socket gets a folder of its own in the system's temporary folder, removed by stop()
+    sock_dir = Path(tempfile.mkdtemp(prefix="jpi-munge-"))
+    sock_dir.chmod(0o755)
     key = root / "munge" / "munge.key"
     key.write_bytes(os.urandom(1024))
     key.chmod(0o400)
-    sock = root / "sock" / "munge.socket"
+    sock = sock_dir / "munge.socket"
     conf = root / "slurm.conf"
     conf.write_text(slurm_conf(root, getpass.getuser(), os.cpu_count() or 1, _free_port(), _free_port(), sock))
-    cluster = Cluster(root, conf)
+    cluster = Cluster(root, conf, sock_dir)
     commands = {
         "munged": [_tool("munged"), "--foreground", f"--socket={sock}", f"--key-file={key}",
                    f"--log-file={root / 'log' / 'munged.log'}", f"--pid-file={root / 'run' / 'munged.pid'}",

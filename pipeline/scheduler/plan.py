@@ -43,9 +43,9 @@ class JobStep:
 
     def task_argv(self, base: Sequence[str], task: int) -> list[str]:
         """Arguments after ``python -m pipeline`` of ``task``: ``base`` (the command and its options,
-        without ``--stages``), then ``--stages``, the task option and :attr:`options`."""
-        argv = [*base, "--stages", ",".join(self.stages)]
-        if self.task_option:
+        without ``--stages`` and the task option), then ``--stages``, the task option and :attr:`options`."""
+        argv = [*(strip_option(base, self.task_option) if self.task_option else base), "--stages", ",".join(self.stages)]
+        if self.task_option:        # replaces the command's own (``--folds 1,2`` -> task 2: ``--folds 2``)
             argv += [self.task_option, str(task)]
         return argv + list(self.options)
 
