@@ -98,12 +98,14 @@ def array_spec(tasks: Sequence[int]) -> str:
 
 
 def restrict(steps: Sequence[JobStep], stages: Sequence[str]) -> tuple[JobStep, ...]:
-    """The steps running any of ``stages`` (``--stages``), each running only those; ``after`` keeps
-    the steps that remain."""
+    """The steps running any of ``stages`` (``--stages``), each running only those; a step that
+    waited for a dropped step waits for what that one waited for (train,scores: scores after train)."""
     kept: list[JobStep] = []
+    waits: dict[str, tuple[str, ...]] = {}        # step -> the kept steps it (transitively) runs after
     for s in steps:
+        after = tuple(dict.fromkeys(a for b in s.after for a in ((b,) if b in {k.name for k in kept} else waits[b])))
+        waits[s.name] = after
         mine = tuple(x for x in s.stages if x in stages)
         if mine:
-            names = {k.name for k in kept}
-            kept.append(replace(s, stages=mine, after=tuple(a for a in s.after if a in names)))
+            kept.append(replace(s, stages=mine, after=after))
     return tuple(kept)

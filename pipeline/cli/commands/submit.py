@@ -39,7 +39,8 @@ def run_submit(a) -> int:
                            directives=tuple(a.directives), workers=a.workers)
     sub = submit.submit(a.run, a.scheduler, res, dry_run=a.dry_run)
     verb = "would submit" if a.dry_run else "ran" if sub.scheduler == "local" else "submitted"
-    print(f"\n{sub.scheduler}, submission {sub.n}{' (dry run)' if a.dry_run else ''}:")
+    header = f"submission {sub.n}{' (dry run)' if a.dry_run else ''}" if sub.submitted else "nothing to submit"
+    print(f"\n{sub.scheduler}, {header}:")
     for step in sub.done:
         parts = []
         if sub.done[step]:
@@ -60,7 +61,9 @@ def run_submit(a) -> int:
     if not sub.submitted:
         print("  nothing submitted: every task is done, queued or running")
     work = _work_of(a.run)
-    print(f"scripts and logs: {work}/jobs/{sub.n}/; state: python -m pipeline status {work}")
+    if sub.scripts:
+        print(f"scripts and logs: {work}/jobs/{sub.n}/")
+    print(f"state: python -m pipeline status {work}")
     return 1 if sub.not_run else 0
 
 
