@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import REPO_ROOT, atomic, templates
+from pipeline.cli.usecase_command import parse_usecase_argv
 from pipeline.scheduler import backends, plan, submit
 from pipeline.scheduler.plan import JobStep
 
@@ -77,7 +78,7 @@ def test_check_plan_refuses_bad_plans():
 
 
 def _epi_args(*extra: str) -> tuple[object, argparse.Namespace]:
-    return submit.parse_usecase_argv(["demo-epi", "--work", "w", *extra], Path("/runs"))
+    return parse_usecase_argv(["demo-epi", "--work", "w", *extra], Path("/runs"))
 
 
 def test_crossvalidated_plan():

@@ -14,10 +14,13 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from pipeline.scheduler import backends, records
 from pipeline.scheduler.plan import JobStep
+
+if TYPE_CHECKING:
+    from pipeline.scheduler.submit import ParseCommand
 
 log = logging.getLogger(__name__)
 
@@ -110,22 +113,22 @@ def table(states: dict[str, dict[int, TaskStatus]]) -> str:
                      for r in rows).rstrip() + "\n"
 
 
-def rebuild(work: Path) -> tuple[object, argparse.Namespace, list[str], dict]:
+def rebuild(work: Path, parse: "ParseCommand") -> tuple[object, argparse.Namespace, list[str], dict]:
     """The use case, parsed options and command of WORK's newest submission, paths made absolute
     against the folder it was submitted from. ValueError when WORK has no submission."""
-    from pipeline.scheduler.submit import parse_usecase_argv
     subs = records.read_submissions(work)
     if not subs:
         raise ValueError(f"{work}: no submissions recorded in {records.jobs_dir(work)} "
                          "(python -m pipeline submit --scheduler ... <use case command> ... makes them)")
     last = subs[-1]
-    uc, args = parse_usecase_argv(last["argv"], Path(last["cwd"]))
+    uc, args = parse(last["argv"], Path(last["cwd"]))
     return uc, args, last["argv"], last
 
 
-def status(work: Path, workers: int | None = None) -> dict:
-    """Each task's state (see the module docstring) of WORK's submitted run, with counts."""
-    uc, args, argv, last = rebuild(work)
+def status(work: Path, parse: "ParseCommand", workers: int | None = None) -> dict:
+    """Each task's state (see the module docstring) of WORK's submitted run, with counts; ``parse``
+    reads the recorded use-case command (:data:`pipeline.scheduler.submit.ParseCommand`)."""
+    uc, args, argv, last = rebuild(work, parse)
     steps = uc.job_steps(args, last.get("options", {}).get("workers") if workers is None else workers)
     backend = backends.get(last["scheduler"])
     note = ""

@@ -24,7 +24,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jinja2
 
@@ -63,20 +63,10 @@ class Resources:
 
 # --------------------------------------------------------------------------- the use-case command
 
-def parse_usecase_argv(argv: Sequence[str], cwd: Path) -> tuple[Any, argparse.Namespace]:
-    """The use case and parsed options of a use-case command line (``usecase2 --data ...``), its
-    relative paths made absolute against ``cwd``. ValueError for anything but a use case's run."""
-    from pipeline.cli import build_parser
-    from pipeline.usecases import REGISTRY
-    commands = {c: uc for uc in REGISTRY.values() for c in (uc.command, uc.demo_command) if c}
-    if not argv or argv[0] not in commands:
-        raise ValueError(f"submit runs a use case's command ({', '.join(sorted(commands))}), "
-                         f"got {' '.join(argv) or 'nothing'}")
-    args = build_parser().parse_args(list(argv))
-    for k, v in vars(args).items():
-        if isinstance(v, Path) and not v.is_absolute():
-            setattr(args, k, Path(cwd) / v)
-    return commands[argv[0]], args
+#: Parses a use-case command line (``["usecase2", "--data", ...]``) run from a folder into the use case
+#: (an object with ``name`` and ``job_steps``) and its options; the command line supplies it
+#: (:func:`pipeline.cli.usecase_command.parse_usecase_argv`), as this package knows no use case.
+ParseCommand = Callable[[Sequence[str], Path], tuple[Any, argparse.Namespace]]
 
 
 def fingerprint(args: argparse.Namespace) -> dict:
@@ -149,8 +139,8 @@ class Submission:
     not_run: dict[str, str] = field(default_factory=dict)                # local: step -> why it did not run
 
 
-def submit(argv: Sequence[str], scheduler: str, res: Resources = Resources(), dry_run: bool = False,
-           cwd: Path | None = None) -> Submission:
+def submit(argv: Sequence[str], scheduler: str, parse: ParseCommand, res: Resources = Resources(),
+           dry_run: bool = False, cwd: Path | None = None) -> Submission:
     """Submit the use-case command ``argv`` (``["usecase2", "--data", ...]``) as jobs to ``scheduler``.
 
     Renders WORK/jobs/<n>/<step>.<suffix>, submits the tasks that are neither done nor queued or
@@ -159,7 +149,7 @@ def submit(argv: Sequence[str], scheduler: str, res: Resources = Resources(), dr
     folder's) and :class:`~pipeline.scheduler.backends.SchedulerError`.
     """
     cwd = Path(cwd or Path.cwd()).resolve()
-    uc, args = parse_usecase_argv(argv, cwd)
+    uc, args = parse(argv, cwd)
     work = Path(args.work)
     backend = backends.get(scheduler)
     steps = uc.job_steps(args, res.workers)

@@ -13,8 +13,9 @@ def add(sub) -> None:
 
 
 def run_status(a) -> int:
+    from pipeline.cli.usecase_command import parse_usecase_argv
     from pipeline.scheduler import status
-    result = status.status(a.work)
+    result = status.status(a.work, parse_usecase_argv)
     if a.json:
         print(json.dumps(status.as_json(result), indent=1))
         return 0

@@ -33,11 +33,12 @@ def add(sub) -> None:
 
 
 def run_submit(a) -> int:
+    from pipeline.cli.usecase_command import parse_usecase_argv
     from pipeline.scheduler import submit
     res = submit.Resources(cpus=a.cpus, gpus=a.gpus, walltime=a.walltime, mem=a.mem, partition=a.partition,
                            account=a.account, qos=a.qos, queue=a.queue, email=a.email,
                            directives=tuple(a.directives), workers=a.workers)
-    sub = submit.submit(a.run, a.scheduler, res, dry_run=a.dry_run)
+    sub = submit.submit(a.run, a.scheduler, parse_usecase_argv, res, dry_run=a.dry_run)
     verb = "would submit" if a.dry_run else "ran" if sub.scheduler == "local" else "submitted"
     header = f"submission {sub.n}{' (dry run)' if a.dry_run else ''}" if sub.submitted else "nothing to submit"
     print(f"\n{sub.scheduler}, {header}:")
