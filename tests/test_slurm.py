@@ -1,7 +1,7 @@
 """Use case 2 (demo cohort) as SLURM job arrays on a real one-node cluster (the ``slurm`` fixture).
 
 One submission: prepare (one job) -> train (array, task k = fold k, folds 1 and 2, 20 iterations)
--> outputs (array of 2 step-5 workers sharing WORK/output through the per-image claims) -> scores.
+-> outputs (array, task k = step 5 of fold k) -> scores.
 The tests check every artefact, the order the tasks ran in (their own start/exit records), the
 recorded ``--dependency=afterok:`` chain, ``status``, a rerun that submits nothing, and a rerun
 after an output was deleted that submits only step 5 and the scores.
@@ -65,7 +65,7 @@ def marks(work: Path, step: str, task: int) -> tuple[float, int, float]:
 def run(slurm, tmp_path_factory):
     """The submission, waited for: (cluster, work folder, submit's stdout)."""
     work = tmp_path_factory.mktemp("slurm-epi") / "work"
-    proc = pipeline_cli(slurm, "submit", "--scheduler", "slurm", "--workers", "2", *COMMAND, "--work", str(work))
+    proc = pipeline_cli(slurm, "submit", "--scheduler", "slurm", *COMMAND, "--work", str(work))
     subs = submissions(work)
     wait_for(slurm, work, subs[0])
     return slurm, work, proc.stdout
@@ -80,7 +80,7 @@ def test_submission_records_arrays_and_dependencies(run):
     array = {name: {j.split("_")[0] for j in s["tasks"].values()} for name, s in steps.items()}
     assert all(len(ids) == 1 for ids in array.values()), array        # each step one array job
     ids = {name: ids.pop() for name, ids in array.items()}
-    # task ids: one prepare task, one training task per fold, two step-5 workers, one scores task
+    # task ids: one prepare task, one training task and one step-5 task per fold, one scores task
     assert {n: sorted(int(t) for t in s["tasks"]) for n, s in steps.items()} == \
         {"prepare": [1], "train": [1, 2], "outputs": [1, 2], "scores": [1]}
     assert steps["train"]["tasks"] == {"1": f"{ids['train']}_1", "2": f"{ids['train']}_2"}
@@ -91,12 +91,13 @@ def test_submission_records_arrays_and_dependencies(run):
         assert argv[0] == "sbatch" and f"--dependency=afterok:{ids[before]}" in argv
     assert "--dependency=afterok" not in " ".join(steps["prepare"]["commands"][0])
     assert "--array=1-2" in steps["train"]["commands"][0] and "--array=1" in steps["prepare"]["commands"][0]
-    # the training array's script: task k trains fold k only
-    script = Path(steps["train"]["script"]).read_text()
-    assert "#SBATCH --cpus-per-task=1\n" in script
-    for k in (1, 2):
-        assert f"  {k}) " in script and f"--stages train --folds {k} ;;" in script
-    assert "--folds 1,2" not in script
+    # the training and step-5 arrays' scripts: task k works on fold k only
+    for step in ("train", "outputs"):
+        script = Path(steps[step]["script"]).read_text()
+        assert "#SBATCH --cpus-per-task=1\n" in script
+        for k in (1, 2):
+            assert f"  {k}) " in script and f"--stages {step} --folds {k} ;;" in script
+        assert "--folds 1,2" not in script
     assert "submitted: task(s) 1,2 as" in out
 
 
@@ -141,8 +142,7 @@ def test_status_all_done(run):
 
 def test_rerun_submits_nothing(run):
     cluster, work, _ = run
-    out = pipeline_cli(cluster, "submit", "--scheduler", "slurm", "--workers", "2", *COMMAND,
-                       "--work", str(work)).stdout
+    out = pipeline_cli(cluster, "submit", "--scheduler", "slurm", *COMMAND, "--work", str(work)).stdout
     assert "nothing submitted: every task is done, queued or running" in out
     assert "train: done: task(s) 1,2" in out
     assert len(submissions(work)) == 1
@@ -150,24 +150,27 @@ def test_rerun_submits_nothing(run):
 
 
 def test_rerun_submits_only_what_is_missing(run):
-    """A deleted step-5 output: the rerun submits the step-5 workers and the scores, nothing else,
-    and the workers wait for nothing (training is done)."""
+    """A deleted step-5 output of fold 2: the rerun submits fold 2's step 5 and the scores, nothing
+    else; step 5 waits for nothing (training is done) and computes only the missing image."""
     cluster, work, _ = run
     lost = work / "output" / "2" / "8001_00001_class.png"
     lost.unlink()
-    before = (work / "scores.json").stat().st_mtime_ns
-    out = pipeline_cli(cluster, "submit", "--scheduler", "slurm", "--workers", "2", *COMMAND,
-                       "--work", str(work)).stdout
+    kept = work / "output" / "2" / "8002_00001_class.png"
+    kept_before = kept.stat().st_mtime_ns
+    out = pipeline_cli(cluster, "submit", "--scheduler", "slurm", *COMMAND, "--work", str(work)).stdout
     subs = submissions(work)
     assert len(subs) == 2 and list(subs[1]["steps"]) == ["outputs", "scores"], out
     assert subs[1]["steps"]["outputs"]["after"] == []
-    outputs_id = subs[1]["steps"]["outputs"]["tasks"]["1"].split("_")[0]
+    outputs_id = subs[1]["steps"]["outputs"]["tasks"]["2"].split("_")[0]
+    assert subs[1]["steps"]["outputs"]["tasks"] == {"2": f"{outputs_id}_2"}
     assert subs[1]["steps"]["scores"]["after"] == [outputs_id]
     wait_for(cluster, work, subs[1])
     assert lost.is_file()
     assert {p.name for p in (work / "output" / "2").iterdir()} == \
         {s + kind for s in OUTPUT_STEMS[2] for kind in OUTPUT_KINDS}
-    assert (work / "scores.json").stat().st_mtime_ns > before
+    # the scores task ran after it; the recomputed image resumed fold 2's step 5 under the same recipe,
+    # so the scores stage finds its recipe unchanged (pipeline/recipes.py) and keeps scores.json
+    assert kept.stat().st_mtime_ns == kept_before            # the finished images were kept
     assert marks(work, "scores", 1)[1] == 0 and (work / "jobs" / "2" / "logs" / "scores-1.out").is_file()
     result = json.loads(pipeline_cli(cluster, "status", str(work), "--json").stdout)
     assert result["counts"] == {"done": 6}

@@ -84,16 +84,16 @@ def _epi_args(*extra: str) -> tuple[object, argparse.Namespace]:
 def test_crossvalidated_plan():
     uc, args = _epi_args("--folds", "1-3")
     assert args.work == Path("/runs/w")                 # relative paths against the submitting folder
-    steps = uc.job_steps(args, workers=4)
+    steps = uc.job_steps(args)
     assert [(s.name, s.stages, s.tasks, s.after, s.task_option) for s in steps] == [
         ("prepare", ("patches", "folds", "dbs", "prototxt"), (1,), (), None),
         ("train", ("train",), (1, 2, 3), ("prepare",), "--folds"),
-        ("outputs", ("outputs",), (1, 2, 3, 4), ("train",), None),
+        ("outputs", ("outputs",), (1, 2, 3), ("train",), "--folds"),
         ("scores", ("scores",), (1,), ("outputs",), None)]
     assert [s.gpu for s in steps] == [False, True, True, False]
-    # default: one step-5 worker per fold; --stages keeps the steps running them, chained among themselves
+    # --stages keeps the steps running them, chained among themselves
     uc, args = _epi_args("--stages", "train,scores")
-    steps = uc.job_steps(args, None)
+    steps = uc.job_steps(args)
     assert [(s.name, s.tasks, s.after) for s in steps] == [("train", (1, 2, 3, 4, 5), ()),
                                                            ("scores", (1,), ("train",))]
 
@@ -149,7 +149,7 @@ def test_pbs_dry_run_renders_one_job_per_task(tmp_path, capsys):
 
 def test_slurm_script_resources(tmp_path):
     uc, args = _epi_args()
-    step = uc.job_steps(args, 2)[1]
+    step = uc.job_steps(args)[1]
     res = submit.Resources(cpus=4, walltime="72:00:00", mem="16G", partition="gpu", account="lab", qos="long",
                            directives=("--constraint=a100",))
     script = submit.render_script(backends.Slurm(), step, ["demo-epi", "--work", "w"], tmp_path, REPO_ROOT, res, 1,

@@ -4,7 +4,7 @@ scheduler's queue and the tasks' own start/exit records.
 A task is **done** when its artefacts exist (whatever the scheduler says), **queued** or
 **running** while the scheduler lists it, **failed** when it exited non-zero or started and never
 recorded its exit (killed: time limit, memory, node failure), **incomplete** when it exited 0
-without its artefacts (a step-5 worker whose images other workers still compute), **cancelled**
+without its artefacts (say, one of an array of interchangeable workers whose share others still compute), **cancelled**
 when it left the queue without ever starting, and **not submitted** otherwise.
 """
 from __future__ import annotations
@@ -125,11 +125,11 @@ def rebuild(work: Path, parse: "ParseCommand") -> tuple[object, argparse.Namespa
     return uc, args, last["argv"], last
 
 
-def status(work: Path, parse: "ParseCommand", workers: int | None = None) -> dict:
+def status(work: Path, parse: "ParseCommand") -> dict:
     """Each task's state (see the module docstring) of WORK's submitted run, with counts; ``parse``
     reads the recorded use-case command (:data:`pipeline.scheduler.submit.ParseCommand`)."""
     uc, args, argv, last = rebuild(work, parse)
-    steps = uc.job_steps(args, last.get("options", {}).get("workers") if workers is None else workers)
+    steps = uc.job_steps(args)
     backend = backends.get(last["scheduler"])
     note = ""
     try:

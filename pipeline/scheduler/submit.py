@@ -58,7 +58,6 @@ class Resources:
     queue: str = ""                 # PBS -q
     email: str = ""                 # PBS -M (with -m bea)
     directives: tuple[str, ...] = ()
-    workers: int | None = None      # size of the step-5 worker array (None: the use case's default)
 
 
 # --------------------------------------------------------------------------- the use-case command
@@ -152,7 +151,7 @@ def submit(argv: Sequence[str], scheduler: str, parse: ParseCommand, res: Resour
     uc, args = parse(argv, cwd)
     work = Path(args.work)
     backend = backends.get(scheduler)
-    steps = uc.job_steps(args, res.workers)
+    steps = uc.job_steps(args)
     check_plan(steps)
     by_name = {s.name: s for s in steps}
     base = strip_option(argv, "--stages")

@@ -178,12 +178,11 @@ class UseCase(ABC):
         raise ValueError(f"use case {self.name} has no released models to regress against")
 
     # ------------------------------------------------------------------ cluster jobs
-    def job_steps(self, args: argparse.Namespace, workers: int | None = None) -> tuple[JobStep, ...]:
+    def job_steps(self, args: argparse.Namespace) -> tuple[JobStep, ...]:
         """The run of :attr:`command` with the parsed ``args`` as cluster jobs (``python -m pipeline
         submit``): steps in order, each a job or a job array whose tasks run this command with
         ``--stages``, chained by ``after`` (scheduler dependencies), each knowing when a task's
-        artefacts exist (a rerun submits only the others). ``workers``: the size of arrays of
-        interchangeable workers (step 5), None for the use case's default.
+        artefacts exist (a rerun submits only the others).
 
         Default: one job running every stage asked for (never recorded as done: the stages skip
         their finished work). Use cases with folds or levels return a job array per fold-wise stage;
@@ -342,13 +341,13 @@ class CrossValidatedUseCase(UseCase):
             summary["cohort"] = f"GENERATED (synthetic): the numbers show the pipeline works, nothing about {self.name}"
         return summary
 
-    def job_steps(self, args: argparse.Namespace, workers: int | None = None) -> tuple[JobStep, ...]:
+    def job_steps(self, args: argparse.Namespace) -> tuple[JobStep, ...]:
         """prepare (patches, folds, dbs, prototxt: one job) -> train (an array: task k trains fold k)
         -> outputs (an array: task k computes fold k's step-5 outputs) -> scores (one job); only the
         steps of the stages asked for. A task is done when its stages' recipe records say so
         (:func:`pipeline.crossval.recorded_done`) and, for step 5, every image's outputs exist.
-        ``workers`` is not used: step 5 is partitioned by fold, as each fold's outputs are one stage
-        with one recipe record, written by one task (README "Scale out")."""
+        Step 5 is partitioned by fold, not shared by claims: each fold's outputs are one stage with
+        one recipe record, written by one task (README "Scale out")."""
         from pipeline import crossval
         from pipeline.scheduler.plan import restrict
         work = Path(args.work)

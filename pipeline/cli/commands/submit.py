@@ -12,7 +12,6 @@ def add(sub) -> None:
                                    "--work ... [its options]: everything after the use-case command is its own.")
     p.add_argument("--scheduler", required=True, choices=list(BACKENDS),
                    help="slurm (sbatch job arrays), pbs (qsub, one job per task: Torque/OpenPBS) or local (here, in turn)")
-    p.add_argument("--workers", type=int, help="step-5 workers sharing the outputs (default: one per fold)")
     p.add_argument("--cpus", type=int, default=1, help="CPU cores per task (default 1)")
     p.add_argument("--gpus", type=int, help="GPUs per training / step-5 task (default 1 with the command's --gpu, else 0)")
     p.add_argument("--time", dest="walltime", default="",
@@ -37,7 +36,7 @@ def run_submit(a) -> int:
     from pipeline.scheduler import submit
     res = submit.Resources(cpus=a.cpus, gpus=a.gpus, walltime=a.walltime, mem=a.mem, partition=a.partition,
                            account=a.account, qos=a.qos, queue=a.queue, email=a.email,
-                           directives=tuple(a.directives), workers=a.workers)
+                           directives=tuple(a.directives))
     sub = submit.submit(a.run, a.scheduler, parse_usecase_argv, res, dry_run=a.dry_run)
     verb = "would submit" if a.dry_run else "ran" if sub.scheduler == "local" else "submitted"
     header = f"submission {sub.n}{' (dry run)' if a.dry_run else ''}" if sub.submitted else "nothing to submit"
