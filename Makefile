@@ -54,7 +54,7 @@ DOCKER_ENV = CUDA="$(CUDA)" IMAGE="$(IMAGE)" DOCKER_NETWORK="$(DOCKER_NETWORK)" 
              CUDA_TOOLKIT="$(CUDA_TOOLKIT)" SHARED="$(SHARED)" DATA="$(DATA)" ITER="$(ITER)" VARIANT="$(VARIANT)" \
              GPU="$(GPU)" FORCE="$(strip $(FORCE))" PYTEST_ARGS="$(PYTEST_ARGS)"
 
-.PHONY: help setup apt venv caffe setup-slurm status doctor test demo usecases usecase6 check-data regress fetch-released bench bench-infer \
+.PHONY: help setup apt venv caffe setup-slurm status doctor test demo usecases usecase6 check-data regress fetch-released bench bench-infer bench-wsi \
         lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean
 
 help:
@@ -73,7 +73,7 @@ help:
 	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>] [RELEASED=<folder>]"
 	@echo "make data-<name>  - download a data set into data/ (idc, epi, lymphocyte, nuclei, tubule): progress, resumable, sha256"
 	@echo "make check-data DATA=<archive|folder> USECASE=<name>  - what it holds (the usecase targets run it first)"
-	@echo "make fetch-released, make bench, make bench-infer, make lint-docker, make clean"
+	@echo "make fetch-released, make bench, make bench-infer, make bench-wsi, make lint-docker, make clean"
 	@echo "make docker-base  - Debian 12 base image made locally (debootstrap, docker import): no registry needed"
 	@echo "make docker-build [CUDA=1], make docker-test [CUDA=1] (make test inside, ../shared mounted),"
 	@echo "     make docker-demo, make docker-usecase6 DATA=<zip|folder> [ITER=] [GPU=1] [FORCE=1]  (DOCKER_NETWORK=host)"
@@ -161,6 +161,9 @@ bench: setup
 
 bench-infer: setup
 	$(PY) bench/infer.py --released "$(RELEASED)/uc2-epi" $(GPU_FLAG)
+
+bench-wsi: setup
+	$(PY) bench/wsi.py --released "$(RELEASED)/uc2-epi"
 
 lint-docker: venv
 	$(VENV)/bin/hadolint docker/Dockerfile

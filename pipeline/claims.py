@@ -11,7 +11,8 @@ class Claim:
     """An exclusive claim on a piece of work (one output image, say) shared by many workers.
 
     The lock file is created with O_CREAT|O_EXCL, so only one worker gets it. A lock older than
-    ``stale_after`` seconds (its worker died) is taken over. Release on success with
+    ``stale_after`` seconds (its worker died), or naming a process of this host that no longer
+    exists, is taken over. Release on success with
     :meth:`release`.
     """
 
@@ -31,7 +32,7 @@ class Claim:
                     age = time.time() - self.lock.stat().st_mtime
                 except FileNotFoundError:
                     continue
-                if age > self.stale_after:
+                if age > self.stale_after or self._owner_died():
                     self.lock.unlink(missing_ok=True)
                     continue
                 return False
@@ -39,6 +40,17 @@ class Claim:
                 fh.write(f"{socket.gethostname()} {os.getpid()} {time.time():.0f}\n")
             self.held = True
             return True
+        return False
+
+    def _owner_died(self) -> bool:
+        """The lock names this host and a process that no longer exists (a killed worker)."""
+        try:
+            host, pid, _ = self.lock.read_text().split()
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return host == socket.gethostname()
+        except (OSError, ValueError):         # unreadable, half-written, or another user's live process
+            return False
         return False
 
     def release(self) -> None:

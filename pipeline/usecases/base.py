@@ -121,6 +121,10 @@ class UseCase(ABC):
     demo_command: ClassVar[str | None] = None
     #: Resize factor step 5 applies to an image: the magnification the model was trained at.
     magnification: ClassVar[float] = 1.0
+    #: Objective power of the data set's images ("scanned at 20x": 20), or None when unknown. The
+    #: model sees ``source_objective * magnification`` (:attr:`model_objective`): whole-slide
+    #: inference reads slides at that.
+    source_objective: ClassVar[float | None] = None
     #: Number of classes of its nets.
     n_classes: ClassVar[int] = 2
     #: Its stages, in order (``--stages`` takes a comma-separated subset).
@@ -191,6 +195,11 @@ class UseCase(ABC):
         return (JobStep("all", self.parse_stages(getattr(args, "stages", None)), what=f"{self.command}, every stage"),)
 
     # ------------------------------------------------------------------ shared helpers
+    @property
+    def model_objective(self) -> float | None:
+        """The apparent magnification the model was trained at (10 for epithelium), or None."""
+        return None if self.source_objective is None else self.source_objective * self.magnification
+
     def figures(self, metric: str, variant: str | None = None) -> list[Figure]:
         """Published figures of ``metric`` (for ``variant``, or those with no variant)."""
         return [f for f in self.published if f.metric == metric and f.variant in (None, variant)]

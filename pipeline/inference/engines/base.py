@@ -28,6 +28,9 @@ class Engine(ABC):
     """
     #: Name of the engine (``--mode``).
     name: ClassVar[str]
+    #: Input pixels on each side that a pixel's value depends on: an image cut with this margin
+    #: around a region gives the region's pixels exactly as the whole image does (whole-slide tiles).
+    context: ClassVar[int]
 
     def __init__(self, model: Path, mean: Path, deploy: Path | None = None, dropout: bool = False,
                  gpu: bool = False, net_dir: Path | None = None):

@@ -23,6 +23,10 @@ class FCNEngine(Engine):
     from offsets (a1, a2, a3) at pool1, pool2, pool3."""
 
     name = "fcn"
+    #: The fully convolutional net sees beyond the window: ip1 (4x4 on pool3) covers conv3 rows 0..8 of
+    #: the window, which with the 5x5 convolutions and 3x3/2 poolings reach input rows -14 .. +52 of
+    #: the window's top row, i.e. r-30 .. r+36 for pixel r; the mirrored pass reaches c-37 .. c+29.
+    context = 37
 
     def __init__(self, *a, **k):
         super().__init__(*a, **k)

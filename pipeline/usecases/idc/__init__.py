@@ -33,6 +33,7 @@ class IDC(UseCase):
     command = "usecase6"
     demo_command = "demo"
     magnification = 1.0
+    source_objective = 2.5              # recalled: Cruz-Roa et al. 2014 cut the patches from 40x slides downsampled 16:1
     stages = ("patches", "lists", "dbs", "prototxt", "train", "evaluate")
     archives = (datasets.IDC,)
     released_folder = "uc6-idc"
