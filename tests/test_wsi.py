@@ -185,8 +185,11 @@ def test_cli_end_to_end_resume_after_kill_and_two_workers(slides, weights, engin
     assert np.abs(prob.astype(int) - prob_png).max() <= 1                 # rounding of values within 1e-6
     assert (cls == cls_png).mean() > 0.999 and (prob[~m] == 0).all()
     from PIL import Image
-    ov = np.asarray(Image.open(out / "a20" / "a20_overlay.png"))
-    assert ov.shape == np.asarray(Image.open(out / "a20" / "thumbnail.png")).shape
+    ov = np.asarray(Image.open(out / "a20" / "a20_overlay.png")).astype(int)
+    assert ov.shape == (128, 112, 3)                          # the model's magnification: under 2048 px a side
+    assert (ov[~m][:, 0] == ov[~m][:, 1]).all()               # greyed where nothing was computed
+    red = whole[:, :, 1] > 0.5
+    assert red.any() and (ov[red & m][:, 0] > ov[red & m][:, 1]).all()     # tinted red where P(class 1) is high
     # a second rerun has nothing left to do; other options on the same folder are refused
     r = run_cli(slide, *model_args(weights, out, *epi))
     assert "0 tiles computed now" in r.stdout

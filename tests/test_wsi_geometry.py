@@ -129,3 +129,22 @@ def test_tissue_fraction_and_block_mean():
     assert bm.shape == (3, 2, 3)
     assert bm[0, 0].tolist() == [6, 7, 8]                   # mean of rows 0-1, columns 0-1: (0+3+9+12)/4 = 6
     assert bm[2, 1].tolist() == [42, 43, 44]                # the partial corner block holds one pixel
+
+
+# ---------------------------------------------------------------- claims of killed workers
+
+def test_a_claim_of_a_dead_process_on_this_host_is_taken_over(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import time
+    from pipeline.claims import Claim
+    dead = subprocess.Popen(["true"])
+    dead.wait()                                        # reaped: its pid names no process now
+    lock = tmp_path / ".t.lock"
+    lock.write_text(f"{socket.gethostname()} {dead.pid} {time.time():.0f}\n")
+    assert Claim(lock).acquire()                       # taken over although the lock is fresh
+    lock.write_text(f"{socket.gethostname()} {os.getpid()} {time.time():.0f}\n")
+    assert not Claim(lock).acquire()                   # a live owner keeps it
+    lock.write_text(f"other-host {dead.pid} {time.time():.0f}\n")
+    assert not Claim(lock).acquire()                   # another host's process cannot be checked from here

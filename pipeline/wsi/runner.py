@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import multiprocessing
 import os
 import time
@@ -23,10 +24,14 @@ from pipeline.imageio import write_png
 from pipeline.wsi import writer
 from pipeline.wsi.plan import Plan, Settings, make_plan
 from pipeline.wsi.process import process_tiles
+from pipeline.wsi.slide import Slide
 from pipeline.wsi.store import TileStore
 from pipeline.wsi.tiling import part as part_of
 
 log = logging.getLogger(__name__)
+
+#: Longest side of the overlay PNG, pixels (the slide at a whole downsample of the model's magnification).
+OVERLAY_SIDE = 2048
 
 
 def slide_folder(out: Path, slide: Path) -> Path:
@@ -62,10 +67,10 @@ def merge(plan: Plan) -> dict | None:
             levels[which] = writer.write_pyramid(
                 paths[which], plan.scale.shape, samples,
                 lambda rows, cols, which=which: writer.encode_strip(gather(rows, cols), which), plan.scale.model_mpp)
-        from PIL import Image
-        thumb = np.asarray(Image.open(plan.thumbnail).convert("RGB"))
-        k = plan.mask_downsample / plan.scale.downsample                    # model pixels per thumbnail pixel
         h, w = plan.scale.shape
+        with Slide(plan.slide) as slide:          # the overlay's background: at most OVERLAY_SIDE pixels a side
+            thumb, ds = slide.read_downsampled(math.ceil(max(h, w) / OVERLAY_SIDE) * plan.scale.downsample)
+        k = ds / plan.scale.downsample                                       # model pixels per overlay pixel
         rows = np.minimum((np.arange(thumb.shape[0]) + 0.5) * k, h - 1).astype(np.int64)
         cols = np.minimum((np.arange(thumb.shape[1]) + 0.5) * k, w - 1).astype(np.int64)
         write_png(paths["overlay"], writer.overlay(thumb, gather(rows, cols)))
@@ -88,8 +93,9 @@ def blas_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-def _worker(plan_folder: str, slide: str, engine_spec: dict, batch: int, threads: int) -> None:
-    """A spawned worker process: its own engine, claimed tiles until none is left."""
+def _worker(plan_folder: str, slide: str, engine_spec: dict, batch: int, threads: int,
+            part: tuple[int, int] | None) -> None:
+    """A spawned worker process: its own engine, claimed tiles (of ``part``) until none is left."""
     logging.basicConfig(level=logging.WARNING)
     from threadpoolctl import threadpool_limits
     from pipeline.inference import make_engine
@@ -97,7 +103,7 @@ def _worker(plan_folder: str, slide: str, engine_spec: dict, batch: int, threads
     plan.slide = Path(slide)
     engine = make_engine(**engine_spec)
     with threadpool_limits(limits=threads, user_api="blas"):
-        stats = process_tiles(plan, engine, batch=batch)
+        stats = process_tiles(plan, engine, None if part is None else part_of(plan.tiles, *part), batch=batch)
     log.debug("worker %d: %s", os.getpid(), stats)
 
 
@@ -123,23 +129,24 @@ def infer_slide(slide: Path, out: Path, settings: Settings, engine_spec: dict, w
     paths = output_paths(plan)
     base = {"slide": str(slide), "folder": str(folder), "tiles": len(plan.tiles), "grid_tiles": plan.grid_tiles}
     if paths["summary"].is_file():
-        return {**json.loads(paths["summary"].read_text()), **base, "state": "done", "computed": 0}
+        return {**json.loads(paths["summary"].read_text()), **base, "state": "done", "computed_now": 0}
     if plan_only:
         return {**base, "state": "planned", "shape": list(plan.scale.shape), "level": plan.scale.level,
                 "factor": plan.scale.factor}
     mine = plan.tiles if part is None else part_of(plan.tiles, *part)
     store = TileStore(plan.tiles_dir)
+    before = {t.name for t in store.done(plan.tiles)}
     engine = make_engine(**engine_spec)                 # renders the nets once, before any other worker starts
     procs = []
     threads = blas_threads(workers)
     if workers > 1:
         ctx = multiprocessing.get_context("spawn")
         for _ in range(workers - 1):
-            p = ctx.Process(target=_worker, args=(str(folder), str(plan.slide), engine_spec, batch, threads),
+            p = ctx.Process(target=_worker, args=(str(folder), str(plan.slide), engine_spec, batch, threads, part),
                             daemon=True)
             p.start()
             procs.append(p)
-    bar = tqdm(total=len(plan.tiles), initial=len(store.done(plan.tiles)), unit="tile", disable=not show_progress,
+    bar = tqdm(total=len(plan.tiles), initial=len(before), unit="tile", disable=not show_progress,
                desc=f"{plan.stem} ({settings.mode}, {workers} worker{'s' if workers > 1 else ''})")
 
     def refresh(_tile=None) -> None:
@@ -164,11 +171,11 @@ def infer_slide(slide: Path, out: Path, settings: Settings, engine_spec: dict, w
     if failed:
         raise RuntimeError(f"{len(failed)} worker process(es) failed (exit codes {failed}); rerun to resume")
     seconds = time.perf_counter() - t0
-    finished = len(store.done(plan.tiles))
+    now = [t for t in store.done(plan.tiles) if t.name not in before]
     summary = merge(plan)
-    run = {"computed_here": stats["computed"], "pixels_here": stats["pixels"], "done_before": stats["done_before"],
-           "finished": finished, "seconds": round(seconds, 3), "workers": workers,
-           "part": None if part is None else f"{part[0]}/{part[1]}"}
+    run = {"computed_now": len(now), "pixels_now": sum(t.pixels for t in now), "computed_by_this_process":
+           stats["computed"], "done_before": len(before), "finished": len(before) + len(now),
+           "seconds": round(seconds, 3), "workers": workers, "part": None if part is None else f"{part[0]}/{part[1]}"}
     if summary is None:
         return {**base, **run, "state": "incomplete"}
     return {**summary, **base, **run, "state": "done"}

@@ -6,8 +6,8 @@ Outputs, at the model's magnification, encoded as step 5's PNGs were
 - ``<stem>_prob.tif``: RGB uint8, R = P(class 0), G = P(class 1), B = 0 (P(class 2) with three
   classes), round(255 p); black where nothing was computed (no tissue, the first row and column);
 - ``<stem>_class.tif``: uint8, the argmax as 0/255 (two classes) or the class index;
-- ``<stem>_overlay.png``: the slide's thumbnail, tinted red by P(class 1) where computed, greyed
-  where not (the tiles without tissue).
+- ``<stem>_overlay.png``: the slide at most 2048 pixels a side, tinted red by P(class 1) where
+  computed, greyed where not (the tiles without tissue).
 
 The TIFFs are tiled (256 x 256, deflate), one full-resolution directory then reduced-resolution
 ones (every 2nd, 4th, ... pixel: nearest neighbour, so class maps stay class maps) down to one

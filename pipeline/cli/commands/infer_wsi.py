@@ -67,17 +67,17 @@ def run(a) -> int:
         s = infer_slide(slide, a.out, settings, spec, workers=a.workers, part=part, batch=a.batch,
                         plan_only=a.plan_only)
         if s["state"] == "done":
-            rate = s.get("pixels_here", 0) / s["seconds"] if s.get("seconds") else 0
+            rate = s.get("pixels_now", 0) / s["seconds"] if s.get("seconds") else 0
             print(f"\n{slide.name}: done; {s['tiles']} of {s['grid_tiles']} tiles with tissue "
                   f"({100 * s['skipped_share']:.1f}% skipped), {s['shape'][1]}x{s['shape'][0]} pixels at "
                   f"{s['model_objective']:g}x (level {s['level']}, factor {s['factor']:g}, slide {s['slide_objective']:g}x "
-                  f"from {s['objective_from']}); {s.get('computed_here', 0)} tiles computed now"
+                  f"from {s['objective_from']}); {s['computed_now']} tiles computed now"
                   + (f" in {s['seconds']:.1f} s ({rate:.0f} pixels/s)" if s.get("seconds") else "")
                   + f"\n  {s['outputs']['prob']}\n  {s['outputs']['class']}\n  {s['outputs']['overlay']}")
         elif s["state"] == "planned":
             print(f"\n{slide.name}: planned {s['tiles']} of {s['grid_tiles']} tiles ({s['shape'][1]}x{s['shape'][0]} "
                   f"model pixels, level {s['level']}, factor {s['factor']:g}) in {s['folder']}")
         else:
-            print(f"\n{slide.name}: {s['finished']} of {s['tiles']} tiles finished ({s['computed_here']} now, part "
+            print(f"\n{slide.name}: {s['finished']} of {s['tiles']} tiles finished ({s['computed_now']} now, part "
                   f"{s['part'] or 'all'}); the others are another part's or worker's: rerun to resume or merge")
     return 0
