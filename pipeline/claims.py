@@ -11,9 +11,10 @@ class Claim:
     """An exclusive claim on a piece of work (one output image, say) shared by many workers.
 
     The lock file is created with O_CREAT|O_EXCL, so only one worker gets it. A lock older than
-    ``stale_after`` seconds (its worker died), or naming a process of this host that no longer
-    exists, is taken over. Release on success with
-    :meth:`release`.
+    ``stale_after`` seconds (its worker died), or naming a process of this host and this process
+    namespace that no longer exists, is taken over (containers sharing a host name, as with
+    ``--network host``, have their own process namespaces: their claims wait for ``stale_after``).
+    Release on success with :meth:`release`.
     """
 
     def __init__(self, lock: Path, stale_after: float = 3600.0):
@@ -37,19 +38,21 @@ class Claim:
                     continue
                 return False
             with os.fdopen(fd, "w") as fh:
-                fh.write(f"{socket.gethostname()} {os.getpid()} {time.time():.0f}\n")
+                fh.write(f"{socket.gethostname()} {os.getpid()} {time.time():.0f} {_pid_namespace()}\n")
             self.held = True
             return True
         return False
 
     def _owner_died(self) -> bool:
-        """The lock names this host and a process that no longer exists (a killed worker)."""
+        """The lock names this host, this process namespace and a process that no longer exists (a killed worker)."""
         try:
-            host, pid, _ = self.lock.read_text().split()
+            host, pid, _, ns = self.lock.read_text().split()
+            if host != socket.gethostname() or ns != _pid_namespace():
+                return False
             os.kill(int(pid), 0)
         except ProcessLookupError:
-            return host == socket.gethostname()
-        except (OSError, ValueError):         # unreadable, half-written, or another user's live process
+            return True
+        except (OSError, ValueError):         # unreadable, half-written, older format, another user's live process
             return False
         return False
 
@@ -58,3 +61,11 @@ class Claim:
         if self.held:
             self.lock.unlink(missing_ok=True)
             self.held = False
+
+
+def _pid_namespace() -> str:
+    """This process's PID namespace (``pid:[4026531836]``), or '-' where /proc does not say."""
+    try:
+        return os.readlink("/proc/self/ns/pid").replace(" ", "")
+    except OSError:
+        return "-"

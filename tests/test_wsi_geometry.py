@@ -138,13 +138,21 @@ def test_a_claim_of_a_dead_process_on_this_host_is_taken_over(tmp_path):
     import socket
     import subprocess
     import time
-    from pipeline.claims import Claim
+    from pipeline.claims import Claim, _pid_namespace
     dead = subprocess.Popen(["true"])
     dead.wait()                                        # reaped: its pid names no process now
-    lock = tmp_path / ".t.lock"
-    lock.write_text(f"{socket.gethostname()} {dead.pid} {time.time():.0f}\n")
-    assert Claim(lock).acquire()                       # taken over although the lock is fresh
-    lock.write_text(f"{socket.gethostname()} {os.getpid()} {time.time():.0f}\n")
+    lock, host, ns, now = tmp_path / ".t.lock", socket.gethostname(), _pid_namespace(), f"{time.time():.0f}"
+    assert ns.startswith("pid:[")                      # Linux: the namespace is known
+    lock.write_text(f"{host} {dead.pid} {now} {ns}\n")
+    claim = Claim(lock)
+    assert claim.acquire()                             # taken over although the lock is fresh
+    assert lock.read_text().split()[1::2] == [str(os.getpid()), ns]         # now names this process
+    claim.release()
+    lock.write_text(f"{host} {os.getpid()} {now} {ns}\n")
     assert not Claim(lock).acquire()                   # a live owner keeps it
-    lock.write_text(f"other-host {dead.pid} {time.time():.0f}\n")
+    lock.write_text(f"other-host {dead.pid} {now} {ns}\n")
     assert not Claim(lock).acquire()                   # another host's process cannot be checked from here
+    lock.write_text(f"{host} {dead.pid} {now} pid:[1]\n")
+    assert not Claim(lock).acquire()                   # nor another container's (same host name, own pids)
+    lock.write_text(f"{host} {dead.pid} {now}\n")
+    assert not Claim(lock).acquire()                   # an older lock without its namespace waits to be stale
