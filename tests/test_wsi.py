@@ -195,7 +195,13 @@ def test_cli_end_to_end_resume_after_kill_and_two_workers(slides, weights, engin
     assert "0 tiles computed now" in r.stdout
     r = run_cli(slide, *model_args(weights, out, *epi, "--tissue", "grey"), check=False)
     assert r.returncode == 1 and "made with other options" in r.stderr and "tissue" in r.stderr
-    assert "Traceback" not in r.stderr
+    assert "Traceback" not in r.stderr and "--force" in r.stderr
+    assert (out / "a20" / "summary.json").is_file()                       # refused: nothing touched
+    # --force empties the folder and plans again with the new options
+    run_cli(slide, *model_args(weights, out, *epi, "--tissue", "grey", "--force", "--plan-only"))
+    assert json.loads((out / "a20" / "plan.json").read_text())["settings"]["tissue"] == "grey"
+    assert not (out / "a20" / "summary.json").exists() and not (out / "a20" / "a20_prob.tif").exists()
+    assert not tiles.exists() and not list((out / "a20").glob(".*.lock"))
 
 
 def test_cli_parts_of_a_job_array(slides, weights, tmp_path):

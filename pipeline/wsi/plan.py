@@ -2,7 +2,9 @@
 
 Written once per slide as ``OUT/<slide>/plan.json`` (atomically) with the options that change
 numbers; every worker and job-array task reads the same plan, and a rerun with other options is
-refused instead of mixing results (nothing already finished is touched).
+refused instead of mixing results (nothing already finished is touched), unless ``force``: then the
+slide's folder is emptied and planned again (as ``--force`` recomputes a stale stage,
+:mod:`pipeline.recipes`).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,9 +111,10 @@ def identity(slide: Slide, settings: Settings, model: Path, mean: Path, deploy: 
 
 
 def make_plan(slide_path: Path, folder: Path, settings: Settings, model: Path, mean: Path,
-              deploy: Path | None = None, dropout: bool = False, wait: float = 600.0) -> Plan:
+              deploy: Path | None = None, dropout: bool = False, wait: float = 600.0, force: bool = False) -> Plan:
     """Plan ``slide_path`` into ``folder``: scale, tissue mask (``<stem>_tissue.png``, ``thumbnail.png``),
-    tiles; reuse ``folder/plan.json`` when it was made with the same identity, refuse when not.
+    tiles; reuse ``folder/plan.json`` when it was made with the same identity, refuse when not (with
+    ``force``: remove the folder's plan, tiles and outputs and plan again).
 
     One worker plans (claim ``.plan.lock``); the others wait up to ``wait`` seconds for its plan.
     """
@@ -132,20 +136,44 @@ def make_plan(slide_path: Path, folder: Path, settings: Settings, model: Path, m
             time.sleep(0.5)
         try:
             if plan_file.is_file():
-                return _reuse(json.loads(plan_file.read_text()), ident, folder, slide_path)
+                old = json.loads(plan_file.read_text())
+                if not (force and _differs(old, ident)):
+                    return _reuse(old, ident, folder, slide_path)
+                log.warning("%s: made with other options or inputs (%s differ): --force, removing its plan, tiles "
+                            "and outputs", folder, ", ".join(_differs(old, ident)))
+                _empty(folder, keep=claim.lock)
             return _new_plan(slide, folder, settings, ident, model)
         finally:
             claim.release()
 
 
+def _differs(old: dict, ident: dict) -> list[str]:
+    """What differs between a recorded plan and ``ident``: the identity keys, or ["plan version"]; [] when none."""
+    if old.get("version") != PLAN_VERSION:
+        return ["plan version"]
+    was = old.get("identity", {})
+    return sorted(k for k in set(ident) | set(was) if ident.get(k) != was.get(k))
+
+
+def _empty(folder: Path, keep: Path) -> None:
+    """Remove everything in ``folder`` but ``keep`` (the plan's claim, held by this worker)."""
+    for p in folder.iterdir():
+        if p == keep:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
 def _reuse(old: dict, ident: dict, folder: Path, slide_path: Path) -> Plan:
-    if old.get("version") == PLAN_VERSION and old.get("identity") == ident:
+    diff = _differs(old, ident)
+    if not diff:
         plan = Plan.from_json(old, folder)
         plan.slide = Path(slide_path).resolve()          # the same contents (quickhash), wherever it is now
         return plan
-    diff = sorted(k for k in set(ident) | set(old.get("identity", {})) if ident.get(k) != old.get("identity", {}).get(k))
     raise ValueError(f"{folder} holds results of {slide_path} made with other options or inputs "
-                     f"({', '.join(diff) or 'plan version'} differ); give another --out or remove that folder")
+                     f"({', '.join(diff)} differ); rerun with --force to recompute it, or give another --out")
 
 
 def _new_plan(slide: Slide, folder: Path, settings: Settings, ident: dict, model: Path) -> Plan:

@@ -109,7 +109,7 @@ def _worker(plan_folder: str, slide: str, engine_spec: dict, batch: int, threads
 
 def infer_slide(slide: Path, out: Path, settings: Settings, engine_spec: dict, workers: int = 1,
                 part: tuple[int, int] | None = None, batch: int = 2048, show_progress: bool = True,
-                plan_only: bool = False) -> dict:
+                plan_only: bool = False, force: bool = False) -> dict:
     """One slide: plan it, compute its tiles, merge when all are finished; returns a summary.
 
     ``engine_spec``: the keyword arguments of :func:`pipeline.inference.make_engine` (mode, model,
@@ -118,6 +118,7 @@ def infer_slide(slide: Path, out: Path, settings: Settings, engine_spec: dict, w
     :func:`blas_threads` BLAS threads (one worker keeps the BLAS default). ``part=(i, n)``:
     only part i (0-based) of n of the tile list (a job-array task), claimed all the same. The
     summary has "state": "done", "planned" or "incomplete" (tiles left: other parts, other workers).
+    ``force``: a folder made with other options or inputs is emptied and computed again (default: refused).
     """
     from tqdm import tqdm
     from pipeline.inference import make_engine
@@ -125,7 +126,7 @@ def infer_slide(slide: Path, out: Path, settings: Settings, engine_spec: dict, w
         raise ValueError(f"engine mode {engine_spec['mode']} differs from the settings' {settings.mode}")
     folder = slide_folder(out, slide)
     plan = make_plan(slide, folder, settings, engine_spec["model"], engine_spec["mean"], engine_spec.get("deploy"),
-                     engine_spec.get("dropout", False))
+                     engine_spec.get("dropout", False), force=force)
     paths = output_paths(plan)
     base = {"slide": str(slide), "folder": str(folder), "tiles": len(plan.tiles), "grid_tiles": plan.grid_tiles}
     if paths["summary"].is_file():

@@ -34,6 +34,9 @@ def add(sub) -> None:
     p.add_argument("--workers", type=int, default=1, help="processes on this machine sharing the tiles")
     p.add_argument("--part", help="I/N: only part I (0-based) of N of the tile list (a job-array task); "
                                   "whoever finishes the last tile writes the outputs")
+    p.add_argument("--force", action="store_true",
+                   help="a slide folder made with other options or inputs is emptied and computed again "
+                        "(default: refuse, naming what differs)")
     p.add_argument("--plan-only", action="store_true", help="plan (scale, tissue mask, tiles) and stop")
     p.add_argument("--batch", type=int, default=2048, help="windows per net forward (exact mode)")
     p.add_argument("--deploy", type=Path, help="deploy prototxt (default: rendered from the template into OUT/nets)")
@@ -65,7 +68,7 @@ def run(a) -> int:
             "gpu": a.gpu, "net_dir": a.out / "nets"}
     for slide in a.slides:
         s = infer_slide(slide, a.out, settings, spec, workers=a.workers, part=part, batch=a.batch,
-                        plan_only=a.plan_only)
+                        plan_only=a.plan_only, force=a.force)
         if s["state"] == "done":
             rate = s.get("pixels_now", 0) / s["seconds"] if s.get("seconds") else 0
             print(f"\n{slide.name}: done; {s['tiles']} of {s['grid_tiles']} tiles with tissue "
