@@ -24,6 +24,9 @@ USECASE ?=
 FORCE   ?=     # FORCE=1: recompute the stages whose options changed (and all after them) instead of refusing
 OURS    ?=
 OURS_MEAN ?=
+EPOCHS  ?=
+FOLD    ?=
+SPLIT   ?=
 PYTEST_ARGS ?=
 # Cluster runs (README "Scale out"): SCHEDULER=slurm|pbs|local submits the use case as jobs instead of
 # running it here; SUBMIT_OPTS = submit's own options (--partition=gpu --time=72:00:00 ...)
@@ -55,7 +58,8 @@ DOCKER_ENV = CUDA="$(CUDA)" IMAGE="$(IMAGE)" DOCKER_NETWORK="$(DOCKER_NETWORK)" 
              GPU="$(GPU)" FORCE="$(strip $(FORCE))" PYTEST_ARGS="$(PYTEST_ARGS)"
 
 .PHONY: help setup apt venv caffe setup-slurm status doctor test demo usecases usecase6 check-data regress fetch-released bench bench-infer bench-wsi \
-        lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean
+        lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean \
+        setup-unet unet demo-unet unet-vs-caffe demo-unet-vs-caffe bench-unet
 
 help:
 	@echo "make demo      - set up, then run use case 6 end to end on a small generated cohort"
@@ -73,7 +77,11 @@ help:
 	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>] [RELEASED=<folder>]"
 	@echo "make data-<name>  - download a data set into data/ (idc, epi, lymphocyte, nuclei, tubule): progress, resumable, sha256"
 	@echo "make check-data DATA=<archive|folder> USECASE=<name>  - what it holds (the usecase targets run it first)"
-	@echo "make fetch-released, make bench, make bench-infer, make bench-wsi, make lint-docker, make clean"
+	@echo "make setup-unet - the PyTorch U-Net's dependencies (requirements-unet.txt; make test runs it)"
+	@echo "make unet DATA=<epi.tgz|folder> [EPOCHS=100] [SPLIT='uc2-fold 1'] [SEED=] [GPU=1] [STAGES=dbs,train,outputs,scores]"
+	@echo "make demo-unet - the U-Net on a generated cohort (CPU, a few epochs)"
+	@echo "make unet-vs-caffe DATA=<epi.tgz|folder> FOLD=k [EPOCHS=100] [ITER=600000] [GPU=1]; make demo-unet-vs-caffe"
+	@echo "make fetch-released, make bench, make bench-infer, make bench-wsi, make bench-unet, make lint-docker, make clean"
 	@echo "make docker-base  - Debian 12 base image made locally (debootstrap, docker import): no registry needed"
 	@echo "make docker-build [CUDA=1], make docker-test [CUDA=1] (make test inside, ../shared mounted),"
 	@echo "     make docker-demo, make docker-usecase6 DATA=<zip|folder> [ITER=] [GPU=1] [FORCE=1]  (DOCKER_NETWORK=host)"
@@ -104,8 +112,15 @@ setup-slurm:
 doctor: setup
 	$(PY) -m pipeline doctor
 
+# the PyTorch U-Net (optional for Caffe-only use; `make test` installs it so CI tests it)
+$(VENV)/.requirements-unet.stamp: requirements-unet.txt | venv
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-unet.txt
+	@touch $@
+
+setup-unet: venv $(VENV)/.requirements-unet.stamp
+
 # ---------------------------------------------------------------- the two commands
-test: setup setup-slurm
+test: setup setup-slurm setup-unet
 	$(PY) -m pytest -q -rs tests $(PYTEST_ARGS)
 
 demo: setup
@@ -148,6 +163,28 @@ data-%: setup
 check-data: setup
 	@test -n "$(DATA)" -a -n "$(USECASE)" || { echo "usage: make check-data DATA=<archive or folder> USECASE=<use case or data set>"; exit 2; }
 	$(PY) -m pipeline data check "$(DATA)" --usecase $(USECASE) $(if $(WORK),--work "$(WORK)")
+
+# the PyTorch U-Net (explicit rules: they need setup-unet, and win over the pattern rules above)
+UNET_OPTS = $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SEED),--seed $(SEED)) $(GPU_FLAG)
+unet: setup setup-unet
+	@test -n "$(DATA)" || { echo "usage: make unet DATA=<epi.tgz or folder> [EPOCHS=100] [SPLIT='uc2-fold 1'] [GPU=1]"; exit 2; }
+	$(PY) -m pipeline unet --data "$(DATA)" --work "$(or $(WORK),runs/unet)" $(UNET_OPTS) \
+	  $(if $(SPLIT),--split "$(SPLIT)") $(if $(STAGES),--stages $(STAGES))
+
+demo-unet: setup setup-unet
+	$(PY) -m pipeline demo-unet --work "$(or $(WORK),runs/demo-unet)" $(UNET_OPTS)
+
+unet-vs-caffe: setup setup-unet
+	@test -n "$(DATA)" || { echo "usage: make unet-vs-caffe DATA=<epi.tgz or folder> FOLD=k [EPOCHS=100] [ITER=600000] [GPU=1]"; exit 2; }
+	$(PY) -m pipeline unet-vs-caffe --data "$(DATA)" --fold $(or $(FOLD),1) --work "$(or $(WORK),runs/unet-vs-caffe)" \
+	  $(UNET_OPTS) $(if $(ITER),--iter $(ITER))
+
+demo-unet-vs-caffe: setup setup-unet
+	$(PY) -m pipeline demo-unet-vs-caffe --fold $(or $(FOLD),1) --work "$(or $(WORK),runs/demo-unet-vs-caffe)" \
+	  $(UNET_OPTS) $(if $(ITER),--iter $(ITER))
+
+bench-unet: setup setup-unet
+	$(PY) bench/unet.py --released "$(RELEASED)/uc2-epi"
 
 regress: setup
 	$(PY) -m pipeline regress --released "$(RELEASED)" --data "$(or $(DATA),$(REALDATA))" \

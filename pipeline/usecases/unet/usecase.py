@@ -70,7 +70,7 @@ class UNetEpistroma(UseCase):
         parser.add_argument("--seed", type=int, default=1, help="split/folds, shuffling, augmentations, weights")
         parser.add_argument("--epochs", type=int, default=DEMO_EPOCHS if demo else 100, help="epochs (original 100)")
         parser.add_argument("--batch-size", type=int, default=3)
-        parser.add_argument("--patch-size", type=int, default=256, help="training crop (original 256)")
+        parser.add_argument("--patch-size", type=int, default=256, help="training crop and output tile (original 256 both)")
         parser.add_argument("--edge-weight", type=float, default=1.1, help="loss factor on the 2-px ring outside the mask")
         parser.add_argument("--clean-val", action="store_true",
                             help="validate on centre crops without augmentation (Q3; the original augments)")
@@ -128,7 +128,7 @@ class UNetEpistroma(UseCase):
                       train=TrainParams(epochs=args.epochs, batch_size=args.batch_size, patch_size=args.patch_size,
                                         edge_weight=args.edge_weight, val_augment=not args.clean_val, wf=args.wf,
                                         depth=args.depth, seed=args.seed),
-                      out_batch=args.out_batch, gpu=args.gpu)
+                      out_patch=args.patch_size, out_batch=args.out_batch, gpu=args.gpu)
 
     def _data(self, args: argparse.Namespace, demo: bool) -> Path:
         if demo:
