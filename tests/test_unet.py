@@ -259,3 +259,32 @@ def test_cli_errors_name_the_file(cohort, trained, tmp_path, caplog):
     img = sorted(cohort.glob("*.tif"))[0]
     assert main(["unet-output", str(img), "-m", str(other), "-p", "32", "-o", str(tmp_path / "o")]) == 1
     assert "wf3.pth: its weights do not fit" in caplog.text
+
+
+def test_side_by_side_with_caffe_use_case_2_on_one_fold(cohort, tmp_path):
+    """Caffe's use case 2 (real patches, LevelDBs, caffe train, fcn outputs, its scores) and the U-Net on
+    fold 2: the same test patient, the table's four rows, timings recorded once."""
+    from pipeline import folds
+    from pipeline.templates import SolverParams
+    from pipeline.usecases.unet import compare
+    cfg = runner.Config(data=cohort, work=tmp_path, db=SMALL_DB, train=TrainParams(epochs=1, patch_size=32),
+                        out_patch=32, show_progress=False)
+    sp = SolverParams(max_iter=10)
+    sp.test_interval, sp.snapshot, sp.display = 10, 10, 5
+    opt = compare.Options(fold=2, caffe_iterations=10, caffe_max_positive=20, caffe_infer_mode="fcn", caffe_solver=sp)
+    s = compare.run(epi.Epithelium(), cfg, opt)
+    patients = list(epi.images_by_patient(cohort))
+    test = [p for p, f in folds.assign_folds(patients, 5, 1).items() if f == 2]
+    assert sorted(s["test_images"]) == sorted(f"{p}_00001.tif" for p in test)
+    r = json.loads((tmp_path / "comparison.json").read_text())
+    assert [x["system"].split(",")[0] for x in r["rows"]] == ["Caffe use case 2"] * 2 + ["U-Net"] * 2
+    caffe, unet, grid = r["rows"][0], r["rows"][2], r["rows"][3]
+    assert caffe["n"] == grid["n"] == 31 * 31 and unet["n"] == 63 * 63       # same pixels on the 0.5x grid
+    assert unet["parameters"] == 122_466 and caffe["parameters"] > 0
+    assert all(r["timings"][k]["seconds"] > 0 for k in ("caffe_prep", "caffe_train", "caffe_infer", "unet_prep",
+                                                         "unet_train", "unet_infer"))
+    before = json.loads((tmp_path / "timings.json").read_text())
+    compare.run(epi.Epithelium(), cfg, opt)                             # all done: recorded figures kept
+    after = json.loads((tmp_path / "timings.json").read_text())
+    assert after["caffe_train"] == before["caffe_train"] and after["unet_infer"] == before["unet_infer"]
+    assert "| U-Net, class map (1x) |" in (tmp_path / "comparison.md").read_text()
