@@ -93,3 +93,18 @@ def test_make_targets_install_the_unet_for_tests():
     assert "requirements-unet.txt" in out or (REPO_ROOT / ".venv" / ".requirements-unet.stamp").is_file()
     req = (REPO_ROOT / "requirements-unet.txt").read_text()
     assert "torch==2.13.0" in req and "torchvision" not in req
+
+
+def test_output_inputs_as_make_output_unet_cmd(tmp_path):
+    from pipeline.usecases.unet.output import input_files
+    for n in ("b.tif", "a.tif", "c.png"):
+        (tmp_path / n).write_bytes(b"x")
+    assert input_files([str(tmp_path / "*.tif")]) == [tmp_path / "a.tif", tmp_path / "b.tif"]      # one wildcard
+    assert input_files([str(tmp_path / "c.png"), str(tmp_path / "a.tif")]) == [tmp_path / "c.png", tmp_path / "a.tif"]
+    tsv = tmp_path / "list.tsv"
+    tsv.write_text("#name\tlabel\nb.tif\t1\nc.png\t0\n")                  # first column, '#' lines skipped
+    assert input_files([str(tsv)], basepath=str(tmp_path)) == [tmp_path / "b.tif", tmp_path / "c.png"]
+    with pytest.raises(FileNotFoundError, match="nothere.tif"):
+        input_files([str(tmp_path / "nothere.tif"), str(tmp_path / "a.tif")])
+    with pytest.raises(ValueError, match="no images selected"):
+        input_files([])

@@ -45,10 +45,10 @@ class Config:
 
 
 def patients_and_images(folder: Path) -> dict[str, list[Path]]:
-    """Use case 2's patients and images (the same listing, so folds agree)."""
+    """Use case 2's patients and images: the same listing (patients without images included), so
+    that ``uc2-fold K`` assigns the folds use case 2 assigns."""
     by_patient = epi.images_by_patient(folder)
-    by_patient = {p: imgs for p, imgs in by_patient.items() if imgs}
-    if not by_patient:
+    if not any(by_patient.values()):
         raise FileNotFoundError(f"{folder}: no <patient>_<n>.tif with <patient>_<n>_mask.png")
     return by_patient
 
