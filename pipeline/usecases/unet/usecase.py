@@ -174,23 +174,10 @@ class UNetEpistroma(UseCase):
         return Epithelium().prepare_data(data, cache)
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
-        """Use case 2's generated cohort drawn at half size and enlarged 2x (image bilinear, mask
-        nearest) to DEMO_SIZE: drawing it at full size takes minutes."""
-        from PIL import Image
-
-        from pipeline.usecases.epi import make_cohort
+        """Use case 2's generated cohort drawn at 250x250 and enlarged to DEMO_SIZE."""
+        from pipeline.usecases.unet.cohort import enlarged_cohort
         folder = Path(folder)
         if not any(folder.glob("*_mask.png")):
-            small = folder.with_name(folder.name + ".half")
-            make_cohort(small, n_patients=DEMO_PATIENTS, size=DEMO_SIZE // 2, seed=seed)
-            folder.mkdir(parents=True, exist_ok=True)
-            for f in sorted(small.iterdir()):
-                with Image.open(f) as im:
-                    big = im.resize((DEMO_SIZE, DEMO_SIZE), Image.NEAREST if f.name.endswith("_mask.png") else
-                                    Image.BILINEAR)
-                    big.save(folder / f".{f.name}.partial", format="PNG" if f.suffix == ".png" else "TIFF")
-                (folder / f".{f.name}.partial").rename(folder / f.name)
-                f.unlink()
-            small.rmdir()
+            enlarged_cohort(folder, DEMO_PATIENTS, DEMO_SIZE, seed)
         log.warning("the demo cohort in %s is GENERATED (synthetic epithelium images), not real tissue", folder)
         return folder
