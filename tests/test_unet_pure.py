@@ -108,3 +108,14 @@ def test_output_inputs_as_make_output_unet_cmd(tmp_path):
         input_files([str(tmp_path / "nothere.tif"), str(tmp_path / "a.tif")])
     with pytest.raises(ValueError, match="no images selected"):
         input_files([])
+
+
+def test_enlarged_demo_cohort(tmp_path):
+    from PIL import Image
+
+    from pipeline.usecases.unet.cohort import enlarged_cohort
+    imgs = enlarged_cohort(tmp_path / "c", 2, 64, seed=1)
+    assert [i.name for i in imgs] == ["8001_00001.tif", "8002_00001.tif"] and not (tmp_path / "c.small").exists()
+    mask = np.asarray(Image.open(tmp_path / "c" / "8001_00001_mask.png"))
+    assert mask.shape == (64, 64) and set(np.unique(mask)) == {0, 255}          # nearest: still binary
+    assert np.asarray(Image.open(imgs[0])).shape == (64, 64, 3)
