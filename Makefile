@@ -168,6 +168,7 @@ check-data: setup
 UNET_OPTS = $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SEED),--seed $(SEED)) $(GPU_FLAG)
 unet: setup setup-unet
 	@test -n "$(DATA)" || { echo "usage: make unet DATA=<epi.tgz or folder> [EPOCHS=100] [SPLIT='uc2-fold 1'] [GPU=1]"; exit 2; }
+	$(call DATA_CHECK,unet,$(or $(WORK),runs/unet))
 	$(PY) -m pipeline unet --data "$(DATA)" --work "$(or $(WORK),runs/unet)" $(UNET_OPTS) \
 	  $(if $(SPLIT),--split "$(SPLIT)") $(if $(STAGES),--stages $(STAGES))
 
@@ -176,6 +177,7 @@ demo-unet: setup setup-unet
 
 unet-vs-caffe: setup setup-unet
 	@test -n "$(DATA)" || { echo "usage: make unet-vs-caffe DATA=<epi.tgz or folder> FOLD=k [EPOCHS=100] [ITER=600000] [GPU=1]"; exit 2; }
+	$(call DATA_CHECK,unet,$(or $(WORK),runs/unet-vs-caffe))
 	$(PY) -m pipeline unet-vs-caffe --data "$(DATA)" --fold $(or $(FOLD),1) --work "$(or $(WORK),runs/unet-vs-caffe)" \
 	  $(UNET_OPTS) $(if $(ITER),--iter $(ITER))
 

@@ -119,3 +119,16 @@ def test_enlarged_demo_cohort(tmp_path):
     mask = np.asarray(Image.open(tmp_path / "c" / "8001_00001_mask.png"))
     assert mask.shape == (64, 64) and set(np.unique(mask)) == {0, 255}          # nearest: still binary
     assert np.asarray(Image.open(imgs[0])).shape == (64, 64, 3)
+
+
+def test_published_epi_layout_is_read_through_use_case_2s_listing(tmp_path):
+    from pipeline.usecases import epi
+    from pipeline.usecases.unet import UNetEpistroma
+    src = tmp_path / "epi"
+    epi.make_cohort(src, n_patients=2, size=32, seed=1)
+    (src / "masks").mkdir()
+    for m in src.glob("*_mask.png"):                     # as epi.tgz was published: masks in masks/
+        m.rename(src / "masks" / m.name)
+    folder = UNetEpistroma().prepare_data(src, tmp_path / "cache")
+    by_patient = epi.images_by_patient(folder)
+    assert list(by_patient) == ["8001", "8002"] and all(epi.mask_path(i).is_file() for i in by_patient["8001"])

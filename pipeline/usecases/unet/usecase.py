@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipeline.usecases.base import Archive, UseCase
+from pipeline.usecases import datasets
+from pipeline.usecases.base import UseCase
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,8 @@ class UNetEpistroma(UseCase):
     demo_command = "demo-unet"
     magnification = 1.0
     stages = ("dbs", "train", "outputs", "scores")
-    archives = (Archive("epi.tgz", "http://andrewjanowczyk.com/wp-static/epi.tgz", size="336 MB",
-                        layout="the epithelium images of use case 2"),)
+    archives = (datasets.EPI,)                  # use case 2's images and masks
+    reads = (datasets.EPI_SIDE_BY_SIDE,)        # read through use case 2's listing (masks beside the images)
 
     # ------------------------------------------------------------------ command line
     def add_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
@@ -169,10 +170,6 @@ class UNetEpistroma(UseCase):
                           args.gpu, save_npy=not args.no_npy)
 
     # ------------------------------------------------------------------ data
-    def prepare_data(self, data: Path, cache: Path) -> Path:
-        from pipeline.usecases.epi import Epithelium
-        return Epithelium().prepare_data(data, cache)
-
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         """Use case 2's generated cohort drawn at 250x250 and enlarged to DEMO_SIZE."""
         from pipeline.usecases.unet.cohort import enlarged_cohort
