@@ -29,7 +29,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline import REPO_ROOT, inference  # noqa: E402
+from pipeline import REPO_ROOT, inference, released  # noqa: E402
 from pipeline.usecases import epi  # noqa: E402
 
 
@@ -40,8 +40,7 @@ def main() -> int:
     ap.add_argument("--released", type=Path, default=REPO_ROOT / "data" / "released" / "uc2-epi",
                     help="released uc2-epi weights (`make bench-unet` passes ../shared/released/uc2-epi when present)")
     a = ap.parse_args()
-    model = a.released / "1_caffenet_train_w32_iter_600000.caffemodel"
-    mean = a.released / "DB_train_w32_1.binaryproto"
+    model, mean = released.epi_fold(a.released)
     if not model.is_file():
         print(f"released weights not found in {a.released} (python -m pipeline fetch-released --usecase epi)")
         return 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -69,3 +71,21 @@ def _pid_namespace() -> str:
         return os.readlink("/proc/self/ns/pid").replace(" ", "")
     except OSError:
         return "-"
+
+
+@contextmanager
+def claimed(lock: Path, done: bool = False) -> Iterator[bool]:
+    """Claim one piece of work for the block: True when it is not ``done`` and this worker now
+    holds its lock, False when it is finished or another worker holds it (skip it then). The
+    claim is released when the block ends, also when it raises."""
+    if done:
+        yield False
+        return
+    claim = Claim(lock)
+    if not claim.acquire():
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        claim.release()

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import inference
-from pipeline.claims import Claim
+from pipeline.claims import claimed
 from pipeline.imageio import write_png
 from pipeline.usecases.unet.database import BadInput, read_image
 from pipeline.usecases.unet.tiling import Untileable, output_grid, output_tiles, stitch
@@ -118,14 +118,10 @@ def run(images: list[Path], model_path: Path, out_dir: Path, patch: int = 256, b
     t0 = time.perf_counter()
     for img_path in tqdm(images, desc="unet output", unit="image", disable=not show_progress):
         paths = inference.output_paths(out_dir, Path(img_path).stem)
-        if not force and is_done(paths, save_npy):
-            skipped.append(str(img_path))
-            continue
-        claim = Claim(paths["lock"])
-        if not claim.acquire():
-            skipped.append(str(img_path))
-            continue
-        try:
+        with claimed(paths["lock"], done=not force and is_done(paths, save_npy)) as mine:
+            if not mine:
+                skipped.append(str(img_path))
+                continue
             io = read_image(img_path)
             pixels += io.shape[0] * io.shape[1]
             if resize != 1:
@@ -136,7 +132,5 @@ def run(images: list[Path], model_path: Path, out_dir: Path, patch: int = 256, b
                 raise BadInput(f"{img_path}: {exc}") from None
             write(paths, logits, save_npy)
             done.append(str(img_path))
-        finally:
-            claim.release()
     return {"computed": done, "skipped": skipped, "seconds": round(time.perf_counter() - t0, 3), "pixels": pixels,
             "parameters": n_parameters(model), "epoch": state["epoch"]}
