@@ -87,7 +87,7 @@ def write(paths: dict[str, Path], logits: np.ndarray, save_npy: bool = True) -> 
     if save_npy:
         with atomic_path(paths["npy"]) as tmp, open(tmp, "wb") as fh:
             np.save(fh, prob)
-    prob_png, _ = inference.encode_outputs(prob)
+    prob_png, _ = inference.encode_outputs(prob, minmax_scale=False)    # round(255 p), not min-max
     write_png(paths["prob"], prob_png)
     n = logits.shape[-1]
     write_png(paths["class"], (logits.argmax(axis=2) * (256 / (n - 1) - 1)).astype(np.uint8))
