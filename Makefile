@@ -78,9 +78,9 @@ help:
 	@echo "make data-<name>  - download a data set into data/ (idc, epi, lymphocyte, nuclei, tubule): progress, resumable, sha256"
 	@echo "make check-data DATA=<archive|folder> USECASE=<name>  - what it holds (the usecase targets run it first)"
 	@echo "make setup-unet - the PyTorch U-Net's dependencies (requirements-unet.txt; make test runs it)"
-	@echo "make unet DATA=<epi.tgz|folder> [EPOCHS=100] [SPLIT='uc2-fold 1'] [SEED=] [GPU=1] [STAGES=dbs,train,outputs,scores]"
+	@echo "make unet DATA=<epi.tgz|folder> [EPOCHS=100] [SPLIT='uc2-fold 1'] [SEED=] [GPU=1] [STAGES=dbs,train,outputs,scores] [FORCE=1]"
 	@echo "make demo-unet - the U-Net on a generated cohort (CPU, a few epochs)"
-	@echo "make unet-vs-caffe DATA=<epi.tgz|folder> FOLD=k [EPOCHS=100] [ITER=600000] [GPU=1]; make demo-unet-vs-caffe"
+	@echo "make unet-vs-caffe DATA=<epi.tgz|folder> FOLD=k [EPOCHS=100] [ITER=600000] [GPU=1] [FORCE=1]; make demo-unet-vs-caffe"
 	@echo "make fetch-released, make bench, make bench-infer, make bench-wsi, make bench-unet, make lint-docker, make clean"
 	@echo "make docker-base  - Debian 12 base image made locally (debootstrap, docker import): no registry needed"
 	@echo "make docker-build [CUDA=1], make docker-test [CUDA=1] (make test inside, ../shared mounted),"
@@ -165,7 +165,7 @@ check-data: setup
 	$(PY) -m pipeline data check "$(DATA)" --usecase $(USECASE) $(if $(WORK),--work "$(WORK)")
 
 # the PyTorch U-Net (explicit rules: they need setup-unet, and win over the pattern rules above)
-UNET_OPTS = $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SEED),--seed $(SEED)) $(GPU_FLAG)
+UNET_OPTS = $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SEED),--seed $(SEED)) $(GPU_FLAG) $(FORCE_FLAG)
 unet: setup setup-unet
 	@test -n "$(DATA)" || { echo "usage: make unet DATA=<epi.tgz or folder> [EPOCHS=100] [SPLIT='uc2-fold 1'] [GPU=1]"; exit 2; }
 	$(call DATA_CHECK,unet,$(or $(WORK),runs/unet))

@@ -27,6 +27,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import tables  # noqa: E402
 import torch  # noqa: E402
 
+from pipeline import recipes  # noqa: E402
 from pipeline.cli import main  # noqa: E402
 from pipeline.usecases import epi  # noqa: E402
 from pipeline.usecases.unet import checkpoint, database, output, runner  # noqa: E402
@@ -215,9 +216,21 @@ def test_resume_continues_as_an_uninterrupted_run(cohort, trained, tmp_path):
     for k, v in a["model_dict"].items():
         assert torch.equal(v, b["model_dict"][k]), k
     assert len((tmp_path / "w" / "history.csv").read_text().splitlines()) == 3
-    cfg.train = TrainParams(epochs=3, patch_size=32, edge_weight=2.0)
-    with pytest.raises(ValueError, match="trained with other options \\(edge_weight\\)"):
+    cfg.out_patch = 32
+    runner.run(cfg, ("outputs", "scores"))                              # outputs of the 2-epoch model
+    cfg.train = TrainParams(epochs=1, patch_size=32, edge_weight=2.0)
+    with pytest.raises(ValueError, match="trained with other options \\(edge_weight\\).*--force"):
         runner.run(cfg, ("train",))
+    cfg.force = True
+    runner.run(cfg, ("train",))                                         # --force: trained again from scratch
+    assert checkpoint.load(tmp_path / "w" / checkpoint.LAST)["epoch"] == 1
+    assert len((tmp_path / "w" / "history.csv").read_text().splitlines()) == 2
+    cfg.force = False
+    with pytest.raises(recipes.StaleRecipe, match="outputs: .* sha256=.* \\(in its input model\\)"):
+        runner.run(cfg, ("outputs",))                                   # the old model's outputs are not reused
+    cfg.force = True
+    s = runner.run(cfg, ("outputs", "scores"))                          # recomputed with the new model
+    assert len(s["outputs"]["computed"]) == 1 and s["scores"]["n"] == 63 * 63
 
 
 def test_outputs_skip_force_and_bad_input(cohort, trained, tmp_path):

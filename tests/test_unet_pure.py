@@ -1,6 +1,7 @@
 """U-Net use case, the parts without torch: tiling geometry, splits, registry import, Makefile."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -93,6 +94,13 @@ def test_make_targets_install_the_unet_for_tests():
     assert "requirements-unet.txt" in out or (REPO_ROOT / ".venv" / ".requirements-unet.stamp").is_file()
     req = (REPO_ROOT / "requirements-unet.txt").read_text()
     assert "torch==2.13.0" in req and "torchvision" not in req
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}   # not `make test`'s
+
+    def dry(*args: str) -> str:
+        out = subprocess.run(["make", "-n", *args], cwd=REPO_ROOT, capture_output=True, text=True, env=env).stdout
+        return out.replace("\\\n", " ").strip().splitlines()[-1]        # the last command, continuation lines joined
+    assert " --force" in dry("unet", "DATA=d", "FORCE=1") and " --force" in dry("demo-unet-vs-caffe", "FORCE=1")
+    assert "--force" not in dry("unet", "DATA=d") and "--fold 2" in dry("unet-vs-caffe", "DATA=d", "FOLD=2")
 
 
 def test_output_inputs_as_make_output_unet_cmd(tmp_path):

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import atomic, crossval, inference, templates
+from pipeline import atomic, crossval, recipes, templates
 from pipeline.matlab import imresize_scale
 from pipeline.usecases import epi
 from pipeline.usecases.unet import runner
@@ -47,6 +47,7 @@ class Options:
     caffe_max_positive: int = 5000
     caffe_infer_mode: str = "exact"
     caffe_solver: templates.SolverParams = field(default_factory=templates.SolverParams)
+    data_recipe: recipes.Recipe | None = None     # the generated cohort's recipe (demo), else the data path
 
 
 def caffe_parameters(model: Path) -> int:
@@ -98,36 +99,41 @@ class Timings:
         return self.data.get(key)
 
 
+def _done(folder: Path, stage: str, key: str = "") -> bool:
+    """Whether a stage of use case 2's run is recorded as done (its work is skipped, not timed)."""
+    rec = recipes.read_record(recipes.record_path(folder, stage, key))
+    return bool(rec) and rec.get("state") == "done"
+
+
 def _caffe_side(uc2, ucfg: runner.Config, opt: Options, work: Path, timings: Timings) -> dict:
+    """Use case 2's own run (:func:`pipeline.crossval.run`, fold ``opt.fold`` only), stage group by
+    stage group so that each is timed when it computes."""
     k = opt.fold
     cfg = crossval.Config(data=Path(ucfg.data), work=work, params=epi.Params(max_positive=opt.caffe_max_positive),
                           iterations=opt.caffe_iterations, seed=ucfg.seed, gpu=ucfg.gpu, solver=opt.caffe_solver,
-                          infer_mode=opt.caffe_infer_mode, show_progress=ucfg.show_progress, only_folds=(k,))
-    names = crossval.fold_names(k)
-    prep_done = all((work / names[n]).exists() for n in ("train_db", "test_db", "mean"))
+                          infer_mode=opt.caffe_infer_mode, show_progress=ucfg.show_progress, only_folds=(k,),
+                          force=ucfg.force, data_recipe=opt.data_recipe)
+    prep_done = _done(work, "dbs", str(k))
     t = time.perf_counter()
     crossval.run(uc2, cfg, ("patches", "folds", "dbs"))
     if not prep_done:
         timings.record("caffe_prep", time.perf_counter() - t)
-    solver = crossval.stage_prototxt(cfg, k).solver
-    from pipeline import training
-    model = training.final_model(solver)
-    trained = model.is_file()
+    trained = _done(work / "models", "train", str(k))
     t = time.perf_counter()
     crossval.run(uc2, cfg, ("prototxt", "train"))
     if not trained:
         timings.record("caffe_train", time.perf_counter() - t)
+    model = work / "models" / f"{k}_caffenet_train_w32_iter_{cfg.iterations}.caffemodel"
     assignment = json.loads((work / "lists" / "folds.json").read_text())
     by_patient = uc2.images_by_patient(cfg.data)
     imgs = [i for p, f in assignment.items() if f in (k, k % cfg.nfolds + 1) for i in by_patient[p]]
-    out = work / "output" / str(k)
-    outputs_done = all(inference.outputs.is_done(inference.output_paths(out, i.stem)) for i in imgs)
+    outputs_done = _done(work / "output", "outputs", str(k))
     t = time.perf_counter()
-    crossval.run(uc2, cfg, ("prototxt", "outputs"))
+    crossval.run(uc2, cfg, ("outputs",))
     if not outputs_done:
         timings.record("caffe_infer", time.perf_counter() - t, megapixels=megapixels(imgs), images=len(imgs))
     scores = crossval.run(uc2, cfg, ("scores",))["scores"]["folds"][0]
-    return {"scores": scores, "model": model, "output": out}
+    return {"scores": scores, "model": model, "output": work / "output" / str(k)}
 
 
 def _unet_side(ucfg: runner.Config, timings: Timings) -> dict:
@@ -143,7 +149,7 @@ def _unet_side(ucfg: runner.Config, timings: Timings) -> dict:
     o = s["outputs"]
     if o["computed"]:
         timings.record("unet_infer", o["seconds"], megapixels=o["pixels"] / 1e6, images=len(o["computed"]))
-    return {"scores": s["scores"], "model": work / BEST, "parameters": o["parameters"], "split": s["split"],
+    return {"scores": s["scores"], "model": work / BEST, "parameters": s["training"]["parameters"], "split": s["split"],
             "output": work / "output"}
 
 

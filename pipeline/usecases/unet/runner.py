@@ -9,6 +9,13 @@ Work folder:
     WORK/history.csv, WORK/unet_training.png     per-epoch losses and validation scalars, and their plot
     WORK/output/<stem>_{class,prob}.png, .npy    outputs of the test patients' images
     WORK/scores.json, WORK/scores.md             pixel scores of the test images (use case 2's scoring)
+    WORK/{outputs,scores}.recipe.json            what made them (:mod:`pipeline.recipes`; the model by its sha256)
+
+A rerun never reuses work made with other options: the databases are rebuilt when their inputs or
+parameters changed, training resumes only with the same options (else it is refused, or with
+``force`` started over), and the outputs and scores are stages of :mod:`pipeline.recipes` whose
+input is the best checkpoint (by sha256): outputs of another model are refused, or with ``force``
+recomputed.
 """
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import atomic, metrics
+from pipeline import atomic, download, metrics, recipes
 from pipeline.usecases import epi
 from pipeline.usecases.unet import split as splits
 from pipeline.usecases.unet.database import DBParams
@@ -42,6 +49,7 @@ class Config:
     out_batch: int = 10
     gpu: bool = False
     show_progress: bool = True
+    force: bool = False             # start training over / recompute outputs made with other options
 
 
 def patients_and_images(folder: Path) -> dict[str, list[Path]]:
@@ -99,20 +107,37 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
         summary["dbs_seconds"] = round(time.perf_counter() - td, 1)
     if "train" in stages:
         from pipeline.usecases.unet.train import train
-        summary["training"] = train(work, dbs, cfg.train, cfg.gpu, cfg.show_progress)
+        summary["training"] = train(work, dbs, cfg.train, cfg.gpu, cfg.show_progress, cfg.force)
     test_images = [i for p in sp.test for i in by_patient[p]]
-    if "outputs" in stages:
+    if "outputs" in stages or "scores" in stages:
         from pipeline.usecases.unet import output
         from pipeline.usecases.unet.checkpoint import BEST
-        summary["outputs"] = output.run(test_images, work / BEST, work / "output", cfg.out_patch, cfg.out_batch,
-                                        cfg.db.resize, gpu=cfg.gpu, show_progress=cfg.show_progress)
-    if "scores" in stages:
-        s = {**score(work / "output", test_images, cfg.db.resize), "images": [i.name for i in test_images],
-             "split": sp.mode}
-        atomic.write_text(work / "scores.json", json.dumps(s, indent=1))
-        atomic.write_text(work / "scores.md", markdown(s, f"U-Net, pixel level, test images of split {sp.mode}"))
-        summary["scores"] = s
-        summary["table"] = str(work / "scores.md")
+        best = work / BEST
+        if not best.is_file():
+            raise recipes.MissingInput(f"{best}: no trained model (made by the train stage)")
+        made: dict = {}
+        out_rec = recipes.stage(
+            "outputs", work, options={"patch": cfg.out_patch, "batch": cfg.out_batch, "resize": cfg.db.resize,
+                                      "images": [i.name for i in test_images]},
+            inputs={"model": {**recipes.source(best, sha256=download.sha256_of(best)), "label": "model"}},
+            outputs=["output"],
+            what="the U-Net's outputs of the test images", run="outputs" in stages, force=cfg.force,
+            make=lambda: made.update(output.run(test_images, best, work / "output", cfg.out_patch, cfg.out_batch,
+                                                cfg.db.resize, gpu=cfg.gpu, show_progress=cfg.show_progress)))
+        if "outputs" in stages:
+            summary["outputs"] = made or {"computed": [], "skipped": [str(i) for i in test_images]}
+
+        def write_scores() -> None:
+            sc = {**score(work / "output", test_images, cfg.db.resize), "images": [i.name for i in test_images],
+                  "split": sp.mode}
+            atomic.write_text(work / "scores.json", json.dumps(sc, indent=1))
+            atomic.write_text(work / "scores.md", markdown(sc, f"U-Net, pixel level, test images of split {sp.mode}"))
+        if "scores" in stages:
+            recipes.stage("scores", work, options={"resize": cfg.db.resize}, inputs={"outputs": out_rec},
+                          outputs=["scores.json", "scores.md"], what="the U-Net's scores", force=cfg.force,
+                          make=write_scores)
+            summary["scores"] = json.loads((work / "scores.json").read_text())
+            summary["table"] = str(work / "scores.md")
     summary["seconds"] = round(time.time() - t0, 1)
     atomic.write_text(work / "summary.json", json.dumps(summary, indent=1, default=str))
     return summary

@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import atomic
+from pipeline import atomic, recipes
 from pipeline.usecases.unet import augment, checkpoint
 from pipeline.usecases.unet.database import check_pytable, fingerprint
 from pipeline.usecases.unet.loss import class_weights, confusion, edge_ring, weighted_loss
@@ -180,11 +181,13 @@ def _val_scalars(cm: np.ndarray) -> dict[str, float]:
                 "TNR": float(cm[0, 0] / (cm[0, 0] + cm[0, 1])), "TPR": float(cm[1, 1] / (cm[1, 1] + cm[1, 0]))}
 
 
-def train(work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False, show_progress: bool = True) -> dict:
+def train(work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False, show_progress: bool = True,
+          force: bool = False) -> dict:
     """Train (or resume) into ``work``; returns {"best", "last", "epochs", "best_epoch", "seconds", ...}.
 
     Resumes from ``work/epistroma_unet_last_model.pth`` when it was made with the same parameters
-    and databases (``work/train.json``); a folder trained with other ones is an error naming them.
+    and databases (``work/train.json``); a folder trained with other ones is an error naming them,
+    or with ``force`` its checkpoints, history and TensorBoard logs are removed and training starts over.
     """
     import torch
     from torch.utils.data import DataLoader
@@ -205,8 +208,14 @@ def train(work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False, s
         old = json.loads(record.read_text())
         if old.get("fingerprint") != fp:
             diff = sorted(k for k in config if old.get("config", {}).get(k) != config[k])
-            raise ValueError(f"{work}: trained with other options ({', '.join(diff)}); use another --work "
-                             f"or delete {last_path.name} and {best_path.name} to start over")
+            if not force:
+                raise recipes.StaleRecipe(f"{work}: trained with other options ({', '.join(diff)}); use "
+                                          f"{recipes.FORCE_HINT} to train again from scratch, or {recipes.NEW_WORK_HINT}")
+            log.warning("%s: trained with other options (%s): training again from scratch (--force)", work,
+                        ", ".join(diff))
+            for f in (last_path, best_path, work / "history.csv", work / "unet_training.png"):
+                f.unlink(missing_ok=True)
+            shutil.rmtree(work / "runs", ignore_errors=True)
     atomic.write_text(record, json.dumps({"fingerprint": fp, "config": config}, indent=1))
 
     device = device_for(gpu)

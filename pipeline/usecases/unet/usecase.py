@@ -16,8 +16,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipeline import recipes
 from pipeline.usecases import datasets
-from pipeline.usecases.base import UseCase
+from pipeline.usecases.base import UseCase, add_force_argument
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class UNetEpistroma(UseCase):
             p.add_argument("--infer-mode", default="fcn" if demo else "exact", choices=sorted(ENGINES),
                            help="Caffe step-5 engine")
             self._common(p, demo)
+            add_force_argument(p)
             p.set_defaults(func=lambda a, demo=demo: self.run_compare(a, demo))
         o = sub.add_parser("unet-output", help="U-Net outputs of images (make_output_unet_cmd.py)")
         o.add_argument("input_pattern", nargs="*", help="files, one wildcard, or a .tsv (first column)")
@@ -130,17 +132,19 @@ class UNetEpistroma(UseCase):
                       train=TrainParams(epochs=args.epochs, batch_size=args.batch_size, patch_size=args.patch_size,
                                         edge_weight=args.edge_weight, val_augment=not args.clean_val, wf=args.wf,
                                         depth=args.depth, seed=args.seed),
-                      out_patch=args.patch_size, out_batch=args.out_batch, gpu=args.gpu)
+                      out_patch=args.patch_size, out_batch=args.out_batch, gpu=args.gpu,
+                      force=getattr(args, "force", False))
 
-    def _data(self, args: argparse.Namespace, demo: bool) -> Path:
+    def _data(self, args: argparse.Namespace, demo: bool) -> tuple[Path, Any]:
+        """(data folder, its recipe): the generated cohort as a stage (made once per seed), or the user's data."""
         if demo:
-            return self.make_demo_cohort(args.work / "generated_cohort", args.seed)
-        return self.prepare_data(args.data, args.work / "data")
+            return self.demo_data(args.work, args.seed, getattr(args, "force", False))
+        return self.prepare_data(args.data, args.work / "data"), recipes.source(args.data)
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
         require_torch(args.threads)
         from pipeline.usecases.unet import runner
-        summary = runner.run(self.config(args, self._data(args, demo)), stages)
+        summary = runner.run(self.config(args, self._data(args, demo)[0]), stages)
         if demo:
             summary["cohort"] = "GENERATED (synthetic): the numbers show the pipeline works, nothing about epithelium"
         return summary
@@ -154,10 +158,11 @@ class UNetEpistroma(UseCase):
         sp = SolverParams(max_iter=args.iterations)
         if demo:
             sp.test_interval, sp.snapshot, sp.display = 100, 100, 20
+        data, data_recipe = self._data(args, demo)
         opt = compare.Options(fold=args.fold, caffe_iterations=args.iterations,
                               caffe_max_positive=uc2.demo_max_positive if demo else uc2.max_positive,
-                              caffe_infer_mode=args.infer_mode, caffe_solver=sp)
-        summary = compare.run(uc2, self.config(args, self._data(args, demo)), opt)
+                              caffe_infer_mode=args.infer_mode, caffe_solver=sp, data_recipe=data_recipe)
+        summary = compare.run(uc2, self.config(args, data), opt)
         if demo:
             summary["cohort"] = "GENERATED (synthetic): the numbers show the pipeline works, nothing about epithelium"
         return summary
