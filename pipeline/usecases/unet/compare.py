@@ -99,26 +99,20 @@ class Timings:
         return self.data.get(key)
 
 
-def _done(folder: Path, stage: str, key: str = "") -> bool:
-    """Whether a stage of use case 2's run is recorded as done (its work is skipped, not timed)."""
-    rec = recipes.read_record(recipes.record_path(folder, stage, key))
-    return bool(rec) and rec.get("state") == "done"
-
-
 def _caffe_side(uc2, ucfg: runner.Config, opt: Options, work: Path, timings: Timings) -> dict:
     """Use case 2's own run (:func:`pipeline.crossval.run`, fold ``opt.fold`` only), stage group by
     stage group so that each is timed when it computes."""
     k = opt.fold
     cfg = crossval.Config(data=Path(ucfg.data), work=work, params=epi.Params(max_positive=opt.caffe_max_positive),
                           iterations=opt.caffe_iterations, seed=ucfg.seed, gpu=ucfg.gpu, solver=opt.caffe_solver,
-                          infer_mode=opt.caffe_infer_mode, show_progress=ucfg.show_progress, only_folds=(k,),
+                          infer_mode=opt.caffe_infer_mode, show_progress=ucfg.show_progress, folds=(k,),
                           force=ucfg.force, data_recipe=opt.data_recipe)
-    prep_done = _done(work, "dbs", str(k))
+    prep_done = crossval.recorded_done(work, "dbs", str(k))
     t = time.perf_counter()
     crossval.run(uc2, cfg, ("patches", "folds", "dbs"))
     if not prep_done:
         timings.record("caffe_prep", time.perf_counter() - t)
-    trained = _done(work / "models", "train", str(k))
+    trained = crossval.trained(work, k)
     t = time.perf_counter()
     crossval.run(uc2, cfg, ("prototxt", "train"))
     if not trained:
@@ -126,8 +120,8 @@ def _caffe_side(uc2, ucfg: runner.Config, opt: Options, work: Path, timings: Tim
     model = work / "models" / f"{k}_caffenet_train_w32_iter_{cfg.iterations}.caffemodel"
     assignment = json.loads((work / "lists" / "folds.json").read_text())
     by_patient = uc2.images_by_patient(cfg.data)
-    imgs = [i for p, f in assignment.items() if f in (k, k % cfg.nfolds + 1) for i in by_patient[p]]
-    outputs_done = _done(work / "output", "outputs", str(k))
+    imgs = [i for part in crossval.fold_images(assignment, by_patient, k, cfg.nfolds, uc2.validation) for i in part]
+    outputs_done = crossval.recorded_done(work / "output", "outputs", str(k))
     t = time.perf_counter()
     crossval.run(uc2, cfg, ("outputs",))
     if not outputs_done:
