@@ -57,7 +57,7 @@ DOCKER_ENV = CUDA="$(CUDA)" IMAGE="$(IMAGE)" DOCKER_NETWORK="$(DOCKER_NETWORK)" 
              CUDA_TOOLKIT="$(CUDA_TOOLKIT)" SHARED="$(SHARED)" DATA="$(DATA)" ITER="$(ITER)" VARIANT="$(VARIANT)" \
              GPU="$(GPU)" FORCE="$(strip $(FORCE))" PYTEST_ARGS="$(PYTEST_ARGS)"
 
-.PHONY: help setup apt venv caffe setup-slurm status doctor test demo usecases usecase6 check-data regress fetch-released bench bench-infer bench-wsi \
+.PHONY: help setup apt venv caffe setup-slurm status doctor test caffe-selftest caffe-selftest-deps demo usecases usecase6 check-data regress fetch-released bench bench-infer bench-wsi \
         lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean \
         setup-unet unet demo-unet unet-vs-caffe demo-unet-vs-caffe bench-unet
 
@@ -65,6 +65,8 @@ help:
 	@echo "make demo      - set up, then run use case 6 end to end on a small generated cohort"
 	@echo "make test      - set up, then run the tests (real Caffe tools on generated data)"
 	@echo "make setup     - Debian packages, .venv, BVLC Caffe (tools + pycaffe); skips what is done"
+	@echo "make caffe-selftest - Caffe's own C++ (gtest) and pycaffe suites against the installed Caffe"
+	@echo "                 (make caffe-selftest-deps: only the Debian and Python packages they need)"
 	@echo "make doctor    - versions and paths of Caffe, pycaffe and the Python dependencies"
 	@echo "make usecases  - the registered use cases, their commands and stages"
 	@echo "make usecase6 DATA=<zip|folder> [VARIANT=crop|resize|crop-morerot] [ITER=600000] [GPU=1] [STAGES=...] [FORCE=1]"
@@ -122,6 +124,18 @@ setup-unet: venv $(VENV)/.requirements-unet.stamp
 # ---------------------------------------------------------------- the two commands
 test: setup setup-slurm setup-unet
 	$(PY) -m pytest -q -rs tests $(PYTEST_ARGS)
+
+# Caffe's own suites: test.testbin from the same build recipe (build_caffe.sh --tests), then both run.
+caffe-selftest: setup caffe-selftest-deps
+	@bash docker/build_caffe.sh --python $(CURDIR)/$(PY) --tests $(CAFFE_BUILD_FLAGS)
+	$(PY) docker/caffe_selftest.py --caffe-root "$(CAFFE_ROOT)" --out runs/caffe-selftest
+
+caffe-selftest-deps: venv $(VENV)/.selftest-requirements.stamp
+	@bash docker/build_caffe.sh --deps-only --tests
+
+$(VENV)/.selftest-requirements.stamp: requirements-selftest.txt $(VENV)/.requirements.stamp
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-selftest.txt
+	@touch $@
 
 demo: setup
 	$(PY) -m pipeline demo --work $(or $(WORK),runs/demo) $(if $(SEED),--seed $(SEED)) $(FORCE_FLAG)
