@@ -126,8 +126,10 @@ test: setup setup-slurm setup-unet
 	$(PY) -m pytest -q -rs tests $(PYTEST_ARGS)
 
 # Caffe's own suites: test.testbin from the same build recipe (build_caffe.sh --tests), then both run.
-caffe-selftest: setup caffe-selftest-deps
+# The kit first: an image built without it says so before anything is installed.
+caffe-selftest: setup
 	@bash docker/build_caffe.sh --python $(CURDIR)/$(PY) --tests $(CAFFE_BUILD_FLAGS)
+	@$(MAKE) --no-print-directory caffe-selftest-deps
 	$(PY) docker/caffe_selftest.py --caffe-root "$(CAFFE_ROOT)" --out runs/caffe-selftest
 
 caffe-selftest-deps: venv $(VENV)/.selftest-requirements.stamp

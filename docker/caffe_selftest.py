@@ -8,6 +8,10 @@ What it reproduces:
   test also has a GPU variant whose name does not say so) and is reported as an error.
 - the pycaffe suite, python/caffe/test, with pytest, importing the installed pycaffe.
 
+One addition to runtest: Caffe's two wall-clock timer tests (BenchmarkTest/N.TestTimerMilliSeconds,
+...Seconds: sleep 300 ms, allow 30 ms more) fail on a loaded machine; a failed one is rerun once,
+alone, and counts as passed if it then passes, named in the summary line. No other test is rerun.
+
 Both run in the test kit `docker/build_caffe.sh --tests` installs as $CAFFE_ROOT/test (test.testbin
 linked to $CAFFE_ROOT/lib, and the source tree's test files in its layout). The shuffle seed is fixed
 (`--seed`, default 1) so that a rerun runs the tests in the same order.
@@ -34,6 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CPU_FILTER = "-*GPU*"      # Caffe's runtest filter for CPU-only builds
+# Caffe's wall-clock timer tests (src/caffe/test/test_benchmark.cpp) sleep 300 ms and allow 30 ms more:
+# on a loaded machine the sleep alone overshoots (seen here: 331 ms vs 330 under load 18). Only these
+# are rerun, once and alone, when they fail; the summary says so. Any other failure stands.
+TIMING_TEST = re.compile(r"^BenchmarkTest(/\d+)?\.")
 PROGRESS_EVERY_S = 30.0
 
 
@@ -145,6 +153,11 @@ def gtest_progress(lines: list[str]) -> tuple[int, list[str], str | None]:
     return finished, failed, running
 
 
+def timing_failures(failures: list[str]) -> list[str]:
+    """The failed tests that are Caffe's wall-clock timer tests (BenchmarkTest, BenchmarkTest/N)."""
+    return [f for f in failures if TIMING_TEST.match(f)]
+
+
 def gtest_filter_for(only: str, gpu_build: bool) -> str:
     """The --gtest_filter value: `only` (gtest's POSITIVE[-NEGATIVE] syntax), plus *GPU* among the
     negative patterns on CPU builds, as Caffe's runtest does."""
@@ -244,13 +257,43 @@ def run_cpp(kit: Path, out: Path, gpu_build: bool, seed: int, only: str = "*") -
         if running:
             res.failed += 1
             res.failures.append(f"{running} (crashed: {describe_exit(returncode)})")
+    if not res.error:
+        rerun_timing_failures(kit, out, res, env)
     if res.filtered and only == "*":
         notes.append(f"{res.filtered} GPU tests filtered out ({CPU_FILTER}, CPU build)")
     elif res.filtered:
         notes.append(f"{res.filtered} tests left out by --gtest_filter={gtest_filter}")
-    res.notes = notes
+    res.notes = notes + res.notes
     res.seconds = seconds
     return res
+
+
+def rerun_timing_failures(kit: Path, out: Path, res: SuiteResult, env: dict[str, str]) -> None:
+    """Rerun the failed wall-clock timer tests of `res` once, alone; those that pass then count as
+    passed, with a note naming them (report: cpp-rerun.xml, output: cpp-rerun.stdout.log)."""
+    timing = timing_failures(res.failures)
+    if not timing:
+        return
+    report = out / "cpp-rerun.xml"
+    report.unlink(missing_ok=True)
+    args = [str(kit / "test.testbin"), f"--gtest_filter={':'.join(timing)}", f"--gtest_output=xml:{report}"]
+    print(f"[caffe-selftest] C++: rerunning the timer tests that failed, alone: {', '.join(timing)}", flush=True)
+    with open(out / "cpp-rerun.stdout.log", "w") as log_out:
+        subprocess.run(args, cwd=kit, env=env, stdout=log_out, stderr=subprocess.STDOUT)
+    if not report.is_file():
+        res.notes.append("rerun of the timer tests wrote no report")
+        return
+    again = parse_gtest_xml(report.read_text(errors="replace"))
+    ran = {f"{c.get('classname', '')}.{c.get('name', '')}" for c in ET.fromstring(report.read_text()).iter("testcase")
+           if c.get("status") != "notrun"}
+    recovered = [t for t in timing if t in ran and t not in again.failures]
+    for t in recovered:
+        res.failures.remove(t)
+        res.failed -= 1
+        res.passed += 1
+    if recovered:
+        res.notes.append(f"{len(recovered)} wall-clock timer test(s) failed under load and passed rerun alone: "
+                         + ", ".join(recovered))
 
 
 def run_python(kit: Path, out: Path, caffe_root: Path) -> SuiteResult:
