@@ -283,8 +283,9 @@ def rerun_timing_failures(kit: Path, out: Path, res: SuiteResult, env: dict[str,
     if not report.is_file():
         res.notes.append("rerun of the timer tests wrote no report")
         return
-    again = parse_gtest_xml(report.read_text(errors="replace"))
-    ran = {f"{c.get('classname', '')}.{c.get('name', '')}" for c in ET.fromstring(report.read_text()).iter("testcase")
+    text = report.read_text(errors="replace")
+    again = parse_gtest_xml(text)
+    ran = {f"{c.get('classname', '')}.{c.get('name', '')}" for c in ET.fromstring(text).iter("testcase")
            if c.get("status") != "notrun"}
     recovered = [t for t in timing if t in ran and t not in again.failures]
     for t in recovered:
