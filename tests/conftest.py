@@ -74,3 +74,20 @@ def slurm(tmp_path_factory):
     cluster.stop()
     alive = [pid for pid in pids if slurm_cluster.pid_alive(pid)]
     assert not alive, f"test cluster daemons still running: {alive}"
+
+
+@pytest.fixture(scope="session")
+def lymphocyte_run(tmp_path_factory):
+    """``python -m pipeline usecase4`` on a tiny generated cohort (5 images, 10 iterations a fold,
+    fcn outputs): (data folder, work folder, completed process). Shared by the use-case and report tests."""
+    import subprocess
+    import sys
+    from pipeline import REPO_ROOT
+    from pipeline.usecases import lymphocyte
+    root = tmp_path_factory.mktemp("lymphocyte")
+    data, work = root / "data", root / "w"
+    lymphocyte.make_cohort(data, n_images=5, size=40, seed=4)
+    cmd = [sys.executable, "-m", "pipeline", "usecase4", "--data", str(data), "--work", str(work),
+           "--iter", "10", "--test-interval", "10", "--snapshot", "10", "--display", "5", "--max-positive", "15",
+           "--infer-mode", "fcn"]
+    return data, work, subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)

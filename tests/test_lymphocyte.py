@@ -84,24 +84,16 @@ def test_hard_negatives_are_far_from_positives():
     assert all(mask[r, c] == 0 for r, c in cent)
 
 
-def test_usecase4_end_to_end_on_a_tiny_generated_cohort(tmp_path):
+def test_usecase4_end_to_end_on_a_tiny_generated_cohort(lymphocyte_run):
     """All stages with the real tools: 5 folds, 10 iterations each, fcn outputs, detection scores."""
     import json
-    import subprocess
-    import sys
-    from pipeline import REPO_ROOT
-    data = tmp_path / "data"
-    ly.make_cohort(data, n_images=5, size=40, seed=4)
-    cmd = [sys.executable, "-m", "pipeline", "usecase4", "--data", str(data), "--work", str(tmp_path / "w"),
-           "--iter", "10", "--test-interval", "10", "--snapshot", "10", "--display", "5", "--max-positive", "15",
-           "--infer-mode", "fcn"]
-    out = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    data, work, out = lymphocyte_run
     assert out.returncode == 0, out.stderr[-3000:]
-    scores = json.loads((tmp_path / "w" / "scores.json").read_text())
+    scores = json.loads((work / "scores.json").read_text())
     assert [f["fold"] for f in scores["folds"]] == [1, 2, 3, 4, 5]
     truth = sum(len(ly.true_centres(p)) for p in sorted(data.glob("im*.tif")))
     assert scores["pooled"]["tp"] + scores["pooled"]["fn"] == truth
     for k in range(1, 6):
-        assert (tmp_path / "w" / "models" / f"{k}_caffenet_train_w32_iter_10.caffemodel").is_file()
-    assert len(list((tmp_path / "w" / "output").glob("*/*_prob.png"))) == 5
+        assert (work / "models" / f"{k}_caffenet_train_w32_iter_10.caffemodel").is_file()
+    assert len(list((work / "output").glob("*/*_prob.png"))) == 5
     assert "published (recalled, unchecked)" in out.stdout
