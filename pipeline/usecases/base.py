@@ -230,13 +230,17 @@ class UseCase(ABC):
         return Content(training_logs=self.training_logs(work))
 
     def training_logs(self, work: Path) -> dict[str, Path]:
-        """Training-log CSVs by label: ``WORK/models/<k>_*_log.csv`` as "fold <k>" (one log: "training")."""
+        """Training-log CSVs by label: ``WORK/models/<k>_*_log.csv`` as "fold <k>" (``<k>`` may be
+        "1_2": fold 1, level 2), in fold order; a single log as "training"."""
         import re
-        logs = sorted(Path(work).glob("models/*_log.csv"),
-                      key=lambda p: (int(m.group(1)) if (m := re.match(r"(\d+)_", p.name)) else 0, p.name))
+        logs = {}
+        for p in Path(work).glob("models/*_log.csv"):
+            m = re.match(r"(\d+(?:_\d+)*)_", p.name)
+            logs[tuple(int(x) for x in m.group(1).split("_")) if m else (), p.name] = (f"fold {m.group(1)}" if m
+                                                                                   else p.stem, p)
         if len(logs) == 1:
-            return {"training": logs[0]}
-        return {(f"fold {m.group(1)}" if (m := re.match(r"(\d+)_", p.name)) else p.stem): p for p in logs}
+            return {"training": next(iter(logs.values()))[1]}
+        return dict(v for _, v in sorted(logs.items()))
 
     def published_rows(self, column_of: dict[str, str], variant: str | None = None) -> list[Row]:
         """Rows of the published figures (of ``variant`` or of none), one per figure note, each

@@ -273,9 +273,7 @@ def report_pictures(work: Path, scores: dict, data_dir: Path, factor: float, str
             file = f"epi_fold{k}_{label}_{img_path.stem}.png"
             outlines(image[:h, :w], truth[:h, :w], prob[:h, :w].argmax(2) == 1, prob[:h, :w, 1], title,
                      pictures / file, prob_label="P(epithelium)")
-            pics.append(Picture(file, f"{title}. Left: ground-truth epithelium (solid green) and the predicted "
-                                      f"class map (dashed yellow) outlined over the image resized ×{factor:g}, as "
-                                      "the model saw it. Right: the predicted probability of epithelium."))
+            pics.append(Picture(file, title + "."))
     return pics, rows
 
 
@@ -376,8 +374,11 @@ class Epithelium(CrossValidatedUseCase):
         pics, rows = report_pictures(work, scores, data_dir, Params.resize, int(run.get("options", {}).get("stride", 1)),
                                      pictures)
         cols = [Column("fold", "fold", 0), Column("f", "F (class map)"), Column("p", "precision"), Column("r", "recall")]
-        return [Section("Outlines on test images", pictures=pics,
-                        text="For each fold, the test images with the best, median and worst F-score of the class map."),
+        return [Section("Outlines on test images", pictures=pics, text=(
+                    "For each fold, the test images with the best, median and worst pixel F-score of the class map. "
+                    "Left: the ground-truth epithelium (solid green) and the predicted class map (dashed yellow) "
+                    f"outlined over the image resized ×{Params.resize:g}, as the model saw it. Right: the predicted "
+                    "probability of epithelium.")),
                 Section("Test images", tables=[Table(cols, rows, corner="image", caption=(
                     "Each test image's pixel scores of the class map, computed for this report from the saved "
                     "probability maps over the same pixels as the table above."))])]

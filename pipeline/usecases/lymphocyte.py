@@ -346,11 +346,7 @@ def report_pictures(work: Path, scores: dict, data_dir: Path, scale: float, pict
             file = f"lymphocyte_fold{k}_{label}_{Path(name).stem}.png"
             centres(inference.load_resized(data_dir / name, scale), c["truth_matched"], c["truth_missed"],
                     c["pred_matched"], c["pred_false"], title, pictures / file)
-            pics.append(Picture(file, f"{title}. The image enlarged ×{scale:g}, as the model saw it. Green circles: "
-                                      "annotated centres with a detection within "
-                                      f"{radius:g} px (original scale), green plus signs those detections; orange "
-                                      "circles: annotated centres nobody detected; magenta crosses: detections "
-                                      "matching no centre."))
+            pics.append(Picture(file, title + "."))
     return pics
 
 
@@ -455,9 +451,14 @@ class Lymphocytes(CrossValidatedUseCase):
         data_dir = Path(json.loads((work / "patches_report.json").read_text())["config"]["data"])
         if not data_dir.is_dir():
             return [Section("Detections on test images", text=f"{data_dir}: the input images are gone; no pictures.")]
+        radius = scores.get("match_radius", MATCH_RADIUS)
         return [Section("Detections on test images", pictures=report_pictures(work, scores, data_dir, Params.scale,
-                                                                              pictures),
-                        text="For each fold, the test images with the best, median and worst detection F-score.")]
+                                                                              pictures), text=(
+            "For each fold, the test images with the best, median and worst detection F-score, enlarged "
+            f"×{Params.scale:g} as the model saw them. Green circles: annotated centres with a detection within "
+            f"{radius:g} px (original scale), green plus signs those detections; thick orange circles: annotated "
+            "centres nothing detected (false negatives); magenta crosses: detections matching no centre "
+            "(false positives)."))]
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         if not any(Path(folder).glob("i*.tif")):
