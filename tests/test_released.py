@@ -67,6 +67,9 @@ def test_regress_command_on_the_shared_real_patches(tmp_path):
     assert base["n"] == 1399 and base["published_f_score"] == 0.7648
     assert rows["released w32_dropout"]["variant"] == "resize +dropout"
     assert "| released w32 | resize |" in out.stdout
+    # the same table as a report page (tests/test_report.py checks the page itself)
+    assert out.stdout.rstrip().endswith(f"report: {tmp_path / 'report' / 'index.html'}")
+    assert "released w32_noresize" in (tmp_path / "report" / "index.html").read_text()
 
 
 def test_map_comparison_for_the_image_use_cases(tmp_path):

@@ -255,7 +255,8 @@ def test_regression_table_report(tmp_path):
     assert tables[0].rows[0].label == "released w32" and tables[0].rows[0].cells["c6"].value == "0.6957"
     index = table_report(tmp_path, "Regression", tables)
     html = index.read_text()
-    assert "<td class=\"text\">0.6957</td>" in html and "released w32" in html
+    assert '<td class="text numlike">0.6957</td>' in html and '<td class="text">resize</td>' in html
+    assert "Results: measured beside published" not in html             # a table report has no headline
     assert all((index.parent / link).is_file() for link in Page(html).links)
 
 

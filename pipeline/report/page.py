@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 #: Jinja template and static files of the report.
 REPORT_TEMPLATE_DIR = REPO_ROOT / "report_templates"
 PICTURES = "pictures"
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|–")
 STATIC = "static"
 
 
@@ -54,6 +56,7 @@ class Page:
     facts: list[tuple[str, str]] = field(default_factory=list)
     options: list[Option] = field(default_factory=list)
     rebuild: str = ""                       # the command rebuilding the report
+    results: bool = True                    # show the "measured beside published" section (a run's report)
 
 
 def fmt(cell: Cell, column: Column, as_published: bool = False) -> str:
@@ -88,8 +91,8 @@ def environment():
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = fmt
-    env.filters["show"] = _show
     env.filters["exact"] = lambda v: json.dumps(v)
+    env.tests["numeric_text"] = lambda v: isinstance(v, str) and bool(_NUMBER.fullmatch(v.strip()))
     return env
 
 
@@ -135,7 +138,8 @@ def _curves_caption(content: Content) -> str:
             + " The test phase runs the net on the held-out DB every test_interval iterations.")
 
 
-def table_report(out: Path, title: str, tables: list[Table], text: str = "", facts: list[tuple[str, str]] = ()) -> Path:
+def table_report(out: Path, title: str, tables: list[Table], text: str = "", facts: list[tuple[str, str]] = (),
+                 section: str = "Tables") -> Path:
     """A report of tables only (``regress``): ``out/report/index.html``."""
-    page = Page(title=title, facts=list(facts))
-    return build(out, page, lambda _pics: Content(sections=[Section("Tables", text=text, tables=tables)]))
+    page = Page(title=title, facts=list(facts), results=False)
+    return build(out, page, lambda _pics: Content(sections=[Section(section, text=text, tables=tables)]))

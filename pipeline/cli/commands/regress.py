@@ -40,5 +40,6 @@ def run(a) -> dict:
     if summary.get("table") and Path(summary["table"]).is_file():
         title = f"Regression against the released models: use case {uc.number}, {uc.title}"
         summary["report"] = str(table_report(a.out, title, mdtable.read_tables(Path(summary["table"])),
-                                             facts=[("released models", str(a.released)), ("output", str(a.out))]))
+                                             facts=[("released models", str(a.released)), ("output", str(a.out))],
+                                             section="The models on the same inputs"))
     return summary
