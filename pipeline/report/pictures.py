@@ -27,12 +27,26 @@ COLOURS = {"truth": "#00CC66", "prediction": "#FFD21F", "matched": "#00CC66", "m
            "false": "#FF2BD6", "blue": "#0072B2", "vermillion": "#D55E00", "sky": "#56B4E9", "grey": "#999999"}
 #: Display size of the longest image side, in pixels (images are shown at least this large, or their own size).
 MIN_SIDE = 320
+#: Narrowest figure, in pixels (room for the title and a two-column legend).
+MIN_WIDTH = 480
 DPI = 100
 
 
 def _figure(width_px: float, height_px: float):
     from matplotlib.figure import Figure
     return Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
+
+
+def _wrap(title: str, width_px: float) -> tuple[str, int]:
+    """``title`` (its own line breaks kept) wrapped to a figure ``width_px`` wide (11-point text):
+    (text, number of lines)."""
+    import textwrap
+    lines = [w for line in title.split("\n") for w in textwrap.wrap(line, width=max(24, int(width_px / 7.4)))] or [""]
+    return "\n".join(lines), len(lines)
+
+
+def _title(fig, text: str, height_px: float) -> None:
+    fig.suptitle(text, fontsize=11, y=1 - 8 / height_px, va="top")
 
 
 def _save(fig, path: Path) -> Path:
@@ -100,11 +114,15 @@ def outlines(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, prob: np.nd
     from skimage.measure import find_contours
     pw, ph = _panel_px(image.shape, max_side)
     n = 2 if prob is not None else 1
-    margin_top, margin_bottom, gap, cbar = 46, 56, 24, 70 if prob is not None else 0
-    W, H = n * pw + (n - 1) * gap + cbar + 20, ph + margin_top + margin_bottom
+    gap, cbar = 24, 70 if prob is not None else 0
+    W = max(n * pw + (n - 1) * gap + cbar + 20, MIN_WIDTH)
+    text, nlines = _wrap(title, W)
+    margin_top, margin_bottom = 30 + 17 * nlines, 40
+    H = ph + margin_top + margin_bottom
     fig = _figure(W, H)
-    fig.suptitle(title, fontsize=11, y=1 - 8 / H, va="top")
-    rect = [10 / W, margin_bottom / H, pw / W, ph / H]
+    _title(fig, text, H)
+    left = (W - (n * pw + (n - 1) * gap + cbar)) / 2
+    rect = [left / W, margin_bottom / H, pw / W, ph / H]
     ax = _image_axes(fig, rect, image, "H&E with outlines")
     for mask, key, style in ((truth, "truth", "-"), (pred, "prediction", "--")):
         for c in find_contours(np.pad(np.asarray(mask, dtype=np.float32), 1), 0.5):
@@ -115,13 +133,13 @@ def outlines(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, prob: np.nd
                Line2D([], [], color=COLOURS["prediction"], linestyle="--", linewidth=2, label="prediction")]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=9, frameon=False)
     if prob is not None:
-        ax2 = fig.add_axes([(10 + pw + gap) / W, margin_bottom / H, pw / W, ph / H])
+        ax2 = fig.add_axes([(left + pw + gap) / W, margin_bottom / H, pw / W, ph / H])
         im = ax2.imshow(np.asarray(prob, dtype=np.float32), vmin=0, vmax=1, cmap="viridis",
                         interpolation="nearest" if max(image.shape[:2]) < MIN_SIDE else "antialiased")
         ax2.set_title(prob_label, fontsize=10)
         ax2.set_xticks([])
         ax2.set_yticks([])
-        cax = fig.add_axes([(10 + 2 * pw + gap + 10) / W, margin_bottom / H, 14 / W, ph / H])
+        cax = fig.add_axes([(left + 2 * pw + gap + 10) / W, margin_bottom / H, 14 / W, ph / H])
         fig.colorbar(im, cax=cax)
     return _save(fig, path)
 
@@ -135,11 +153,13 @@ def centres(image: np.ndarray, truth_matched: np.ndarray, truth_missed: np.ndarr
     (N, 2) arrays of (row, col) in the image's pixel coordinates. Writes ``path`` (PNG)."""
     from matplotlib.lines import Line2D
     pw, ph = _panel_px(image.shape, max_side)
-    margin_top, margin_bottom = 46, 64
-    W, H = pw + 20, ph + margin_top + margin_bottom
+    W = max(pw + 20, MIN_WIDTH)
+    text, nlines = _wrap(title, W)
+    margin_top, margin_bottom = 16 + 17 * nlines, 64
+    H = ph + margin_top + margin_bottom
     fig = _figure(W, H)
-    fig.suptitle(title, fontsize=11, y=1 - 8 / H, va="top")
-    ax = _image_axes(fig, [10 / W, margin_bottom / H, pw / W, ph / H], image, "")
+    _title(fig, text, H)
+    ax = _image_axes(fig, [(W - pw) / 2 / W, margin_bottom / H, pw / W, ph / H], image, "")
     ms = 11
     styles = [
         (truth_matched, dict(marker="o", markersize=ms, markerfacecolor="none", markeredgewidth=1.6,
@@ -186,7 +206,7 @@ def montages(groups: dict[str, list[np.ndarray]], title: str, path: Path, column
     top, head, gap = 40, 26, 16
     W, H = pcols * tw + (pcols + 1) * gap, top + prows * (th + head + gap)
     fig = _figure(W, H)
-    fig.suptitle(title, fontsize=11, y=1 - 8 / H, va="top")
+    _title(fig, title, H)
     for i, name in enumerate(names):
         r, c = divmod(i, pcols)
         x = gap + c * (tw + gap)
@@ -226,11 +246,13 @@ def label_overlay(image: np.ndarray, labels: np.ndarray, classes: dict[int, tupl
         counts[value] = int(m.sum())
         img[m] = (1 - alpha) * img[m] + alpha * np.array(to_rgb(colour), dtype=np.float32)
     pw, ph = _panel_px(img.shape, max_side)
-    margin_top, margin_bottom = 46, 30 + 18 * -(-len(classes) // 2)
-    W, H = pw + 20, ph + margin_top + margin_bottom
+    W = max(pw + 20, MIN_WIDTH)
+    text, nlines = _wrap(title, W)
+    margin_top, margin_bottom = 16 + 17 * nlines, 30 + 18 * -(-len(classes) // 2)
+    H = ph + margin_top + margin_bottom
     fig = _figure(W, H)
-    fig.suptitle(title, fontsize=11, y=1 - 8 / H, va="top")
-    ax = _image_axes(fig, [10 / W, margin_bottom / H, pw / W, ph / H], img, "")
+    _title(fig, text, H)
+    ax = _image_axes(fig, [(W - pw) / 2 / W, margin_bottom / H, pw / W, ph / H], img, "")
     handles = [Patch(color=colour, label=f"{name} ({counts[v]} px)") for v, (name, colour) in classes.items()]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=8.5, frameon=False)
     return _save(fig, path)
@@ -260,7 +282,7 @@ def training_curves(logs: dict[str, Path], path: Path, title: str = "Training") 
     n = 2 if has_acc else 1
     W, H = 460 * n + 40, 380
     fig = _figure(W, H)
-    fig.suptitle(title, fontsize=11, y=1 - 8 / H, va="top")
+    _title(fig, title, H)
     axes = fig.subplots(1, n, squeeze=False)[0]
     fig.subplots_adjust(left=0.09 if n == 2 else 0.14, right=0.98, top=0.84, bottom=0.3, wspace=0.28)
     palette = [COLOURS[k] for k in ("blue", "vermillion", "matched", "false", "sky", "missed", "grey")]

@@ -341,12 +341,12 @@ def report_pictures(work: Path, scores: dict, data_dir: Path, scale: float, pict
             s = per[name]
             c = image_centres(out, data_dir / name, scale, radius)
             fs = "–" if s["f_score"] is None else f"{s['f_score']:.3f}"
-            title = (f"Fold {k}, {describe(label, len(have))}: {name}, F {fs} "
-                     f"(tp {s['tp']}, fp {s['fp']}, fn {s['fn']})")
+            title = (f"Fold {k}, {describe(label, len(have))}: {name}\n"
+                     f"F {fs} (tp {s['tp']}, fp {s['fp']}, fn {s['fn']})")
             file = f"lymphocyte_fold{k}_{label}_{Path(name).stem}.png"
             centres(inference.load_resized(data_dir / name, scale), c["truth_matched"], c["truth_missed"],
                     c["pred_matched"], c["pred_false"], title, pictures / file)
-            pics.append(Picture(file, title + "."))
+            pics.append(Picture(file, title.replace("\n", ", ") + "."))
     return pics
 
 
