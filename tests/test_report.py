@@ -152,6 +152,7 @@ def test_epi_demo_report(epi_demo):
         assert len(drawn) == min(3, len(f["test_images"])) >= 1
     html = index.read_text()
     assert "Generated cohort" in html and "training_curves.png" in html
+    assert "<dt>this command took</dt>" in html
     assert '<code>--infer-mode</code></th><td>fcn</td><td>exact <span class="tag">differs</span>' in html
 
 
@@ -214,6 +215,14 @@ def test_idc_demo_report(idc_demo):
 
 
 # --------------------------------------------------------------------------- pieces, by hand
+
+def test_duration_of_a_command():
+    from pipeline.cli.commands.report import _duration
+    assert _duration("2026-11-23 19:25:47", "2026-11-23 19:25:55") == "8 s"
+    assert _duration("2026-11-23 19:25:47", "2026-11-23 19:27:52") == "2 min 05 s"   # 125 s
+    assert _duration("2026-11-23 17:12:00", "2026-11-23 19:14:59") == "2 h 02 min"   # 7379 s, seconds dropped
+    assert _duration("2026-11-23 17:12:00", None) == ""                             # interrupted: no line
+
 
 def test_pick_examples_best_median_worst():
     assert pictures.pick_examples([]) == []

@@ -92,6 +92,18 @@ def record_run(work: Path, uc, args: argparse.Namespace, stages: tuple[str, ...]
 
 # --------------------------------------------------------------------------- the page
 
+def _duration(started: str | None, finished: str | None) -> str:
+    """'1 h 02 min', '3 min 05 s' or '8 s' between two run.json times ('%Y-%m-%d %H:%M:%S'); '' when
+    either is missing."""
+    if not started or not finished:
+        return ""
+    fmt = "%Y-%m-%d %H:%M:%S"
+    s = int(time.mktime(time.strptime(finished, fmt)) - time.mktime(time.strptime(started, fmt)))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
 def options_of(uc, run: dict) -> list:
     """The run's options, those changing numbers (``uc.numeric_options``) first, each beside the
     published run's value (the default of ``uc.command``)."""
@@ -128,11 +140,13 @@ def build_for(work: Path, usecase: str | None = None) -> Path:
         facts += [("stages", ", ".join(run.get("stages", []))), ("started", run.get("started") or "–"),
                   ("finished", run.get("finished") or "not finished (interrupted, or still running)"),
                   ("pipeline version", run.get("pipeline", "–"))]
-        facts += [(f"earlier run {i}", f"{h.get('command')} ({h.get('started')})")
+        took = _duration(run.get("started"), run.get("finished"))
+        if took:
+            facts.append(("this command took", took + (" (artefacts finished by the earlier commands below were "
+                                                        "reused, not recomputed)" if run.get("history") else "")))
+        facts += [(f"earlier command {i}", f"{h.get('command')} (started {h.get('started')}, "
+                   + (f"finished {h['finished']})" if h.get("finished") else "did not finish)"))
                   for i, h in enumerate(run.get("history", []), start=1)]
-    summary = work / "summary.json"
-    if summary.is_file() and "seconds" in (s := json.loads(summary.read_text())):
-        facts.append(("duration of the last run", f"{s['seconds']:.0f} s"))
     generated = ("The data are GENERATED images (made by the demo, not real tissue): the numbers show the "
                  "pipeline works end to end and say nothing about the published task. The demo also runs far "
                  "fewer iterations than the publication (see the options).") if run.get("demo") else ""
