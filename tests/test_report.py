@@ -171,6 +171,17 @@ def test_report_command_rebuilds_without_recomputing(epi_demo):
     assert {p: p.stat().st_mtime_ns for p in outputs} == outputs  # nothing of the run rewritten
 
 
+def test_fold_tasks_leave_the_report_to_the_last_step(tmp_path):
+    """Cluster tasks of some folds (``--folds``, run in parallel in one WORK by ``submit``) do not
+    rebuild the shared report folder; a command over all folds does. The patch stage alone: seconds."""
+    out = pipeline_cmd("demo-epi", "--work", str(tmp_path), "--folds", "1", "--stages", "patches")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "report:" not in out.stdout and not (tmp_path / "report").exists()
+    out = pipeline_cmd("demo-epi", "--work", str(tmp_path), "--stages", "patches")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "report" / "index.html").is_file()
+
+
 def test_report_command_errors(tmp_path):
     out = pipeline_cmd("report", str(tmp_path / "nope"))
     assert out.returncode == 1 and "nope: no such work folder" in out.stderr

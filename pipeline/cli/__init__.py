@@ -37,6 +37,11 @@ def _run_usecase(a: argparse.Namespace) -> dict:
     report.record_run(a.work, uc, a, stages)
     summary = uc.run(a, stages, demo=a.demo)
     report.record_run(a.work, uc, a, stages, finished=True)
+    if getattr(a, "folds", ()):
+        # a cluster task of some folds (``submit`` runs them in parallel in one WORK): the run's
+        # last step, which runs alone, writes the report; parallel tasks would race for the folder
+        log.info("--folds: report not rebuilt (python -m pipeline report %s after the last fold)", a.work)
+        return summary
     try:
         summary["report"] = str(report.build_for(a.work))
     except Exception as exc:          # the run's results are safe in WORK; say how to retry
