@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import databases, lists, templates, training
-from tests.conftest import RELEASED, need, write_pngs
+from pipeline import caffe_env, databases, lists, templates, training
+from tests.conftest import RELEASED, gpu_usable, need, write_pngs
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +111,12 @@ def test_twenty_iterations_of_caffe_train_give_a_loadable_model(patch_set, tmp_p
     resumed = training.train(ff.solver, show_progress=False)
     assert resumed.resumed_from is not None and resumed.resumed_from.name.endswith("_iter_10.solverstate")
     assert resumed.model.is_file()
+    if not gpu_usable():
+        # --gpu without a usable GPU: a clear error before `caffe train` starts (no new snapshot)
+        resumed.model.unlink()
+        with pytest.raises(caffe_env.GpuUnavailable, match="Leave out --gpu"):
+            training.train(ff.solver, gpu=True, show_progress=False)
+        assert not resumed.model.exists()
 
 
 def test_released_idc_model_gives_probabilities_summing_to_one(caffe, tmp_path):

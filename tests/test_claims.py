@@ -206,3 +206,21 @@ def test_claimed_skips_done_and_held_work_and_always_releases(tmp_path):
         assert mine
         raise RuntimeError("work failed")
     assert not files()                                       # released when the work raises
+
+
+def test_progress_per_chunk_and_a_summary_counting_computed_pixels(caffe, tmp_path, caplog):
+    d = need(RELEASED / "uc2-epi")
+    eng = inference.make_engine("exact", d / "1_caffenet_train_w32_iter_600000.caffemodel",
+                                d / "DB_train_w32_1.binaryproto", net_dir=tmp_path / "nets")
+    img = he_image(10, 9)
+    calls: list[int] = []
+    eng.run(img, inference.Options(batch=16), calls.append)
+    # rows 1..9 and columns 1..8 computed: 9 x 8 = 72 windows; 16 // 8 = 2 rows a chunk: 4 x 16 + 8
+    assert calls == [16, 16, 16, 16, 8]
+    Image.fromarray((img * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    res = inference.infer_images([tmp_path / "a.png"], eng, tmp_path / "out", inference.Options(stride=4),
+                                 show_progress=False)
+    # stride 4 on 10 x 9: rows 1, 5, 9 and columns 1, 5: 6 pixels computed (not the 90 written)
+    assert res["pixels"] == 6 and res["engine"] == "exact"
+    summary = [r.getMessage() for r in caplog.records if "step 5 summary" in r.getMessage()]
+    assert len(summary) == 1 and "6 pixels computed" in summary[0] and "engine exact" in summary[0]

@@ -39,14 +39,14 @@ class Engine(ABC):
 
     def __init__(self, model: Path, mean: Path, deploy: Path | None = None, dropout: bool = False,
                  gpu: bool = False, net_dir: Path | None = None):
+        if gpu:          # before any net is rendered or made: without a usable GPU Caffe ends the process
+            require_gpu()
         self.model, self.mean_path = Path(model), Path(mean)
         self.n_out = num_outputs(self.model)
         self.deploy = resolve_deploy(self.model, deploy, net_dir, dropout)
         self.net_dir = Path(net_dir) if net_dir is not None else self.deploy.parent
         self.dropout = dropout
         self.gpu = gpu
-        if gpu:          # before any net is made: without a usable GPU Caffe would end the process
-            require_gpu()
 
     @staticmethod
     def computed(h: int, w: int, opts: Options) -> tuple[np.ndarray, np.ndarray]:
