@@ -79,6 +79,19 @@ def test_bad_lists_are_caught_before_caffe(patch_set, tmp_path):
     assert not list(tmp_path.glob("DB*"))
 
 
+def test_a_record_count_short_of_the_list_is_reported_and_no_db_is_left(patch_set, tmp_path):
+    root, imgs, lst = patch_set
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name, _, _ in imgs:
+        (subs / name).write_bytes((root / "subs" / name).read_bytes())
+    (subs / imgs[3][0]).write_bytes(b"not a PNG")      # convert_imageset skips what it cannot decode
+    with pytest.raises(databases.BadDatabase, match=r"DB_short: convert_imageset wrote 11 records for 12 "
+                                                    r"list lines \(.*list.txt\); see .*DB_short.log"):
+        databases.build_db(subs, lst, tmp_path / "DB_short")
+    assert not (tmp_path / "DB_short").exists()
+
+
 def test_mean_of_wrong_shape_is_refused(patch_set, tmp_path):
     root, _, lst = patch_set
     big = write_pngs(tmp_path / "big", 2, size=40)
