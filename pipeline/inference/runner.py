@@ -81,28 +81,25 @@ def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Option
         finally:
             claim.release()
 
-    for img_path in tqdm(images, desc=f"infer ({engine.name})", unit="image", disable=not show_progress):
+    def visit(img_path: Path, left: list[Path]) -> None:
         state = attempt(img_path)
         if state == "computed":
             done.append(str(img_path))
         elif state == "done":
             skipped.append(str(img_path))
         else:
-            pending.append(img_path)
+            left.append(img_path)
+
+    for img_path in tqdm(images, desc=f"infer ({engine.name})", unit="image", disable=not show_progress):
+        visit(img_path, pending)
     if pending and wait:
         log.info("%d image(s) claimed by other workers: waiting for them (a dead worker's image is taken over)",
                  len(pending))
     while pending and wait:
         time.sleep(min(heartbeat, 5.0))
-        still = []
+        still: list[Path] = []
         for img_path in pending:
-            state = attempt(img_path)
-            if state == "computed":
-                done.append(str(img_path))
-            elif state == "done":
-                skipped.append(str(img_path))
-            else:
-                still.append(img_path)
+            visit(img_path, still)
         pending = still
     skipped += [str(p) for p in pending]
     seconds = time.perf_counter() - t0
