@@ -168,12 +168,19 @@ def test_workers_with_one_killed_mid_image_write_every_image_once(caffe, tmp_pat
         Image.fromarray((he_image(12, 12, seed=i) * 255).astype(np.uint8)).save(src / f"img{i}.png")
     cmd = [sys.executable, "-c", WORKER, str(model), str(mean), str(src), str(out)]
     victim = subprocess.Popen(cmd + [str(hang)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-    wait_until(hang.exists, "the first worker to be in the middle of img0")
-    assert list(out.glob(".img0.lock.*")) and not list(out.glob("img0_*"))
-    workers = [subprocess.Popen(cmd + [""], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    victim.send_signal(signal.SIGKILL)
-    victim.communicate()
-    done = [json.loads(w.communicate(timeout=PATIENCE)[0].strip().splitlines()[-1]) for w in workers]
+    workers: list[subprocess.Popen] = []
+    try:
+        wait_until(hang.exists, "the first worker to be in the middle of img0")
+        assert list(out.glob(".img0.lock.*")) and not list(out.glob("img0_*"))
+        workers = [subprocess.Popen(cmd + [""], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate()
+        done = [json.loads(w.communicate(timeout=PATIENCE)[0].strip().splitlines()[-1]) for w in workers]
+    finally:                          # never leave a worker behind when the test fails
+        for p in (victim, *workers):
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
     assert [w.returncode for w in workers] == [0, 0]
     names = sorted(Path(p).name for p in done[0] + done[1])
     assert names == [f"img{i}.png" for i in range(6)]           # each image computed exactly once
