@@ -71,7 +71,8 @@ def test_patches_on_a_generated_cohort(tmp_path):
     assert all((tmp_path / "w" / "subs" / e.name).is_file() for e in ents)
 
 
-def test_hard_negatives_are_far_from_positives():
+@pytest.mark.parametrize("classifier", ["nb", "lda"])
+def test_hard_negatives_are_far_from_positives(classifier):
     rng = np.random.RandomState(0)
     io = np.full((120, 120, 3), 0.8) + rng.normal(0, 0.02, (120, 120, 3))
     mask = np.zeros((120, 120))
@@ -79,7 +80,7 @@ def test_hard_negatives_are_far_from_positives():
         io[cy - 3:cy + 4, cx - 3:cx + 4] = 0.2
         mask[cy - 2:cy + 3, cx - 2:cx + 3] = 1
     io[100:105, 10:15] = 0.2                                   # a dark look-alike far from positives
-    cent = ly.negative_centres(io, mask, ly.Params(n_positive=5, n_train_pixels=2000), rng)
+    cent = ly.negative_centres(io, mask, ly.Params(n_positive=5, n_train_pixels=2000, classifier=classifier), rng)
     assert cent and cent[0][0] in range(100, 105) and cent[0][1] in range(10, 15)
     assert all(mask[r, c] == 0 for r, c in cent)
 

@@ -11,8 +11,8 @@ import numpy as np
 from pipeline import templates
 from pipeline.caffe_env import import_caffe
 from pipeline.classify import PatchClassifier
-from pipeline.inference.engines.base import Engine, Options
-from pipeline.inference.geometry import HW, computed_coords, pad
+from pipeline.inference.engines.base import Engine, Options, Progress
+from pipeline.inference.geometry import HW, pad
 
 
 class FCNEngine(Engine):
@@ -87,7 +87,7 @@ class FCNEngine(Engine):
                                 out[np.ix_(ys[okr], xs[okc])] = prob[np.ix_(okr, okc)]
         return out
 
-    def run(self, img: np.ndarray, opts: Options) -> np.ndarray:
+    def run(self, img: np.ndarray, opts: Options, progress: Progress | None = None) -> np.ndarray:
         h, w = img.shape[:2]
         p = pad(img)
         x = (p.transpose(2, 0, 1)[::-1] * np.float32(255) - self.channel_mean[:, None, None]).astype(np.float32)
@@ -102,8 +102,9 @@ class FCNEngine(Engine):
         mirrored = self._dense(np.ascontiguousarray(x[:, :, ::-1]), oy, oxm)
         mir = mirrored[:h, wp - 2 * HW - np.arange(w)]
         prob = (dense + mir) / np.float32(2)
-        rows = computed_coords(h, opts.stride, opts.all_pixels)
-        cols = computed_coords(w, opts.stride, opts.all_pixels)
+        rows, cols = self.computed(h, w, opts)
         out = np.zeros((h, w, self.n_out), dtype=np.float32)
         out[np.ix_(rows, cols)] = prob[np.ix_(rows, cols)]
+        if progress is not None:      # one pass over the whole image: the windows come at once
+            progress(len(rows) * len(cols))
         return np.nan_to_num(out)

@@ -6,8 +6,8 @@ import numpy as np
 from pipeline.caffe_env import import_caffe, set_mode
 from pipeline.classify import check_model
 from pipeline.databases import read_mean
-from pipeline.inference.engines.base import Engine, Options
-from pipeline.inference.geometry import HW, computed_coords, pad
+from pipeline.inference.engines.base import Engine, Options, Progress
+from pipeline.inference.geometry import HW, pad
 
 
 class ReferenceEngine(Engine):
@@ -25,12 +25,14 @@ class ReferenceEngine(Engine):
         self.net = caffe.Classifier(str(self.deploy), str(self.model), mean=means, channel_swap=(2, 1, 0),
                                     raw_scale=255, image_dims=(32, 32))
 
-    def run(self, img: np.ndarray, opts: Options) -> np.ndarray:
+    def run(self, img: np.ndarray, opts: Options, progress: Progress | None = None) -> np.ndarray:
         h, w = img.shape[:2]
         p = pad(img)
         out = np.zeros((h, w, self.n_out), dtype=np.float32)
-        cols = computed_coords(w, opts.stride, opts.all_pixels)
-        for r in computed_coords(h, opts.stride, opts.all_pixels)[:opts.max_rows]:
+        rows, cols = self.computed(h, w, opts)
+        for r in rows:
             patches = [p[r:r + 2 * HW, c:c + 2 * HW, :] for c in cols]
             out[r, cols] = self.net.predict(patches)
+            if progress is not None:
+                progress(len(cols))
         return out
