@@ -241,3 +241,38 @@ def fspecial_disk(radius: float) -> np.ndarray:
             sgrid[r, c] -= sg0
     sgrid[crad, crad] = min(sgrid[crad, crad], 1.0)
     return sgrid / sgrid.sum()
+
+
+def classify_linear(sample: np.ndarray, training: np.ndarray, group: np.ndarray,
+                    prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB ``[class, err, posterior] = classify(sample, training, group)`` with its default type
+    'linear': (class index per sample row, posterior N x G), groups in sorted order.
+
+    classify.m: one multivariate normal per group with the pooled covariance ``R'R``, R from the QR
+    factorisation of the group-centred training rows divided by sqrt(n - G); a uniform prior unless
+    given; ``D_k = log(prior_k) - (|(x - mean_k) / R|^2 + log det Sigma) / 2``, posterior by Bayes' rule.
+    ``sample`` is N x d, ``training`` n x d, ``group`` n labels. Raises ValueError as MATLAB errors
+    (no more observations than groups; pooled covariance not positive definite).
+    """
+    from scipy.linalg import solve_triangular
+    training = np.asarray(training, dtype=np.float64)
+    sample = np.asarray(sample, dtype=np.float64)
+    groups, gindex = np.unique(np.asarray(group), return_inverse=True)
+    n, d = training.shape
+    g = len(groups)
+    if n <= g:
+        raise ValueError("classify: TRAINING must have more observations than the number of groups")
+    prior = np.full(g, 1.0 / g) if prior is None else np.asarray(prior, dtype=np.float64) / np.sum(prior)
+    means = np.stack([training[gindex == k].mean(axis=0) for k in range(g)])
+    r = np.linalg.qr(training - means[gindex], mode="r") / math.sqrt(n - g)
+    s = np.linalg.svd(r, compute_uv=False)
+    if np.any(s <= max(n, d) * np.spacing(s.max())):
+        raise ValueError("classify: the pooled covariance matrix of TRAINING must be positive definite")
+    log_det = 2 * np.sum(np.log(s))
+    dist = np.empty((sample.shape[0], g))
+    for k in range(g):
+        a = solve_triangular(r, (sample - means[k]).T, trans="T").T     # (x - mean_k) / R
+        dist[:, k] = math.log(prior[k]) - 0.5 * (np.sum(a * a, axis=1) + log_det)
+    top = dist.max(axis=1, keepdims=True)
+    p = np.exp(dist - top)
+    return dist.argmax(axis=1), p / p.sum(axis=1, keepdims=True)

@@ -179,3 +179,20 @@ def test_fspecial_disk_small_radius_axis_correction():
     import math
     areas = np.array([[_disk_area_in_pixel(0.7, i - 1, j - 1) for j in range(3)] for i in range(3)])
     np.testing.assert_allclose(fspecial_disk(0.7), areas / (math.pi * 0.49), rtol=0, atol=1e-12)
+
+
+# ----------------------------------------------------------------- classify (Statistics Toolbox), type 'linear'
+
+def test_classify_linear_two_features_by_hand():
+    from pipeline.matlab import classify_linear
+    # groups at (1, 1) and (5, 5), each a 2x2 square of points +-1 around its mean: pooled covariance
+    # 8 / (8 - 2) I = 4/3 I (classify.m divides by n - groups). Log posterior odds with the uniform prior:
+    # (4, 4) . x / (4/3) - (50 - 2) / (2 * 4/3) = 3 (x1 + x2) - 18: 0 at (3, 3), 3 at (3, 4).
+    sq = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]], dtype=float)
+    training = np.vstack([sq + 1, sq + 5])
+    group = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    cls, post = classify_linear(np.array([[3.0, 3.0], [3.0, 4.0], [0.0, 0.0]]), training, group)
+    np.testing.assert_allclose(post[:, 1], [0.5, 1 / (1 + np.exp(-3)), 1 / (1 + np.exp(18))], rtol=1e-12, atol=1e-15)
+    assert cls.tolist() == [0, 1, 0]                       # a tie goes to the first group (MATLAB max)
+    with pytest.raises(ValueError, match="positive definite"):
+        classify_linear(training, np.c_[training[:, 0], training[:, 0]], group)     # rank-1 pooled covariance

@@ -17,10 +17,12 @@ log = logging.getLogger(__name__)
 
 
 def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Options, resize: float = 1.0,
-                 save_npy: bool = False, minmax_scale: bool = False, show_progress: bool = True) -> dict:
+                 save_npy: bool = False, minmax_scale: bool = True, show_progress: bool = True) -> dict:
     """Process images one by one, claiming each atomically so many workers can share ``out_dir``.
 
     Each image is resized by ``resize`` (the use case's magnification) before the engine runs.
+    ``minmax_scale`` (default, the original's scipy.misc.imsave) rescales each PNG's min..max to
+    0..255; False writes round(255 p).
     Finished images (both PNGs present) are skipped; a crash leaves no partial output under the
     final names. Returns {"computed": [...], "skipped": [...], "seconds": s, "pixels": n}.
     """
