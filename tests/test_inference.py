@@ -131,6 +131,21 @@ def test_read_maps_png_and_npy(tmp_path):
         inference.read_maps(tmp_path, "b")
 
 
+def test_an_output_folder_keeps_one_png_scale(engines, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray((he_image(12, 12) * 255).astype(np.uint8)).save(src / "a.png")
+    out = tmp_path / "out"
+    inference.infer_images([src / "a.png"], engines["exact"], out, Options(), show_progress=False)
+    assert json.loads((out / ".outputs.json").read_text()) == {"png_scale": "minmax"}
+    with pytest.raises(ValueError, match="written with --png-scale minmax, this run asks round"):
+        inference.infer_images([src / "a.png"], engines["exact"], out, Options(), minmax_scale=False,
+                               show_progress=False)
+    (out / ".outputs.json").unlink()                  # a folder from before the record: refused, not reused
+    with pytest.raises(ValueError, match="unknown PNG scaling"):
+        inference.infer_images([src / "a.png"], engines["exact"], out, Options(), show_progress=False)
+
+
 def test_inputs_parents_and_masks(tmp_path):
     for n in ("8918_00007.tif", "8918_00007_mask.png", "9000_00001.tif", "notes.txt"):
         (tmp_path / n).write_bytes(b"x")
