@@ -11,7 +11,9 @@ Work folder (names of the original):
     WORK/lists/{train,test}_w32_<k>.txt         space-separated (common step 2), and *_parent_<k>.txt
     WORK/DB_{train,test}_<k>, WORK/DB_train_w32_<k>.binaryproto
     WORK/models/<k>-alexnet_solver_ada.prototxt ... <k>_caffenet_train_w32_iter_<N>.caffemodel
-    WORK/output/<k>/<image>_{prob,class}.png    step 5 for the fold's test patients (and validation)
+    WORK/output/<k>/<image>_{prob,class}.png    step 5 of fold k's model on the fold's test patients
+    WORK/validation/<k>/<image>_{prob,class}.png  the same model on its validation patients (threshold choice),
+                                                kept apart so that a glob over output/<k>/ sees test images only
     WORK/scores.json, WORK/scores.md
 """
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Config:
     solver: templates.SolverParams = field(default_factory=templates.SolverParams)
     infer_mode: str = "exact"
     stride: int = 1
+    score_from: str = "png"             # scores read the PNGs the original wrote, or "npy" (float maps)
     show_progress: bool = True
     force: bool = False                 # recompute stages whose recipe changed instead of refusing
     data_recipe: recipes.Recipe | None = None    # recipe of ``data`` when a stage made it (the demo cohort)
@@ -149,9 +152,21 @@ def stage_prototxt(cfg: Config, k: int) -> templates.FoldFiles:
                                  cfg.work / n["mean"], n_test, gpu=cfg.gpu, solver=solver_params(cfg))
 
 
-def stage_outputs(cfg: Config, k: int, model: Path, images: list[Path], magnification: float) -> Path:
-    """Step 5 of fold ``k``'s model on ``images`` into WORK/output/<k>/ (with the float maps as .npy)."""
-    out = cfg.work / "output" / str(k)
+def output_dir(work: Path, k: int) -> Path:
+    """Where step 5 of fold ``k``'s model writes its test images' maps: WORK/output/<k>/."""
+    return Path(work) / "output" / str(k)
+
+
+def validation_dir(work: Path, k: int) -> Path:
+    """Where step 5 of fold ``k``'s model writes its validation images' maps: WORK/validation/<k>/."""
+    return Path(work) / "validation" / str(k)
+
+
+def stage_outputs(cfg: Config, k: int, model: Path, images: list[Path], magnification: float,
+                  out: Path | None = None) -> Path:
+    """Step 5 of fold ``k``'s model on ``images`` into ``out`` (default WORK/output/<k>/): the
+    original's min-max scaled PNGs, and the float maps as .npy."""
+    out = output_dir(cfg.work, k) if out is None else Path(out)
     engine = inference.make_engine(cfg.infer_mode, model, cfg.work / fold_names(k)["mean"], gpu=cfg.gpu,
                                    net_dir=cfg.work / "models")
     inference.infer_images(images, engine, out, inference.Options(stride=cfg.stride), resize=magnification,
@@ -182,20 +197,21 @@ def trained(work: Path, k: int) -> bool:
     return recorded_done(Path(work) / "models", "train", str(k))
 
 
-def outputs_missing(work: Path, k: int, images: Sequence[Path]) -> list[Path]:
-    """The images of fold ``k`` whose step-5 outputs are not (completely) in WORK/output/<k>."""
+def outputs_missing(work: Path, k: int, images: Sequence[Path], folder: str = "output") -> list[Path]:
+    """The images of fold ``k`` whose step-5 outputs are not (completely) in WORK/<folder>/<k>
+    (``folder`` "output": test images; "validation": use case 2's validation images)."""
     from pipeline.inference.outputs import is_done, output_paths
-    out = Path(work) / "output" / str(k)
+    out = Path(work) / folder / str(k)
     return [i for i in images if not is_done(output_paths(out, Path(i).stem))]
 
 
-def reopen_incomplete_outputs(work: Path, k: int, images: Sequence[Path]) -> None:
+def reopen_incomplete_outputs(work: Path, k: int, images: Sequence[Path], folder: str = "output") -> None:
     """Fold ``k``'s step 5 recorded done while some image's outputs are missing (removed, or a
     worker sharing the folder died) is marked started again, so the stage resumes: the finished
     images are kept and only the missing ones are computed (a cluster rerun submits it for them)."""
-    path = recipes.record_path(Path(work) / "output", "outputs", str(k))
+    path = recipes.record_path(Path(work) / folder, "outputs", str(k))
     rec = recipes.read_record(path)
-    missing = outputs_missing(work, k, images) if rec and rec.get("state") == "done" else []
+    missing = outputs_missing(work, k, images, folder) if rec and rec.get("state") == "done" else []
     if missing:
         log.info("outputs (fold %d): %d image(s) without outputs (%s...): resuming the stage", k, len(missing),
                  Path(missing[0]).name)
@@ -272,23 +288,35 @@ def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dic
         for k in ks:
             test[k], val[k] = fold_images(assignment, by_patient, k, cfg.nfolds, uc.validation)
             if "outputs" in stages:
-                reopen_incomplete_outputs(work, k, test[k] + val[k])
+                reopen_incomplete_outputs(work, k, test[k])
+                reopen_incomplete_outputs(work, k, val[k], "validation")
+        out_options = {"infer_mode": cfg.infer_mode, "stride": cfg.stride, "magnification": uc.magnification,
+                       "png_scale": "minmax"}
         outputs = {k: step("outputs", work / "output", key=str(k), label=f"outputs (fold {k})",
-                           options={"infer_mode": cfg.infer_mode, "stride": cfg.stride,
-                                    "magnification": uc.magnification},
-                           inputs={"model": trained[k]}, outputs=[str(k)], what=f"the step-5 outputs of fold {k}",
-                           make=lambda k=k: stage_outputs(cfg, k, models[k], test[k] + val[k], uc.magnification)
+                           options=out_options, inputs={"model": trained[k]}, outputs=[str(k)],
+                           what=f"the step-5 outputs of fold {k}'s test images",
+                           make=lambda k=k: stage_outputs(cfg, k, models[k], test[k], uc.magnification,
+                                                          output_dir(work, k))
                            ).ensure() for k in ks}
+        # the validation images' maps go to their own folder, apart from the test maps (issue 11)
+        validation = {k: step("outputs", work / "validation", key=str(k),
+                              label=f"validation outputs (fold {k})", options=out_options,
+                              inputs={"model": trained[k]}, outputs=[str(k)],
+                              what=f"the step-5 outputs of fold {k}'s validation images",
+                              make=lambda k=k: stage_outputs(cfg, k, models[k], val[k], uc.magnification,
+                                                             validation_dir(work, k))
+                              ).ensure() for k in ks if val[k]}
     if "scores" in upto:
         def score() -> None:
-            fold_scores = [uc.score_fold(cfg, k, work / "output" / str(k), test[k], val[k]) for k in ks if test[k]]
+            fold_scores = [uc.score_fold(cfg, k, output_dir(work, k), test[k], val[k]) for k in ks if test[k]]
             if not fold_scores:
                 raise ValueError(f"{cfg.data}: no fold has test images to score")
             scores = uc.pool(cfg, fold_scores)
             atomic.write_text(work / "scores.json", json.dumps(scores, indent=1))
             atomic.write_text(work / "scores.md", uc.markdown(scores))
-        step("scores", work, options={"stride": cfg.stride, **recipes.plain(cfg.scoring)},
-             inputs={f"outputs {k}": outputs[k] for k in ks}, outputs=["scores.json", "scores.md"],
+        step("scores", work, options={"stride": cfg.stride, "score_from": cfg.score_from, **recipes.plain(cfg.scoring)},
+             inputs={**{f"outputs {k}": outputs[k] for k in ks}, **{f"validation {k}": r for k, r in validation.items()}},
+             outputs=["scores.json", "scores.md"],
              what="the scores", make=score).ensure()
         summary["scores"] = json.loads((work / "scores.json").read_text())
         summary["table"] = str(work / "scores.md")

@@ -38,6 +38,37 @@ def load_image(path: Path, color: bool = True) -> np.ndarray:
     return img
 
 
+def imread_matlab(path: Path) -> np.ndarray:
+    """The first output of MATLAB's ``imread``: the stored samples, never a converted image.
+
+    - indexed (palette) images: the palette indices (H x W uint8), not the colours -- MATLAB
+      returns ``[X, map]`` and the original scripts used ``X``;
+    - 1-bit grey images: logical (bool);
+    - grey: H x W in the stored class (uint8, uint16); a grey+alpha image gives the grey plane;
+    - RGB: H x W x 3; an alpha channel is not part of it (MATLAB returns alpha separately).
+
+    Raises :class:`BadImage` naming the file when it cannot be read.
+    """
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode == "1":
+                return np.asarray(im, dtype=bool)
+            if mode in ("P", "PA"):
+                arr = np.asarray(im.convert("P") if mode == "PA" else im)
+                return np.ascontiguousarray(arr[..., 0] if arr.ndim == 3 else arr, dtype=np.uint8)
+            if mode in ("LA", "La"):
+                return np.asarray(im.getchannel("L"))
+            if mode in ("RGBA", "RGBa", "RGBX"):
+                return np.asarray(im.convert("RGB"))
+            if mode == "I;16B":
+                return np.asarray(im).astype(np.uint16)
+            return np.asarray(im)
+    except (OSError, ValueError) as exc:
+        raise BadImage(f"{path}: cannot read image ({exc.__class__.__name__}: {exc})") from exc
+
+
 def write_png(path: Path, arr: np.ndarray, atomic_write: bool = True) -> None:
     """Write a uint8 H x W or H x W x 3 array as PNG (atomically unless told otherwise)."""
     img = Image.fromarray(np.ascontiguousarray(arr))

@@ -4,10 +4,13 @@
   shrinking (MATLAB's ``contributions``: kernel widened by 1/scale, symmetric border indices,
   weights normalised to sum 1), one dimension at a time, the dimension with the smaller scale
   first, and -- as MATLAB's ``imresizemex`` does for integer images -- the intermediate result
-  rounded back to the input's class after each pass.
+  rounded back to the input's class after each pass. Logical images go through uint8 (0/255) and
+  come back as ``> 128`` (imresize.m's ``preprocessImage``/``postprocessImage``).
 - :func:`imrotate_crop`: ``imrotate(A, angle, 'crop')`` with the default nearest-neighbour
-  interpolation: counter-clockwise rotation about the image centre, output the input's size,
-  zeros outside. Multiples of 90 degrees on square images are exact ``rot90``.
+  interpolation. Multiples of 90 degrees are exact for every shape (imrotate.m's own branch: the
+  central min(H,W) square rotated in place, zeros elsewhere, for non-square images); other angles
+  follow the documented geometry (rotation about the image centre, output grid = input grid).
+- :func:`fspecial_disk`: ``fspecial('disk', r)``, MATLAB's piecewise exact pixel/disk areas.
 
 Arrays are H x W or H x W x C; integer inputs keep their dtype.
 """
@@ -73,9 +76,25 @@ def _resize_along(a: np.ndarray, axis: int, out_len: int, antialias: bool, scale
     return np.moveaxis(_to_class(out, a.dtype), 0, axis)
 
 
+def _logical_to_uint8(a: np.ndarray) -> np.ndarray:
+    """imresize.m ``preprocessImage``: a logical image becomes ``im2uint8(A)`` (false 0, true 255)."""
+    return np.where(a, np.uint8(255), np.uint8(0))
+
+
+def _uint8_to_logical(b: np.ndarray) -> np.ndarray:
+    """imresize.m ``postprocessImage``: the resized uint8 image of a logical input is ``B > 128``."""
+    return b > 128
+
+
 def imresize(a: np.ndarray, out_shape: tuple[int, int], antialias: bool = True) -> np.ndarray:
-    """MATLAB ``imresize(a, [rows cols])`` (bicubic, antialiasing on by default)."""
+    """MATLAB ``imresize(a, [rows cols])`` (bicubic, antialiasing on by default).
+
+    A logical (bool) ``a`` is resized as uint8 0/255 (rounded after each pass) and returned as
+    ``> 128``, as MATLAB does.
+    """
     a = np.asarray(a)
+    if a.dtype == bool:
+        return _uint8_to_logical(imresize(_logical_to_uint8(a), out_shape, antialias))
     scales = [out_shape[0] / a.shape[0], out_shape[1] / a.shape[1]]
     order = sorted(range(2), key=lambda d: scales[d])  # stable: rows first on ties, as MATLAB's sort
     out = a
@@ -88,15 +107,16 @@ def imresize(a: np.ndarray, out_shape: tuple[int, int], antialias: bool = True) 
 def imresize_scale(a: np.ndarray, scale: float, antialias: bool = True) -> np.ndarray:
     """MATLAB ``imresize(a, scale)``: output ceil(scale * size), kernel positions from ``scale`` itself.
 
-    Logical inputs are resized as doubles and thresholded at 0.5 (MATLAB returns a logical image).
+    A logical (bool) ``a`` follows MATLAB's imresize.m: converted to uint8 0/255, resized as uint8
+    (bicubic, antialiased, rounded and saturated after each pass), then thresholded ``> 128``.
     """
     a = np.asarray(a)
-    is_bool = a.dtype == bool
-    x = a.astype(np.float64) if is_bool else a
-    out = x
+    if a.dtype == bool:
+        return _uint8_to_logical(imresize_scale(_logical_to_uint8(a), scale, antialias))
+    out = a
     for d in (0, 1):
         out = _resize_along(out, d, int(math.ceil(scale * a.shape[d])), antialias, scale)
-    return out > 0.5 if is_bool else out
+    return out
 
 
 def rgb2gray(rgb: np.ndarray) -> np.ndarray:
@@ -126,19 +146,45 @@ def matlab_round(x: float) -> int:
 
 
 def imrotate_crop(a: np.ndarray, angle: float) -> np.ndarray:
-    """MATLAB ``imrotate(a, angle, 'crop')`` with nearest-neighbour interpolation.
+    """MATLAB ``imrotate(a, angle, 'crop')`` with the default nearest-neighbour interpolation.
 
-    Positive angles rotate counter-clockwise. The output has the input's size; pixels that map
-    from outside the input are 0.
+    Positive angles rotate counter-clockwise; the output has the input's size (H x W [x C]).
+
+    Multiples of 90 degrees take imrotate.m's exact branch (``rem(ang, 90) == 0``), with
+    k = mod(floor(angle / 90), 4): k = 0 returns ``a``, k = 2 flips both axes, k = 1 or 3 on a
+    square image is ``rot90``. On a non-square image (k = 1 or 3) MATLAB keeps the size by
+    rotating only the central min(H, W) square in place: ``imbegin = (max(size) == size) *
+    abs(diff(floor(size / 2)))``, i.e. the square starts d = |floor(H/2) - floor(W/2)| rows
+    (H > W) or columns (W > H) in, and every pixel outside it is 0. For 49x50: columns 1..49
+    (0-based) hold ``rot90`` of ``a[:, 1:50]``, column 0 is 0; for 48x51: columns 1..48, columns
+    0, 49 and 50 are 0.
+
+    Other angles follow the documented geometry: each output pixel takes the input pixel nearest
+    to its inverse rotation about the image centre ((H+1)/2, (W+1)/2) 1-based, rounding halves up
+    (MATLAB ``round`` of a positive 1-based coordinate), 0 where that falls outside. MATLAB's own
+    uint8 path hands this to Intel IPP (``imrotatemex``), whose tie and edge rules are not
+    documented: outputs can differ where a source coordinate lies exactly half-way between two
+    pixels (e.g. the diagonals through the centre of an even-sized patch at 45 degrees).
     """
     a = np.asarray(a)
-    k = angle / 90.0
-    if float(k).is_integer() and (a.shape[0] == a.shape[1] or int(k) % 2 == 0):
-        return np.ascontiguousarray(np.rot90(a, int(k) % 4, axes=(0, 1)))
+    if math.remainder(angle, 90.0) == 0:
+        k = int(math.floor(angle / 90.0)) % 4
+        if k == 0:
+            return a.copy()
+        if k == 2:
+            return np.ascontiguousarray(a[::-1, ::-1])
+        h, w = a.shape[:2]
+        if h == w:
+            return np.ascontiguousarray(np.rot90(a, k, axes=(0, 1)))
+        m, d = min(h, w), abs(h // 2 - w // 2)
+        r0, c0 = (d, 0) if h > w else (0, d)
+        out = np.zeros_like(a)
+        out[r0:r0 + m, c0:c0 + m] = np.rot90(a[r0:r0 + m, c0:c0 + m], k, axes=(0, 1))
+        return out
     h, w = a.shape[:2]
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    th = math.radians(angle)
-    c, s = math.cos(th), math.sin(th)
+    phi = angle * math.pi / 180          # imrotate.m: phi = ang*pi/180
+    c, s = math.cos(phi), math.sin(phi)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     dy, dx = yy - cy, xx - cx
     # inverse mapping of a counter-clockwise rotation in image (row down) coordinates
@@ -150,3 +196,83 @@ def imrotate_crop(a: np.ndarray, angle: float) -> np.ndarray:
     out = np.zeros_like(a)
     out[valid] = a[syr[valid], sxr[valid]]
     return out
+
+
+def fspecial_disk(radius: float) -> np.ndarray:
+    """MATLAB ``fspecial('disk', radius)``: (2 ceil(r - 0.5) + 1)^2 weights summing to 1.
+
+    fspecial.m's algorithm: each pixel's weight is the area of the disk of ``radius`` (centred on
+    the middle pixel) inside that pixel's unit square, computed piecewise. In the octant with
+    ``maxxy = max(|x|, |y|)`` and ``minxy = min(|x|, |y|)``, the arc crosses the pixel between the
+    heights m1 and m2 along the minxy axis; the area is the integral of sqrt(r^2 - t^2) from m1 to
+    m2, less the strip before the pixel ((maxxy - 0.5)(m2 - m1)), plus the fully covered part
+    (m1 - minxy + 0.5). Pixels wholly inside count 1; the middle pixel is min(pi r^2, pi/2, 1);
+    for radii with r^2 < (crad - 0.5)^2 + 0.25 the four axis-end pixels are corrected as
+    fspecial.m does. The weights are the areas divided by their sum. Float64, exact to rounding.
+    """
+    rad = float(radius)
+    crad = int(math.ceil(rad - 0.5))
+    x, y = np.meshgrid(np.arange(-crad, crad + 1, dtype=np.float64), np.arange(-crad, crad + 1, dtype=np.float64))
+    maxxy = np.maximum(np.abs(x), np.abs(y))
+    minxy = np.minimum(np.abs(x), np.abs(y))
+    r2 = rad * rad
+
+    def sqrt0(v: np.ndarray) -> np.ndarray:       # MATLAB multiplies a complex sqrt by 0 where unused
+        return np.sqrt(np.maximum(v, 0.0))
+
+    m1 = np.where(r2 < (maxxy + 0.5) ** 2 + (minxy - 0.5) ** 2, minxy - 0.5, sqrt0(r2 - (maxxy + 0.5) ** 2))
+    m2 = np.where(r2 > (maxxy - 0.5) ** 2 + (minxy + 0.5) ** 2, minxy + 0.5, sqrt0(r2 - (maxxy - 0.5) ** 2))
+    a1, a2 = np.arcsin(np.clip(m1 / rad, -1, 1)), np.arcsin(np.clip(m2 / rad, -1, 1))
+    area = (r2 * (0.5 * (a2 - a1) + 0.25 * (np.sin(2 * a2) - np.sin(2 * a1)))
+            - (maxxy - 0.5) * (m2 - m1) + (m1 - minxy + 0.5))
+    crossed = (((r2 < (maxxy + 0.5) ** 2 + (minxy + 0.5) ** 2) & (r2 > (maxxy - 0.5) ** 2 + (minxy - 0.5) ** 2))
+               | ((minxy == 0) & (maxxy - 0.5 < rad) & (maxxy + 0.5 >= rad)))
+    sgrid = np.where(crossed, area, 0.0)
+    sgrid = sgrid + ((maxxy + 0.5) ** 2 + (minxy + 0.5) ** 2 < r2)
+    sgrid[crad, crad] = min(math.pi * r2, math.pi / 2)
+    if crad > 0 and rad > crad - 0.5 and r2 < (crad - 0.5) ** 2 + 0.25:
+        m1s = math.sqrt(r2 - (crad - 0.5) ** 2)
+        m1n = m1s / rad
+        sg0 = 2 * (r2 * (0.5 * math.asin(m1n) + 0.25 * math.sin(2 * math.asin(m1n))) - m1s * (crad - 0.5))
+        n = 2 * crad
+        for r, c in ((n, crad), (crad, n), (crad, 0), (0, crad)):
+            sgrid[r, c] = sg0
+        for r, c in ((n - 1, crad), (crad, n - 1), (crad, 1), (1, crad)):
+            sgrid[r, c] -= sg0
+    sgrid[crad, crad] = min(sgrid[crad, crad], 1.0)
+    return sgrid / sgrid.sum()
+
+
+def classify_linear(sample: np.ndarray, training: np.ndarray, group: np.ndarray,
+                    prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB ``[class, err, posterior] = classify(sample, training, group)`` with its default type
+    'linear': (class index per sample row, posterior N x G), groups in sorted order.
+
+    classify.m: one multivariate normal per group with the pooled covariance ``R'R``, R from the QR
+    factorisation of the group-centred training rows divided by sqrt(n - G); a uniform prior unless
+    given; ``D_k = log(prior_k) - (|(x - mean_k) / R|^2 + log det Sigma) / 2``, posterior by Bayes' rule.
+    ``sample`` is N x d, ``training`` n x d, ``group`` n labels. Raises ValueError as MATLAB errors
+    (no more observations than groups; pooled covariance not positive definite).
+    """
+    from scipy.linalg import solve_triangular
+    training = np.asarray(training, dtype=np.float64)
+    sample = np.asarray(sample, dtype=np.float64)
+    groups, gindex = np.unique(np.asarray(group), return_inverse=True)
+    n, d = training.shape
+    g = len(groups)
+    if n <= g:
+        raise ValueError("classify: TRAINING must have more observations than the number of groups")
+    prior = np.full(g, 1.0 / g) if prior is None else np.asarray(prior, dtype=np.float64) / np.sum(prior)
+    means = np.stack([training[gindex == k].mean(axis=0) for k in range(g)])
+    r = np.linalg.qr(training - means[gindex], mode="r") / math.sqrt(n - g)
+    s = np.linalg.svd(r, compute_uv=False)
+    if np.any(s <= max(n, d) * np.spacing(s.max())):
+        raise ValueError("classify: the pooled covariance matrix of TRAINING must be positive definite")
+    log_det = 2 * np.sum(np.log(s))
+    dist = np.empty((sample.shape[0], g))
+    for k in range(g):
+        a = solve_triangular(r, (sample - means[k]).T, trans="T").T     # (x - mean_k) / R
+        dist[:, k] = math.log(prior[k]) - 0.5 * (np.sum(a * a, axis=1) + log_det)
+    top = dist.max(axis=1, keepdims=True)
+    p = np.exp(dist - top)
+    return dist.argmax(axis=1), p / p.sum(axis=1, keepdims=True)

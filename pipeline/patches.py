@@ -6,7 +6,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 PATCH = 32          #: network input size (wsize)
 
@@ -66,16 +65,14 @@ def save_png(path: Path, arr: np.ndarray, compress_level: int = 1) -> None:
 
 
 def read_rgb_like_matlab(path: Path) -> np.ndarray:
-    """imread of an 8-bit PNG: H x W x 3 for colour (alpha dropped, palette expanded), H x W for grey."""
-    with Image.open(path) as im:
-        if im.mode == "P":
-            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-        elif im.mode in ("LA",):
-            im = im.convert("L")
-        im.load()
-        arr = np.asarray(im)
-    if arr.ndim == 3 and arr.shape[2] == 4:
-        arr = arr[:, :, :3]
+    """MATLAB's ``imread`` of an 8-bit image (:func:`pipeline.imageio.imread_matlab`).
+
+    H x W x 3 for colour (alpha dropped), H x W for grey, and H x W palette *indices* for an
+    indexed PNG (MATLAB returns ``[X, map]``; the original used X, so such a patch is not 32x32x3
+    and the IDC step skips it). Raises ValueError for samples that are not 8-bit.
+    """
+    from pipeline.imageio import imread_matlab
+    arr = imread_matlab(path)
     if arr.dtype != np.uint8:
-        raise ValueError(f"expected 8 bits per channel, got {arr.dtype}")
+        raise ValueError(f"{path}: expected 8 bits per channel, got {arr.dtype}")
     return arr

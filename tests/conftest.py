@@ -82,6 +82,19 @@ def write_pngs(folder: Path, n: int, size: int = 32, seed: int = 0) -> list[tupl
     return out
 
 
+def run_tiny_usecase(command: str, data: Path, work: Path, max_positive: int):
+    """``python -m pipeline <command>`` on a generated cohort with the real tools: 10 iterations a fold,
+    fcn outputs. Returns the CompletedProcess (stdout and stderr as text); fails with stderr's tail."""
+    import subprocess
+    import sys
+    cmd = [sys.executable, "-m", "pipeline", command, "--data", str(data), "--work", str(work),
+           "--iter", "10", "--test-interval", "10", "--snapshot", "10", "--display", "5",
+           "--max-positive", str(max_positive), "--infer-mode", "fcn"]
+    out = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory):
     """A generated IDC-like cohort (6 patients) with its split files."""

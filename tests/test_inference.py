@@ -105,12 +105,50 @@ def test_png_encodings():
     prob = np.zeros((2, 3, 2), dtype=np.float32)
     prob[0, 1] = [0.25, 0.75]
     prob[1, 2] = [0.998, 0.002]
-    p, c = inference.encode_outputs(prob)
+    # default, the original's scipy.misc.imsave: min 0 (B and the uncomputed pixels), max 0.998 over all
+    # three channels, v -> (v * 255 / 0.998 + 0.5) truncated: 0.25 -> 64.38 -> 64, 0.75 -> 192.13 -> 192,
+    # 0.998 -> 255, 0.002 -> 1.01 -> 1; the class map 0/1 -> 0/255
+    pm, cm = inference.encode_outputs(prob)
+    assert pm[0, 1].tolist() == [64, 192, 0] and pm[1, 2].tolist() == [255, 1, 0] and pm[0, 0].tolist() == [0, 0, 0]
+    assert cm.tolist() == [[0, 255, 0], [0, 0, 0]]
+    # --png-scale round: round(255 p): 191.25 -> 191, 254.49 -> 254, 0.51 -> 1
+    p, c = inference.encode_outputs(prob, minmax_scale=False)
     assert p[0, 1].tolist() == [64, 191, 0] and p[1, 2].tolist() == [254, 1, 0] and p[0, 0].tolist() == [0, 0, 0]
     assert c.tolist() == [[0, 255, 0], [0, 0, 0]]
-    pm, cm = inference.encode_outputs(prob, minmax_scale=True)
-    assert pm.max() == 255 and pm[0, 1].tolist() == [64, 192, 0] and cm.max() == 255
+    # a map whose largest probability is 0.75 is stretched: P 0.6 -> 0.6 * 255 / 0.75 = 204
+    low = np.zeros((1, 3, 2))
+    low[0, 1], low[0, 2] = [0.25, 0.75], [0.4, 0.6]
+    assert inference.encode_outputs(low)[0][0, 2, 1] == 204 and inference.encode_outputs(low, False)[0][0, 2, 1] == 153
     assert inference.output_paths(REPO_ROOT, "8918_00007")["prob"].name == "8918_00007_prob.png"
+
+
+def test_read_maps_png_and_npy(tmp_path):
+    prob = np.zeros((2, 3, 2), dtype=np.float32)
+    prob[0, 1] = [0.2, 0.8]
+    prob[1, 2] = [0.6, 0.4]
+    inference.write_outputs(inference.output_paths(tmp_path, "a"), prob, save_npy=True)
+    p1, cls = inference.read_maps(tmp_path, "a")
+    # png: G / 255 of the min-max PNG (max 0.8): 0.8 -> 255 -> 1.0; 0.4 -> 127.5 + .5 -> 128 -> 128/255
+    assert p1[0, 1] == 1.0 and p1[1, 2] == 128 / 255 and cls.tolist() == [[False, True, False], [False, False, False]]
+    p1n, clsn = inference.read_maps(tmp_path, "a", "npy")
+    assert p1n[1, 2] == pytest.approx(0.4) and np.array_equal(clsn, cls)
+    with pytest.raises(FileNotFoundError, match="b_prob.png"):
+        inference.read_maps(tmp_path, "b")
+
+
+def test_an_output_folder_keeps_one_png_scale(engines, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray((he_image(12, 12) * 255).astype(np.uint8)).save(src / "a.png")
+    out = tmp_path / "out"
+    inference.infer_images([src / "a.png"], engines["exact"], out, Options(), show_progress=False)
+    assert json.loads((out / ".outputs.json").read_text()) == {"png_scale": "minmax"}
+    with pytest.raises(ValueError, match="written with --png-scale minmax, this run asks round"):
+        inference.infer_images([src / "a.png"], engines["exact"], out, Options(), minmax_scale=False,
+                               show_progress=False)
+    (out / ".outputs.json").unlink()                  # a folder from before the record: refused, not reused
+    with pytest.raises(ValueError, match="unknown PNG scaling"):
+        inference.infer_images([src / "a.png"], engines["exact"], out, Options(), show_progress=False)
 
 
 def test_inputs_parents_and_masks(tmp_path):
@@ -120,6 +158,11 @@ def test_inputs_parents_and_masks(tmp_path):
     parents = tmp_path / "test_w32_parent_1.txt"
     parents.write_text("9000\n")
     assert [p.name for p in inference.expand_inputs([str(tmp_path / "*.tif")], parents=parents)] == ["9000_00001.tif"]
+    # use case 4: each image is its own patient; "im1" selects im1.tif, not im10.tif
+    for n in ("im1.tif", "im10.tif"):
+        (tmp_path / n).write_bytes(b"x")
+    parents.write_text("im1\n")
+    assert [p.name for p in inference.expand_inputs([str(tmp_path / "im*.tif")], parents=parents)] == ["im1.tif"]
     with pytest.raises(FileNotFoundError, match="nope.tif"):
         inference.expand_inputs([str(tmp_path / "nope.tif")])
 

@@ -26,12 +26,63 @@ def test_greedy_peaks_threshold_and_clearing():
     assert ly.argmax_colmajor(ties) == (2, 0)
 
 
-def test_disk_kernel_close_to_fspecial():
-    k = ly.disk_kernel(1, supersample=400)
-    expect = np.array([[0.0251, 0.1453, 0.0251], [0.1453, 0.3183, 0.1453], [0.0251, 0.1453, 0.0251]])
-    np.testing.assert_allclose(k, expect, atol=2e-3)
-    k6 = ly.disk_kernel(6)
-    assert k6.shape == (13, 13) and k6.sum() == pytest.approx(1) and np.allclose(k6, k6.T)
+def test_disk_kernel_is_fspecial_disk_6():
+    import math
+    from pipeline.matlab import fspecial_disk
+    k = ly.disk_kernel()
+    assert k.shape == (13, 13) and np.array_equal(k, fspecial_disk(6))
+    assert k[6, 6] == pytest.approx(1 / (36 * math.pi), abs=1e-15)   # the middle pixel lies wholly inside
+
+
+def test_lda_posterior_is_matlab_classify_default_by_hand():
+    # classify(sample, training, group): type 'linear', uniform prior. Class 0 = {0, 1, 2} (mean 1),
+    # class 1 = {4, 6} (mean 5); pooled variance (2 + 2) / (5 - 2) = 4/3. Log posterior odds
+    # (5 - 1) x / (4/3) - (25 - 1) / (2 * 4/3) + log(1/2 / 1/2) = 3 x - 9: x = 3 -> 1/2, x = 4 -> 1 / (1 + e^-3).
+    train = np.array([[0.0], [1.0], [2.0], [4.0], [6.0]])
+    labels = np.array([False, False, False, True, True])
+    post = ly.pixel_posterior(train, labels, np.array([[3.0], [4.0]]), "lda")
+    np.testing.assert_allclose(post, [0.5, 1 / (1 + np.exp(-3))], rtol=0, atol=1e-12)
+    # an empirical prior (2/5, 3/5) would shift x = 3 to 2/5: the uniform prior is what MATLAB used
+    assert ly.Params().classifier == "lda"
+    with pytest.raises(ValueError, match="classifier 'svm'"):
+        ly.pixel_posterior(train, labels, train, "svm")
+
+
+def test_peaks_map_back_with_the_inverse_resize():
+    # 4x: output pixel x (0-based) sits at input (x + 0.5) / 4 - 0.5. Original pixel 10 covers 4x pixels
+    # 40..43 (centres 10 - 0.375, - 0.125, + 0.125, + 0.375); plain x / 4 would put 41 at 10.25.
+    pts = ly.to_original_scale(np.array([[41, 81], [42, 82], [0, 0]]), 4)
+    assert pts.tolist() == [[9.875, 19.875], [10.125, 20.125], [-0.375, -0.375]]
+
+
+def _cone_outputs(out_dir: Path, stem: str, size: int = 80, centre=(41, 21)) -> None:
+    """A 4x-scale map whose P(lymphocyte) rises from 0.25 to 0.75 in a cone of radius 30 around ``centre``."""
+    from pipeline import inference
+    yy, xx = np.mgrid[0:size, 0:size]
+    p1 = 0.25 + 0.5 * np.clip(1 - np.hypot(yy - centre[0], xx - centre[1]) / 30, 0, None)
+    prob = np.stack([1 - p1, p1], axis=2)
+    prob[0, :] = prob[:, 0] = 0                      # never computed by the original (first row and column)
+    inference.write_outputs(inference.output_paths(out_dir, stem), prob, save_npy=True)
+
+
+def test_detection_reads_the_min_max_png_as_the_original(tmp_path):
+    from PIL import Image
+    # truth: one centre at (10, 5) of a 20x20 image (alpha of 1m.tif)
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "im1.tif")
+    rgba = np.zeros((20, 20, 4), np.uint8)
+    rgba[10, 5, 3] = 255
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "1m.tif")
+    _cone_outputs(tmp_path, "im1")
+    # float map: the disk average of the cone (1 - d/30 averages 1 - (2/3)(6/30) = 0.867 over radius 6) is
+    # 0.25 + 0.5 * 0.867 = 0.683 < 0.7706: nothing found. The PNG the original read holds P / max P
+    # (max 0.75): 0.333 + 0.667 * 0.867 = 0.911 > 0.7706: one peak, at the cone's tip (41, 21) at 4x,
+    # mapped to ((41.5) / 4 - 0.5, (21.5) / 4 - 0.5) = (9.875, 4.875): 0.13 px from the truth.
+    green, _ = ly.inference.read_maps(tmp_path, "im1")
+    assert ly.detect_peaks(green) == [(41, 21)]
+    s = ly.score_fold(tmp_path, 1, [tmp_path / "im1.tif"], 4.0, 1.0)
+    assert (s["detection"]["tp"], s["detection"]["fp"], s["detection"]["fn"]) == (1, 0, 0)
+    s = ly.score_fold(tmp_path, 1, [tmp_path / "im1.tif"], 4.0, 1.0, source="npy")
+    assert (s["detection"]["tp"], s["detection"]["fp"], s["detection"]["fn"]) == (0, 0, 1)
 
 
 def test_detect_peaks_on_two_blobs():

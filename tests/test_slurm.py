@@ -20,10 +20,18 @@ from pipeline import REPO_ROOT, crossval, training
 
 # demo-epi with seed 1 assigns its six generated patients to folds so (lists/folds.json):
 FOLDS = {"8001": 3, "8002": 2, "8003": 5, "8004": 1, "8005": 4, "8006": 1}
-# step 5 of fold k: its test patients, then (use case 2 picks a threshold) the next fold's patients
-# as validation images: fold 1 -> 8004, 8006 (fold 1) + 8002 (fold 2); fold 2 -> 8002 + 8001 (fold 3)
-OUTPUT_STEMS = {1: {"8002_00001", "8004_00001", "8006_00001"}, 2: {"8001_00001", "8002_00001"}}
+# step 5 of fold k: its test patients into output/<k>/, and (use case 2 picks a threshold) the next
+# fold's patients, its validation images, into validation/<k>/: fold 1 -> 8004, 8006 (fold 1) and
+# 8002 (fold 2); fold 2 -> 8002 and 8001 (fold 3). Each folder records its PNG scale (.outputs.json).
+OUTPUT_STEMS = {1: {"8004_00001", "8006_00001"}, 2: {"8002_00001"}}
+VALIDATION_STEMS = {1: {"8002_00001"}, 2: {"8001_00001"}}
 OUTPUT_KINDS = ("_class.png", "_prob.png", "_prob.npy")
+
+
+def output_names(stems: set[str]) -> set[str]:
+    return {s + kind for s in stems for kind in OUTPUT_KINDS} | {".outputs.json"}
+
+
 COMMAND = ["demo-epi", "--iter", "20", "--folds", "1,2"]
 WAIT_S = 900
 
@@ -109,8 +117,8 @@ def test_every_artefact(run):
             assert (work / name).exists(), name
         assert training.final_model(crossval.solver_path(work, k)).is_file()
         assert training.final_model(crossval.solver_path(work, k)).name.endswith("_iter_20.caffemodel")
-        out = work / "output" / str(k)
-        assert {p.name for p in out.iterdir()} == {s + kind for s in OUTPUT_STEMS[k] for kind in OUTPUT_KINDS}
+        assert {p.name for p in (work / "output" / str(k)).iterdir()} == output_names(OUTPUT_STEMS[k])
+        assert {p.name for p in (work / "validation" / str(k)).iterdir()} == output_names(VALIDATION_STEMS[k])
     assert not (work / "DB_train_3").exists() and not (work / "output" / "3").exists()
     scores = json.loads((work / "scores.json").read_text())
     assert sorted(f["fold"] for f in scores["folds"]) == [1, 2]
@@ -153,7 +161,7 @@ def test_rerun_submits_only_what_is_missing(run):
     """A deleted step-5 output of fold 2: the rerun submits fold 2's step 5 and the scores, nothing
     else; step 5 waits for nothing (training is done) and computes only the missing image."""
     cluster, work, _ = run
-    lost = work / "output" / "2" / "8001_00001_class.png"
+    lost = work / "validation" / "2" / "8001_00001_class.png"      # a validation map: fold 2's step 5 too
     lost.unlink()
     kept = work / "output" / "2" / "8002_00001_class.png"
     kept_before = kept.stat().st_mtime_ns
@@ -166,8 +174,8 @@ def test_rerun_submits_only_what_is_missing(run):
     assert subs[1]["steps"]["scores"]["after"] == [outputs_id]
     wait_for(cluster, work, subs[1])
     assert lost.is_file()
-    assert {p.name for p in (work / "output" / "2").iterdir()} == \
-        {s + kind for s in OUTPUT_STEMS[2] for kind in OUTPUT_KINDS}
+    assert {p.name for p in (work / "validation" / "2").iterdir()} == output_names(VALIDATION_STEMS[2])
+    assert {p.name for p in (work / "output" / "2").iterdir()} == output_names(OUTPUT_STEMS[2])
     # the scores task ran after it; the recomputed image resumed fold 2's step 5 under the same recipe,
     # so the scores stage finds its recipe unchanged (pipeline/recipes.py) and keeps scores.json
     assert kept.stat().st_mtime_ns == kept_before            # the finished images were kept

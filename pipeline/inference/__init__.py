@@ -5,7 +5,8 @@ resize for the use case; pad 16 px symmetric; for padded rows and columns 17 .. 
 row and column of the image are never computed) classify the window image[r-16:r+16, c-16:c+16]
 with ``caffe.Classifier.predict`` (oversampling: the window and its mirror, averaged); with a
 stride, rows and columns step by it. Outputs ``<stem>_prob.png`` (R = P(class 0), G = P(class 1),
-B = 0) and ``<stem>_class.png`` (argmax).
+B = 0) and ``<stem>_class.png`` (argmax), each rescaled from its min..max to 0..255 as the
+original's scipy.misc.imsave did (``round(255 p)`` on request).
 
 One job a module: ``geometry`` (pure window geometry), ``images`` (which inputs, loaded and resized
 as caffe.io did), ``engines`` (reference, exact, fcn behind one interface), ``outputs`` (PNG and
@@ -14,9 +15,11 @@ as caffe.io did), ``engines`` (reference, exact, fcn behind one interface), ``ou
 from pipeline.inference.engines import ENGINES, Engine, Options, make_engine
 from pipeline.inference.geometry import HW, WINDOW_FLOP, computed_coords, fill_strided, pad, window_count, windows
 from pipeline.inference.images import IMAGE_SUFFIXES, expand_inputs, load_resized, resize_like_caffe
-from pipeline.inference.outputs import bytescale, encode_outputs, output_paths, write_outputs
+from pipeline.inference.outputs import (PNG_SCALES, SCORE_SOURCES, bytescale, encode_outputs, output_paths, read_maps,
+                                       write_outputs)
 from pipeline.inference.runner import infer_images
 
-__all__ = ["ENGINES", "Engine", "HW", "IMAGE_SUFFIXES", "Options", "WINDOW_FLOP", "bytescale", "computed_coords",
-           "encode_outputs", "expand_inputs", "fill_strided", "infer_images", "load_resized", "make_engine",
-           "output_paths", "pad", "resize_like_caffe", "window_count", "windows", "write_outputs"]
+__all__ = ["ENGINES", "Engine", "HW", "IMAGE_SUFFIXES", "Options", "PNG_SCALES", "SCORE_SOURCES", "WINDOW_FLOP",
+           "bytescale", "computed_coords", "encode_outputs", "expand_inputs", "fill_strided", "infer_images",
+           "load_resized", "make_engine", "output_paths", "pad", "read_maps", "resize_like_caffe", "window_count",
+           "windows", "write_outputs"]

@@ -34,7 +34,9 @@ def load_resized(path: Path, factor: float) -> np.ndarray:
 
 def expand_inputs(items: list[str], list_file: Path | None = None, parents: Path | None = None) -> list[Path]:
     """Image paths from files, globs and folders (``.tif``, ``.tiff``, ``.png``, masks excluded),
-    plus the lines of ``list_file``; with ``parents`` only names starting with "<id>_" of a listed ID."""
+    plus the lines of ``list_file``; with ``parents`` only images of a listed ID: names starting with
+    "<id>_" (the original's glob "<id>_*.tif") or whose stem is the ID (use case 4's images, each its own
+    patient: the original listed them as "im1.tif", so its glob "im1.tif_*.tif" found nothing)."""
     paths: list[Path] = []
     for it in items:
         p = Path(it)
@@ -49,7 +51,7 @@ def expand_inputs(items: list[str], list_file: Path | None = None, parents: Path
     paths = [p for p in paths if not p.stem.endswith("_mask")]
     if parents:
         ids = [ln.strip() for ln in Path(parents).read_text().splitlines() if ln.strip()]
-        paths = [p for p in paths if any(p.name.startswith(f"{i}_") for i in ids)]
+        paths = [p for p in paths if any(p.name.startswith(f"{i}_") or p.stem == i for i in ids)]
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"input image(s) do not exist: {', '.join(map(str, missing[:5]))}")

@@ -1,11 +1,12 @@
 """Step 5 over many images: claim, load, compute, write; many workers may share one output folder."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
 
-from pipeline import claims
+from pipeline import atomic, claims
 from pipeline.claims import Claim
 from pipeline.inference.engines.base import Engine, Options
 from pipeline.inference.geometry import computed_coords, fill_strided
@@ -13,6 +14,31 @@ from pipeline.inference.images import load_resized
 from pipeline.inference.outputs import is_done, output_paths, write_outputs
 
 log = logging.getLogger(__name__)
+
+
+RECORD = ".outputs.json"      #: per output folder: how its PNGs were encoded
+
+
+def check_png_scale(out_dir: Path, minmax_scale: bool) -> None:
+    """Refuse to add PNGs of one scale to a folder holding PNGs of the other.
+
+    The first run records ``{"png_scale": "minmax"|"round"}`` in ``OUT/.outputs.json``; a later run
+    asking the other scale raises ValueError naming the folder, and so does a folder that holds
+    finished ``_prob.png`` files but no record (written before the scale was recorded, when the
+    default was round(255 p)): finished outputs are never reused under other options.
+    """
+    scale = "minmax" if minmax_scale else "round"
+    rec = Path(out_dir) / RECORD
+    if rec.is_file():
+        old = json.loads(rec.read_text()).get("png_scale")
+        if old != scale:
+            raise ValueError(f"{out_dir}: holds step-5 PNGs written with --png-scale {old}, this run asks {scale}; "
+                             "use another output folder or remove those outputs")
+        return
+    if any(Path(out_dir).glob("*_prob.png")):
+        raise ValueError(f"{out_dir}: holds _prob.png files of unknown PNG scaling (written before {RECORD} "
+                         "existed, when round(255 p) was the default); use another output folder or remove them")
+    atomic.write_text(rec, json.dumps({"png_scale": scale}) + "\n")
 
 
 def _compute_one(img_path: Path, paths: dict[str, Path], claim: Claim, engine: Engine, opts: Options,
@@ -42,12 +68,14 @@ def _compute_one(img_path: Path, paths: dict[str, Path], claim: Claim, engine: E
 
 
 def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Options, resize: float = 1.0,
-                 save_npy: bool = False, minmax_scale: bool = False, show_progress: bool = True,
+                 save_npy: bool = False, minmax_scale: bool = True, show_progress: bool = True,
                  wait: bool = True, heartbeat: float = claims.HEARTBEAT) -> dict:
     """Process images one by one, claiming each (:class:`pipeline.claims.Claim`) so many workers
     can share ``out_dir``.
 
     Each image is resized by ``resize`` (the use case's magnification) before the engine runs.
+    ``minmax_scale`` (default, the original's scipy.misc.imsave) rescales each PNG's min..max to
+    0..255; False writes round(255 p).
     Finished images (both PNGs present) are skipped; a crash leaves no partial output under the
     final names. Progress is shown per row or chunk of windows, with an ETA. With ``wait``, images
     claimed by other workers are revisited every ``heartbeat`` seconds after this worker's own pass
@@ -58,6 +86,7 @@ def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Option
     from tqdm import tqdm
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    check_png_scale(out_dir, minmax_scale)
     done, skipped, pending, pixels = [], [], [], 0
     t0 = time.perf_counter()
 

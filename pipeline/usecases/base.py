@@ -394,6 +394,10 @@ class CrossValidatedUseCase(UseCase):
         parser.add_argument("--folds", type=parse_folds, default=(),
                             help="run the per-fold stages (dbs, prototxt, train, outputs) and the scores of these folds "
                                  "only, e.g. 1,2 (default: all 5; cluster array tasks run one fold each)")
+        from pipeline.inference import SCORE_SOURCES
+        parser.add_argument("--score-from", default="png", choices=list(SCORE_SOURCES),
+                            help="scores read step 5's 8-bit min-max scaled _prob/_class PNGs (png, default: what the "
+                                 "original's later steps read) or its float maps (npy)")
         parser.add_argument("--test-interval", type=int, default=100 if demo else None)
         parser.add_argument("--snapshot", type=int, default=100 if demo else None)
         parser.add_argument("--display", type=int, default=20 if demo else None)
@@ -415,8 +419,8 @@ class CrossValidatedUseCase(UseCase):
         cfg = crossval.Config(data=data, work=args.work, params=self.params_from_args(args),
                               scoring=self.scoring_from_args(args), iterations=args.iterations, seed=args.seed,
                               jobs=args.jobs, gpu=args.gpu, caffe_shuffle=args.caffe_shuffle, solver=sp,
-                              infer_mode=args.infer_mode, stride=args.stride, force=force, data_recipe=data_recipe,
-                              folds=tuple(args.folds))
+                              infer_mode=args.infer_mode, stride=args.stride, score_from=args.score_from,
+                              force=force, data_recipe=data_recipe, folds=tuple(args.folds))
         summary = crossval.run(self, cfg, stages)
         if demo:
             summary["cohort"] = f"GENERATED (synthetic): the numbers show the pipeline works, nothing about {self.name}"
@@ -435,22 +439,25 @@ class CrossValidatedUseCase(UseCase):
         ks = tuple(crossval.selected_folds(args.folds))
         cache: dict[str, Any] = {}
 
-        def images(k: int) -> list[Path] | None:
-            """Fold k's step-5 images (test, then validation), None until the prepare job is done."""
+        def images(k: int) -> tuple[list[Path], list[Path]] | None:
+            """Fold k's step-5 images (test, validation), None until the prepare job is done."""
             if "images" not in cache:
                 if not crossval.prepared(work, ks):
                     return None
                 data = (work / "generated_cohort") if args.demo else self.prepare_data(args.data, work / "data")
                 assignment = json.loads((work / "lists" / "folds.json").read_text())
                 by_patient = self.images_by_patient(data)
-                cache["images"] = {j: sum(crossval.fold_images(assignment, by_patient, j, crossval.NFOLDS,
-                                                               self.validation), []) for j in ks}
+                cache["images"] = {j: crossval.fold_images(assignment, by_patient, j, crossval.NFOLDS, self.validation)
+                                   for j in ks}
             return cache["images"][k]
 
         def outputs_done(k: int) -> bool:
             imgs = images(k)
-            return (imgs is not None and crossval.recorded_done(work / "output", "outputs", str(k))
-                    and not crossval.outputs_missing(work, k, imgs))
+            if imgs is None:
+                return False
+            return all(not part or (crossval.recorded_done(work / folder, "outputs", str(k))
+                                    and not crossval.outputs_missing(work, k, part, folder))
+                       for folder, part in (("output", imgs[0]), ("validation", imgs[1])))
 
         return restrict((
             JobStep("prepare", ("patches", "folds", "dbs", "prototxt"), done=lambda _t: crossval.prepared(work, ks),

@@ -14,7 +14,11 @@ Per image (2-epi/step1_make_patches.m, common/func_extraction_worker_w_rots.m):
 Scores (invented here: the original's step 6 was a visual check): pixel-level F-score, precision and
 recall of the class maps against the masks (resized like the images), over the pixels the original
 computes, per fold and pooled; and of ``P >= threshold`` with the threshold maximising F on the
-validation images (the next fold's patients, on the training side of fold k).
+validation images (the next fold's patients, on the training side of fold k; their maps are written
+to WORK/validation/<k>/, apart from the test maps). By default both read the PNGs the original
+wrote (``_class.png``; ``_prob.png`` green / 255, min-max scaled), so the threshold applies to the
+values the tutorial's "use this threshold on the _prob image" meant; ``--score-from npy`` reads the
+float maps.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import folds, inference, lists, metrics, sampling
+from pipeline.imageio import imread_matlab
 from pipeline.matlab import bwmorph_dilate, imresize_scale, rgb2gray
 from pipeline.patches import read_rgb_like_matlab, save_png
 from pipeline.report import Column, Picture, Row, Section, Table, from_json
@@ -55,12 +60,10 @@ class BadPair(ValueError):
 
 
 def read_mask(path: Path) -> np.ndarray:
-    """A mask as MATLAB's imread gives it: bool for a 1-bit PNG, else uint8 (first channel)."""
-    from PIL import Image
-    with Image.open(path) as im:
-        if im.mode == "1":
-            return np.asarray(im, dtype=bool)
-        arr = np.asarray(im.convert("L") if im.mode not in ("L", "I;16") else im)
+    """A mask as MATLAB's ``imread`` gives it (:func:`pipeline.imageio.imread_matlab`): bool for a
+    1-bit PNG, palette indices for an indexed PNG, else the stored grey values (first channel of a
+    colour mask). Non-zero counts as epithelium downstream (MATLAB's ``&`` and ``bwmorph``)."""
+    arr = imread_matlab(path)
     if arr.ndim == 3:
         arr = arr[:, :, 0]
     return arr
@@ -173,30 +176,39 @@ def truth_mask(image: Path, factor: float) -> np.ndarray:
     return m.astype(bool)
 
 
-def score_maps(out_dir: Path, images: list[Path], factor: float, stride: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(probability maps, true masks) of ``images`` over the pixels the original computes."""
-    probs, truths = [], []
+def score_maps(out_dir: Path, images: list[Path], factor: float, stride: int, source: str = "png"
+               ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """(P(epithelium) maps, class maps, true masks) of ``images`` over the pixels the original computes.
+
+    ``source`` "png" (default) reads the _prob.png green channel / 255 and the _class.png the
+    original wrote (min-max scaled by scipy.misc.imsave); "npy" the float maps.
+    """
+    probs, classes, truths = [], [], []
     for img in images:
-        prob = np.load(Path(out_dir) / f"{img.stem}_prob.npy")
+        p1, cls = inference.read_maps(Path(out_dir), img.stem, source)
         t = truth_mask(img, factor)
-        rr = inference.computed_coords(prob.shape[0], stride)
-        cc = inference.computed_coords(prob.shape[1], stride)
-        probs.append(prob[np.ix_(rr, cc)])
+        rr = inference.computed_coords(p1.shape[0], stride)
+        cc = inference.computed_coords(p1.shape[1], stride)
+        probs.append(p1[np.ix_(rr, cc)])
+        classes.append(cls[np.ix_(rr, cc)])
         truths.append(t[np.ix_(rr, cc)])
-    return probs, truths
+    return probs, classes, truths
 
 
-def score_fold(out_dir: Path, k: int, test: list[Path], val: list[Path], factor: float, stride: int) -> dict:
-    """Pixel scores of fold k's test images: class maps, and P >= threshold chosen on validation images."""
-    tp, tt = score_maps(out_dir, test, factor, stride)
+def score_fold(out_dir: Path, k: int, test: list[Path], val: list[Path], factor: float, stride: int,
+               val_dir: Path | None = None, source: str = "png") -> dict:
+    """Pixel scores of fold k's test images (maps in ``out_dir``): the class maps, and
+    ``P >= threshold`` with the threshold chosen on the validation images (maps in ``val_dir``,
+    default ``out_dir``). With ``source`` "png" both read the values the original's PNGs hold."""
+    tp, tc, tt = score_maps(out_dir, test, factor, stride, source)
     th = 0.5
     if val:
-        vp, vt = score_maps(out_dir, val, factor, stride)
-        th = metrics.best_threshold([p[..., 1] for p in vp], vt)
+        vp, _, vt = score_maps(val_dir or out_dir, val, factor, stride, source)
+        th = metrics.best_threshold(vp, vt)
     truth = np.concatenate([t.ravel() for t in tt])
-    cls = metrics.pixel_scores(np.concatenate([(p.argmax(2) == 1).ravel() for p in tp]), truth)
-    thr = metrics.pixel_scores(np.concatenate([(p[..., 1] >= th).ravel() for p in tp]), truth)
-    return {"fold": k, "threshold": th, "class_map": cls, "thresholded": thr,
+    cls = metrics.pixel_scores(np.concatenate([c.ravel() for c in tc]), truth)
+    thr = metrics.pixel_scores(np.concatenate([(p >= th).ravel() for p in tp]), truth)
+    return {"fold": k, "threshold": th, "score_from": source, "class_map": cls, "thresholded": thr,
             "test_images": [i.name for i in test], "validation_images": [i.name for i in val]}
 
 
@@ -206,7 +218,10 @@ def _f(v) -> str:
 
 def scores_markdown(s: dict) -> str:
     """Per-fold and pooled pixel scores beside the recalled published F-score."""
+    source = {"png": "the 8-bit min-max scaled _class.png and _prob.png (green / 255) the original wrote",
+              "npy": "the float probability maps (.npy)"}.get(s.get("score_from", "png"), s.get("score_from"))
     lines = ["### Use case 2 (epithelium), pixel level", "",
+             f"Maps read: {source}; threshold chosen on the validation images of each fold.", "",
              "| fold | threshold | F (class map) | precision | recall | F (P >= threshold) | precision | recall |",
              "|---|---|---|---|---|---|---|---|"]
     for f in s["folds"]:
@@ -348,12 +363,15 @@ class Epithelium(CrossValidatedUseCase):
         return run_patches(cfg.data, cfg.work, cfg.params, cfg.seed, show_progress=cfg.show_progress)
 
     def score_fold(self, cfg, k: int, out_dir: Path, test: list[Path], val: list[Path]) -> dict:
-        return score_fold(out_dir, k, test, val, cfg.params.resize, cfg.stride)
+        from pipeline.crossval import validation_dir
+        return score_fold(out_dir, k, test, val, cfg.params.resize, cfg.stride, validation_dir(cfg.work, k),
+                          cfg.score_from)
 
     def pool(self, cfg, fold_scores: list[dict]) -> dict:
         pooled = {key: metrics.scores({m: sum(f[key][m] for f in fold_scores) for m in ("tp", "fp", "fn", "tn")})
                   for key in ("class_map", "thresholded")}
-        return {"folds": fold_scores, "pooled": pooled, "published_f_recalled": self.figures("f_score")[0].value}
+        return {"folds": fold_scores, "pooled": pooled, "score_from": cfg.score_from,
+                "published_f_recalled": self.figures("f_score")[0].value}
 
     def markdown(self, scores: dict) -> str:
         return scores_markdown(scores)

@@ -11,11 +11,18 @@ Input (4-lymphocyte/step1_make_patches.m): images ``im<N>.tif`` (100x100 at 20x)
   (posterior > .5) outside the mask are ranked by distance to the nearest mask pixel (KD-tree) and
   taken greedily, the largest first, clearing a radius of 5 around each, at most
   round(2000 * 2) = 4000; rotations 0, 90, type "n".
-  The tutorial and FIDELITY.md call the classifier naive Bayes (the default here, scikit-learn's
-  GaussianNB); the original code called MATLAB ``classify`` whose default is linear discriminant
-  analysis: ``classifier="lda"`` reproduces that.
-- step 5 peaks: green channel of _prob, convolved with a disk of radius 6 (symmetric padding 16),
-  maxima above 0.7706 taken greedily, clearing a radius of 28 around each (at the 4x scale).
+  The code ran ``[class,err,post]=classify(ior,ior(ind,:),io_mask(ind)>0)`` (step1_make_patches.m
+  line 67): MATLAB ``classify`` with its defaults, type 'linear' (linear discriminant analysis,
+  pooled covariance) and a uniform prior -- the default here (``classifier="lda"``,
+  :func:`pipeline.matlab.classify_linear`). The comment on that line and the tutorial say naive
+  Bayes: ``classifier="nb"`` (scikit-learn's GaussianNB) is that reading.
+- step 5 peaks (step5_identify_peak_in_probs.m): ``double(io(:,:,2))/255`` of the 8-bit _prob.png
+  (min-max scaled by scipy.misc.imsave, so the threshold applies to P / max P quantised to 1/255),
+  convolved with ``fspecial('disk', 6)`` (symmetric padding 16), maxima above 0.7706 taken
+  greedily, clearing a radius of 28 around each (at the 4x scale).
+- scores (invented: the original stops at the peak list ``test_vals``, in 4x pixels): peaks mapped
+  back to the original image with the inverse of the 4x resize (0-based u = (x + 0.5) / 4 - 0.5),
+  matched one to one with the annotated centres.
 """
 from __future__ import annotations
 
@@ -26,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import lists, metrics
-from pipeline.matlab import imresize_scale, matlab_round
+from pipeline import inference, lists, metrics
+from pipeline.matlab import classify_linear, fspecial_disk, imresize_scale, matlab_round
 from pipeline.patches import save_png
 from pipeline.report import Column, Picture, Row, Section, Table, from_json
 from pipeline.sampling import ImageResult, cut_patch, patch_name, run_image_jobs, select_centres
@@ -52,7 +59,7 @@ class Params:
     clear_radius: int = 5
     scale: float = 4.0
     n_train_pixels: int = 1000
-    classifier: str = "nb"            # "nb" (described) or "lda" (the code's classify default)
+    classifier: str = "lda"           # "lda" (the code's classify default) or "nb" (the comment's naive Bayes)
 
 
 def mask_path_for(image: Path) -> Path:
@@ -116,6 +123,26 @@ def greedy_peaks(val: np.ndarray, radius: float, limit: int | None = None, thres
     return out
 
 
+CLASSIFIERS = ("lda", "nb")
+
+
+def pixel_posterior(train: np.ndarray, labels: np.ndarray, sample: np.ndarray, classifier: str = "lda") -> np.ndarray:
+    """P(positive | pixel) for each row of ``sample`` (N x d), trained on ``train`` with bool ``labels``.
+
+    "lda": MATLAB ``classify(sample, training, group)`` with its defaults (:func:`pipeline.matlab.
+    classify_linear`: pooled covariance normalised by n - 2, uniform prior); written out because
+    scikit-learn's LinearDiscriminantAnalysis normalises the pooled covariance by n (1.9) or weights
+    it by the priors, which changes the posteriors. "nb": Gaussian naive Bayes (scikit-learn
+    GaussianNB, empirical prior), the tutorial's description.
+    """
+    if classifier == "lda":
+        return classify_linear(sample, train, labels)[1][:, 1]
+    if classifier == "nb":
+        from sklearn.naive_bayes import GaussianNB
+        return GaussianNB().fit(train, labels).predict_proba(sample)[:, 1]
+    raise ValueError(f"classifier {classifier!r} is not one of {CLASSIFIERS}")
+
+
 def negative_centres(io: np.ndarray, mask: np.ndarray, p: Params, rng: np.random.RandomState) -> list[tuple[int, int]]:
     """Hard negatives: the classifier's false positives farthest from any positive pixel (0-based)."""
     from scipy.spatial import cKDTree
@@ -127,11 +154,7 @@ def negative_centres(io: np.ndarray, mask: np.ndarray, p: Params, rng: np.random
     if labels[train].all() or not labels[train].any():
         log.warning("training pixels hold one class only; no negatives from the classifier")
         return []
-    if p.classifier == "lda":
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis as Model
-    else:
-        from sklearn.naive_bayes import GaussianNB as Model
-    post = Model().fit(pix[train], labels[train]).predict_proba(pix)[:, 1]
+    post = pixel_posterior(pix[train], labels[train], pix, p.classifier)
     post[labels] = 0
     pimg = post.reshape(w, h).T
     rm, cm = np.nonzero(mask.T)[::-1]
@@ -175,7 +198,11 @@ def _process(args) -> ImageResult:
     idx = rng.choice(len(weights), size=p.n_positive, replace=True, p=weights / weights.sum())
     r, c = idx % mask.shape[0] + 1, idx // mask.shape[0] + 1                 # ind2sub, 1-based
     res.positives = write(r, c, p.n_positive, 1, "p", (0, 90, 180, 270))
-    neg = negative_centres(io, mask, p, rng)
+    try:
+        neg = negative_centres(io, mask, p, rng)
+    except ValueError as exc:                    # e.g. MATLAB classify's "pooled covariance ... positive definite"
+        res.problem = f"{image}: negative sampling failed ({exc})"
+        return res
     nr = np.array([a + 1 for a, _ in neg], dtype=np.int64)
     nc = np.array([b + 1 for _, b in neg], dtype=np.int64)
     res.negatives = write(nr, nc, matlab_round(p.n_positive * p.ratio_background), 0, "n", (0, 90))
@@ -200,27 +227,27 @@ def run_patches(folder: Path, work: Path, p: Params = Params(), seed: int = 1, j
 
 # --------------------------------------------------------------------------- detection (step 5)
 
-def disk_kernel(radius: int = DISK_RADIUS, supersample: int = 64) -> np.ndarray:
-    """fspecial('disk', r): each pixel's share of a disk of radius r, normalised to sum 1.
+def disk_kernel(radius: int = DISK_RADIUS) -> np.ndarray:
+    """``fspecial('disk', radius)`` of step5_identify_peak_in_probs.m line 7 (exact MATLAB algorithm)."""
+    return fspecial_disk(radius)
 
-    MATLAB computes the exact pixel/disk intersection areas; here they are integrated numerically
-    on a supersample x supersample grid per pixel (areas within about 1e-3 of exact).
+
+def to_original_scale(points: np.ndarray, scale: float) -> np.ndarray:
+    """0-based (row, col) at an image resized by ``scale`` -> 0-based coordinates of the original.
+
+    The inverse of the resize's pixel mapping (MATLAB imresize and skimage/caffe.io.resize_image
+    both put output pixel x (0-based) at input u = (x + 0.5) / scale - 0.5; 1-based
+    u = x / scale + 0.5 (1 - 1 / scale), 0.375 px from x / scale for scale 4).
     """
-    n = 2 * radius + 1
-    s = (np.arange(supersample) + 0.5) / supersample - 0.5
-    k = np.zeros((n, n))
-    for i in range(n):
-        for j in range(n):
-            yy = (i - radius) + s[:, None]
-            xx = (j - radius) + s[None, :]
-            k[i, j] = np.mean(yy ** 2 + xx ** 2 <= radius ** 2)
-    return k / k.sum()
+    return (np.asarray(points, dtype=np.float64) + 0.5) / scale - 0.5
 
 
 def detect_peaks(prob_green: np.ndarray, threshold: float = PEAK_THRESHOLD, clear_radius: float = PEAK_CLEAR_RADIUS,
                  radius: int = DISK_RADIUS) -> list[tuple[int, int]]:
-    """Lymphocyte centres (0-based row, col) of a P(lymphocyte) map in [0, 1]: disk-smoothed
-    (symmetric padding 16), greedy maxima above ``threshold``, ``clear_radius`` cleared around each."""
+    """Lymphocyte centres (0-based row, col) of a P(lymphocyte) map in [0, 1] (by default the
+    _prob.png green channel / 255): ``imfilter`` with the disk after symmetric padding 16 (a
+    correlation, zero outside the padded image), greedy maxima above ``threshold``,
+    ``clear_radius`` cleared around each (step5_identify_peak_in_probs.m)."""
     from scipy.ndimage import correlate
     padded = np.pad(prob_green.astype(np.float64), 16, mode="symmetric")
     smooth = correlate(padded, disk_kernel(radius), mode="constant", cval=0.0)[16:-16, 16:-16]
@@ -266,13 +293,15 @@ def true_centres(image: Path) -> np.ndarray:
 
 # --------------------------------------------------------------------------- scores
 
-def score_fold(out_dir: Path, k: int, test: list[Path], scale: float, match_radius: float) -> dict:
-    """Detection scores of fold k: peaks of each _prob map (4x scale) matched to the true centres."""
+def score_fold(out_dir: Path, k: int, test: list[Path], scale: float, match_radius: float, source: str = "png") -> dict:
+    """Detection scores of fold k: peaks of each image's P(lymphocyte) map at the 4x scale (the
+    _prob.png green channel / 255 by default, the float map with ``source`` "npy"), mapped back to
+    the original scale (:func:`to_original_scale`) and matched to the true centres."""
     per_image, tot = [], {"tp": 0, "fp": 0, "fn": 0}
     for img in test:
-        green = np.load(Path(out_dir) / f"{img.stem}_prob.npy")[..., 1]
+        green, _ = inference.read_maps(Path(out_dir), img.stem, source)
         peaks = np.array(detect_peaks(green), dtype=np.float64).reshape(-1, 2)
-        s = match_detections(peaks / scale, true_centres(img), match_radius)
+        s = match_detections(to_original_scale(peaks, scale), true_centres(img), match_radius)
         per_image.append({"image": img.name, **s})
         for key in tot:
             tot[key] += s[key]
@@ -289,7 +318,11 @@ def scores_markdown(s: dict) -> str:
     """Per-fold and pooled detection scores beside the recalled published F-score."""
     lines = ["### Use case 4 (lymphocytes), detection", "",
              f"Peaks: disk radius {DISK_RADIUS}, threshold {PEAK_THRESHOLD}, clearing radius "
-             f"{PEAK_CLEAR_RADIUS} (4x scale); matched one to one within {s['match_radius']} px (original scale).", "",
+             f"{PEAK_CLEAR_RADIUS} (4x scale) on "
+             + ("the 8-bit min-max scaled _prob.png (green / 255), as the original"
+                if s.get("score_from", "png") == "png" else "the float probability maps (.npy)")
+             + f"; peaks mapped to the original scale ((x + 0.5) / 4 - 0.5) and matched one to one within "
+               f"{s['match_radius']} px.", "",
              "| fold | tp | fp | fn | precision | recall | F-score |", "|---|---|---|---|---|---|---|"]
     for f in s["folds"]:
         d = f["detection"]
@@ -405,8 +438,9 @@ class Lymphocytes(CrossValidatedUseCase):
     numeric_options = CrossValidatedUseCase.numeric_options + ("classifier", "match_radius")
 
     def add_usecase_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
-        parser.add_argument("--classifier", default="nb", choices=["nb", "lda"],
-                            help="negatives: naive Bayes (described) or LDA (the original code's classify default)")
+        parser.add_argument("--classifier", default="lda", choices=list(CLASSIFIERS),
+                            help="negatives: lda (default: what the original code ran, MATLAB classify's linear "
+                                 "discriminant with a uniform prior) or nb (naive Bayes, as its comment says)")
         parser.add_argument("--match-radius", type=float, default=MATCH_RADIUS,
                             help="detections match true centres within this many pixels (original scale)")
 
@@ -423,13 +457,14 @@ class Lymphocytes(CrossValidatedUseCase):
         return run_patches(cfg.data, cfg.work, cfg.params, cfg.seed, show_progress=cfg.show_progress)
 
     def score_fold(self, cfg, k: int, out_dir: Path, test: list[Path], val: list[Path]) -> dict:
-        return score_fold(out_dir, k, test, cfg.params.scale, cfg.scoring.get("match_radius", MATCH_RADIUS))
+        return score_fold(out_dir, k, test, cfg.params.scale, cfg.scoring.get("match_radius", MATCH_RADIUS),
+                          cfg.score_from)
 
     def pool(self, cfg, fold_scores: list[dict]) -> dict:
         c = {m: sum(f["detection"][m] for f in fold_scores) for m in ("tp", "fp", "fn")}
         pooled = metrics.scores({**c, "tn": 0})
         return {"folds": fold_scores, "pooled": {**c, **{m: pooled[m] for m in ("precision", "recall", "f_score")}},
-                "match_radius": cfg.scoring.get("match_radius", MATCH_RADIUS),
+                "match_radius": cfg.scoring.get("match_radius", MATCH_RADIUS), "score_from": cfg.score_from,
                 "published_f_recalled": self.figures("f_score")[0].value}
 
     def markdown(self, scores: dict) -> str:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 
 def add(sub) -> None:
-    from pipeline.inference import ENGINES
+    import argparse
+    from pipeline.inference import ENGINES, PNG_SCALES
     from pipeline.usecases import REGISTRY
     inf = sub.add_parser("infer", help="step 5: per-pixel probability maps of whole images")
     inf.add_argument("images", nargs="*", help="image files, globs or folders (.tif, .tiff, .png; *_mask excluded)")
@@ -25,8 +26,11 @@ def add(sub) -> None:
     inf.add_argument("--save-npy", action="store_true", help="also <stem>_prob.npy (float32, H x W x classes)")
     inf.add_argument("--all-pixels", action="store_true",
                      help="give every pixel a value (first row/column too; stride blocks filled)")
-    inf.add_argument("--minmax-scale", action="store_true",
-                     help="rescale each PNG's min..max to 0..255 as the original's scipy.misc.imsave did")
+    inf.add_argument("--png-scale", default="minmax", choices=list(PNG_SCALES),
+                     help="minmax (default, the original's scipy.misc.imsave): each PNG's min..max rescaled to "
+                          "0..255; round: round(255 p), probabilities on an absolute scale")
+    inf.add_argument("--minmax-scale", action="store_const", const="minmax", dest="png_scale",
+                     help=argparse.SUPPRESS)         # the default since issue 11; kept for old scripts
     inf.add_argument("--no-wait", action="store_true",
                      help="return after this worker's pass instead of waiting for images other workers hold "
                           "(and taking over a dead worker's image)")
@@ -47,9 +51,9 @@ def run(a) -> int:
     engine = inference.make_engine(a.mode, a.model, a.mean, deploy=a.deploy, dropout=a.dropout, gpu=a.gpu,
                                    net_dir=a.out / "nets")
     res = inference.infer_images(images, engine, a.out, opts, resize=factor, save_npy=a.save_npy,
-                                 minmax_scale=a.minmax_scale, wait=not a.no_wait)
+                                 minmax_scale=a.png_scale == "minmax", wait=not a.no_wait)
     rate = res["pixels"] / res["seconds"] if res["seconds"] else 0
     print(f"\nsummary: {len(res['computed'])} image(s) computed, {len(res['skipped'])} skipped (done or claimed "
           f"by another worker), {res['pixels']} pixels computed in {res['seconds']:.1f} s ({rate:.0f} pixels/s, mode "
-          f"{a.mode}, resize {factor}, stride {a.stride}); outputs in {a.out}")
+          f"{a.mode}, resize {factor}, stride {a.stride}, PNGs {a.png_scale}); outputs in {a.out}")
     return 0
