@@ -13,10 +13,11 @@ as caffe.io did), ``engines`` (reference, exact, fcn behind one interface), ``ou
 """
 from pipeline.inference.engines import ENGINES, Engine, Options, make_engine
 from pipeline.inference.geometry import HW, WINDOW_FLOP, computed_coords, fill_strided, pad, window_count, windows
-from pipeline.inference.images import IMAGE_SUFFIXES, expand_inputs, load_resized, resize_like_caffe
+from pipeline.inference.images import IMAGE_SUFFIXES, expand_inputs, load_resized, resize_like_caffe, resize_to_like_caffe
 from pipeline.inference.outputs import bytescale, encode_outputs, output_paths, write_outputs
 from pipeline.inference.runner import infer_images
 
 __all__ = ["ENGINES", "Engine", "HW", "IMAGE_SUFFIXES", "Options", "WINDOW_FLOP", "bytescale", "computed_coords",
            "encode_outputs", "expand_inputs", "fill_strided", "infer_images", "load_resized", "make_engine",
-           "output_paths", "pad", "resize_like_caffe", "window_count", "windows", "write_outputs"]
+           "output_paths", "pad", "resize_like_caffe", "resize_to_like_caffe", "window_count", "windows",
+           "write_outputs"]

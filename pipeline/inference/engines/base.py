@@ -18,6 +18,9 @@ class Options:
     all_pixels: bool = False         #: also the first row and column the original never computes
     batch: int = 2048                #: windows per net forward (exact engine)
     max_rows: int | None = None      #: compute only the first N computed rows (benchmarks)
+    #: H x W bool: compute exactly these pixels (stride, all_pixels and max_rows then do not apply),
+    #: as RADHicaL's cascade does (create_output_image_vector.py); None: the rules above
+    mask: np.ndarray | None = None
 
 
 class Engine(ABC):
@@ -28,6 +31,9 @@ class Engine(ABC):
     """
     #: Name of the engine (``--mode``).
     name: ClassVar[str]
+    #: How an engine honours ``Options.mask``: "windows" (only the masked windows are computed: the
+    #: work scales with the mask) or "bbox" (the mask's bounding box plus a margin is computed).
+    mask_work: ClassVar[str] = "windows"
 
     def __init__(self, model: Path, mean: Path, deploy: Path | None = None, dropout: bool = False,
                  gpu: bool = False, net_dir: Path | None = None):
@@ -41,4 +47,5 @@ class Engine(ABC):
     @abstractmethod
     def run(self, img: np.ndarray, opts: Options) -> np.ndarray:
         """Probabilities of an H x W x 3 float32 RGB [0, 1] image (already at the model's
-        magnification): H x W x classes float32, 0 at pixels not computed."""
+        magnification): H x W x classes float32, 0 at pixels not computed (outside ``opts.mask``
+        when one is given)."""

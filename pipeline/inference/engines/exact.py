@@ -5,7 +5,7 @@ import numpy as np
 
 from pipeline.classify import PatchClassifier
 from pipeline.inference.engines.base import Engine, Options
-from pipeline.inference.geometry import computed_coords, pad, windows
+from pipeline.inference.geometry import computed_coords, mask_coords, pad, windows, windows_at
 
 
 class ExactEngine(Engine):
@@ -23,6 +23,12 @@ class ExactEngine(Engine):
         p = pad(img)
         self.clf.batch = opts.batch
         out = np.zeros((h, w, self.n_out), dtype=np.float32)
+        if opts.mask is not None:                   # only the masked windows, in batches
+            rr, cc = mask_coords(opts.mask, (h, w))
+            for s in range(0, len(rr), opts.batch):
+                out[rr[s:s + opts.batch], cc[s:s + opts.batch]] = self.clf.predict(
+                    windows_at(p, rr[s:s + opts.batch], cc[s:s + opts.batch]))
+            return out
         rows = computed_coords(h, opts.stride, opts.all_pixels)[:opts.max_rows]
         cols = computed_coords(w, opts.stride, opts.all_pixels)
         per_chunk = max(1, opts.batch // max(1, len(cols)))

@@ -7,7 +7,7 @@ from pipeline.caffe_env import import_caffe, set_mode
 from pipeline.classify import check_model
 from pipeline.databases import read_mean
 from pipeline.inference.engines.base import Engine, Options
-from pipeline.inference.geometry import HW, computed_coords, pad
+from pipeline.inference.geometry import HW, computed_coords, mask_coords, pad
 
 
 class ReferenceEngine(Engine):
@@ -28,6 +28,12 @@ class ReferenceEngine(Engine):
         h, w = img.shape[:2]
         p = pad(img)
         out = np.zeros((h, w, self.n_out), dtype=np.float32)
+        if opts.mask is not None:          # create_output_image_vector.py: the mask's windows, 8192 a call
+            rr, cc = mask_coords(opts.mask, (h, w))
+            for s in range(0, len(rr), 8192):
+                patches = [p[r:r + 2 * HW, c:c + 2 * HW, :] for r, c in zip(rr[s:s + 8192], cc[s:s + 8192])]
+                out[rr[s:s + 8192], cc[s:s + 8192]] = self.net.predict(patches)
+            return out
         cols = computed_coords(w, opts.stride, opts.all_pixels)
         for r in computed_coords(h, opts.stride, opts.all_pixels)[:opts.max_rows]:
             patches = [p[r:r + 2 * HW, c:c + 2 * HW, :] for c in cols]
