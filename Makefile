@@ -46,7 +46,8 @@ DOCKER_ENV = CUDA="$(CUDA)" IMAGE="$(IMAGE)" DOCKER_NETWORK="$(DOCKER_NETWORK)" 
              CUDA_TOOLKIT="$(CUDA_TOOLKIT)" SHARED="$(SHARED)" DATA="$(DATA)" ITER="$(ITER)" VARIANT="$(VARIANT)" \
              GPU="$(GPU)" PYTEST_ARGS="$(PYTEST_ARGS)"
 
-.PHONY: help setup apt venv caffe doctor test demo usecases usecase6 check-data regress fetch-released bench bench-infer \
+.PHONY: help setup apt venv caffe doctor test demo usecases usecase6 radhical check-data regress fetch-released bench bench-infer \
+        bench-radhical \
         lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean
 
 help:
@@ -57,11 +58,12 @@ help:
 	@echo "make usecases  - the registered use cases, their commands and stages"
 	@echo "make usecase6 DATA=<zip|folder> [VARIANT=crop|resize|crop-morerot] [ITER=600000] [GPU=1] [STAGES=...]"
 	@echo "make usecase<N> DATA=<folder|archive> [ITER=] [GPU=1] [JOBS=N] [SEED=] [WORK=] [STAGES=]  (any registered use case)"
-	@echo "make demo-<name>  - a use case on a generated cohort (demo-epi, demo-lymphocyte, ...)"
+	@echo "make demo-<name>  - a use case on a generated cohort (demo-epi, demo-lymphocyte, demo-nuclei, demo-radhical, ...)"
+	@echo "make radhical DATA=<nuclei.tgz|folder> [ITER=600000] [GPU=1] [JOBS=N] [WORK=runs/radhical] [STAGES=...]"
 	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>] [RELEASED=<folder>]"
 	@echo "make data-<name>  - download a data set into data/ (idc, epi, lymphocyte, nuclei, tubule): progress, resumable, sha256"
 	@echo "make check-data DATA=<archive|folder> USECASE=<name>  - what it holds (the usecase targets run it first)"
-	@echo "make fetch-released, make bench, make bench-infer, make lint-docker, make clean"
+	@echo "make fetch-released, make bench, make bench-infer, make bench-radhical, make lint-docker, make clean"
 	@echo "make docker-base  - Debian 12 base image made locally (debootstrap, docker import): no registry needed"
 	@echo "make docker-build [CUDA=1], make docker-test [CUDA=1] (make test inside, ../shared mounted),"
 	@echo "     make docker-demo, make docker-usecase6 DATA=<zip|folder> [ITER=] [GPU=1]  (DOCKER_NETWORK=host)"
@@ -117,6 +119,12 @@ usecase%: setup
 	$(call DATA_CHECK,usecase$*,$(or $(WORK),runs/usecase$*))
 	$(PY) -m pipeline usecase$* $(UC_OPTS) --work "$(or $(WORK),runs/usecase$*)" $(if $(JOBS),-j $(JOBS))
 
+# RADHicaL (no tutorial number): the four-level nuclei cascade
+radhical: setup
+	@test -n "$(DATA)" || { echo "usage: make radhical DATA=<nuclei.tgz or folder> [ITER=600000] [GPU=1] [JOBS=1] [WORK=runs/radhical]"; exit 2; }
+	$(call DATA_CHECK,radhical,$(or $(WORK),runs/radhical))
+	$(PY) -m pipeline radhical $(UC_OPTS) --work "$(or $(WORK),runs/radhical)" $(if $(JOBS),-j $(JOBS))
+
 # `make demo-<name>` runs `python -m pipeline demo-<name>` (a generated cohort)
 demo-%: setup
 	$(PY) -m pipeline demo-$* $(if $(SEED),--seed $(SEED)) $(if $(WORK),--work "$(WORK)")
@@ -141,6 +149,9 @@ bench: setup
 
 bench-infer: setup
 	$(PY) bench/infer.py --released "$(RELEASED)/uc2-epi" $(GPU_FLAG)
+
+bench-radhical: setup
+	$(PY) bench/radhical.py --work "$(or $(WORK),runs/demo-radhical)" $(GPU_FLAG)
 
 lint-docker: venv
 	$(VENV)/bin/hadolint docker/Dockerfile

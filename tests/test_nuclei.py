@@ -208,3 +208,20 @@ def test_usecase1_patches_and_lists_on_a_generated_cohort(tmp_path):
     assert first.name == "10250_1_1_p_1_0.png" and first.label == 1
     with Image.open(tmp_path / "w" / "subs" / first.name) as im:
         assert im.size == (32, 32)
+
+
+def test_regress_released_nuclei_models_on_a_generated_image(tmp_path):
+    from tests.conftest import RELEASED, need
+    rel = need(RELEASED / "uc1-nuclei")
+    from pipeline import released
+    assert "uc1-nuclei" in released.folders()
+    files = released.fetch(["uc1-nuclei"], tmp_path / "rel", from_dir=RELEASED, show_progress=False)
+    assert len(files) == 10
+    img = nuclei.make_cohort(tmp_path / "data", n_patients=1, size=96, seed=9)[0]
+    models = [("released fold 1", rel / "1_caffenet_train_w32_iter_600000.caffemodel", rel / "DB_train_w32_1.binaryproto"),
+              ("copy of fold 1", files[0], files[5])]
+    rep = uc1.regress_models(models, [img], tmp_path / "out", uc1.Params(max_positive=30), "fcn")
+    a, b = rep["rows"]
+    assert rep["patches"] > 30 and a["patch"] == b["patch"] and a["pixel"] == b["pixel"]
+    assert a["patch"]["tp"] + a["patch"]["fn"] == 30          # the positives sampled
+    assert "| released fold 1 |" in (tmp_path / "out" / "regress_nuclei.md").read_text()

@@ -19,13 +19,14 @@ grade_single_image.m does (F-score, TPR, PPV, detection rate; :mod:`pipeline.nuc
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pipeline import data, nuclei, nuclei_grading, sampling
+from pipeline import atomic, classify, data, inference, metrics, nuclei, nuclei_grading, sampling
 from pipeline.matlab import imfill_holes
 from pipeline.patches import read_rgb_like_matlab
 from pipeline.usecases.base import Archive, CrossValidatedUseCase, Figure
@@ -140,6 +141,62 @@ def scores_markdown(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------------------------------- regression
+
+def patch_set(images: list[Path], p: Params, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Step 1's patches of ``images`` at rotation 0 (positives, edge, background as sampled for
+    training): N x 32 x 32 x 3 float RGB [0, 1] and labels (1 = nucleus)."""
+    wins, labels = [], []
+    for i, img in enumerate(images):
+        io, mask = load_pair(img)
+        masks = class_masks(io, mask, p)
+        rng = np.random.RandomState(seed * 100003 + i)
+        npos = 0
+        for key, label, cap in (("positive", 1, p.max_positive), ("edge", 0, None), ("background", 0, None)):
+            cap = cap if cap is not None else npos * (p.ratio_edge if key == "edge" else p.ratio_background)
+            r, c = sampling.sample_centres(masks[key], cap, rng, io.shape[:2])
+            npos = len(r) if key == "positive" else npos
+            wins += [sampling.cut_patch(io, int(a), int(b), 0) for a, b in zip(r, c)]
+            labels += [label] * len(r)
+    if not wins:
+        raise ValueError("regress --usecase nuclei: no patches in the given images (empty masks?)")
+    return np.stack(wins).astype(np.float32) / 255, np.array(labels)
+
+
+def regress_models(models: list[tuple[str, Path, Path]], images: list[Path], out: Path, p: Params, mode: str,
+                   gpu: bool = False, threshold: float = 0.5) -> dict:
+    """Each model (name, caffemodel, mean) on the same images: patch level (step 1's patches, window
+    and mirror averaged) and pixel level (step-5 maps with ``mode``, P(nucleus) > threshold, holes
+    filled, graded per nucleus). Writes ``regress_nuclei.{json,md}`` into ``out``."""
+    out = Path(out)
+    wins, labels = patch_set(images, p)
+    rows = []
+    for name, model, mean in models:
+        for f in (model, mean):
+            if not Path(f).is_file():
+                raise FileNotFoundError(f"{f}: missing (python -m pipeline fetch-released --usecase nuclei)")
+        prob = classify.PatchClassifier(model, mean, gpu=gpu, net_dir=out).predict(wins)
+        patch = metrics.scores(metrics.confusion(labels, prob.argmax(1) == 1))
+        engine = inference.make_engine(mode, model, mean, gpu=gpu, net_dir=out)
+        grades = [nuclei_grading.grade_single_image(nuclei.read_mask(nuclei.mask_path(img)).values,
+                                                    segmentation(engine.run(inference.load_resized(img, 1.0),
+                                                                            inference.Options(all_pixels=True)),
+                                                                 threshold)) for img in images]
+        rows.append({"model": name, "patch": patch, "pixel": nuclei_grading.summarize(grades)})
+    report = {"images": [i.name for i in images], "patches": int(len(labels)), "mode": mode, "rows": rows}
+    atomic.write_text(out / "regress_nuclei.json", json.dumps(report, indent=1))
+    lines = [f"Use case 1 (nuclei): {len(labels)} patches (step 1, rotation 0) and {len(images)} image(s), "
+             f"maps with the {mode} engine, P(nucleus) > {threshold:g}", "",
+             "| model | patch F | patch balanced acc. | patch acc. | nucleus detection rate | nucleus F | TPR | PPV |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        a, b = r["patch"], r["pixel"]
+        lines.append(f"| {r['model']} | {_f(a['f_score'])} | {_f(a['balanced_accuracy'])} | {_f(a['accuracy'])} | "
+                     f"{_f(b['detection_rate'])} | {_f(b['f_score'])} | {_f(b['tpr'])} | {_f(b['ppv'])} |")
+    atomic.write_text(out / "regress_nuclei.md", "\n".join(lines) + "\n")
+    return report
+
+
 # --------------------------------------------------------------------------- the use case
 
 class Nuclei(CrossValidatedUseCase):
@@ -191,6 +248,28 @@ class Nuclei(CrossValidatedUseCase):
 
     def prepare_data(self, data_path: Path, cache: Path) -> Path:
         return data.prepare_images(data_path, nuclei.MASK_GLOB, "nuclei", cache, self.name)
+
+    def regress(self, args: argparse.Namespace, released_dir: Path) -> dict:
+        """The five released fold models (and ``--ours``) on ``--images`` or the images of ``--data``
+        (patch and pixel level), plus the map comparison against the released ``--fold`` model."""
+        images = inference.expand_inputs(args.images) if args.images else []
+        if not images and args.data:
+            images = [i for v in nuclei.images_by_patient(self.prepare_data(args.data, Path(args.out) / "data")).values()
+                      for i in v]
+        if not images:
+            raise ValueError("regress --usecase nuclei needs --images or --data (images with their _mask.png)")
+        if len(args.ours_mean) != len(args.ours):
+            raise ValueError("give one --ours-mean per --ours model")
+        rd = Path(released_dir)
+        rd = rd / self.released_folder if (rd / self.released_folder).is_dir() else rd
+        models = [(f"released fold {k}", rd / f"{k}_caffenet_train_w32_iter_600000.caffemodel",
+                   rd / f"DB_train_w32_{k}.binaryproto") for k in range(1, 6)]
+        models += [(f"ours {Path(m).name}", Path(m), Path(mm)) for m, mm in zip(args.ours, args.ours_mean)]
+        regress_models(models, images, args.out, Params(max_positive=200), args.mode, args.gpu)
+        if args.ours:
+            args.images = [str(i) for i in images]
+            super().regress(args, released_dir)
+        return {"table": str(Path(args.out) / "regress_nuclei.md")}
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         if not any(Path(folder).glob(nuclei.MASK_GLOB)):

@@ -233,7 +233,8 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
         raise FileNotFoundError(f"{cfg.data}: no *_mask.png files (expected {nuclei.LAYOUT})")
     report = run_patches(cfg.data, by_patient, cfg.work, cfg.params, cfg.seed, show_progress=cfg.show_progress)
     assignment = stage_folds(cfg, report)
-    summary: dict = {"folds": assignment, "problems": report["problems"], "mask_kinds": report["mask_kinds"]}
+    summary: dict = {"folds": assignment, "problems": report["problems"], "mask_kinds": report["mask_kinds"],
+                     "iterations": cfg.iterations, "fold": cfg.fold}
     pairs = [(k, lv) for k in cfg.train_folds for lv in LEVELS]
     if "dbs" in stages:
         for k, lv in pairs:
