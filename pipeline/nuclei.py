@@ -66,6 +66,9 @@ def images_by_patient(folder: Path) -> dict[str, list[Path]]:
     for q in sorted(folder.glob("*.tif")):
         if folds.patient_of(q.name) not in out:
             log.warning("%s: no *_mask.png of patient %s; image not used", q, folds.patient_of(q.name))
+    for m in sorted(folder.glob(MASK_GLOB)):
+        if not m.with_name(m.name.replace("_mask.png", "_original.tif")).is_file():
+            log.warning("%s: no image %s beside it; mask not used", m, m.name.replace("_mask.png", "_original.tif"))
     return out
 
 

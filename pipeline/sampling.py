@@ -97,9 +97,9 @@ def run_image_jobs(work: Path, config: dict, patients: list[str], worker: Callab
     A report with the same ``config`` means the stage is done.
     """
     report_path = Path(work) / "patches_report.json"
-    if report_path.is_file() and json.loads(report_path.read_text()).get("config") == config:
-        log.info("patches: already done (%s)", report_path)
-        return json.loads(report_path.read_text())
+    done = finished_report(report_path, config)
+    if done is not None:
+        return done
     (Path(work) / "subs").mkdir(parents=True, exist_ok=True)
     results = map_images(worker, tasks, desc, jobs, show_progress)
     per_patient: dict[str, list[lists.Entry]] = {pid: [] for pid in patients}
@@ -115,6 +115,16 @@ def run_image_jobs(work: Path, config: dict, patients: list[str], worker: Callab
               "entries": {pid: [[e.name, e.label] for e in ents] for pid, ents in per_patient.items()}}
     atomic.write_text(report_path, json.dumps(report))
     return report
+
+
+def finished_report(report_path: Path, config: dict) -> dict | None:
+    """The stage report at ``report_path`` when it was written with ``config`` (the stage is done), else None."""
+    if Path(report_path).is_file():
+        report = json.loads(Path(report_path).read_text())
+        if report.get("config") == config:
+            log.info("patches: already done (%s)", report_path)
+            return report
+    return None
 
 
 def map_images(worker: Callable[[tuple], object], tasks: list, desc: str, jobs: int | None = None,

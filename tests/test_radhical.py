@@ -168,7 +168,9 @@ def test_full_search_cascade_and_table_stages(tmp_path):
     cfg = runner.Config(data=data, work=work, params=Params(max_positive=5), iterations=3, train_folds=(1,),
                         cascade=cascade.Options(mode="fcn"), grid=4, show_progress=False)
     out = runner.run(cfg, ("patches", "folds", "full", "search", "cascade", "table"))
-    assert any("level 2 (x0.5) is 60x60, smaller than 65x65" in p for p in out["problems"])
+    assert out["problems"] == "15 (listed in patches_report.json)"
+    report = json.loads((work / "patches_report.json").read_text())
+    assert any("level 2 (x0.5) is 60x60, smaller than 65x65" in p for p in report["problems"])
     assert out["validation"] == out["test"] and len(out["test"]) == 1
     s = json.loads((work / "search" / "search.json").read_text())
     assert [(st["which"], st["level"]) for st in s["steps"]] == [("lower", 1), ("upper", 2), ("lower", 2), ("upper", 3),

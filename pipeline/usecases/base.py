@@ -68,6 +68,16 @@ class Archive:
     layouts: tuple[Layout, ...] = ()   # accepted layouts: as published first
 
 
+def solver_from_args(args: argparse.Namespace):
+    """SolverParams of ``--iter`` and the solver intervals given (``--test-interval``, ``--snapshot``, ``--display``)."""
+    from pipeline.templates import SolverParams
+    sp = SolverParams(max_iter=args.iterations)
+    for k in ("test_interval", "snapshot", "display"):
+        if getattr(args, k, None):
+            setattr(sp, k, getattr(args, k))
+    return sp
+
+
 class UseCase(ABC):
     """What every use case provides. Class attributes are facts; methods are hooks.
 
@@ -251,11 +261,7 @@ class CrossValidatedUseCase(UseCase):
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
         from pipeline import crossval
-        from pipeline.templates import SolverParams
-        sp = SolverParams(max_iter=args.iterations)
-        for k in ("test_interval", "snapshot", "display"):
-            if getattr(args, k, None):
-                setattr(sp, k, getattr(args, k))
+        sp = solver_from_args(args)
         if demo:
             data = self.make_demo_cohort(args.work / "generated_cohort", args.seed)
         else:

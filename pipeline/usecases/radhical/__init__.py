@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from pipeline import nuclei
-from pipeline.usecases.base import Archive, UseCase
+from pipeline.usecases.base import Archive, UseCase, solver_from_args
 from pipeline.usecases.radhical import cascade, rules, table
 from pipeline.usecases.radhical.patches import Params
 from pipeline.usecases.radhical.runner import STAGES
@@ -98,12 +98,8 @@ class RADHicaL(UseCase):
         parser.add_argument("--display", type=int, default=50 if demo else None)
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
-        from pipeline.templates import SolverParams
         from pipeline.usecases.radhical import runner
-        sp = SolverParams(max_iter=args.iterations)
-        for k in ("test_interval", "snapshot", "display"):
-            if getattr(args, k, None):
-                setattr(sp, k, getattr(args, k))
+        sp = solver_from_args(args)
         if (args.lower is None) != (args.upper is None):
             raise ValueError("give both --lower L1,L2,L3,L4 and --upper U2,U3,U4, or neither")
         thresholds = cascade.Thresholds.parse(args.lower, args.upper) if args.lower else None

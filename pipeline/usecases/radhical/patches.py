@@ -91,12 +91,10 @@ def run_patches(folder: Path, by_patient: dict[str, list[Path]], work: Path, p: 
     """Patches of every image at every level; the stage report (reused when its config matches)."""
     work = Path(work)
     report_path = work / "patches_report.json"
-    config = {"data": str(Path(folder).resolve()), "params": asdict(p), "seed": seed}
-    if report_path.is_file():
-        old = json.loads(report_path.read_text())
-        if old.get("config") == config:
-            log.info("patches: already done (%s)", report_path)
-            return old
+    config = {"data": str(Path(folder).resolve()), "params": json.loads(json.dumps(asdict(p))), "seed": seed}
+    done = sampling.finished_report(report_path, config)
+    if done is not None:
+        return done
     for lv in LEVELS:
         (work / f"subs_{lv}").mkdir(parents=True, exist_ok=True)
     tasks = []

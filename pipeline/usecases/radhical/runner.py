@@ -177,7 +177,8 @@ def grade_run(res: cascade.RunResult, images: list[Path], lower1: float, levels:
     grades, per_image = [], []
     for img in images:
         stem = img.name[:-4]
-        g = nuclei_grading.grade_single_image(nuclei.read_mask(nuclei.mask_path(img)).values,
+        shape = res.images[stem][1]["shape"]               # level 1 is the image's own size
+        g = nuclei_grading.grade_single_image(nuclei.read_mask(nuclei.mask_path(img), shape).values,
                                               cascade.final_segmentation(res, stem, lower1))
         grades.append(g)
         per_image.append({"image": img.name, **nuclei_grading.image_scores(g),
@@ -233,7 +234,9 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
         raise FileNotFoundError(f"{cfg.data}: no *_mask.png files (expected {nuclei.LAYOUT})")
     report = run_patches(cfg.data, by_patient, cfg.work, cfg.params, cfg.seed, show_progress=cfg.show_progress)
     assignment = stage_folds(cfg, report)
-    summary: dict = {"folds": assignment, "problems": report["problems"], "mask_kinds": report["mask_kinds"],
+    probs = report["problems"]
+    summary: dict = {"folds": assignment, "mask_kinds": report["mask_kinds"],
+                     "problems": probs if len(probs) <= 5 else f"{len(probs)} (listed in patches_report.json)",
                      "iterations": cfg.iterations, "fold": cfg.fold}
     pairs = [(k, lv) for k in cfg.train_folds for lv in LEVELS]
     if "dbs" in stages:
