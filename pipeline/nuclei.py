@@ -35,10 +35,7 @@ from pipeline.matlab import bwareaopen, bwmorph_dilate, imadjust, imfill_holes, 
 
 log = logging.getLogger(__name__)
 
-#: The data set as published (DATASETS.md: sha256 recorded by an independent loader).
-ARCHIVE_NAME = "nuclei.tgz"
-ARCHIVE_URL = "https://andrewjanowczyk.com/wp-static/nuclei.tgz"
-ARCHIVE_SHA256 = "cb881c29d9f0ae5ad1d953160a4e00be70af329e0351eed614d51b4b66c65e6b"
+#: The layout the code reads (the archive, URL and checksum: ``pipeline.usecases.datasets.NUCLEI``).
 LAYOUT = "<pid>_500_f<id>_original.tif with <pid>_500_f<id>_mask.png (incomplete nucleus masks)"
 MASK_GLOB = "*_mask.png"
 

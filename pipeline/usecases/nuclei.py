@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import atomic, classify, data, inference, metrics, nuclei, nuclei_grading, sampling
+from pipeline import atomic, classify, inference, metrics, nuclei, nuclei_grading, sampling
 from pipeline.matlab import imfill_holes
 from pipeline.patches import read_rgb_like_matlab
-from pipeline.usecases.base import Archive, CrossValidatedUseCase, Figure
+from pipeline.usecases import datasets
+from pipeline.usecases.base import CrossValidatedUseCase, Figure
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +208,8 @@ class Nuclei(CrossValidatedUseCase):
     command = "usecase1"
     demo_command = "demo-nuclei"
     magnification = 1.0
-    archives = (Archive(nuclei.ARCHIVE_NAME, nuclei.ARCHIVE_URL, nuclei.ARCHIVE_SHA256, size="unknown",
-                        layout=nuclei.LAYOUT),)
+    archives = (datasets.NUCLEI,)
+    reads = (datasets.NUCLEI_SIDE_BY_SIDE,)
     released_folder = "uc1-nuclei"
     published = (Figure("f_score", 0.83, "recalled", "JPI 2016, use case 1"),)
     validation = False
@@ -245,9 +246,6 @@ class Nuclei(CrossValidatedUseCase):
 
     def markdown(self, scores: dict) -> str:
         return scores_markdown(scores)
-
-    def prepare_data(self, data_path: Path, cache: Path) -> Path:
-        return data.prepare_images(data_path, nuclei.MASK_GLOB, "nuclei", cache, self.name)
 
     def regress(self, args: argparse.Namespace, released_dir: Path) -> dict:
         """The five released fold models (and ``--ours``) on ``--images`` or the images of ``--data``

@@ -15,7 +15,8 @@ import logging
 from pathlib import Path
 
 from pipeline import nuclei
-from pipeline.usecases.base import Archive, UseCase, solver_from_args
+from pipeline.usecases import datasets
+from pipeline.usecases.base import UseCase, solver_from_args
 from pipeline.usecases.radhical import cascade, rules, table
 from pipeline.usecases.radhical.patches import Params
 from pipeline.usecases.radhical.runner import STAGES
@@ -43,7 +44,8 @@ class RADHicaL(UseCase):
     magnification = 1.0
     n_classes = 3
     stages = STAGES
-    archives = (Archive(nuclei.ARCHIVE_NAME, nuclei.ARCHIVE_URL, nuclei.ARCHIVE_SHA256, size="unknown", layout=nuclei.LAYOUT),)
+    archives = (datasets.NUCLEI,)
+    reads = (datasets.NUCLEI_SIDE_BY_SIDE,)
     released_folder = None           # no RADHicaL model was ever released (RADHICAL.md section 11)
     published = table.figures()
 
@@ -124,10 +126,6 @@ class RADHicaL(UseCase):
         if demo:
             summary["cohort"] = "GENERATED (synthetic): the numbers show the pipeline works, nothing about nuclei"
         return summary
-
-    def prepare_data(self, data: Path, cache: Path) -> Path:
-        from pipeline import data as data_mod
-        return data_mod.prepare_images(data, nuclei.MASK_GLOB, "nuclei", cache, self.name)
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         if not any(Path(folder).glob(nuclei.MASK_GLOB)):
