@@ -23,6 +23,7 @@ JOBS    ?=
 USECASE ?=
 OURS    ?=
 OURS_MEAN ?=
+NUCLEI  ?=
 PYTEST_ARGS ?=
 CAFFE_BUILD_FLAGS ?=   # --gpu builds Caffe with CUDA (the CUDA Dockerfile sets it)
 # Assets beside the checkout (the project's shared folder); `make regress`/`bench-infer` use them
@@ -60,7 +61,7 @@ help:
 	@echo "make usecase<N> DATA=<folder|archive> [ITER=] [GPU=1] [JOBS=N] [SEED=] [WORK=] [STAGES=]  (any registered use case)"
 	@echo "make demo-<name>  - a use case on a generated cohort (demo-epi, demo-lymphocyte, demo-nuclei, demo-radhical, ...)"
 	@echo "make radhical DATA=<nuclei.tgz|folder> [ITER=600000] [GPU=1] [JOBS=N] [WORK=runs/radhical] [STAGES=...]"
-	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>] [RELEASED=<folder>]"
+	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>] [RELEASED=<folder>] [NUCLEI=<nuclei folder>]"
 	@echo "make data-<name>  - download a data set into data/ (idc, epi, lymphocyte, nuclei, tubule): progress, resumable, sha256"
 	@echo "make check-data DATA=<archive|folder> USECASE=<name>  - what it holds (the usecase targets run it first)"
 	@echo "make fetch-released, make bench, make bench-infer, make bench-radhical, make lint-docker, make clean"
@@ -140,6 +141,8 @@ check-data: setup
 regress: setup
 	$(PY) -m pipeline regress --released "$(RELEASED)" --data "$(or $(DATA),$(REALDATA))" \
 	  $(foreach m,$(OURS),--ours "$(m)") $(foreach m,$(OURS_MEAN),--ours-mean "$(m)") --out runs/regress
+	$(if $(NUCLEI),$(PY) -m pipeline regress --usecase nuclei --released "$(RELEASED)" --data "$(NUCLEI)" \
+	  --out runs/regress-nuclei)
 
 fetch-released: setup
 	$(PY) -m pipeline fetch-released --usecase all --dest data/released
