@@ -21,10 +21,18 @@ WORK    ?=
 STAGES  ?=
 JOBS    ?=
 USECASE ?=
+FORCE   ?=     # FORCE=1: recompute the stages whose options changed (and all after them) instead of refusing
 OURS    ?=
 OURS_MEAN ?=
 NUCLEI  ?=
+EPOCHS  ?=
+FOLD    ?=
+SPLIT   ?=
 PYTEST_ARGS ?=
+# Cluster runs (README "Scale out"): SCHEDULER=slurm|pbs|local submits the use case as jobs instead of
+# running it here; SUBMIT_OPTS = submit's own options (--partition=gpu --time=72:00:00 ...)
+SCHEDULER ?=
+SUBMIT_OPTS ?=
 CAFFE_BUILD_FLAGS ?=   # --gpu builds Caffe with CUDA (the CUDA Dockerfile sets it)
 # Assets beside the checkout (the project's shared folder); `make regress`/`bench-infer` use them
 # when present, else what `make fetch-released` put into data/released.
@@ -33,9 +41,12 @@ RELEASED ?= $(if $(wildcard $(SHARED)/released),$(SHARED)/released,data/released
 REALDATA ?= $(SHARED)/realdata/idc
 
 GPU_FLAG = $(if $(filter 1 yes true,$(GPU)),--gpu,)
+FORCE_FLAG = $(if $(filter 1 yes true,$(strip $(FORCE))),--force,)
 # the options every use-case command takes, when set
 UC_OPTS = $(if $(DATA),--data "$(DATA)") $(if $(ITER),--iter $(ITER)) $(if $(SEED),--seed $(SEED)) \
-          $(if $(STAGES),--stages $(STAGES)) $(GPU_FLAG)
+          $(if $(STAGES),--stages $(STAGES)) $(GPU_FLAG) $(FORCE_FLAG)
+# `python -m pipeline`, or with SCHEDULER set `python -m pipeline submit ...`: the use-case command as jobs
+RUN_UC = $(PY) -m pipeline$(if $(SCHEDULER), submit --scheduler $(SCHEDULER) $(SUBMIT_OPTS))
 
 # container options (README "Docker"); docker/images.sh reads them from its environment
 CUDA           ?= 0
@@ -45,29 +56,40 @@ CUDA_ARCH_BIN  ?=
 CUDA_TOOLKIT   ?= wheels
 DOCKER_ENV = CUDA="$(CUDA)" IMAGE="$(IMAGE)" DOCKER_NETWORK="$(DOCKER_NETWORK)" CUDA_ARCH_BIN="$(CUDA_ARCH_BIN)" \
              CUDA_TOOLKIT="$(CUDA_TOOLKIT)" SHARED="$(SHARED)" DATA="$(DATA)" ITER="$(ITER)" VARIANT="$(VARIANT)" \
-             GPU="$(GPU)" PYTEST_ARGS="$(PYTEST_ARGS)"
+             GPU="$(GPU)" FORCE="$(strip $(FORCE))" PYTEST_ARGS="$(PYTEST_ARGS)"
 
-.PHONY: help setup apt venv caffe doctor test demo usecases usecase6 radhical check-data regress fetch-released bench bench-infer \
+.PHONY: help setup apt venv caffe setup-slurm status doctor test caffe-selftest caffe-selftest-deps demo usecases usecase6 radhical check-data regress fetch-released bench bench-infer bench-wsi \
         bench-radhical \
-        lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean
+        lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean \
+        setup-unet unet demo-unet unet-vs-caffe demo-unet-vs-caffe bench-unet
 
 help:
 	@echo "make demo      - set up, then run use case 6 end to end on a small generated cohort"
 	@echo "make test      - set up, then run the tests (real Caffe tools on generated data)"
 	@echo "make setup     - Debian packages, .venv, BVLC Caffe (tools + pycaffe); skips what is done"
+	@echo "make caffe-selftest - Caffe's own C++ (gtest) and pycaffe suites against the installed Caffe"
+	@echo "                 (make caffe-selftest-deps: only the Debian and Python packages they need)"
 	@echo "make doctor    - versions and paths of Caffe, pycaffe and the Python dependencies"
 	@echo "make usecases  - the registered use cases, their commands and stages"
-	@echo "make usecase6 DATA=<zip|folder> [VARIANT=crop|resize|crop-morerot] [ITER=600000] [GPU=1] [STAGES=...]"
-	@echo "make usecase<N> DATA=<folder|archive> [ITER=] [GPU=1] [JOBS=N] [SEED=] [WORK=] [STAGES=]  (any registered use case)"
+	@echo "make usecase6 DATA=<zip|folder> [VARIANT=crop|resize|crop-morerot] [ITER=600000] [GPU=1] [STAGES=...] [FORCE=1]"
+	@echo "make usecase<N> DATA=<folder|archive> [ITER=] [GPU=1] [JOBS=N] [SEED=] [WORK=] [STAGES=] [FORCE=1]  (any registered use case)"
+	@echo "                FORCE=1 recomputes the stages whose options changed instead of refusing (see README)"
+	@echo "     ... SCHEDULER=slurm|pbs|local [SUBMIT_OPTS='--partition=gpu --time=72:00:00']: as cluster jobs"
+	@echo "make status WORK=<folder>  - queued, running, done, failed tasks of a submitted run"
+	@echo "make setup-slurm  - Debian's SLURM and MUNGE packages (the tests start a private one-node cluster)"
 	@echo "make demo-<name>  - a use case on a generated cohort (demo-epi, demo-lymphocyte, demo-nuclei, demo-radhical, ...)"
 	@echo "make radhical DATA=<nuclei.tgz|folder> [ITER=600000] [GPU=1] [JOBS=N] [WORK=runs/radhical] [STAGES=...]"
 	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>] [RELEASED=<folder>] [NUCLEI=<nuclei folder>]"
 	@echo "make data-<name>  - download a data set into data/ (idc, epi, lymphocyte, nuclei, tubule): progress, resumable, sha256"
 	@echo "make check-data DATA=<archive|folder> USECASE=<name>  - what it holds (the usecase targets run it first)"
-	@echo "make fetch-released, make bench, make bench-infer, make bench-radhical, make lint-docker, make clean"
+	@echo "make setup-unet - the PyTorch U-Net's dependencies (requirements-unet.txt; make test runs it)"
+	@echo "make unet DATA=<epi.tgz|folder> [EPOCHS=100] [SPLIT='uc2-fold 1'] [SEED=] [GPU=1] [STAGES=dbs,train,outputs,scores] [FORCE=1]"
+	@echo "make demo-unet - the U-Net on a generated cohort (CPU, a few epochs)"
+	@echo "make unet-vs-caffe DATA=<epi.tgz|folder> FOLD=k [EPOCHS=100] [ITER=600000] [GPU=1] [FORCE=1]; make demo-unet-vs-caffe"
+	@echo "make fetch-released, make bench, make bench-infer, make bench-wsi, make bench-radhical, make bench-unet, make lint-docker, make clean"
 	@echo "make docker-base  - Debian 12 base image made locally (debootstrap, docker import): no registry needed"
 	@echo "make docker-build [CUDA=1], make docker-test [CUDA=1] (make test inside, ../shared mounted),"
-	@echo "     make docker-demo, make docker-usecase6 DATA=<zip|folder> [ITER=] [GPU=1]  (DOCKER_NETWORK=host)"
+	@echo "     make docker-demo, make docker-usecase6 DATA=<zip|folder> [ITER=] [GPU=1] [FORCE=1]  (DOCKER_NETWORK=host)"
 	@echo "make caffe-gpu-check [CUDA_ARCH_BIN=\"75 80 86 90\"] - compile GPU Caffe here, list its architectures"
 
 # ---------------------------------------------------------------- setup
@@ -88,15 +110,40 @@ caffe: venv
 	@bash docker/build_caffe.sh --python $(CURDIR)/$(PY) $(CAFFE_BUILD_FLAGS)
 	@echo "$(CAFFE_ROOT)/python" > "$(SITE)/caffe.pth"
 
+# SLURM and MUNGE for the tests' single-node cluster (Debian packages; nothing is started here)
+setup-slurm:
+	@bash docker/setup_slurm.sh
+
 doctor: setup
 	$(PY) -m pipeline doctor
 
+# the PyTorch U-Net (optional for Caffe-only use; `make test` installs it so CI tests it)
+$(VENV)/.requirements-unet.stamp: requirements-unet.txt | venv
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-unet.txt
+	@touch $@
+
+setup-unet: venv $(VENV)/.requirements-unet.stamp
+
 # ---------------------------------------------------------------- the two commands
-test: setup
-	$(PY) -m pytest -q tests $(PYTEST_ARGS)
+test: setup setup-slurm setup-unet
+	$(PY) -m pytest -q -rs tests $(PYTEST_ARGS)
+
+# Caffe's own suites: test.testbin from the same build recipe (build_caffe.sh --tests), then both run.
+# The kit first: an image built without it says so before anything is installed.
+caffe-selftest: setup
+	@bash docker/build_caffe.sh --python $(CURDIR)/$(PY) --tests $(CAFFE_BUILD_FLAGS)
+	@$(MAKE) --no-print-directory caffe-selftest-deps
+	$(PY) docker/caffe_selftest.py --caffe-root "$(CAFFE_ROOT)" --out runs/caffe-selftest
+
+caffe-selftest-deps: venv $(VENV)/.selftest-requirements.stamp
+	@bash docker/build_caffe.sh --deps-only --tests
+
+$(VENV)/.selftest-requirements.stamp: requirements-selftest.txt $(VENV)/.requirements.stamp
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-selftest.txt
+	@touch $@
 
 demo: setup
-	$(PY) -m pipeline demo --work $(or $(WORK),runs/demo) $(if $(SEED),--seed $(SEED))
+	$(PY) -m pipeline demo --work $(or $(WORK),runs/demo) $(if $(SEED),--seed $(SEED)) $(FORCE_FLAG)
 
 # ---------------------------------------------------------------- experiments
 usecases: setup
@@ -112,13 +159,13 @@ DATA_CHECK = $(PY) -m pipeline data check "$(DATA)" --usecase $(1) --work "$(2)"
 usecase6: setup
 	@test -n "$(DATA)" || { echo "usage: make usecase6 DATA=<IDC zip or folder> [VARIANT=crop] [ITER=600000] [GPU=1]"; exit 2; }
 	$(call DATA_CHECK,usecase6,$(or $(WORK),runs/usecase6-$(or $(VARIANT),crop)))
-	$(PY) -m pipeline usecase6 $(UC_OPTS) $(if $(VARIANT),--variant $(VARIANT)) --work "$(or $(WORK),runs/usecase6-$(or $(VARIANT),crop))"
+	$(RUN_UC) usecase6 $(UC_OPTS) $(if $(VARIANT),--variant $(VARIANT)) --work "$(or $(WORK),runs/usecase6-$(or $(VARIANT),crop))"
 
 # every other registered use case: `make usecase<N> DATA=...` runs `python -m pipeline usecase<N>`
 usecase%: setup
 	@test -n "$(DATA)" || { echo "usage: make usecase$* DATA=<folder or archive> [ITER=600000] [GPU=1] [JOBS=1]"; exit 2; }
 	$(call DATA_CHECK,usecase$*,$(or $(WORK),runs/usecase$*))
-	$(PY) -m pipeline usecase$* $(UC_OPTS) --work "$(or $(WORK),runs/usecase$*)" $(if $(JOBS),-j $(JOBS))
+	$(RUN_UC) usecase$* $(UC_OPTS) --work "$(or $(WORK),runs/usecase$*)" $(if $(JOBS),-j $(JOBS))
 
 # RADHicaL (no tutorial number): the four-level nuclei cascade
 radhical: setup
@@ -128,7 +175,11 @@ radhical: setup
 
 # `make demo-<name>` runs `python -m pipeline demo-<name>` (a generated cohort)
 demo-%: setup
-	$(PY) -m pipeline demo-$* $(if $(SEED),--seed $(SEED)) $(if $(WORK),--work "$(WORK)")
+	$(RUN_UC) demo-$* $(if $(SEED),--seed $(SEED)) $(if $(WORK),--work "$(WORK)") $(FORCE_FLAG)
+
+status: setup
+	@test -n "$(WORK)" || { echo "usage: make status WORK=<work folder of a submitted run>"; exit 2; }
+	$(PY) -m pipeline status "$(WORK)"
 
 # `make data-<name>` downloads a data set into data/ (idc, epi, lymphocyte, nuclei, tubule)
 data-%: setup
@@ -137,6 +188,30 @@ data-%: setup
 check-data: setup
 	@test -n "$(DATA)" -a -n "$(USECASE)" || { echo "usage: make check-data DATA=<archive or folder> USECASE=<use case or data set>"; exit 2; }
 	$(PY) -m pipeline data check "$(DATA)" --usecase $(USECASE) $(if $(WORK),--work "$(WORK)")
+
+# the PyTorch U-Net (explicit rules: they need setup-unet, and win over the pattern rules above)
+UNET_OPTS = $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(SEED),--seed $(SEED)) $(GPU_FLAG) $(FORCE_FLAG)
+unet: setup setup-unet
+	@test -n "$(DATA)" || { echo "usage: make unet DATA=<epi.tgz or folder> [EPOCHS=100] [SPLIT='uc2-fold 1'] [GPU=1]"; exit 2; }
+	$(call DATA_CHECK,unet,$(or $(WORK),runs/unet))
+	$(PY) -m pipeline unet --data "$(DATA)" --work "$(or $(WORK),runs/unet)" $(UNET_OPTS) \
+	  $(if $(SPLIT),--split "$(SPLIT)") $(if $(STAGES),--stages $(STAGES))
+
+demo-unet: setup setup-unet
+	$(PY) -m pipeline demo-unet --work "$(or $(WORK),runs/demo-unet)" $(UNET_OPTS)
+
+unet-vs-caffe: setup setup-unet
+	@test -n "$(DATA)" || { echo "usage: make unet-vs-caffe DATA=<epi.tgz or folder> FOLD=k [EPOCHS=100] [ITER=600000] [GPU=1]"; exit 2; }
+	$(call DATA_CHECK,unet,$(or $(WORK),runs/unet-vs-caffe))
+	$(PY) -m pipeline unet-vs-caffe --data "$(DATA)" --fold $(or $(FOLD),1) --work "$(or $(WORK),runs/unet-vs-caffe)" \
+	  $(UNET_OPTS) $(if $(ITER),--iter $(ITER))
+
+demo-unet-vs-caffe: setup setup-unet
+	$(PY) -m pipeline demo-unet-vs-caffe --fold $(or $(FOLD),1) --work "$(or $(WORK),runs/demo-unet-vs-caffe)" \
+	  $(UNET_OPTS) $(if $(ITER),--iter $(ITER))
+
+bench-unet: setup setup-unet
+	$(PY) bench/unet.py --released "$(RELEASED)/uc2-epi"
 
 regress: setup
 	$(PY) -m pipeline regress --released "$(RELEASED)" --data "$(or $(DATA),$(REALDATA))" \
@@ -155,6 +230,9 @@ bench-infer: setup
 
 bench-radhical: setup
 	$(PY) bench/radhical.py --work "$(or $(WORK),runs/demo-radhical)" $(GPU_FLAG)
+
+bench-wsi: setup
+	$(PY) bench/wsi.py --released "$(RELEASED)/uc2-epi"
 
 lint-docker: venv
 	$(VENV)/bin/hadolint docker/Dockerfile

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline import REPO_ROOT, inference, synth  # noqa: E402
+from pipeline import REPO_ROOT, inference, released, synth  # noqa: E402
 from pipeline.inference import WINDOW_FLOP, Options  # noqa: E402
 
 
@@ -58,8 +58,7 @@ def main() -> int:
                     help="folder of the released uc2-epi weights (`make bench-infer` passes ../shared/released/uc2-epi "
                          "when it exists)")
     a = ap.parse_args()
-    model = a.released / "1_caffenet_train_w32_iter_600000.caffemodel"
-    mean = a.released / "DB_train_w32_1.binaryproto"
+    model, mean = released.epi_fold(a.released)
     if not model.is_file():
         print(f"released weights not found in {a.released} (python -m pipeline fetch-released --usecase epi)")
         return 1

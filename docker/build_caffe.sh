@@ -22,7 +22,11 @@
 #           installed: the CUDA Dockerfile does it with --build-arg CUDA_TOOLKIT=debian); has sm_70.
 #   DIR     an installed toolkit (bin/nvcc, include/, lib64/), e.g. /usr/local/cuda.
 #
-# Usage: docker/build_caffe.sh [--install-deps | --deps-only] [--gpu] [--prefix DIR] [--python PY] [--jobs N]
+# Usage: docker/build_caffe.sh [--install-deps | --deps-only] [--gpu] [--tests] [--prefix DIR] [--python PY] [--jobs N]
+#   --tests        also build Caffe's own C++ test binary (target test.testbin, gtest) in the same build
+#                  folder and CMake configuration, and install the test kit into $CAFFE_ROOT/test (see the
+#                  "tests" block below; `make caffe-selftest` runs it); with --deps-only, also the
+#                  Debian packages of docker/apt-packages-selftest.txt
 #   CAFFE_ROOT     install prefix (default: <checkout>/.caffe); --prefix wins
 #   PYTHON         Python with numpy that pycaffe is built for (default: <checkout>/.venv/bin/python)
 #   CAFFE_SRC_CACHE folder keeping the downloaded source files (default: $CAFFE_ROOT/../.caffe-src)
@@ -41,15 +45,17 @@ jobs="$(nproc)"
 gpu=0
 install_deps=0
 deps_only=0
+tests=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --install-deps) install_deps=1 ;;
     --deps-only) install_deps=1; deps_only=1 ;;
     --gpu) gpu=1 ;;
+    --tests) tests=1 ;;
     --prefix) prefix="$2"; shift ;;
     --python) python_exe="$2"; shift ;;
     --jobs) jobs="$2"; shift ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "build_caffe.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -76,7 +82,9 @@ if [ "$install_deps" = 1 ] && [ "${JPI_RUNTIME_IMAGE:-0}" = 1 ]; then
   log "runtime image: its Debian packages were fixed when it was built; none installed"
   [ "$deps_only" = 1 ] && exit 0
 elif [ "$install_deps" = 1 ]; then
-  mapfile -t pkgs < <(grep -v '^\s*#' "$here/apt-packages.txt" | grep -v '^\s*$')
+  pkg_lists=("$here/apt-packages.txt")
+  [ "$tests" = 1 ] && pkg_lists+=("$here/apt-packages-selftest.txt")
+  mapfile -t pkgs < <(cat "${pkg_lists[@]}" | grep -v '^\s*#' | grep -v '^\s*$')
   missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -84,7 +92,11 @@ elif [ "$install_deps" = 1 ]; then
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
     sudo_cmd=""
-    [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+    if [ "$(id -u)" != 0 ]; then
+      command -v sudo >/dev/null || {
+        log "missing Debian packages: ${missing[*]} (not root and no sudo: install them as root with apt-get install)"; exit 1; }
+      sudo_cmd="sudo"
+    fi
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
   else
@@ -108,15 +120,75 @@ recipe_hash() {
   } | sha256sum | cut -d' ' -f1
 }
 recipe="$(recipe_hash)"
+build_root="$(dirname "$prefix")/.caffe-build"
+srcdir="$build_root/caffe-src"
+builddir="$build_root/build-$([ "$gpu" = 1 ] && echo gpu || echo cpu)"
 installed_ok() {
   [ -f "$prefix/.recipe" ] && [ "$(cat "$prefix/.recipe")" = "$recipe" ] &&
     [ -x "$prefix/bin/caffe" ] && [ -x "$prefix/bin/convert_imageset" ] &&
     [ -x "$prefix/bin/compute_image_mean" ] && [ -f "$prefix/python/caffe/_caffe.so" ] &&
     [ -f "$prefix/python/caffe/proto/caffe_pb2.py" ]
 }
+
+# ---------------------------------------------------------------- tests (--tests): Caffe's own suites
+# Caffe's C++ tests (target test.testbin, gtest) are a target of the same build folder and the same
+# CMake configuration as the installed Caffe, never a second one. They are installed as the test kit
+# $prefix/test: test.testbin, whose run path starts with $prefix/lib (the installed libcaffe is what
+# is tested), and the files of the source tree the C++ and pycaffe suites open by paths relative to
+# the source root, in the source tree's layout: src/caffe/test/test_data, examples/images, every
+# *.prototxt of examples/ and models/ (pycaffe's test_draw draws them all) and python/caffe/test.
+# docker/caffe_selftest.py runs the suites with the kit as working folder, as Caffe's own
+# `make runtest` runs from the source root; the kit needs no build folder (images delete it).
+tests_installed_ok() {
+  [ -x "$prefix/test/test.testbin" ] && [ -f "$prefix/test/.recipe" ] &&
+    [ "$(cat "$prefix/test/.recipe")" = "$recipe" ]
+}
+build_tree_current() {   # the build folder still holds the configuration of the installed Caffe
+  [ -f "$builddir/.recipe" ] && [ "$(cat "$builddir/.recipe")" = "$recipe" ] && [ -d "$srcdir/src/caffe/test" ]
+}
+build_tests() {
+  log "compiling Caffe's C++ tests (test.testbin) with $jobs jobs (log: $build_root/make-tests.log)"
+  cmake --build "$builddir" -j "$jobs" --target test.testbin > "$build_root/make-tests.log" 2>&1 || {
+    tail -40 "$build_root/make-tests.log" >&2; log "building test.testbin failed"; exit 1; }
+}
+stage_tests() {   # stage_tests DEST: write the test kit into the new folder DEST
+  local dest="$1" rpath entry entries
+  mkdir -p "$dest/src/caffe/test" "$dest/examples" "$dest/python/caffe"
+  cp -L "$builddir/test/test.testbin" "$dest/test.testbin"
+  # $prefix/lib first; library folders outside the build folder (CUDA's, on --gpu builds) are kept
+  rpath='$ORIGIN/../lib'
+  IFS=: read -r -a entries <<< "$(patchelf --print-rpath "$dest/test.testbin")"
+  for entry in "${entries[@]}"; do
+    case "$entry" in ""|"$build_root"*) ;; *) rpath="$rpath:$entry" ;; esac
+  done
+  patchelf --set-rpath "$rpath" "$dest/test.testbin"
+  cp -rL "$srcdir/src/caffe/test/test_data" "$dest/src/caffe/test/"
+  cp -rL "$srcdir/examples/images" "$dest/examples/"
+  (cd "$srcdir" && find examples models -name '*.prototxt' -exec cp --parents {} "$dest/" \;)
+  cp -rL "$srcdir/python/caffe/test" "$dest/python/caffe/"
+  echo "gpu=$gpu" > "$dest/build.env"
+  echo "$recipe" > "$dest/.recipe"
+}
+
 if installed_ok; then
-  log "Caffe already installed in $prefix with this recipe ($recipe): nothing to do"
-  exit 0
+  if [ "$tests" = 0 ] || tests_installed_ok; then
+    log "Caffe already installed in $prefix with this recipe ($recipe): nothing to do"
+    exit 0
+  fi
+  if build_tree_current; then
+    build_tests
+    rm -rf "$prefix/test.partial"
+    stage_tests "$prefix/test.partial"
+    rm -rf "$prefix/test"
+    mv "$prefix/test.partial" "$prefix/test"
+    log "installed Caffe's test kit into $prefix/test"
+    exit 0
+  fi
+  if [ "${JPI_RUNTIME_IMAGE:-0}" = 1 ]; then
+    log "this runtime image holds Caffe but not its test kit ($prefix/test) and no compiler: build the image with the kit (CAFFE_BUILD_FLAGS=--tests, README \"How we know this Caffe is Caffe\")"
+    exit 1
+  fi
+  log "the build folder $builddir is not the one of the installed Caffe: rebuilding Caffe with its tests"
 fi
 if [ "${JPI_RUNTIME_IMAGE:-0}" = 1 ]; then
   log "this runtime image holds no Caffe built with this recipe (options: ${CAFFE_BUILD_FLAGS:-none}, CUDA_TOOLKIT=$cuda_toolkit) and no compiler: build an image with those options (make docker-build)"
@@ -150,8 +222,6 @@ sha_ok "$src_cache/$DEB_TAR" "$DEB_SHA" || { log "sha256 mismatch: $src_cache/$D
 sha_ok "$src_cache/$DSC" "$DSC_SHA" || { log "sha256 mismatch: $src_cache/$DSC (expected $DSC_SHA)"; exit 1; }
 log "source verified (sha256) in $src_cache"
 
-build_root="$(dirname "$prefix")/.caffe-build"
-srcdir="$build_root/caffe-src"
 rm -rf "$srcdir"
 mkdir -p "$build_root"
 dpkg-source --no-check -x "$src_cache/$DSC" "$srcdir" >/dev/null
@@ -196,7 +266,7 @@ cuda_toolkit_root() {
 }
 
 # ---------------------------------------------------------------- configure and build
-builddir="$build_root/build-$([ "$gpu" = 1 ] && echo gpu || echo cpu)"
+rm -f "$builddir/.recipe"
 cmake_opts=(
   -DCMAKE_BUILD_TYPE=Release
   -DBLAS=Open -DUSE_LEVELDB=ON -DUSE_LMDB=ON -DUSE_OPENCV=ON -DUSE_CUDNN=OFF
@@ -219,6 +289,8 @@ cmake -S "$srcdir" -B "$builddir" "${cmake_opts[@]}" > "$build_root/cmake.log" 2
 log "compiling with $jobs jobs (log: $build_root/make.log)"
 cmake --build "$builddir" -j "$jobs" --target caffe caffe.bin convert_imageset compute_image_mean pycaffe \
   > "$build_root/make.log" 2>&1 || { tail -40 "$build_root/make.log" >&2; log "build failed"; exit 1; }
+echo "$recipe" > "$builddir/.recipe"
+if [ "$tests" = 1 ]; then build_tests; fi
 
 # ---------------------------------------------------------------- install (into a temp name, then rename)
 stage="$prefix.partial"
@@ -243,7 +315,8 @@ fi
 # The tools and _caffe.so find libcaffe through $ORIGIN-relative paths, not the build folder.
 for exe in "$stage"/bin/*; do patchelf --set-rpath '$ORIGIN/../lib' "$exe"; done
 patchelf --set-rpath '$ORIGIN/../../lib' "$stage/python/caffe/_caffe.so"
+if [ "$tests" = 1 ]; then stage_tests "$stage/test"; fi
 echo "$recipe" > "$stage/.recipe"
 rm -rf "$prefix"
 mv "$stage" "$prefix"
-log "installed into $prefix: bin/{caffe,convert_imageset,compute_image_mean}, lib/libcaffe.so, python/caffe"
+log "installed into $prefix: bin/{caffe,convert_imageset,compute_image_mean}, lib/libcaffe.so, python/caffe$([ "$tests" = 1 ] && echo ', test (test kit)')"

@@ -14,7 +14,7 @@
 #                      empty for Docker's default network
 #   SHARED             folder mounted at /opt/shared for the tests (default ../shared)
 #   CUDA_TOOLKIT, CUDA_ARCH_BIN   passed to the CUDA build (see docker/build_caffe.sh)
-#   DATA, ITER, VARIANT, GPU, PYTEST_ARGS   passed to make inside
+#   DATA, ITER, VARIANT, GPU, FORCE, PYTEST_ARGS   passed to make inside
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -100,12 +100,12 @@ case "$cmd" in
   demo) ensure_daemon; build; run_make demo ;;
   usecase6)
     [ -n "${DATA:-}" ] && [ -e "$DATA" ] || {
-      log "usage: make docker-usecase6 DATA=<IDC zip or folder on this machine> [ITER=] [VARIANT=] [GPU=1]"; exit 2; }
+      log "usage: make docker-usecase6 DATA=<IDC zip or folder on this machine> [ITER=] [VARIANT=] [GPU=1] [FORCE=1]"; exit 2; }
     data="$(realpath "$DATA")"
     if [ -f "$data" ]; then extra_mounts=(-v "$(dirname "$data"):/input:ro"); inside="/input/$(basename "$data")"
     else extra_mounts=(-v "$data:/input:ro"); inside=/input; fi
     ensure_daemon; build
-    opts=(); for v in ITER VARIANT GPU; do [ -z "${!v:-}" ] || opts+=("$v=${!v}"); done
+    opts=(); for v in ITER VARIANT GPU FORCE; do [ -z "${!v:-}" ] || opts+=("$v=${!v}"); done
     run_make usecase6 DATA="$inside" "${opts[@]}" ;;
   *) echo "usage: docker/images.sh base|build|test|demo|usecase6" >&2; exit 2 ;;
 esac

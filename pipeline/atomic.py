@@ -1,28 +1,61 @@
 """Write outputs under a temporary name and rename them when complete.
 
-Nothing half-written ever sits under a final name: a crash leaves only ``*.partial-*`` files or
-folders, which a rerun removes and redoes.
+Nothing half-written ever sits under a final name: a crash leaves only ``*.partial-<host>-<pid>``
+files or folders, which a rerun removes and redoes. Many workers (cluster array tasks, on one host or
+several sharing the folder) may write the same file at once: each writes its own partial, and only
+partials of ended processes of this host (or, from other hosts, older than a day) are removed.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import socket
+import time
 from pathlib import Path
 from typing import Iterator
 
 PARTIAL = ".partial"
+HOST = socket.gethostname()
+#: A partial of another host older than this (seconds) is a leftover, not a write in progress.
+OTHER_HOST_STALE_S = 86400.0
 
 
 def partial_name(final: Path) -> Path:
-    """Temporary sibling of ``final`` unique to this process."""
-    return final.with_name(f"{final.name}{PARTIAL}-{os.getpid()}")
+    """Temporary sibling of ``final`` unique to this process (``<name>.partial-<host>-<pid>``)."""
+    return final.with_name(f"{final.name}{PARTIAL}-{HOST}-{os.getpid()}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:           # another user's live process
+        return True
+    return True
+
+
+def _is_stale(partial: Path, final: Path) -> bool:
+    """Whether ``partial`` was left by a write that ended: this process's own, one of an ended
+    process of this host, or one of another host older than a day (unknowable otherwise)."""
+    host, _, pid = partial.name[len(final.name) + len(PARTIAL) + 1:].rpartition("-")
+    if not pid.isdigit():
+        return True
+    if host in ("", HOST):            # "" : the older <name>.partial-<pid> form, written on this host
+        return int(pid) == os.getpid() or not _pid_alive(int(pid))
+    try:
+        return time.time() - partial.lstat().st_mtime > OTHER_HOST_STALE_S
+    except FileNotFoundError:
+        return False
 
 
 def remove_stale_partials(final: Path) -> None:
-    """Delete leftovers of interrupted writes of ``final``."""
+    """Delete leftovers of interrupted writes of ``final``, never another live writer's partial."""
     for p in final.parent.glob(f"{final.name}{PARTIAL}-*"):
-        if p.is_dir():
+        if not _is_stale(p, final):
+            continue
+        if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
         else:
             p.unlink(missing_ok=True)

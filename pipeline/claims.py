@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -11,8 +13,10 @@ class Claim:
     """An exclusive claim on a piece of work (one output image, say) shared by many workers.
 
     The lock file is created with O_CREAT|O_EXCL, so only one worker gets it. A lock older than
-    ``stale_after`` seconds (its worker died) is taken over. Release on success with
-    :meth:`release`.
+    ``stale_after`` seconds (its worker died), or naming a process of this host and this process
+    namespace that no longer exists, is taken over (containers sharing a host name, as with
+    ``--network host``, have their own process namespaces: their claims wait for ``stale_after``).
+    Release on success with :meth:`release`.
     """
 
     def __init__(self, lock: Path, stale_after: float = 3600.0):
@@ -31,14 +35,27 @@ class Claim:
                     age = time.time() - self.lock.stat().st_mtime
                 except FileNotFoundError:
                     continue
-                if age > self.stale_after:
+                if age > self.stale_after or self._owner_died():
                     self.lock.unlink(missing_ok=True)
                     continue
                 return False
             with os.fdopen(fd, "w") as fh:
-                fh.write(f"{socket.gethostname()} {os.getpid()} {time.time():.0f}\n")
+                fh.write(f"{socket.gethostname()} {os.getpid()} {time.time():.0f} {_pid_namespace()}\n")
             self.held = True
             return True
+        return False
+
+    def _owner_died(self) -> bool:
+        """The lock names this host, this process namespace and a process that no longer exists (a killed worker)."""
+        try:
+            host, pid, _, ns = self.lock.read_text().split()
+            if host != socket.gethostname() or ns != _pid_namespace():
+                return False
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except (OSError, ValueError):         # unreadable, half-written, older format, another user's live process
+            return False
         return False
 
     def release(self) -> None:
@@ -46,3 +63,29 @@ class Claim:
         if self.held:
             self.lock.unlink(missing_ok=True)
             self.held = False
+
+
+def _pid_namespace() -> str:
+    """This process's PID namespace (``pid:[4026531836]``), or '-' where /proc does not say."""
+    try:
+        return os.readlink("/proc/self/ns/pid").replace(" ", "")
+    except OSError:
+        return "-"
+
+
+@contextmanager
+def claimed(lock: Path, done: bool = False) -> Iterator[bool]:
+    """Claim one piece of work for the block: True when it is not ``done`` and this worker now
+    holds its lock, False when it is finished or another worker holds it (skip it then). The
+    claim is released when the block ends, also when it raises."""
+    if done:
+        yield False
+        return
+    claim = Claim(lock)
+    if not claim.acquire():
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        claim.release()

@@ -22,13 +22,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
-from pipeline import atomic, databases, folds, inference, lists, sampling, templates, training
+from pipeline import atomic, databases, folds, inference, lists, recipes, sampling, templates, training
 
 log = logging.getLogger(__name__)
 
 STAGES = ("patches", "folds", "dbs", "prototxt", "train", "outputs", "scores")
+NFOLDS = 5      # the original's crossvalind('Kfold', n, 5)
 
 
 class FoldedUseCase(Protocol):
@@ -53,7 +54,7 @@ class Config:
     scoring: dict = field(default_factory=dict)   # the use case's scoring options
     iterations: int = 600000
     seed: int = 1
-    nfolds: int = 5
+    nfolds: int = NFOLDS
     jobs: int = 1                       # folds trained at the same time
     gpu: bool = False
     caffe_shuffle: bool = False
@@ -61,15 +62,55 @@ class Config:
     infer_mode: str = "exact"
     stride: int = 1
     show_progress: bool = True
+    force: bool = False                 # recompute stages whose recipe changed instead of refusing
+    data_recipe: recipes.Recipe | None = None    # recipe of ``data`` when a stage made it (the demo cohort)
+    folds: tuple[int, ...] = ()         # the folds whose per-fold stages and scores run (default all)
 
 
 # --------------------------------------------------------------------------- per-fold stages
+
+def selected_folds(folds: Sequence[int], nfolds: int = NFOLDS) -> list[int]:
+    """The folds to run (``folds``, default 1..nfolds), sorted; ValueError naming one outside 1..nfolds."""
+    ks = sorted(set(folds)) or list(range(1, nfolds + 1))
+    bad = [str(k) for k in ks if not 1 <= k <= nfolds]
+    if bad:
+        raise ValueError(f"--folds {','.join(bad)}: the folds are 1..{nfolds}")
+    return ks
+
+
+def solver_path(work: Path, k: int | str) -> Path:
+    """Fold ``k``'s rendered solver (WORK/models/<k>-alexnet_solver_ada.prototxt)."""
+    return Path(work) / "models" / f"{k}-alexnet_solver_ada.prototxt"
+
+
+def fold_images(assignment: dict[str, int], by_patient: dict[str, list[Path]], k: int, nfolds: int,
+                validation: bool) -> tuple[list[Path], list[Path]]:
+    """Step-5 images of fold ``k``: its test patients' images, and (``validation``) those of the
+    next fold's patients, who are on the training side of fold k (the threshold's validation set)."""
+    test = [i for p, f in assignment.items() if f == k for i in by_patient[p]]
+    vk = k % nfolds + 1
+    val = [i for p, f in assignment.items() if f == vk for i in by_patient[p]] if validation else []
+    return test, val
+
 
 def fold_names(k: int | str) -> dict[str, str]:
     """Names of fold ``k``'s databases, mean and net files ("1", or "1_2" for fold 1 level 2, whose
     nets the original named "1-2-...")."""
     return {"train_db": f"DB_train_{k}", "test_db": f"DB_test_{k}", "mean": f"DB_train_w32_{k}.binaryproto",
             "files": str(k).replace("_", "-")}
+
+
+def solver_params(cfg: Config) -> templates.SolverParams:
+    """The solver values of a run: ``cfg.solver`` with the run's iterations and seed."""
+    return templates.SolverParams(**{**cfg.solver.__dict__, "max_iter": cfg.iterations,
+                                     "random_seed": cfg.solver.random_seed if cfg.solver.random_seed is not None
+                                     else cfg.seed})
+
+
+def solver_options(sp: templates.SolverParams, **more) -> dict:
+    """Recipe options of the prototxt stage: the solver values (max_iter named ``iter``, as the command line)."""
+    d = dict(sp.__dict__)
+    return {"iter": d.pop("max_iter"), **d, **more}
 
 
 def stage_folds(cfg: Config, report: dict) -> dict[str, int]:
@@ -107,15 +148,14 @@ def stage_prototxt(cfg: Config, k: int | str, num_output: int = 2) -> templates.
     n = fold_names(k)
     test = cfg.work / n["test_db"]
     n_test = len(lists.read_list(cfg.work / "lists" / f"test_w32_{k}.txt")) if test.is_dir() else 0
-    sp = templates.SolverParams(**{**cfg.solver.__dict__, "max_iter": cfg.iterations,
-                                   "random_seed": cfg.solver.random_seed if cfg.solver.random_seed is not None else cfg.seed})
     return templates.render_fold(cfg.work / "models", str(k), cfg.work / n["train_db"], test if test.is_dir() else None,
-                                 cfg.work / n["mean"], n_test, gpu=cfg.gpu, solver=sp, num_output=num_output,
-                                 file_prefix=n["files"])
+                                 cfg.work / n["mean"], n_test, gpu=cfg.gpu, solver=solver_params(cfg),
+                                 num_output=num_output, file_prefix=n["files"])
 
 
 def stage_train(cfg: Config, solvers: dict) -> dict:
-    """Train the folds (keys: fold names), ``cfg.jobs`` at a time (each its own `caffe train` process)."""
+    """Train the given solvers (keys: fold names, e.g. RADHicaL's "<k>_<l>"), ``cfg.jobs`` at a time
+    (each its own `caffe train` process). :func:`run` trains its folds through recipe stages instead."""
     def one(k):
         return k, training.train(solvers[k], gpu=cfg.gpu, show_progress=cfg.show_progress and cfg.jobs == 1).model
     with ThreadPoolExecutor(max_workers=max(1, cfg.jobs)) as ex:
@@ -132,40 +172,139 @@ def stage_outputs(cfg: Config, k: int, model: Path, images: list[Path], magnific
     return out
 
 
+# --------------------------------------------------------------------------- what is done (cluster reruns)
+
+def recorded_done(folder: Path, name: str, key: str = "") -> bool:
+    """Stage ``name`` (of ``key``) is recorded done (its recipe record, :mod:`pipeline.recipes`) and
+    its outputs exist: what :func:`run` skips. Whether the recipe still matches the options is the
+    submission's check (a work folder keeps the options it was first submitted with)."""
+    folder = Path(folder)
+    rec = recipes.read_record(recipes.record_path(folder, name, key))
+    return bool(rec) and rec.get("state") == "done" and all((folder / o).exists() for o in rec.get("outputs", []))
+
+
+def prepared(work: Path, ks: Sequence[int]) -> bool:
+    """Patches, folds, and each fold's databases and nets (solver) are done."""
+    work = Path(work)
+    return (recorded_done(work, "patches") and recorded_done(work / "lists", "folds")
+            and all(recorded_done(work, "dbs", str(k)) and recorded_done(work / "models", "prototxt", str(k)) for k in ks))
+
+
+def trained(work: Path, k: int) -> bool:
+    """Fold ``k``'s training is done (its final ``_iter_<max_iter>.caffemodel`` exists)."""
+    return recorded_done(Path(work) / "models", "train", str(k))
+
+
+def outputs_missing(work: Path, k: int, images: Sequence[Path]) -> list[Path]:
+    """The images of fold ``k`` whose step-5 outputs are not (completely) in WORK/output/<k>."""
+    from pipeline.inference.outputs import is_done, output_paths
+    out = Path(work) / "output" / str(k)
+    return [i for i in images if not is_done(output_paths(out, Path(i).stem))]
+
+
+def reopen_incomplete_outputs(work: Path, k: int, images: Sequence[Path]) -> None:
+    """Fold ``k``'s step 5 recorded done while some image's outputs are missing (removed, or a
+    worker sharing the folder died) is marked started again, so the stage resumes: the finished
+    images are kept and only the missing ones are computed (a cluster rerun submits it for them)."""
+    path = recipes.record_path(Path(work) / "output", "outputs", str(k))
+    rec = recipes.read_record(path)
+    missing = outputs_missing(work, k, images) if rec and rec.get("state") == "done" else []
+    if missing:
+        log.info("outputs (fold %d): %d image(s) without outputs (%s...): resuming the stage", k, len(missing),
+                 Path(missing[0]).name)
+        atomic.write_text(path, json.dumps({**rec, "state": "started"}, indent=1))
+
+
+def scored(work: Path) -> bool:
+    """The scores stage is done (WORK/scores.json)."""
+    return recorded_done(Path(work), "scores")
+
+
 # --------------------------------------------------------------------------- the run
 
 def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
-    """Run the stages for all folds; returns (and writes) a summary with per-fold and pooled scores."""
+    """Run the stages for all folds; returns (and writes) a summary with per-fold and pooled scores.
+
+    Each stage of each fold is one :func:`pipeline.recipes.stage` call: skipped when done with the
+    same recipe, refused (or, with ``cfg.force``, recomputed) when an option changed. Stages before
+    the last one asked for but not asked for themselves are checked as inputs (done, same recipe).
+    """
     t0 = time.time()
-    cfg.work = Path(cfg.work)
-    cfg.work.mkdir(parents=True, exist_ok=True)
-    report = uc.sample_patches(cfg)
-    assignment = stage_folds(cfg, report)
-    ks = list(range(1, cfg.nfolds + 1))
-    if "dbs" in stages:
+    cfg.work = work = Path(cfg.work)
+    work.mkdir(parents=True, exist_ok=True)
+    upto = STAGES[:max(STAGES.index(s) for s in stages) + 1]
+    ks = selected_folds(cfg.folds, cfg.nfolds)
+
+    def step(name: str, folder: Path, **kw) -> recipes.Step:
+        return recipes.Step(name, folder, run=name in stages, force=cfg.force, **kw)
+
+    patches = step("patches", work, options={"seed": cfg.seed, **recipes.plain(cfg.params or {})},
+                   inputs={"data": cfg.data_recipe or recipes.source(cfg.data)},
+                   outputs=["patches_report.json", "subs"], what="the patches and their report",
+                   make=lambda: uc.sample_patches(cfg)).ensure()
+    report = json.loads((work / "patches_report.json").read_text())
+    summary: dict = {"images": report["images"], "problems": report["problems"]}
+    if "folds" in upto:
+        fold_rec = step("folds", work / "lists", options={"seed": cfg.seed, "nfolds": cfg.nfolds},
+                        inputs={"patches": patches}, outputs=["folds.json"], byproducts=["*.txt"],
+                        what="the patient folds and their lists",
+                        make=lambda: stage_folds(cfg, report)).ensure()
+        summary["folds"] = assignment = json.loads((work / "lists" / "folds.json").read_text())
+    if "dbs" in upto:
+        dbs = {}
         for k in ks:
-            stage_dbs(cfg, k)
-    solvers = {k: stage_prototxt(cfg, k).solver for k in ks} if "prototxt" in stages or "train" in stages else {}
-    models = stage_train(cfg, solvers) if "train" in stages else {k: training.final_model(s) for k, s in solvers.items()}
-    by_patient = uc.images_by_patient(cfg.data)
-    summary: dict = {"folds": assignment, "images": report["images"], "problems": report["problems"]}
-    if "outputs" in stages or "scores" in stages:
-        fold_scores = []
+            n = fold_names(k)
+            dbs[k] = step("dbs", work, key=str(k), label=f"dbs (fold {k})",
+                          options={"seed": None if cfg.caffe_shuffle else cfg.seed, "caffe_shuffle": cfg.caffe_shuffle},
+                          inputs={"folds": fold_rec}, outputs=[n["train_db"], n["mean"]],
+                          byproducts=[n["test_db"], f"{n['train_db']}.*", f"{n['test_db']}.*", f"{n['mean']}.*"],
+                          what=f"the databases and mean of fold {k}", make=lambda k=k: stage_dbs(cfg, k)).ensure()
+    if "prototxt" in upto:
+        sp = solver_params(cfg)
+        protos = {k: step("prototxt", work / "models", key=str(k), label=f"prototxt (fold {k})",
+                          options=solver_options(sp, gpu=cfg.gpu), inputs={"dbs": dbs[k]},
+                          outputs=[f"{k}-alexnet_solver_ada.prototxt"], byproducts=[f"{k}-*"],
+                          what=f"the solver and nets of fold {k}", make=lambda k=k: stage_prototxt(cfg, k)).ensure()
+                  for k in ks}
+    models = {k: work / "models" / f"{k}_caffenet_train_w32_iter_{cfg.iterations}.caffemodel" for k in ks}
+    if "train" in upto:
+        solver = {k: work / "models" / f"{k}-alexnet_solver_ada.prototxt" for k in ks}
+        steps = {k: step("train", work / "models", key=str(k), label=f"train (fold {k})", inputs={"prototxt": protos[k]},
+                         outputs=[models[k].name], byproducts=[f"{k}_caffenet_train_w32_*"],
+                         what=f"the trained model of fold {k}",
+                         make=lambda k=k: training.train(solver[k], gpu=cfg.gpu,
+                                                         show_progress=cfg.show_progress and cfg.jobs == 1))
+                 for k in ks}
+        for s in steps.values():                # refuse before any fold starts a long training
+            s.decide()
+        with ThreadPoolExecutor(max_workers=max(1, cfg.jobs)) as ex:
+            trained = dict(zip(ks, ex.map(lambda k: steps[k].ensure(), ks)))
+    if "outputs" in upto:
+        by_patient = uc.images_by_patient(cfg.data)
+        test, val = {}, {}
         for k in ks:
-            test = [i for p, f in assignment.items() if f == k for i in by_patient[p]]
-            # validation images for a threshold: the patients of the next fold (training side of fold k)
-            vk = k % cfg.nfolds + 1
-            val = [i for p, f in assignment.items() if f == vk for i in by_patient[p]] if uc.validation else []
-            out = cfg.work / "output" / str(k)
+            test[k], val[k] = fold_images(assignment, by_patient, k, cfg.nfolds, uc.validation)
             if "outputs" in stages:
-                stage_outputs(cfg, k, models[k], test + val, uc.magnification)
-            if "scores" in stages and test:
-                fold_scores.append(uc.score_fold(cfg, k, out, test, val))
-        if fold_scores:
-            summary["scores"] = uc.pool(cfg, fold_scores)
-            atomic.write_text(cfg.work / "scores.json", json.dumps(summary["scores"], indent=1))
-            atomic.write_text(cfg.work / "scores.md", uc.markdown(summary["scores"]))
-            summary["table"] = str(cfg.work / "scores.md")
+                reopen_incomplete_outputs(work, k, test[k] + val[k])
+        outputs = {k: step("outputs", work / "output", key=str(k), label=f"outputs (fold {k})",
+                           options={"infer_mode": cfg.infer_mode, "stride": cfg.stride,
+                                    "magnification": uc.magnification},
+                           inputs={"model": trained[k]}, outputs=[str(k)], what=f"the step-5 outputs of fold {k}",
+                           make=lambda k=k: stage_outputs(cfg, k, models[k], test[k] + val[k], uc.magnification)
+                           ).ensure() for k in ks}
+    if "scores" in upto:
+        def score() -> None:
+            fold_scores = [uc.score_fold(cfg, k, work / "output" / str(k), test[k], val[k]) for k in ks if test[k]]
+            if not fold_scores:
+                raise ValueError(f"{cfg.data}: no fold has test images to score")
+            scores = uc.pool(cfg, fold_scores)
+            atomic.write_text(work / "scores.json", json.dumps(scores, indent=1))
+            atomic.write_text(work / "scores.md", uc.markdown(scores))
+        step("scores", work, options={"stride": cfg.stride, **recipes.plain(cfg.scoring)},
+             inputs={f"outputs {k}": outputs[k] for k in ks}, outputs=["scores.json", "scores.md"],
+             what="the scores", make=score).ensure()
+        summary["scores"] = json.loads((work / "scores.json").read_text())
+        summary["table"] = str(work / "scores.md")
     summary["seconds"] = round(time.time() - t0, 1)
-    atomic.write_text(cfg.work / "summary.json", json.dumps(summary, indent=1))
+    atomic.write_text(work / "summary.json", json.dumps(summary, indent=1))
     return summary

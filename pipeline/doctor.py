@@ -51,7 +51,7 @@ def checks() -> list[Check]:
         out.append(Check("pycaffe", False, str(exc)))
     for name, imp in (("numpy", None), ("protobuf", "google.protobuf"), ("plyvel", None),
                       ("scikit-image", "skimage"), ("scipy", None), ("jinja2", None), ("tqdm", None),
-                      ("Pillow", "PIL"), ("pooch", None)):
+                      ("Pillow", "PIL"), ("pooch", None), ("tifffile", None), ("openslide", None)):
         out.append(_module(name, imp))
     return out
 

@@ -65,3 +65,9 @@ def fetch(wanted: list[str], dest: Path, from_dir: Path | None = None, show_prog
         out.append(target)
     log.info("released files of %s: %d verified in %s", ", ".join(wanted), len(out), dest)
     return out
+
+
+def epi_fold(folder: Path, k: int = 1) -> tuple[Path, Path]:
+    """(weights, mean) of the released use-case-2 fold-``k`` model in ``folder`` (a copy of "uc2-epi")."""
+    folder = Path(folder)
+    return folder / f"{k}_caffenet_train_w32_iter_600000.caffemodel", folder / f"DB_train_w32_{k}.binaryproto"

@@ -94,12 +94,10 @@ def run_image_jobs(work: Path, config: dict, patients: list[str], worker: Callab
     """Run ``worker`` (returning an :class:`ImageResult`) over ``tasks`` on all cores and write the
     stage report ``work/patches_report.json`` last (per-patient list entries, counts, problems).
 
-    A report with the same ``config`` means the stage is done.
+    ``config`` is recorded in the report. Whether the stage must run at all is decided by its
+    recipe (:func:`pipeline.recipes.stage`, called by the runner); this function always writes.
     """
     report_path = Path(work) / "patches_report.json"
-    done = finished_report(report_path, config)
-    if done is not None:
-        return done
     (Path(work) / "subs").mkdir(parents=True, exist_ok=True)
     results = map_images(worker, tasks, desc, jobs, show_progress)
     per_patient: dict[str, list[lists.Entry]] = {pid: [] for pid in patients}
@@ -118,7 +116,8 @@ def run_image_jobs(work: Path, config: dict, patients: list[str], worker: Callab
 
 
 def finished_report(report_path: Path, config: dict) -> dict | None:
-    """The stage report at ``report_path`` when it was written with ``config`` (the stage is done), else None."""
+    """The stage report at ``report_path`` when it was written with ``config`` (the stage is done), else None.
+    RADHicaL's patches stage uses it (its own stale records); the use cases' stages use recipes instead."""
     if Path(report_path).is_file():
         report = json.loads(Path(report_path).read_text())
         if report.get("config") == config:

@@ -2,7 +2,8 @@
 
 The original filled Python %-placeholders (%(kfoldi)d, %(numiter)d) in BASE-*.prototxt files;
 here prototxt_templates/*.j2 are rendered per fold (and per level) with the published values as
-defaults. Every rendered prototxt is parsed with caffe_pb2 before it is written.
+defaults, and job_templates/ gives each fold its job scripts. Every rendered prototxt is parsed
+with caffe_pb2 before it is written.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import jinja2
 
-from pipeline import TEMPLATE_DIR, atomic
+from pipeline import JOB_TEMPLATE_DIR, REPO_ROOT, TEMPLATE_DIR, atomic
 from pipeline.caffe_env import caffe_pb2
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,8 @@ class FoldFiles:
 
 
 def environment() -> jinja2.Environment:
-    """Jinja environment over prototxt_templates/ that fails on undefined variables."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+    """Jinja environment over prototxt_templates/ and job_templates/ that fails on undefined variables."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader([str(TEMPLATE_DIR), str(JOB_TEMPLATE_DIR)]),
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                               autoescape=False)
 
@@ -124,16 +125,23 @@ def render_fold(out_dir: Path, fold: str, train_db: Path, test_db: Path | None, 
     atomic.write_text(solver_path, solver_text)
     write_deploy(deploy_path, dropout=dropout, num_output=num_output)
     job = out_dir / f"{files}-train_job.sh"
-    atomic.write_text(job, render("train_job.sh.j2", fold=fold, level=None, workdir=str(out_dir),
+    atomic.write_text(job, render("train_job.sh.j2", fold=fold, level=None, workdir=str(out_dir), repo=str(REPO_ROOT),
                                   python=sys.executable, solver=str(solver_path), gpu=gpu))
     job.chmod(job.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     pbs = out_dir / f"{files}-qsub.pbs"
-    atomic.write_text(pbs, render("qsub.pbs.j2", job_name=f"caffe_{fold}", gpu=gpu, walltime="72:00:00",
-                                  job_script=str(job)))
+    atomic.write_text(pbs, render("qsub.pbs.j2", **qsub_fields(fold, gpu), fold=files, workdir=str(out_dir),
+                                  email="", queue=""))
     log.info("rendered fold %s into %s (test_iter %d, max_iter %d, %s)", fold, out_dir, test_iter,
              solver.max_iter, "GPU" if gpu else "CPU")
     return FoldFiles(solver=solver_path, train_test=net_path, deploy=deploy_path, job=job, pbs=pbs,
                      snapshot_prefix=prefix)
+
+
+def qsub_fields(fold: str, gpu: bool, walltime: str = "320:00:00") -> dict[str, str]:
+    """The original's BASE-qsub.pbs fields for fold ``fold``: walltime 320 h, one node and core (and
+    one GPU, exclusive_process), job name ``<fold>_TASK``, output ``<fold>_TASK_output.out``."""
+    return {"walltime": walltime, "nodes": "nodes=1:ppn=1" + (":gpus=1:exclusive_process" if gpu else ""),
+            "job_name": f"{fold}_TASK", "output": f"{fold}_TASK_output.out"}
 
 
 def write_if_changed(path: Path, text: str) -> Path:

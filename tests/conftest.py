@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +54,23 @@ def small_cohort(tmp_path_factory):
     root = tmp_path_factory.mktemp("cohort")
     split = make_cohort(root, n_patients=6, per_class=(24, 12), seed=3, split=(3, 1, 2))
     return root, split
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A private one-node SLURM cluster on 127.0.0.1 (tests/slurm_cluster.py): munged, slurmctld and
+    slurmd started for these tests and stopped, by pid, at the end. Without the Debian packages
+    (`make setup-slurm`) the tests using it are skipped with the reason, and fail under CI."""
+    from tests import slurm_cluster
+    missing = slurm_cluster.missing_tools()
+    if missing:
+        why = f"SLURM/MUNGE not installed ({', '.join(missing)} missing): make setup-slurm installs them"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(why)
+        pytest.skip(why)
+    cluster = slurm_cluster.start(tmp_path_factory.mktemp("slurm"))
+    yield cluster
+    pids = [p.pid for p in cluster.procs.values()]
+    cluster.stop()
+    alive = [pid for pid in pids if slurm_cluster.pid_alive(pid)]
+    assert not alive, f"test cluster daemons still running: {alive}"

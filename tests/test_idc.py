@@ -100,7 +100,7 @@ def test_run_patches_lists_and_report(tmp_path):
     odd = Image.open(work / "subs" / f"{p}_idx5_x9_y9_class01.png")
     assert odd.size == (32, 32)
     assert json.loads((work / "patches_report.json").read_text())["written"] == 42
-    # a rerun with the same configuration is skipped
+    # a rerun gives the same report (whether it must run at all is the stage recipe's business)
     assert idc.run_patches(root, work, "crop", split_dir=root, show_progress=False) == rep
 
 

@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,13 @@ def test_urls_follow_the_published_pattern():
         "https://github.com/choosehappy/public/raw/173c74fb14187ff748c93c88e9d4c73851cf9ec8/"
         "DL%20tutorial%20Code/6-idc/models/DB_train_w32.binaryproto")
     assert released.url_for("uc6-idc/cases_val.txt").endswith("/DL%20tutorial%20Code/6-idc/cases_val.txt")
+
+
+def test_epi_fold_names_files_of_the_table():
+    paths = {f["path"] for f in released.table()["files"]}
+    for k in range(1, 6):
+        model, mean = released.epi_fold(Path("uc2-epi"), k)
+        assert str(model) in paths and str(mean) in paths, k
 
 
 def test_fetch_released_offline_from_a_folder(tmp_path):

@@ -98,4 +98,7 @@ def test_job_scripts(fold):
     ff, _ = fold
     assert "-m pipeline caffe-train" in ff.job.read_text()
     assert f'--solver "{ff.solver}"' in ff.job.read_text()
-    assert "#PBS -N caffe_1" in ff.pbs.read_text() and str(ff.job) in ff.pbs.read_text()
+    # the original's job name and output (BASE-qsub.pbs: "%(kfoldi)d_TASK"); the job runs 1-train_job.sh
+    # from the folder holding it (tests/test_slurm_templates.py compares every field with the original)
+    assert '#PBS -N 1_TASK\n#PBS -o "1_TASK_output.out"\n' in ff.pbs.read_text()
+    assert f'cd "{ff.job.parent}"\n\nbash "./{ff.job.name}"\n' in ff.pbs.read_text()

@@ -37,7 +37,7 @@ def test_usecase6_end_to_end_on_real_patches(tmp_path):
     before = databases.db_items(work / "DB_train_1")
     again = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
     assert again.returncode == 0
-    assert "already done" in again.stderr and "training already finished" in again.stderr
+    assert "patches: already done with this recipe" in again.stderr and "train: already done" in again.stderr
     assert databases.db_items(work / "DB_train_1") == before
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.claims import Claim
+from pipeline.claims import claimed
 from pipeline.inference.engines.base import Engine, Options
 from pipeline.inference.geometry import computed_coords, fill_strided
 from pipeline.inference.images import load_resized
@@ -31,14 +31,10 @@ def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Option
     t0 = time.perf_counter()
     for img_path in tqdm(images, desc=f"infer ({engine.name})", unit="image", disable=not show_progress):
         paths = output_paths(out_dir, img_path.stem)
-        if is_done(paths):
-            skipped.append(str(img_path))
-            continue
-        claim = Claim(paths["lock"])
-        if not claim.acquire():
-            skipped.append(str(img_path))
-            continue
-        try:
+        with claimed(paths["lock"], done=is_done(paths)) as mine:
+            if not mine:
+                skipped.append(str(img_path))
+                continue
             img = load_resized(img_path, resize)
             prob = engine.run(img, opts)
             if opts.all_pixels and opts.stride > 1:
@@ -47,6 +43,4 @@ def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Option
             write_outputs(paths, prob, minmax_scale=minmax_scale, save_npy=save_npy)
             pixels += int(np.prod(img.shape[:2]))
             done.append(str(img_path))
-        finally:
-            claim.release()
     return {"computed": done, "skipped": skipped, "seconds": round(time.perf_counter() - t0, 3), "pixels": pixels}

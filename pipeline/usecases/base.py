@@ -18,16 +18,35 @@ choices of ``infer``/``regress``/``fetch-released``/``data``, and the make targe
 <command> DATA=...``, ``make <demo_command>``: pattern rules) come from the registry.
 
 Imports run one way: use cases import shared stages, never the reverse.
+
+Reruns never reuse stale work: each stage (of each fold, level...) is one call of
+:func:`pipeline.recipes.stage`, naming the options that change its outputs, the recipes of its
+inputs, its outputs and the function that makes them, e.g.::
+
+    dbs = recipes.stage("dbs", work, key=str(k), options={"seed": seed}, inputs={"folds": folds_recipe},
+                        outputs=[f"DB_train_{k}", f"DB_train_w32_{k}.binaryproto"],
+                        make=lambda: build_fold_dbs(k), run="dbs" in stages, force=args.force)
+
+It records the recipe beside the outputs (``<stage>_<key>.recipe.json``), skips the stage when it
+is done with the same recipe, resumes it when it was interrupted with the same recipe, and refuses
+with one line naming the changed option when the recipe differs (``--force``, added to every
+use-case command by :meth:`UseCase.add_commands`, recomputes it and everything after it). With
+``run=False`` it only checks an input: a missing one is named with the stage that makes it.
+The shared :func:`pipeline.crossval.run` and use case 6's runner do this for their stages; a
+generated demo cohort is a stage too (:meth:`UseCase.demo_data`).
 """
 from __future__ import annotations
 
 import argparse
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pipeline import recipes
 from pipeline.layouts import Layout  # use cases declare their layouts with it
+from pipeline.scheduler.plan import JobStep  # use cases describe their cluster jobs with it
 
 #: Where a published figure comes from (shown beside it in every table).
 SOURCES = ("paper", "code comment", "recalled")
@@ -78,6 +97,20 @@ def solver_from_args(args: argparse.Namespace):
     return sp
 
 
+def parse_folds(text: str) -> tuple[int, ...]:
+    """``--folds`` text ("1,2" or "1-3,5") to fold numbers; argparse reports a bad value."""
+    out: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            lo, _, hi = part.partition("-")
+            out += range(int(lo), int(hi or lo) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected fold numbers such as 1,2 or 1-5") from None
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r}: no fold numbers")
+    return tuple(sorted(set(out)))
+
+
 class UseCase(ABC):
     """What every use case provides. Class attributes are facts; methods are hooks.
 
@@ -98,6 +131,10 @@ class UseCase(ABC):
     demo_command: ClassVar[str | None] = None
     #: Resize factor step 5 applies to an image: the magnification the model was trained at.
     magnification: ClassVar[float] = 1.0
+    #: Objective power of the data set's images ("scanned at 20x": 20), or None when unknown. The
+    #: model sees ``source_objective * magnification`` (:attr:`model_objective`): whole-slide
+    #: inference reads slides at that.
+    source_objective: ClassVar[float | None] = None
     #: Number of classes of its nets.
     n_classes: ClassVar[int] = 2
     #: Its stages, in order (``--stages`` takes a comma-separated subset).
@@ -154,13 +191,32 @@ class UseCase(ABC):
         whose "table" is a Markdown file. Use cases without released models say so."""
         raise ValueError(f"use case {self.name} has no released models to regress against")
 
+    # ------------------------------------------------------------------ cluster jobs
+    def job_steps(self, args: argparse.Namespace) -> tuple[JobStep, ...]:
+        """The run of :attr:`command` with the parsed ``args`` as cluster jobs (``python -m pipeline
+        submit``): steps in order, each a job or a job array whose tasks run this command with
+        ``--stages``, chained by ``after`` (scheduler dependencies), each knowing when a task's
+        artefacts exist (a rerun submits only the others).
+
+        Default: one job running every stage asked for (never recorded as done: the stages skip
+        their finished work). Use cases with folds or levels return a job array per fold-wise stage;
+        RADHicaL chains each level's steps after the coarser level's.
+        """
+        return (JobStep("all", self.parse_stages(getattr(args, "stages", None)), what=f"{self.command}, every stage"),)
+
     # ------------------------------------------------------------------ shared helpers
+    @property
+    def model_objective(self) -> float | None:
+        """The apparent magnification the model was trained at (10 for epithelium), or None."""
+        return None if self.source_objective is None else self.source_objective * self.magnification
+
     def figures(self, metric: str, variant: str | None = None) -> list[Figure]:
         """Published figures of ``metric`` (for ``variant``, or those with no variant)."""
         return [f for f in self.published if f.metric == metric and f.variant in (None, variant)]
 
     def add_commands(self, sub: Any) -> None:
-        """Register :attr:`command` and :attr:`demo_command` on an argparse sub-parser set.
+        """Register :attr:`command` and :attr:`demo_command` on an argparse sub-parser set, each
+        with ``--stages`` and ``--force``.
 
         Override to add more commands (use case 6 adds its single-stage commands).
         """
@@ -168,12 +224,24 @@ class UseCase(ABC):
                            if self.number else f"{self.title}, end to end")
         self.add_arguments(p, demo=False)
         p.add_argument("--stages", help="comma-separated subset of " + ",".join(self.stages))
+        add_force_argument(p)
         p.set_defaults(usecase=self, demo=False)
         if self.demo_command:
             d = sub.add_parser(self.demo_command, help=f"{self.title} on a small GENERATED cohort (CPU, minutes)")
             self.add_arguments(d, demo=True)
             d.add_argument("--stages", help="comma-separated subset of " + ",".join(self.stages))
+            add_force_argument(d)
             d.set_defaults(usecase=self, demo=True)
+
+    def demo_data(self, work: Path, seed: int, force: bool = False) -> tuple[Path, recipes.Recipe]:
+        """The generated cohort in ``work/generated_cohort`` as a stage ("cohort", option ``seed``):
+        made once, refused when asked again with another seed; returns (data folder, its recipe)."""
+        folder = Path(work) / "generated_cohort"
+        made: list[Path] = []
+        rec = recipes.stage("cohort", work, options={"usecase": self.name, "seed": seed}, outputs=[folder.name],
+                            what="the generated cohort", force=force,
+                            make=lambda: made.append(self.make_demo_cohort(folder, seed)))
+        return made[0] if made else self.make_demo_cohort(folder, seed), rec
 
     def parse_stages(self, text: str | None) -> tuple[str, ...]:
         """``--stages`` text to a tuple in pipeline order; unknown names are an error."""
@@ -185,6 +253,13 @@ class UseCase(ABC):
             raise ValueError(f"{self.command}: unknown stage(s) {', '.join(unknown)}; "
                              f"choose from {','.join(self.stages)}")
         return tuple(s for s in self.stages if s in asked)
+
+
+def add_force_argument(parser: argparse.ArgumentParser) -> None:
+    """``--force``: recompute the stages whose recipe changed (and everything after them) instead of refusing."""
+    parser.add_argument("--force", action="store_true",
+                        help="recompute each stage whose options changed since it was made, and every stage after "
+                             "it (default: refuse, naming the option); stages with unchanged options are skipped")
 
 
 class CrossValidatedUseCase(UseCase):
@@ -254,6 +329,9 @@ class CrossValidatedUseCase(UseCase):
         parser.add_argument("--infer-mode", default="fcn" if demo else "exact", choices=sorted(ENGINES),
                             help="step-5 engine (exact reproduces the original's numbers; fcn is fast)")
         parser.add_argument("--stride", type=int, default=1, help="step 5: compute every S-th row and column")
+        parser.add_argument("--folds", type=parse_folds, default=(),
+                            help="run the per-fold stages (dbs, prototxt, train, outputs) and the scores of these folds "
+                                 "only, e.g. 1,2 (default: all 5; cluster array tasks run one fold each)")
         parser.add_argument("--test-interval", type=int, default=100 if demo else None)
         parser.add_argument("--snapshot", type=int, default=100 if demo else None)
         parser.add_argument("--display", type=int, default=20 if demo else None)
@@ -262,18 +340,62 @@ class CrossValidatedUseCase(UseCase):
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
         from pipeline import crossval
         sp = solver_from_args(args)
+        force = getattr(args, "force", False)
         if demo:
-            data = self.make_demo_cohort(args.work / "generated_cohort", args.seed)
+            data, data_recipe = self.demo_data(args.work, args.seed, force)
         else:
             data = self.prepare_data(args.data, args.work / "data")
+            data_recipe = recipes.source(args.data)
         cfg = crossval.Config(data=data, work=args.work, params=self.params_from_args(args),
                               scoring=self.scoring_from_args(args), iterations=args.iterations, seed=args.seed,
                               jobs=args.jobs, gpu=args.gpu, caffe_shuffle=args.caffe_shuffle, solver=sp,
-                              infer_mode=args.infer_mode, stride=args.stride)
+                              infer_mode=args.infer_mode, stride=args.stride, force=force, data_recipe=data_recipe,
+                              folds=tuple(args.folds))
         summary = crossval.run(self, cfg, stages)
         if demo:
             summary["cohort"] = f"GENERATED (synthetic): the numbers show the pipeline works, nothing about {self.name}"
         return summary
+
+    def job_steps(self, args: argparse.Namespace) -> tuple[JobStep, ...]:
+        """prepare (patches, folds, dbs, prototxt: one job) -> train (an array: task k trains fold k)
+        -> outputs (an array: task k computes fold k's step-5 outputs) -> scores (one job); only the
+        steps of the stages asked for. A task is done when its stages' recipe records say so
+        (:func:`pipeline.crossval.recorded_done`) and, for step 5, every image's outputs exist.
+        Step 5 is partitioned by fold, not shared by claims: each fold's outputs are one stage with
+        one recipe record, written by one task (README "Scale out")."""
+        from pipeline import crossval
+        from pipeline.scheduler.plan import restrict
+        work = Path(args.work)
+        ks = tuple(crossval.selected_folds(args.folds))
+        cache: dict[str, Any] = {}
+
+        def images(k: int) -> list[Path] | None:
+            """Fold k's step-5 images (test, then validation), None until the prepare job is done."""
+            if "images" not in cache:
+                if not crossval.prepared(work, ks):
+                    return None
+                data = (work / "generated_cohort") if args.demo else self.prepare_data(args.data, work / "data")
+                assignment = json.loads((work / "lists" / "folds.json").read_text())
+                by_patient = self.images_by_patient(data)
+                cache["images"] = {j: sum(crossval.fold_images(assignment, by_patient, j, crossval.NFOLDS,
+                                                               self.validation), []) for j in ks}
+            return cache["images"][k]
+
+        def outputs_done(k: int) -> bool:
+            imgs = images(k)
+            return (imgs is not None and crossval.recorded_done(work / "output", "outputs", str(k))
+                    and not crossval.outputs_missing(work, k, imgs))
+
+        return restrict((
+            JobStep("prepare", ("patches", "folds", "dbs", "prototxt"), done=lambda _t: crossval.prepared(work, ks),
+                    what="patches, folds, databases, nets"),
+            JobStep("train", ("train",), tasks=ks, after=("prepare",), task_option="--folds", gpu=True,
+                    done=lambda k: crossval.trained(work, k), what="train fold {task}"),
+            JobStep("outputs", ("outputs",), tasks=ks, after=("train",), task_option="--folds", gpu=True,
+                    done=outputs_done, what="step 5 of fold {task}"),
+            JobStep("scores", ("scores",), after=("outputs",),
+                    done=lambda _t: all(outputs_done(k) for k in ks) and crossval.scored(work), what="scores"),
+        ), self.parse_stages(getattr(args, "stages", None)))
 
     def add_regress_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--images", nargs="*", default=[], help="images for the map comparison (image use cases)")

@@ -270,6 +270,7 @@ class Epithelium(CrossValidatedUseCase):
     command = "usecase2"
     demo_command = "demo-epi"
     magnification = Params.resize
+    source_objective = 20.0             # tutorial: "42 ER+ BCa images scanned at 20x" (model at 10x)
     archives = (datasets.EPI,)
     reads = (datasets.EPI_SIDE_BY_SIDE,)        # masks beside the images, as the MATLAB read them
     released_folder = "uc2-epi"

@@ -336,6 +336,7 @@ class Lymphocytes(CrossValidatedUseCase):
     command = "usecase4"
     demo_command = "demo-lymphocyte"
     magnification = Params.scale
+    source_objective = 20.0             # tutorial: "scanned at 20x" (the paper says 40x; the author: 20x); model at "80x"
     archives = (datasets.LYMPHOCYTE,)          # its code reads both accepted layouts in place
     released_folder = "uc4-lymphocyte"
     published = (Figure("f_score", 0.90, "recalled", "detection, JPI 2016"),)

@@ -1,4 +1,5 @@
 """The shared commands, one module each; every module has ``add(sub)`` registering its parser."""
-from pipeline.cli.commands import caffe_train, data, doctor, fetch_released, infer, regress, usecases
+from pipeline.cli.commands import (caffe_train, data, doctor, fetch_released, infer, infer_wsi, regress, status, submit,
+                                   usecases)
 
-MODULES = (doctor, usecases, data, fetch_released, caffe_train, infer, regress)
+MODULES = (doctor, usecases, data, fetch_released, caffe_train, infer, infer_wsi, regress, submit, status)

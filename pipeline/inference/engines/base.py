@@ -31,6 +31,9 @@ class Engine(ABC):
     """
     #: Name of the engine (``--mode``).
     name: ClassVar[str]
+    #: Input pixels on each side that a pixel's value depends on: an image cut with this margin
+    #: around a region gives the region's pixels exactly as the whole image does (whole-slide tiles).
+    context: ClassVar[int]
     #: How an engine honours ``Options.mask``: "windows" (only the masked windows are computed: the
     #: work scales with the mask) or "bbox" (the mask's bounding box plus a margin is computed).
     mask_work: ClassVar[str] = "windows"

@@ -5,7 +5,7 @@ import numpy as np
 
 from pipeline.classify import PatchClassifier
 from pipeline.inference.engines.base import Engine, Options
-from pipeline.inference.geometry import computed_coords, mask_coords, pad, windows, windows_at
+from pipeline.inference.geometry import HW, computed_coords, mask_coords, pad, windows, windows_at
 
 
 class ExactEngine(Engine):
@@ -13,6 +13,7 @@ class ExactEngine(Engine):
     oversampled inputs average to), windows cut as numpy views, batches through the reshaped
     deploy net (|dP| to the reference <= 1e-5)."""
     name = "exact"
+    context = HW                     # the 32x32 window: rows r-16 .. r+15
 
     def __init__(self, *a, **k):
         super().__init__(*a, **k)

@@ -14,6 +14,7 @@ class ReferenceEngine(Engine):
     """common/step5_create_output_images_kfold.py: ``caffe.Classifier.predict`` (10 inputs per
     window) on each computed row's windows."""
     name = "reference"
+    context = HW                     # the 32x32 window: rows r-16 .. r+15
 
     def __init__(self, *a, **k):
         super().__init__(*a, **k)

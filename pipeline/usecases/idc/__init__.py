@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from pipeline.usecases import datasets
-from pipeline.usecases.base import Figure, UseCase
+from pipeline.usecases.base import Figure, UseCase, add_force_argument
 from pipeline.usecases.idc.dataset import IDC_ZIP
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ class IDC(UseCase):
     command = "usecase6"
     demo_command = "demo"
     magnification = 1.0
+    source_objective = 2.5              # recalled: Cruz-Roa et al. 2014 cut the patches from 40x slides downsampled 16:1
     stages = ("patches", "lists", "dbs", "prototxt", "train", "evaluate")
     archives = (datasets.IDC,)
     released_folder = "uc6-idc"
@@ -58,6 +59,13 @@ class IDC(UseCase):
                             help=f"IDC data: {IDC_ZIP} or a folder in the PATIENT/{{0,1}}/*.png layout")
         parser.add_argument("--work", type=Path, required=True, help="work folder (patches, lists, DBs, models, eval)")
         self._model_arguments(parser)
+        self._run_arguments(parser)
+        parser.add_argument("--no-oversample", dest="oversample", action="store_false",
+                            help="evaluate the centre window only (the original averaged it with its mirror)")
+
+    @staticmethod
+    def _run_arguments(parser: argparse.ArgumentParser) -> None:
+        """Options of the stages before evaluation (the evaluate stage checks its inputs against them)."""
         parser.add_argument("--iter", dest="iterations", type=int, default=600000,
                             help="training iterations (published 600000)")
         parser.add_argument("--seed", type=int, default=1, help="seed of the list shuffle and Caffe's random_seed (default 1)")
@@ -65,8 +73,6 @@ class IDC(UseCase):
         parser.add_argument("--split-dir", type=Path, help="folder with cases_{train,val,test}.txt (default: the published split)")
         parser.add_argument("--skip-bad", action="store_true", help="record unreadable PNGs and go on")
         parser.add_argument("--jobs", type=int, help="patch workers (default: all cores)")
-        parser.add_argument("--no-oversample", dest="oversample", action="store_false",
-                            help="evaluate the centre window only (the original averaged it with its mirror)")
         parser.add_argument("--test-interval", type=int, help="solver test_interval (published 10000)")
         parser.add_argument("--snapshot", type=int, help="solver snapshot interval (published 10000)")
         parser.add_argument("--display", type=int, help="solver display interval (published 1000)")
@@ -83,6 +89,7 @@ class IDC(UseCase):
         for stage, helptext in STAGE_HELP.items():
             s = sub.add_parser(stage, help=f"use case 6 stage: {helptext}")
             self.add_arguments(s, demo=False)
+            add_force_argument(s)
             s.set_defaults(usecase=self, demo=False, stages=stage)
         e = sub.add_parser("evaluate", help="use case 6 patch-level scores: of any model (--model ...) or as the "
                                             "stage (--data ... --work ...)")
@@ -97,22 +104,21 @@ class IDC(UseCase):
         e.add_argument("--json", type=Path, help="output JSON (model mode); CSV and Markdown are written beside it")
         e.add_argument("--data", type=Path, help="IDC data (stage mode)")
         e.add_argument("--work", type=Path, help="work folder (stage mode)")
-        e.add_argument("--split-dir", type=Path)
         e.add_argument("--no-oversample", dest="oversample", action="store_false",
                        help="evaluate the window alone (default: averaged with its mirror, as caffe.Classifier.predict)")
         self._model_arguments(e)
+        self._run_arguments(e)
+        add_force_argument(e)
         e.set_defaults(func=self.cmd_evaluate)
 
     def cmd_evaluate(self, a: argparse.Namespace) -> dict:
         """``python -m pipeline evaluate``: model mode (--model ...) or the stage (--data ... --work ...)."""
         from pipeline import lists
-        from pipeline.usecases.idc import evaluation, runner
+        from pipeline.usecases.idc import evaluation
         if a.model is None:
             if a.data is None or a.work is None:
                 raise ValueError("evaluate needs either --model, --mean and --json (model mode) or --data and --work (stage)")
-            cfg = runner.Config(data=a.data, work=a.work, variant=a.variant, dropout=a.dropout, gpu=a.gpu,
-                                split_dir=a.split_dir, oversample=a.oversample, figures=self.published)
-            return runner.run(cfg, ("evaluate",))
+            return self.run(a, ("evaluate",))
         if a.mean is None or a.json is None:
             raise ValueError("evaluate --model needs --mean and --json")
         if a.patients_dir is None and (a.list is None or a.patch_dir is None):
@@ -127,12 +133,13 @@ class IDC(UseCase):
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
         from pipeline.templates import SolverParams
         from pipeline.usecases.idc import runner
+        force = getattr(args, "force", False)
         if demo:
-            data = self.make_demo_cohort(args.work / "generated_cohort", args.seed)
+            data, data_recipe = self.demo_data(args.work, args.seed, force)
             sp = SolverParams(max_iter=args.iterations, test_interval=100, snapshot=100, display=20,
                               random_seed=args.seed)
             cfg = runner.Config(data=data, work=args.work, variant="crop", iterations=args.iterations, seed=args.seed,
-                                split_dir=data, solver=sp, figures=self.published)
+                                split_dir=data, solver=sp, figures=self.published, force=force, data_recipe=data_recipe)
             summary = runner.run(cfg, stages)
             summary["cohort"] = ("GENERATED (synthetic H&E-like patches): the numbers show the pipeline works, "
                                  "nothing about IDC")
@@ -144,7 +151,7 @@ class IDC(UseCase):
         cfg = runner.Config(data=args.data, work=args.work, variant=args.variant, iterations=args.iterations,
                             seed=args.seed, caffe_shuffle=args.caffe_shuffle, gpu=args.gpu, dropout=args.dropout,
                             split_dir=args.split_dir, skip_bad=args.skip_bad, jobs=args.jobs, solver=sp,
-                            oversample=args.oversample, figures=self.published)
+                            oversample=args.oversample, figures=self.published, force=force)
         return runner.run(cfg, stages)
 
     # ------------------------------------------------------------------ data

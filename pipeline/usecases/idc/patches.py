@@ -125,18 +125,14 @@ def run_patches(data_root: Path, work: Path, variant: str = "crop", split_dir: P
     Lists (TAB-separated, names of the original MATLAB): ``<case>_32w_1.txt`` and
     ``<case>_32w_parent_1.txt`` for train/val/test; then ``train_w32_1.txt`` (train + val, as the
     tutorial concatenated them) and ``test_w32_1.txt``. Returns the report (also written to
-    ``work/patches_report.json``, last, as the stage's completion mark).
+    ``work/patches_report.json``, last). Whether the stage must run is the recipe's business
+    (:mod:`pipeline.recipes`, called by the runner); this function always writes.
     """
     from tqdm import tqdm
     work = Path(work)
     report_path = work / "patches_report.json"
     split = load_split(split_dir)
     config = {"variant": variant, "data": str(Path(data_root).resolve()), "split": split}
-    if report_path.is_file():
-        old = json.loads(report_path.read_text())
-        if old.get("config") == config:
-            log.info("patches: already done (%s)", report_path)
-            return old
     subs = work / "subs"
     list_dir = work / "lists"
     subs.mkdir(parents=True, exist_ok=True)

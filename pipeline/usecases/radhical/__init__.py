@@ -102,6 +102,9 @@ class RADHicaL(UseCase):
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
         from pipeline.usecases.radhical import runner
         sp = solver_from_args(args)
+        if getattr(args, "force", False):
+            log.info("radhical: --force changes nothing: its stages rebuild what was made with other inputs or "
+                     "options by themselves (radhical/stale.py, not the stage recipes)")
         if (args.lower is None) != (args.upper is None):
             raise ValueError("give both --lower L1,L2,L3,L4 and --upper U2,U3,U4, or neither")
         thresholds = cascade.Thresholds.parse(args.lower, args.upper) if args.lower else None

@@ -1,0 +1,143 @@
+"""The U-Net use case end to end: dbs -> train -> outputs -> scores.
+
+Work folder:
+
+    WORK/split.json                              patients of train / val / test (and how they were split)
+    WORK/epistroma_{train,val}.pytable           make_hdf5.py's databases (WORK/pytables.json: what made them)
+    WORK/epistroma_unet_{best,last}_model.pth    checkpoints (WORK/train.json: the options that made them)
+    WORK/runs/                                   TensorBoard event files (`tensorboard --logdir WORK/runs`)
+    WORK/history.csv, WORK/unet_training.png     per-epoch losses and validation scalars, and their plot
+    WORK/output/<stem>_{class,prob}.png, .npy    outputs of the test patients' images
+    WORK/scores.json, WORK/scores.md             pixel scores of the test images (use case 2's scoring)
+    WORK/{outputs,scores}.recipe.json            what made them (:mod:`pipeline.recipes`; the model by its sha256)
+
+A rerun never reuses work made with other options: the databases are rebuilt when their inputs or
+parameters changed, training resumes only with the same options (else it is refused, or with
+``force`` started over), and the outputs and scores are stages of :mod:`pipeline.recipes` whose
+input is the best checkpoint (by sha256): outputs of another model are refused, or with ``force``
+recomputed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import atomic, download, metrics, recipes
+from pipeline.usecases import epi
+from pipeline.usecases.unet import split as splits
+from pipeline.usecases.unet.database import DBParams
+from pipeline.usecases.unet.train import TrainParams
+
+log = logging.getLogger(__name__)
+
+STAGES = ("dbs", "train", "outputs", "scores")
+
+
+@dataclass
+class Config:
+    """Options of one U-Net run."""
+    data: Path
+    work: Path
+    split: str = "original"
+    seed: int = 1
+    db: DBParams = field(default_factory=DBParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    out_patch: int = 256
+    out_batch: int = 10
+    gpu: bool = False
+    show_progress: bool = True
+    force: bool = False             # start training over / recompute outputs made with other options
+
+
+def patients_and_images(folder: Path) -> dict[str, list[Path]]:
+    """Use case 2's patients and images: the same listing (patients without images included), so
+    that ``uc2-fold K`` assigns the folds use case 2 assigns."""
+    by_patient = epi.images_by_patient(folder)
+    if not any(by_patient.values()):
+        raise FileNotFoundError(f"{folder}: no <patient>_<n>.tif with <patient>_<n>_mask.png")
+    return by_patient
+
+
+def make_split(by_patient: dict[str, list[Path]], text: str, seed: int) -> splits.Split:
+    mode, fold = splits.parse(text)
+    patients = list(by_patient)
+    return splits.original_split(patients, seed) if mode == "original" else splits.uc2_fold_split(patients, fold, seed)
+
+
+def pairs_of(patients: tuple[str, ...], by_patient: dict[str, list[Path]]) -> list[tuple[Path, Path]]:
+    return [(img, epi.mask_path(img)) for p in patients for img in by_patient[p]]
+
+
+def score(out_dir: Path, images: list[Path], factor: float = 1.0) -> dict:
+    """Pooled pixel scores of the class maps (argmax of ``<stem>_prob.npy``) against the masks,
+    with use case 2's :func:`pipeline.usecases.epi.score_maps` (its masks, its pixels)."""
+    import numpy as np
+    probs, truths = epi.score_maps(out_dir, images, factor, 1)
+    pred = np.concatenate([(p.argmax(2) == 1).ravel() for p in probs])
+    return metrics.pixel_scores(pred, np.concatenate([t.ravel() for t in truths]))
+
+
+def markdown(s: dict, title: str) -> str:
+    f = lambda v: "–" if v is None else f"{v:.4f}"  # noqa: E731
+    return (f"### {title}\n\n| images | pixels | F | precision | recall | accuracy |\n|---|---|---|---|---|---|\n"
+            f"| {len(s['images'])} | {s['n']} | {f(s['f_score'])} | {f(s['precision'])} | {f(s['recall'])} | "
+            f"{f(s['accuracy'])} |\n")
+
+
+def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
+    """Run ``stages``; returns (and writes to WORK/summary.json) the summary."""
+    from pipeline.usecases.unet import database
+    t0 = time.time()
+    work = Path(cfg.work)
+    work.mkdir(parents=True, exist_ok=True)
+    cfg.train.check()
+    by_patient = patients_and_images(cfg.data)
+    sp = make_split(by_patient, cfg.split, cfg.seed)
+    atomic.write_text(work / "split.json", json.dumps({**sp.as_dict(), "seed": cfg.seed}, indent=1))
+    log.info("split %s: %d train, %d val, %d test patients", sp.mode, len(sp.train), len(sp.val), len(sp.test))
+    summary: dict = {"split": sp.as_dict()}
+    dbs = {ph: work / f"{database.DATANAME}_{ph}.pytable" for ph in ("train", "val")}
+    if "dbs" in stages:
+        td = time.perf_counter()
+        dbs = database.build(work, {"train": pairs_of(sp.train, by_patient), "val": pairs_of(sp.val, by_patient)},
+                             cfg.db, Path(cfg.data), cfg.show_progress)
+        summary["dbs_seconds"] = round(time.perf_counter() - td, 1)
+    if "train" in stages:
+        from pipeline.usecases.unet.train import train
+        summary["training"] = train(work, dbs, cfg.train, cfg.gpu, cfg.show_progress, cfg.force)
+    test_images = [i for p in sp.test for i in by_patient[p]]
+    if "outputs" in stages or "scores" in stages:
+        from pipeline.usecases.unet import output
+        from pipeline.usecases.unet.checkpoint import BEST
+        best = work / BEST
+        if not best.is_file():
+            raise recipes.MissingInput(f"{best}: no trained model (made by the train stage)")
+        made: dict = {}
+        out_rec = recipes.stage(
+            "outputs", work, options={"patch": cfg.out_patch, "batch": cfg.out_batch, "resize": cfg.db.resize,
+                                      "images": [i.name for i in test_images]},
+            inputs={"model": {**recipes.source(best, sha256=download.sha256_of(best)), "label": "model"}},
+            outputs=["output"],
+            what="the U-Net's outputs of the test images", run="outputs" in stages, force=cfg.force,
+            make=lambda: made.update(output.run(test_images, best, work / "output", cfg.out_patch, cfg.out_batch,
+                                                cfg.db.resize, gpu=cfg.gpu, show_progress=cfg.show_progress)))
+        if "outputs" in stages:
+            summary["outputs"] = made or {"computed": [], "skipped": [str(i) for i in test_images]}
+
+        def write_scores() -> None:
+            sc = {**score(work / "output", test_images, cfg.db.resize), "images": [i.name for i in test_images],
+                  "split": sp.mode}
+            atomic.write_text(work / "scores.json", json.dumps(sc, indent=1))
+            atomic.write_text(work / "scores.md", markdown(sc, f"U-Net, pixel level, test images of split {sp.mode}"))
+        if "scores" in stages:
+            recipes.stage("scores", work, options={"resize": cfg.db.resize}, inputs={"outputs": out_rec},
+                          outputs=["scores.json", "scores.md"], what="the U-Net's scores", force=cfg.force,
+                          make=write_scores)
+            summary["scores"] = json.loads((work / "scores.json").read_text())
+            summary["table"] = str(work / "scores.md")
+    summary["seconds"] = round(time.time() - t0, 1)
+    atomic.write_text(work / "summary.json", json.dumps(summary, indent=1, default=str))
+    return summary
