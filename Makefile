@@ -58,7 +58,7 @@ DOCKER_ENV = CUDA="$(CUDA)" IMAGE="$(IMAGE)" DOCKER_NETWORK="$(DOCKER_NETWORK)" 
              CUDA_TOOLKIT="$(CUDA_TOOLKIT)" SHARED="$(SHARED)" DATA="$(DATA)" ITER="$(ITER)" VARIANT="$(VARIANT)" \
              GPU="$(GPU)" FORCE="$(strip $(FORCE))" PYTEST_ARGS="$(PYTEST_ARGS)"
 
-.PHONY: help setup apt venv caffe setup-slurm status doctor test caffe-selftest caffe-selftest-deps demo usecases usecase6 radhical check-data regress fetch-released bench bench-infer bench-wsi \
+.PHONY: help setup apt venv caffe setup-slurm status doctor test caffe-selftest caffe-selftest-deps demo usecases usecase6 radhical check-data regress report fetch-released bench bench-infer bench-wsi \
         bench-radhical \
         lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean \
         setup-unet unet demo-unet unet-vs-caffe demo-unet-vs-caffe bench-unet
@@ -82,6 +82,7 @@ help:
 	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>] [RELEASED=<folder>] [NUCLEI=<nuclei folder>]"
 	@echo "make data-<name>  - download a data set into data/ (idc, epi, lymphocyte, nuclei, tubule): progress, resumable, sha256"
 	@echo "make check-data DATA=<archive|folder> USECASE=<name>  - what it holds (the usecase targets run it first)"
+	@echo "make report WORK=<work folder>  - rebuild WORK/report/index.html from a finished run (recomputes nothing)"
 	@echo "make setup-unet - the PyTorch U-Net's dependencies (requirements-unet.txt; make test runs it)"
 	@echo "make unet DATA=<epi.tgz|folder> [EPOCHS=100] [SPLIT='uc2-fold 1'] [SEED=] [GPU=1] [STAGES=dbs,train,outputs,scores] [FORCE=1]"
 	@echo "make demo-unet - the U-Net on a generated cohort (CPU, a few epochs)"
@@ -218,6 +219,10 @@ regress: setup
 	  $(foreach m,$(OURS),--ours "$(m)") $(foreach m,$(OURS_MEAN),--ours-mean "$(m)") --out runs/regress
 	$(if $(NUCLEI),$(PY) -m pipeline regress --usecase nuclei --released "$(RELEASED)" --data "$(NUCLEI)" \
 	  --out runs/regress-nuclei)
+
+report: setup
+	@test -n "$(WORK)" || { echo "usage: make report WORK=<work folder of a run>"; exit 2; }
+	$(PY) -m pipeline report "$(WORK)"
 
 fetch-released: setup
 	$(PY) -m pipeline fetch-released --usecase all --dest data/released

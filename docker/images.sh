@@ -13,6 +13,10 @@
 #   DOCKER_NETWORK     --network for every build and run (default host: machines without a bridge);
 #                      empty for Docker's default network
 #   SHARED             folder mounted at /opt/shared for the tests (default ../shared)
+#   WHEELHOUSE         a local folder of wheels (default /opt/wheels, pip's find-links on the
+#                      developers' machines): the files of the exact pins of requirements*.txt
+#                      found there are staged into docker/wheels/ for the build (the CPU torch
+#                      of the U-Net; without it pip downloads PyPI's multi-GB CUDA build)
 #   CUDA_TOOLKIT, CUDA_ARCH_BIN   passed to the CUDA build (see docker/build_caffe.sh)
 #   DATA, ITER, VARIANT, GPU, FORCE, PYTEST_ARGS   passed to make inside
 set -euo pipefail
@@ -42,8 +46,26 @@ ensure_base() {
 }
 
 # ---------------------------------------------------------------- build
+# Wheels of the exact pins (name==version) of requirements*.txt found in WHEELHOUSE, hard-linked
+# (or copied) into docker/wheels/, which the build stage copies to /opt/wheels for pip.
+stage_wheels() {
+  local src="${WHEELHOUSE:-/opt/wheels}" dst=docker/wheels n=0 pin name ver f
+  find "$dst" -name '*.whl' -delete
+  [ -d "$src" ] || return 0
+  while read -r pin; do
+    name="${pin%%==*}"; ver="${pin#*==}"
+    for f in "$src/${name//-/_}-$ver"[-+]*.whl; do   # torch-2.13.0+cpu-...: a local version label
+      [ -f "$f" ] || continue
+      cp -l "$f" "$dst/" 2>/dev/null || cp "$f" "$dst/"
+      n=$((n + 1))
+    done
+  done < <(grep -hoE '^[A-Za-z0-9_.-]+==[^ ;#]+' requirements*.txt)
+  [ "$n" = 0 ] || log "staged $n local wheel(s) from $src into $dst (pinned in requirements*.txt)"
+}
+
 build() {
   ensure_base
+  stage_wheels
   local args=(--build-arg "VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' pipeline/__init__.py)"
               --build-arg "VCS_REF=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
               --build-arg "CAFFE_RECIPE=$(cat docker/build_caffe.sh docker/patches/*.patch | sha256sum | cut -c1-16)")

@@ -1,83 +1,229 @@
-"""Claims on pieces of work shared by many workers (step-5 images; later slide tiles, array tasks)."""
+"""Claims on pieces of work shared by many workers (step-5 images; later slide tiles, array tasks).
+
+A claim on a piece of work named ``<lock>`` is a file ``<lock>.<generation>``. The worker holding
+the highest generation owns the work. Every file is made with O_CREAT|O_EXCL, so creating a given
+generation can succeed for one worker only: the first claim is generation 0, and taking over a
+dead worker's claim (generation g) means creating generation g+1. Two workers that both judge g
+dead both try to create g+1 and exactly one succeeds; nothing is ever unlinked by path while
+another worker may still hold it, so the takeover cannot race.
+
+The owner refreshes its file's mtime (the heartbeat) from a thread every ``heartbeat`` seconds,
+and :meth:`Claim.beat` lets the work loop refresh it too (pycaffe holds the GIL during a forward,
+which can delay the thread). A claim is dead when its heartbeat is older than ``misses`` missed
+beats, or, at once, when it was made on this host in this PID namespace by a process that no
+longer exists (a worker killed with SIGKILL, or a crash). A worker that was judged dead but is
+still running finds the higher generation at its next beat (or at :meth:`Claim.still_held`,
+which callers check before writing results) and drops its work.
+"""
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 
-class Claim:
-    """An exclusive claim on a piece of work (one output image, say) shared by many workers.
-
-    The lock file is created with O_CREAT|O_EXCL, so only one worker gets it. A lock older than
-    ``stale_after`` seconds (its worker died), or naming a process of this host and this process
-    namespace that no longer exists, is taken over (containers sharing a host name, as with
-    ``--network host``, have their own process namespaces: their claims wait for ``stale_after``).
-    Release on success with :meth:`release`.
-    """
-
-    def __init__(self, lock: Path, stale_after: float = 3600.0):
-        self.lock = Path(lock)
-        self.stale_after = stale_after
-        self.held = False
-
-    def acquire(self) -> bool:
-        """Try to take the claim; True when this worker now holds it."""
-        self.lock.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    age = time.time() - self.lock.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if age > self.stale_after or self._owner_died():
-                    self.lock.unlink(missing_ok=True)
-                    continue
-                return False
-            with os.fdopen(fd, "w") as fh:
-                fh.write(f"{socket.gethostname()} {os.getpid()} {time.time():.0f} {_pid_namespace()}\n")
-            self.held = True
-            return True
-        return False
-
-    def _owner_died(self) -> bool:
-        """The lock names this host, this process namespace and a process that no longer exists (a killed worker)."""
-        try:
-            host, pid, _, ns = self.lock.read_text().split()
-            if host != socket.gethostname() or ns != _pid_namespace():
-                return False
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except (OSError, ValueError):         # unreadable, half-written, older format, another user's live process
-            return False
-        return False
-
-    def release(self) -> None:
-        """Remove the lock file if this worker holds it."""
-        if self.held:
-            self.lock.unlink(missing_ok=True)
-            self.held = False
+#: Seconds between heartbeats of a held claim.
+HEARTBEAT = 30.0
+#: Missed heartbeats after which a claim is considered dead (its worker hung or died elsewhere).
+MISSES = 5
 
 
 def _pid_namespace() -> str:
-    """This process's PID namespace (``pid:[4026531836]``), or '-' where /proc does not say."""
+    """This process's PID namespace (``pid:[4026531836]``), or '-' where /proc does not say.
+
+    Containers sharing a host name (``--network host``) have their own PID namespaces: a PID is
+    checked only where the namespace is the same."""
     try:
         return os.readlink("/proc/self/ns/pid").replace(" ", "")
     except OSError:
         return "-"
 
 
+def _token() -> str:
+    """What a claim file holds: host, PID namespace, PID and a unique id of this claim."""
+    return f"{socket.gethostname()} {_pid_namespace()} {os.getpid()} {uuid.uuid4().hex}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:     # exists, another user's
+        return True
+    return True
+
+
+class Claim:
+    """An exclusive claim on a piece of work (one output image, say) shared by many workers.
+
+    ``lock`` is the base name of the claim files (``<lock>.0``, ``<lock>.1``, ...). Use
+    :meth:`acquire` (True when this worker now owns the work), :meth:`still_held` before writing
+    results, and :meth:`release` when done (or as a context manager after a successful acquire).
+    """
+
+    def __init__(self, lock: Path, heartbeat: float = HEARTBEAT, misses: int = MISSES):
+        self.lock = Path(lock)
+        self.heartbeat = float(heartbeat)
+        self.stale_after = self.heartbeat * misses
+        self.held = False
+        self.lost = False
+        self.generation: int | None = None
+        self._token = ""
+        self._last_beat = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ claim files
+    @property
+    def path(self) -> Path | None:
+        """The claim file this worker holds (None when it holds none)."""
+        return self._path(self.generation) if self.held and self.generation is not None else None
+
+    def _path(self, generation: int) -> Path:
+        return self.lock.with_name(f"{self.lock.name}.{generation}")
+
+    def generations(self) -> list[int]:
+        """Generations of the claim files now present, ascending."""
+        prefix = self.lock.name + "."
+        out = []
+        try:
+            names = os.listdir(self.lock.parent)
+        except FileNotFoundError:
+            return []
+        for name in names:
+            if name.startswith(prefix) and name[len(prefix):].isdigit():
+                out.append(int(name[len(prefix):]))
+        return sorted(out)
+
+    def _alive(self, generation: int) -> bool | None:
+        """Whether the owner of ``generation`` looks alive; None when the file is gone."""
+        path = self._path(generation)
+        try:
+            age = time.time() - path.stat().st_mtime
+            text = path.read_text()
+        except FileNotFoundError:
+            return None
+        fields = text.split()
+        if len(fields) >= 3 and fields[0] == socket.gethostname() and fields[1] == _pid_namespace() != "-" \
+                and fields[2].isdigit() and not _pid_alive(int(fields[2])):
+            return False
+        # a file just created and not yet written is young, hence alive
+        return age <= self.stale_after
+
+    # ------------------------------------------------------------------ the protocol
+    def acquire(self) -> bool:
+        """Try to take the claim; True when this worker now owns the work.
+
+        False when a live worker owns it. A dead owner's claim is taken over by creating the next
+        generation; after creating it, the worker checks that no higher generation appeared.
+        """
+        if self.held:
+            return True
+        self.lock.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(5):
+            gens = self.generations()
+            target = 0
+            if gens:
+                alive = self._alive(gens[-1])
+                if alive is None:            # released meanwhile: look again
+                    continue
+                if alive:
+                    return False
+                target = gens[-1] + 1
+                log.info("taking over the dead claim %s", self._path(gens[-1]))
+            token = _token()
+            try:
+                fd = os.open(self._path(target), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:          # another worker made this generation first
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(token + "\n")
+            if any(g > target for g in self.generations()):
+                # a worker that judged our (new, still empty) file dead overtook us: it owns the work
+                self._path(target).unlink(missing_ok=True)
+                return False
+            for g in gens:                   # the dead generations below ours
+                self._path(g).unlink(missing_ok=True)
+            self.generation, self._token, self.held, self.lost = target, token, True, False
+            self._last_beat = time.monotonic()
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._beat_loop, name=f"heartbeat {self.lock.name}",
+                                            daemon=True)
+            self._thread.start()
+            return True
+        return False
+
+    def still_held(self) -> bool:
+        """True while this worker owns the claim: its file is there, unchanged, and no worker took
+        it over (a higher generation). Check before writing results."""
+        if not self.held or self.lost:
+            return False
+        assert self.generation is not None
+        try:
+            mine = self._path(self.generation).read_text().strip() == self._token
+        except FileNotFoundError:
+            mine = False
+        if not mine or any(g > self.generation for g in self.generations()):
+            self.lost = True
+            log.warning("claim %s was taken over by another worker", self._path(self.generation))
+        return not self.lost
+
+    def beat(self, force: bool = False) -> bool:
+        """Refresh the heartbeat when one is due (or ``force``); False when the claim was lost."""
+        if not self.held:
+            return False
+        if not force and time.monotonic() - self._last_beat < self.heartbeat:
+            return not self.lost
+        if not self.still_held():
+            return False
+        assert self.generation is not None
+        try:
+            os.utime(self._path(self.generation))
+        except FileNotFoundError:
+            self.lost = True
+            return False
+        self._last_beat = time.monotonic()
+        return True
+
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            if not self.beat(force=True):
+                return
+
+    def release(self) -> None:
+        """Stop the heartbeat and remove this worker's claim file (if it still owns it)."""
+        if not self.held:
+            return
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        if self.still_held():
+            assert self.generation is not None
+            self._path(self.generation).unlink(missing_ok=True)
+        self.held = False
+        self._thread = None
+
+    def __enter__(self) -> "Claim":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 @contextmanager
 def claimed(lock: Path, done: bool = False) -> Iterator[bool]:
     """Claim one piece of work for the block: True when it is not ``done`` and this worker now
-    holds its lock, False when it is finished or another worker holds it (skip it then). The
-    claim is released when the block ends, also when it raises."""
+    holds its claim, False when it is finished or another worker holds it (skip it then). The
+    claim is released when the block ends, also when it raises. (Step 5 uses :class:`Claim`
+    itself, to beat between chunks and re-check before writing.)"""
     if done:
         yield False
         return

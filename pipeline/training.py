@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import atomic
-from pipeline.caffe_env import caffe_pb2, tool_path
+from pipeline.caffe_env import caffe_pb2, require_gpu, tool_path
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ def train(solver: Path, gpu: bool = False, device: int = 0, resume: bool = True,
             cmd.append(f"--snapshot={resumed}")
             log.info("resuming from %s", resumed.name)
     if gpu:
+        require_gpu(device)      # else `caffe train` would fail later with a CHECK in its log
         cmd.append(f"--gpu={device}")
     env = dict(os.environ, GLOG_logtostderr="1", GLOG_minloglevel="0")  # pycaffe may have set 2
     log.info("caffe train: %d iterations, log %s", sp.max_iter, log_path)

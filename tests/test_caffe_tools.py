@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import databases, lists, templates, training
-from tests.conftest import RELEASED, need, write_pngs
+from pipeline import caffe_env, databases, lists, templates, training
+from tests.conftest import RELEASED, gpu_usable, need, write_pngs
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +79,19 @@ def test_bad_lists_are_caught_before_caffe(patch_set, tmp_path):
     assert not list(tmp_path.glob("DB*"))
 
 
+def test_a_record_count_short_of_the_list_is_reported_and_no_db_is_left(patch_set, tmp_path):
+    root, imgs, lst = patch_set
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name, _, _ in imgs:
+        (subs / name).write_bytes((root / "subs" / name).read_bytes())
+    (subs / imgs[3][0]).write_bytes(b"not a PNG")      # convert_imageset skips what it cannot decode
+    with pytest.raises(databases.BadDatabase, match=r"DB_short: convert_imageset wrote 11 records for 12 "
+                                                    r"list lines \(.*list.txt\); see .*DB_short.log"):
+        databases.build_db(subs, lst, tmp_path / "DB_short")
+    assert not (tmp_path / "DB_short").exists()
+
+
 def test_mean_of_wrong_shape_is_refused(patch_set, tmp_path):
     root, _, lst = patch_set
     big = write_pngs(tmp_path / "big", 2, size=40)
@@ -111,14 +124,54 @@ def test_twenty_iterations_of_caffe_train_give_a_loadable_model(patch_set, tmp_p
     resumed = training.train(ff.solver, show_progress=False)
     assert resumed.resumed_from is not None and resumed.resumed_from.name.endswith("_iter_10.solverstate")
     assert resumed.model.is_file()
+    if not gpu_usable():
+        # --gpu without a usable GPU: a clear error before `caffe train` starts (no new snapshot)
+        resumed.model.unlink()
+        with pytest.raises(caffe_env.GpuUnavailable, match="Leave out --gpu"):
+            training.train(ff.solver, gpu=True, show_progress=False)
+        assert not resumed.model.exists()
 
 
-def test_released_idc_model_gives_probabilities_summing_to_one(caffe, tmp_path):
+def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Caffe Convolution, kernel 5, pad 2, stride 1: x C x H x W, w K x C x 5 x 5 -> K x H x W."""
+    v = np.lib.stride_tricks.sliding_window_view(np.pad(x, ((0, 0), (2, 2), (2, 2))), (5, 5), axis=(1, 2))
+    return np.einsum("chwij,kcij->khw", v, w, optimize=True) + b[:, None, None]
+
+
+def _pool(x: np.ndarray, op) -> np.ndarray:
+    """Caffe Pooling, kernel 3, stride 2, no pad: ceil((H - 3) / 2) + 1 outputs a side, each over the
+    part of its window inside the map (a 32-wide map gives 16; AVE divides by the clipped window's size)."""
+    c, h, w = x.shape
+    n = -(-(h - 3) // 2) + 1
+    return np.array([[[op(x[k, 2 * i:min(2 * i + 3, h), 2 * j:min(2 * j + 3, w)]) for j in range(n)]
+                      for i in range(n)] for k in range(c)])
+
+
+def _cifar10_quick(net, x: np.ndarray) -> np.ndarray:
+    """The deploy net (conv1 pool1-max relu1 conv2 relu2 pool2-ave conv3 relu3 pool3-ave ip1 ip2
+    softmax) in numpy, from the net's own weights, on one preprocessed 3 x 32 x 32 input."""
+    p = {k: [b.data.astype(np.float64) for b in v] for k, v in net.params.items()}
+    a = np.maximum(_pool(_conv(x, *p["conv1"]), np.max), 0)
+    a = _pool(np.maximum(_conv(a, *p["conv2"]), 0), np.mean)
+    a = _pool(np.maximum(_conv(a, *p["conv3"]), 0), np.mean)
+    z = p["ip2"][0] @ (p["ip1"][0] @ a.ravel() + p["ip1"][1]) + p["ip2"][1]
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def test_released_idc_model_equals_the_net_computed_by_hand(caffe, tmp_path):
     from pipeline.classify import PatchClassifier
+    from pipeline.databases import read_mean
     d = need(RELEASED / "uc6-idc")
-    clf = PatchClassifier(d / "1_caffenet_train_w32_noresize_iter_600000.caffemodel",
-                          d / "DB_train_w32_noresize.binaryproto", net_dir=tmp_path)
-    x = np.random.RandomState(0).rand(7, 32, 32, 3).astype(np.float32)
+    mean_file = d / "DB_train_w32_noresize.binaryproto"
+    clf = PatchClassifier(d / "1_caffenet_train_w32_noresize_iter_600000.caffemodel", mean_file, net_dir=tmp_path)
+    x = np.random.RandomState(0).rand(5, 32, 32, 3).astype(np.float32)
     p = clf.predict(x)
-    assert p.shape == (7, 2)
-    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
+    # caffe.Classifier's preprocessing by hand: RGB [0,1] -> BGR, x255, minus the per-pixel mean image;
+    # oversampling averages each window and its horizontal mirror
+    mean = read_mean(mean_file, shape=(3, 32, 32)).astype(np.float64)
+    pre = lambda win: win.astype(np.float64).transpose(2, 0, 1)[::-1] * 255 - mean  # noqa: E731
+    want = np.array([(_cifar10_quick(clf.net, pre(w)) + _cifar10_quick(clf.net, pre(w[:, ::-1]))) / 2 for w in x])
+    assert p.shape == (5, 2)
+    np.testing.assert_allclose(p, want, atol=2e-5)          # float32 sums in Caffe against float64 here
+    assert len({round(float(v), 3) for v in p[:, 1]}) > 1     # inputs that give different answers

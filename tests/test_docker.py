@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import REPO_ROOT, caffe_env
+from tests.conftest import gpu_usable
 
 DOCKER = REPO_ROOT / "docker"
 DOCKERFILE = DOCKER / "Dockerfile"
@@ -137,9 +138,10 @@ def test_runtime_packages_of_the_installed_caffe():
 
 
 def test_gpu_request_without_a_usable_gpu_is_a_clear_error(caffe):
-    cuda_build = any((caffe_env.caffe_root() / "lib").glob("libcublas.so*"))
-    if cuda_build and Path("/dev/nvidia0").exists():
-        pytest.skip("a CUDA Caffe on a machine with a GPU: --gpu may work here")
+    if gpu_usable():                             # a CUDA Caffe on a machine with a GPU: --gpu works
+        caffe_env.set_mode(True)
+        caffe_env.set_mode(False)
+        return
     # CPU-only Caffe: "Cannot use GPU in CPU-only Caffe"; CUDA Caffe without a driver: "CUDA driver
     # version is insufficient"; either would end this process if asked directly
     with pytest.raises(caffe_env.GpuUnavailable, match=r"cannot use GPU 0 \(.+\)\. .*Leave out --gpu"):

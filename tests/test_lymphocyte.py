@@ -71,7 +71,8 @@ def test_patches_on_a_generated_cohort(tmp_path):
     assert all((tmp_path / "w" / "subs" / e.name).is_file() for e in ents)
 
 
-def test_hard_negatives_are_far_from_positives():
+@pytest.mark.parametrize("classifier", ["nb", "lda"])
+def test_hard_negatives_are_far_from_positives(classifier):
     rng = np.random.RandomState(0)
     io = np.full((120, 120, 3), 0.8) + rng.normal(0, 0.02, (120, 120, 3))
     mask = np.zeros((120, 120))
@@ -79,29 +80,21 @@ def test_hard_negatives_are_far_from_positives():
         io[cy - 3:cy + 4, cx - 3:cx + 4] = 0.2
         mask[cy - 2:cy + 3, cx - 2:cx + 3] = 1
     io[100:105, 10:15] = 0.2                                   # a dark look-alike far from positives
-    cent = ly.negative_centres(io, mask, ly.Params(n_positive=5, n_train_pixels=2000), rng)
+    cent = ly.negative_centres(io, mask, ly.Params(n_positive=5, n_train_pixels=2000, classifier=classifier), rng)
     assert cent and cent[0][0] in range(100, 105) and cent[0][1] in range(10, 15)
     assert all(mask[r, c] == 0 for r, c in cent)
 
 
-def test_usecase4_end_to_end_on_a_tiny_generated_cohort(tmp_path):
+def test_usecase4_end_to_end_on_a_tiny_generated_cohort(lymphocyte_run):
     """All stages with the real tools: 5 folds, 10 iterations each, fcn outputs, detection scores."""
     import json
-    import subprocess
-    import sys
-    from pipeline import REPO_ROOT
-    data = tmp_path / "data"
-    ly.make_cohort(data, n_images=5, size=40, seed=4)
-    cmd = [sys.executable, "-m", "pipeline", "usecase4", "--data", str(data), "--work", str(tmp_path / "w"),
-           "--iter", "10", "--test-interval", "10", "--snapshot", "10", "--display", "5", "--max-positive", "15",
-           "--infer-mode", "fcn"]
-    out = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    data, work, out = lymphocyte_run
     assert out.returncode == 0, out.stderr[-3000:]
-    scores = json.loads((tmp_path / "w" / "scores.json").read_text())
+    scores = json.loads((work / "scores.json").read_text())
     assert [f["fold"] for f in scores["folds"]] == [1, 2, 3, 4, 5]
     truth = sum(len(ly.true_centres(p)) for p in sorted(data.glob("im*.tif")))
     assert scores["pooled"]["tp"] + scores["pooled"]["fn"] == truth
     for k in range(1, 6):
-        assert (tmp_path / "w" / "models" / f"{k}_caffenet_train_w32_iter_10.caffemodel").is_file()
-    assert len(list((tmp_path / "w" / "output").glob("*/*_prob.png"))) == 5
+        assert (work / "models" / f"{k}_caffenet_train_w32_iter_10.caffemodel").is_file()
+    assert len(list((work / "output").glob("*/*_prob.png"))) == 5
     assert "published (recalled, unchecked)" in out.stdout

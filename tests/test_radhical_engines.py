@@ -84,3 +84,16 @@ def test_empty_mask_computes_nothing(engines, image):
     for mode in ("reference", "exact", "fcn"):
         out = engines[mode].run(image, Options(mask=np.zeros(image.shape[:2], bool)))
         assert out.shape == image.shape[:2] + (3,) and not out.any()
+
+
+def test_masked_progress_adds_up_to_the_masks_pixels(engines, image):
+    # step 5's progress bar (Engine.run's progress, totalled by window_total) with a mask counts the
+    # masked pixels: 6 x 9 + 10 x 12 + 1 + 1 = 176 in the 44 x 240 image
+    mask = scattered_mask(image.shape[:2])
+    assert inference.Engine.window_total(*image.shape[:2], Options(mask=mask)) == 176
+    for mode in ("reference", "exact", "fcn"):
+        counts: list[int] = []
+        engines[mode].run(image, Options(mask=mask, batch=7), counts.append)
+        assert sum(counts) == 176, mode
+        if mode != "reference":                           # reference: one call of 8192 windows here
+            assert len(counts) > 1, mode                  # reported as it goes (batches of 7, fcn's 2 boxes)

@@ -67,6 +67,9 @@ def test_regress_command_on_the_shared_real_patches(tmp_path):
     assert base["n"] == 1399 and base["published_f_score"] == 0.7648
     assert rows["released w32_dropout"]["variant"] == "resize +dropout"
     assert "| released w32 | resize |" in out.stdout
+    # the same table as a report page (tests/test_report.py checks the page itself)
+    assert out.stdout.rstrip().endswith(f"report: {tmp_path / 'report' / 'index.html'}")
+    assert "released w32_noresize" in (tmp_path / "report" / "index.html").read_text()
 
 
 def test_map_comparison_for_the_image_use_cases(tmp_path):
@@ -87,6 +90,18 @@ def test_map_comparison_for_the_image_use_cases(tmp_path):
                                   magnification=0.5, label="epi")
     same, other = rep["rows"]
     assert same["mean_abs_dp"] == 0 and same["dice"] in (1.0, None)
-    assert other["mean_abs_dp"] > 0
+    # fold 2 against fold 1, computed here from the two maps: the pixels the original computes (rows
+    # and columns 1.. of the image resized by 0.5), |dP(class 1)| averaged, Dice of the class-1 maps
+    from pipeline import inference
+    img = inference.load_resized(tmp_path / "9999_00001.tif", 0.5)
+    assert img.shape[:2] == (40, 40)
+    maps = [inference.make_engine("fcn", rel / f"{k}_caffenet_train_w32_iter_600000.caffemodel",
+                                  rel / f"DB_train_w32_{k}.binaryproto", net_dir=tmp_path / "n").run(
+                img, inference.Options())[1:, 1:] for k in (1, 2)]
+    want_dp = float(np.abs(maps[1][..., 1] - maps[0][..., 1]).mean())
+    a, b = maps[1].argmax(2) == 1, maps[0].argmax(2) == 1
+    want_dice = 2 * float((a & b).sum()) / float(a.sum() + b.sum())
+    assert other["mean_abs_dp"] == pytest.approx(want_dp, abs=1e-9) and want_dp > 0.001
+    assert other["dice"] == pytest.approx(want_dice, abs=1e-9)
     assert "Dice" in (tmp_path / "maps.md").read_text()
     assert regression.dice(np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0])) == 0.5

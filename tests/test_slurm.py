@@ -114,7 +114,7 @@ def test_every_artefact(run):
     assert not (work / "DB_train_3").exists() and not (work / "output" / "3").exists()
     scores = json.loads((work / "scores.json").read_text())
     assert sorted(f["fold"] for f in scores["folds"]) == [1, 2]
-    assert not list(work.rglob("*.partial-*")) and not list(work.rglob(".*.lock"))   # no leftovers
+    assert not list(work.rglob("*.partial-*")) and not list(work.rglob(".*.lock*"))   # no leftovers
     # every task exited 0 and wrote its output log
     for step, tasks in (("prepare", (1,)), ("train", (1, 2)), ("outputs", (1, 2)), ("scores", (1,))):
         for t in tasks:

@@ -137,22 +137,21 @@ def test_a_claim_of_a_dead_process_on_this_host_is_taken_over(tmp_path):
     import os
     import socket
     import subprocess
-    import time
     from pipeline.claims import Claim, _pid_namespace
     dead = subprocess.Popen(["true"])
     dead.wait()                                        # reaped: its pid names no process now
-    lock, host, ns, now = tmp_path / ".t.lock", socket.gethostname(), _pid_namespace(), f"{time.time():.0f}"
+    lock, host, ns = tmp_path / ".t.lock", socket.gethostname(), _pid_namespace()
+    gen0 = tmp_path / ".t.lock.0"                      # claim files: <lock>.<generation>, "host ns pid id"
     assert ns.startswith("pid:[")                      # Linux: the namespace is known
-    lock.write_text(f"{host} {dead.pid} {now} {ns}\n")
+    gen0.write_text(f"{host} {ns} {dead.pid} x\n")
     claim = Claim(lock)
-    assert claim.acquire()                             # taken over although the lock is fresh
-    assert lock.read_text().split()[1::2] == [str(os.getpid()), ns]         # now names this process
+    assert claim.acquire() and claim.path == tmp_path / ".t.lock.1"   # taken over although fresh
+    assert claim.path.read_text().split()[:3] == [host, ns, str(os.getpid())]   # names this process
+    assert not gen0.exists()
     claim.release()
-    lock.write_text(f"{host} {os.getpid()} {now} {ns}\n")
-    assert not Claim(lock).acquire()                   # a live owner keeps it
-    lock.write_text(f"other-host {dead.pid} {now} {ns}\n")
-    assert not Claim(lock).acquire()                   # another host's process cannot be checked from here
-    lock.write_text(f"{host} {dead.pid} {now} pid:[1]\n")
-    assert not Claim(lock).acquire()                   # nor another container's (same host name, own pids)
-    lock.write_text(f"{host} {dead.pid} {now}\n")
-    assert not Claim(lock).acquire()                   # an older lock without its namespace waits to be stale
+    for text in (f"{host} {ns} {os.getpid()} x",       # a live owner keeps it
+                 f"other-host {ns} {dead.pid} x",      # another host's process cannot be checked from here
+                 f"{host} pid:[1] {dead.pid} x",       # nor another container's (same host name, own pids)
+                 f"{host} {dead.pid}"):                # a claim that does not say its namespace waits to be stale
+        gen0.write_text(text + "\n")
+        assert not Claim(lock).acquire(), text

@@ -5,9 +5,8 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
-
-from pipeline.claims import claimed
+from pipeline import claims
+from pipeline.claims import Claim
 from pipeline.inference.engines.base import Engine, Options
 from pipeline.inference.geometry import computed_coords, fill_strided
 from pipeline.inference.images import load_resized
@@ -16,31 +15,96 @@ from pipeline.inference.outputs import is_done, output_paths, write_outputs
 log = logging.getLogger(__name__)
 
 
+def _compute_one(img_path: Path, paths: dict[str, Path], claim: Claim, engine: Engine, opts: Options,
+                 resize: float, save_npy: bool, minmax_scale: bool, show_progress: bool) -> int | None:
+    """Compute and write one claimed image; the number of windows computed, None if the claim was lost."""
+    from tqdm import tqdm
+    img = load_resized(img_path, resize)
+    h, w = img.shape[:2]
+    total = engine.window_total(h, w, opts)
+    t0 = time.perf_counter()
+    with tqdm(total=total, desc=f"{img_path.name} ({engine.name})", unit="px", unit_scale=True,
+              disable=not show_progress, leave=False) as bar:
+        def progress(n: int) -> None:
+            bar.update(n)
+            claim.beat()                         # pycaffe holds the GIL: beat between chunks too
+        prob = engine.run(img, opts, progress)
+    if opts.all_pixels and opts.stride > 1:
+        prob = fill_strided(prob, computed_coords(h, opts.stride, True), computed_coords(w, opts.stride, True))
+    if not claim.still_held():                   # judged dead and taken over meanwhile: theirs now
+        log.warning("%s: another worker took this image over; dropping this worker's result", img_path)
+        return None
+    write_outputs(paths, prob, minmax_scale=minmax_scale, save_npy=save_npy)
+    dt = time.perf_counter() - t0
+    log.info("%s: %d x %d, %d pixels computed in %.1f s (%.0f pixels/s, %s)", img_path.name, h, w, total, dt,
+             total / dt if dt else 0.0, engine.name)
+    return total
+
+
 def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Options, resize: float = 1.0,
-                 save_npy: bool = False, minmax_scale: bool = False, show_progress: bool = True) -> dict:
-    """Process images one by one, claiming each atomically so many workers can share ``out_dir``.
+                 save_npy: bool = False, minmax_scale: bool = False, show_progress: bool = True,
+                 wait: bool = True, heartbeat: float = claims.HEARTBEAT) -> dict:
+    """Process images one by one, claiming each (:class:`pipeline.claims.Claim`) so many workers
+    can share ``out_dir``.
 
     Each image is resized by ``resize`` (the use case's magnification) before the engine runs.
     Finished images (both PNGs present) are skipped; a crash leaves no partial output under the
-    final names. Returns {"computed": [...], "skipped": [...], "seconds": s, "pixels": n}.
+    final names. Progress is shown per row or chunk of windows, with an ETA. With ``wait``, images
+    claimed by other workers are revisited every ``heartbeat`` seconds after this worker's own pass
+    until they are finished, and a dead worker's image is taken over, so that when any worker
+    returns every image is done. Returns {"computed": [...], "skipped": [...], "seconds": s,
+    "pixels": n (windows actually computed, not output pixels), "engine": name}.
     """
     from tqdm import tqdm
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    done, skipped, pixels = [], [], 0
+    done, skipped, pending, pixels = [], [], [], 0
     t0 = time.perf_counter()
-    for img_path in tqdm(images, desc=f"infer ({engine.name})", unit="image", disable=not show_progress):
+
+    def attempt(img_path: Path) -> str:
+        """'done' (finished before), 'claimed' (another worker owns it), 'computed' or 'lost'."""
+        nonlocal pixels
         paths = output_paths(out_dir, img_path.stem)
-        with claimed(paths["lock"], done=is_done(paths)) as mine:
-            if not mine:
-                skipped.append(str(img_path))
-                continue
-            img = load_resized(img_path, resize)
-            prob = engine.run(img, opts)
-            if opts.all_pixels and opts.stride > 1:
-                prob = fill_strided(prob, computed_coords(img.shape[0], opts.stride, True),
-                                    computed_coords(img.shape[1], opts.stride, True))
-            write_outputs(paths, prob, minmax_scale=minmax_scale, save_npy=save_npy)
-            pixels += int(np.prod(img.shape[:2]))
+        if is_done(paths):
+            return "done"
+        claim = Claim(paths["lock"], heartbeat=heartbeat)
+        if not claim.acquire():
+            return "claimed"
+        try:
+            if is_done(paths):                   # finished by the previous owner just before we took it
+                return "done"
+            n = _compute_one(img_path, paths, claim, engine, opts, resize, save_npy, minmax_scale, show_progress)
+            if n is None:
+                return "lost"
+            pixels += n
+            return "computed"
+        finally:
+            claim.release()
+
+    def visit(img_path: Path, left: list[Path]) -> None:
+        state = attempt(img_path)
+        if state == "computed":
             done.append(str(img_path))
-    return {"computed": done, "skipped": skipped, "seconds": round(time.perf_counter() - t0, 3), "pixels": pixels}
+        elif state == "done":
+            skipped.append(str(img_path))
+        else:
+            left.append(img_path)
+
+    for img_path in tqdm(images, desc=f"infer ({engine.name})", unit="image", disable=not show_progress):
+        visit(img_path, pending)
+    if pending and wait:
+        log.info("%d image(s) claimed by other workers: waiting for them (a dead worker's image is taken over)",
+                 len(pending))
+    while pending and wait:
+        time.sleep(min(heartbeat, 5.0))
+        still: list[Path] = []
+        for img_path in pending:
+            visit(img_path, still)
+        pending = still
+    skipped += [str(p) for p in pending]
+    seconds = time.perf_counter() - t0
+    log.info("step 5 summary: %d image(s) computed, %d skipped (done, or claimed by another worker), %d pixels "
+             "computed in %.1f s (%.0f pixels/s, engine %s)", len(done), len(skipped), pixels, seconds,
+             pixels / seconds if seconds else 0.0, engine.name)
+    return {"computed": done, "skipped": skipped, "seconds": round(seconds, 3), "pixels": pixels,
+            "engine": engine.name}

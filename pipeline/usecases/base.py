@@ -11,11 +11,33 @@ To add a use case:
 1. write a module (or package) under ``pipeline/usecases/`` with a subclass of :class:`UseCase`
    (or of :class:`CrossValidatedUseCase` for images with masks split into patient folds, which then
    runs through the shared :func:`pipeline.crossval.run`);
-2. add one line to ``REGISTRY`` in ``pipeline/usecases/__init__.py``.
+2. add one line to ``REGISTRY`` in ``pipeline/usecases/__init__.py``;
+3. optionally, fill the report hook (:meth:`UseCase.report`): the headline table (measured beside
+   published) and the pictures of ``WORK/report/index.html``; see "Reports" below.
 
 That is all: its commands (``python -m pipeline <command>``, ``<demo_command>``), the ``--usecase``
 choices of ``infer``/``regress``/``fetch-released``/``data``, and the make targets (``make
 <command> DATA=...``, ``make <demo_command>``: pattern rules) come from the registry.
+
+Reports: every use-case command ends by writing ``WORK/report/index.html`` (and ``python -m
+pipeline report WORK`` rebuilds it from the work folder alone). The shared report code
+(:mod:`pipeline.report`) draws what every run has: the run's command, the options listed in
+:attr:`UseCase.numeric_options` beside the published run's values, and the training curves of
+:meth:`UseCase.training_logs`. :meth:`UseCase.report` adds the rest as a
+:class:`pipeline.report.Content`:
+
+- ``headline``: a :class:`pipeline.report.Table` of measured rows (each number a
+  :class:`pipeline.report.Cell` made with :func:`pipeline.report.from_json`, so the page names the
+  JSON file and key it came from) per fold and pooled, then :meth:`UseCase.published_rows`;
+- ``sections``: titled paragraphs with tables and :class:`pipeline.report.Picture` s, PNGs the hook
+  writes into the ``pictures`` folder it is given, with :mod:`pipeline.report.pictures`
+  (``outlines`` for segmentations, ``centres`` for detections, ``montages`` for patches,
+  ``label_overlay`` for pixels by class: RADHicaL's computed/accepted/rejected pixels per level, a
+  whole-slide overlay), each with a caption saying what the colours mean;
+- ``notes`` (problems met, stages not run yet) and ``options`` (values the outputs record).
+
+The hook reads only what the run wrote (scores JSON, outputs, logs, ``WORK/run.json``); it never
+recomputes a model's outputs. It must cope with a run that stopped early (say what is missing).
 
 Imports run one way: use cases import shared stages, never the reverse.
 
@@ -46,6 +68,7 @@ from typing import Any, ClassVar
 
 from pipeline import recipes
 from pipeline.layouts import Layout  # use cases declare their layouts with it
+from pipeline.report.content import Cell, Content, Row, Section, Table
 from pipeline.scheduler.plan import JobStep  # use cases describe their cluster jobs with it
 
 #: Where a published figure comes from (shown beside it in every table).
@@ -148,6 +171,9 @@ class UseCase(ABC):
     released_folder: ClassVar[str | None] = None
     #: Published figures shown beside measured ones.
     published: ClassVar[tuple[Figure, ...]] = ()
+    #: Options (argparse ``dest`` names) whose values change numbers: each report lists them beside
+    #: the values of the published run (the command's defaults).
+    numeric_options: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ command line
     @abstractmethod
@@ -203,6 +229,42 @@ class UseCase(ABC):
         RADHicaL chains each level's steps after the coarser level's.
         """
         return (JobStep("all", self.parse_stages(getattr(args, "stages", None)), what=f"{self.command}, every stage"),)
+
+    # ------------------------------------------------------------------ report
+    def report(self, work: Path, run: dict, pictures: Path) -> Content:
+        """This use case's part of ``WORK/report/index.html`` (see "Reports" in the module doc).
+
+        ``run``: ``WORK/run.json`` (usecase, command, demo, stages, options), empty when absent;
+        ``pictures``: the folder to write PNGs into. The default shows the training curves only.
+        """
+        return Content(training_logs=self.training_logs(work))
+
+    def training_logs(self, work: Path) -> dict[str, Path]:
+        """Training-log CSVs by label: ``WORK/models/<k>_*_log.csv`` as "fold <k>" (``<k>`` may be
+        "1_2": fold 1, level 2), in fold order; a single log as "training"."""
+        import re
+        logs = {}
+        for p in Path(work).glob("models/*_log.csv"):
+            m = re.match(r"(\d+(?:_\d+)*)_", p.name)
+            logs[tuple(int(x) for x in m.group(1).split("_")) if m else (), p.name] = (f"fold {m.group(1)}" if m
+                                                                                   else p.stem, p)
+        if len(logs) == 1:
+            return {"training": next(iter(logs.values()))[1]}
+        return dict(v for _, v in sorted(logs.items()))
+
+    def published_rows(self, column_of: dict[str, str], variant: str | None = None) -> list[Row]:
+        """Rows of the published figures (of ``variant`` or of none), one per figure note, each
+        figure in the column ``column_of[figure.metric]`` (figures of other metrics left out)."""
+        rows: dict[tuple[str, str], Row] = {}
+        for f in self.published:
+            if f.variant not in (None, variant):
+                continue
+            if f.metric not in column_of:
+                continue
+            row = rows.setdefault((f.note, f.source), Row("published", {}, kind="published", source=f.source,
+                                                          note=f.note.removeprefix("published, ")))
+            row.cells[column_of[f.metric]] = Cell(f.value)
+        return list(rows.values())
 
     # ------------------------------------------------------------------ shared helpers
     @property
@@ -274,6 +336,8 @@ class CrossValidatedUseCase(UseCase):
     #: Positive centres per image: published, and for the demo cohorts.
     max_positive: ClassVar[int]
     demo_max_positive: ClassVar[int]
+    numeric_options: ClassVar[tuple[str, ...]] = ("iterations", "seed", "max_positive", "infer_mode", "stride",
+                                                  "caffe_shuffle")
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -301,6 +365,14 @@ class CrossValidatedUseCase(UseCase):
     @abstractmethod
     def markdown(self, scores: dict) -> str:
         """The scores as a Markdown table beside the published figures."""
+
+    def report_headline(self, scores: dict) -> Table | None:
+        """The headline table of a scores JSON (``WORK/scores.json``): per fold, pooled, published."""
+        return None
+
+    def report_sections(self, work: Path, run: dict, scores: dict, pictures: Path) -> list[Section]:
+        """Report sections with pictures drawn from the run's outputs (``WORK/output/<k>/``)."""
+        return []
 
     def add_usecase_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
         """Options of this use case only (sampling, scoring); none by default."""
@@ -396,6 +468,23 @@ class CrossValidatedUseCase(UseCase):
             JobStep("scores", ("scores",), after=("outputs",),
                     done=lambda _t: all(outputs_done(k) for k in ks) and crossval.scored(work), what="scores"),
         ), self.parse_stages(getattr(args, "stages", None)))
+
+    def report(self, work: Path, run: dict, pictures: Path) -> Content:
+        """Training curves per fold, then :meth:`report_headline` and :meth:`report_sections` of
+        ``WORK/scores.json``; problems of the patch stage as notes."""
+        import json
+        content = super().report(work, run, pictures)
+        summary = Path(work) / "summary.json"
+        for problem in (json.loads(summary.read_text()).get("problems", []) if summary.is_file() else []):
+            content.notes.append(f"skipped by the patch stage: {problem}")
+        scores = Path(work) / "scores.json"
+        if not scores.is_file():
+            content.notes.append(f"no {scores.name} yet: the scores stage has not run")
+            return content
+        doc = json.loads(scores.read_text())
+        content.headline = self.report_headline(doc)
+        content.sections += self.report_sections(Path(work), run, doc, pictures)
+        return content
 
     def add_regress_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--images", nargs="*", default=[], help="images for the map comparison (image use cases)")

@@ -19,6 +19,7 @@ validation images (the next fold's patients, on the training side of fold k).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import numpy as np
 from pipeline import folds, inference, lists, metrics, sampling
 from pipeline.matlab import bwmorph_dilate, imresize_scale, rgb2gray
 from pipeline.patches import read_rgb_like_matlab, save_png
+from pipeline.report import Column, Picture, Row, Section, Table, from_json
 from pipeline.usecases import datasets
 from pipeline.usecases.base import CrossValidatedUseCase, Figure
 
@@ -218,6 +220,63 @@ def scores_markdown(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------------------------------- report
+
+HEADLINE = [Column("cm_f", "F-score", group="class map (argmax)"), Column("cm_p", "precision", group="class map (argmax)"),
+            Column("cm_r", "recall", group="class map (argmax)"), Column("th", "threshold", 2, group="P ≥ threshold"),
+            Column("th_f", "F-score", group="P ≥ threshold"), Column("th_p", "precision", group="P ≥ threshold"),
+            Column("th_r", "recall", group="P ≥ threshold")]
+_KEYS = {"f": "f_score", "p": "precision", "r": "recall"}
+
+
+def headline_cells(scores: dict, *path: str | int) -> dict:
+    """The headline cells of one entry of the scores JSON (``folds/<i>`` or ``pooled``)."""
+    entry = scores
+    for p in path:
+        entry = entry[p]
+    cells = {f"{pre}_{k}": from_json(scores, "scores.json", *path, part, key)
+             for pre, part in (("cm", "class_map"), ("th", "thresholded")) for k, key in _KEYS.items()}
+    if "threshold" in entry:
+        cells["th"] = from_json(scores, "scores.json", *path, "threshold")
+    return cells
+
+
+def report_pictures(work: Path, scores: dict, data_dir: Path, factor: float, stride: int,
+                    pictures: Path) -> tuple[list[Picture], list[Row]]:
+    """Per fold, the test images of best, median and worst F (class map): truth and predicted
+    outlines over the image as step 5 saw it, P(epithelium) beside; and every test image's scores."""
+    from pipeline.report import Cell
+    from pipeline.report.pictures import describe, outlines, pick_examples
+    pics, rows = [], []
+    for f in scores["folds"]:
+        k, out = f["fold"], Path(work) / "output" / str(f["fold"])
+        scored = []
+        for name in f["test_images"]:
+            if not (out / f"{Path(name).stem}_prob.npy").is_file() or not (data_dir / name).is_file():
+                continue
+            probs, truths = score_maps(out, [data_dir / name], factor, stride)
+            s = metrics.pixel_scores(probs[0].argmax(2) == 1, truths[0])
+            scored.append((name, s["f_score"]))
+            rows.append(Row(name, {"fold": Cell(k), **{c: Cell(s[key]) for c, key in
+                                                        (("f", "f_score"), ("p", "precision"), ("r", "recall"))}}))
+        for label, name in pick_examples(scored):
+            img_path = data_dir / name
+            prob = np.load(out / f"{img_path.stem}_prob.npy")
+            rr = inference.computed_coords(prob.shape[0], stride)
+            cc = inference.computed_coords(prob.shape[1], stride)
+            prob = inference.fill_strided(prob, rr, cc)
+            image = inference.load_resized(img_path, factor)
+            truth = truth_mask(img_path, factor)
+            h, w = (min(a.shape[0] for a in (prob, image, truth)), min(a.shape[1] for a in (prob, image, truth)))
+            fs = "–" if dict(scored)[name] is None else f"{dict(scored)[name]:.3f}"
+            title = f"Fold {k}, {describe(label, len(scored))}: {name}, F {fs}"
+            file = f"epi_fold{k}_{label}_{img_path.stem}.png"
+            outlines(image[:h, :w], truth[:h, :w], prob[:h, :w].argmax(2) == 1, prob[:h, :w, 1], title,
+                     pictures / file, prob_label="P(epithelium)")
+            pics.append(Picture(file, title + "."))
+    return pics, rows
+
+
 # --------------------------------------------------------------------------- generated cohort
 
 def make_cohort(root: Path, n_patients: int = 6, size: int = 160, seed: int = 0,
@@ -298,6 +357,31 @@ class Epithelium(CrossValidatedUseCase):
 
     def markdown(self, scores: dict) -> str:
         return scores_markdown(scores)
+
+    def report_headline(self, scores: dict) -> Table:
+        rows = [Row(f"fold {f['fold']}", headline_cells(scores, "folds", i), note=f"{len(f['test_images'])} test image(s)")
+                for i, f in enumerate(scores["folds"])]
+        rows.append(Row("pooled", headline_cells(scores, "pooled"), kind="pooled", note="all folds' test pixels"))
+        return Table(HEADLINE, rows + self.published_rows({"f_score": "cm_f"}), corner="",
+                     caption="Pixel level, over the pixels the original computes. Class map: argmax of the "
+                             "probability map. P ≥ threshold: the threshold maximising F on validation images "
+                             "(the next fold's patients, seen in training: optimistic).")
+
+    def report_sections(self, work: Path, run: dict, scores: dict, pictures: Path) -> list[Section]:
+        data_dir = Path(json.loads((work / "patches_report.json").read_text())["config"]["data"])
+        if not data_dir.is_dir():
+            return [Section("Outlines on test images", text=f"{data_dir}: the input images are gone; no pictures.")]
+        pics, rows = report_pictures(work, scores, data_dir, Params.resize, int(run.get("options", {}).get("stride", 1)),
+                                     pictures)
+        cols = [Column("fold", "fold", 0), Column("f", "F (class map)"), Column("p", "precision"), Column("r", "recall")]
+        return [Section("Outlines on test images", pictures=pics, text=(
+                    "For each fold, the test images with the best, median and worst pixel F-score of the class map. "
+                    "Left: the ground-truth epithelium (solid green) and the predicted class map (dashed yellow) "
+                    f"outlined over the image resized ×{Params.resize:g}, as the model saw it. Right: the predicted "
+                    "probability of epithelium.")),
+                Section("Test images", tables=[Table(cols, rows, corner="image", caption=(
+                    "Each test image's pixel scores of the class map, computed for this report from the saved "
+                    "probability maps over the same pixels as the table above."))])]
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         if not any(Path(folder).glob("*_mask.png")):

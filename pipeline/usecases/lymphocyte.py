@@ -29,6 +29,7 @@ import numpy as np
 from pipeline import lists, metrics
 from pipeline.matlab import imresize_scale, matlab_round
 from pipeline.patches import save_png
+from pipeline.report import Column, Picture, Row, Section, Table, from_json
 from pipeline.sampling import ImageResult, cut_patch, patch_name, run_image_jobs, select_centres
 from pipeline.usecases import datasets
 from pipeline.usecases.base import CrossValidatedUseCase, Figure
@@ -226,20 +227,28 @@ def detect_peaks(prob_green: np.ndarray, threshold: float = PEAK_THRESHOLD, clea
     return greedy_peaks(smooth, clear_radius, threshold=threshold)
 
 
-def match_detections(pred: np.ndarray, truth: np.ndarray, radius: float = MATCH_RADIUS) -> dict:
-    """One-to-one matching of predicted and true centres within ``radius`` (Hungarian assignment
-    maximising the number of matches, then minimising distance); tp, fp, fn, precision, recall, F."""
+def match_pairs(pred: np.ndarray, truth: np.ndarray, radius: float = MATCH_RADIUS) -> list[tuple[int, int]]:
+    """One-to-one matches (index into ``pred``, index into ``truth``) of predicted and true centres
+    ((N, 2) row, col) within ``radius``: Hungarian assignment maximising the number of matches, then
+    minimising the summed distance."""
     from scipy.optimize import linear_sum_assignment
     pred = np.asarray(pred, dtype=np.float64).reshape(-1, 2)
     truth = np.asarray(truth, dtype=np.float64).reshape(-1, 2)
-    tp = 0
-    if len(pred) and len(truth):
-        d = np.sqrt(((pred[:, None, :] - truth[None, :, :]) ** 2).sum(-1))
-        big = 1e6
-        cost = np.where(d <= radius, d, big)
-        r, c = linear_sum_assignment(cost)
-        tp = int(np.sum(cost[r, c] < big))
-    fp, fn = len(pred) - tp, len(truth) - tp
+    if not len(pred) or not len(truth):
+        return []
+    d = np.sqrt(((pred[:, None, :] - truth[None, :, :]) ** 2).sum(-1))
+    big = 1e6
+    cost = np.where(d <= radius, d, big)
+    r, c = linear_sum_assignment(cost)
+    return [(int(i), int(j)) for i, j in zip(r, c) if cost[i, j] < big]
+
+
+def match_detections(pred: np.ndarray, truth: np.ndarray, radius: float = MATCH_RADIUS) -> dict:
+    """One-to-one matching of predicted and true centres within ``radius`` (:func:`match_pairs`);
+    tp, fp, fn, precision, recall, F."""
+    n_pred, n_truth = len(np.asarray(pred).reshape(-1, 2)), len(np.asarray(truth).reshape(-1, 2))
+    tp = len(match_pairs(pred, truth, radius))
+    fp, fn = n_pred - tp, n_truth - tp
     prec = tp / (tp + fp) if tp + fp else None
     rec = tp / (tp + fn) if tp + fn else None
     f = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else None
@@ -289,6 +298,56 @@ def scores_markdown(s: dict) -> str:
     lines.append(f"| pooled | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |")
     lines.append(f"| published (recalled, unchecked) | | | | | | {s['published_f_recalled']:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- report
+
+HEADLINE = [Column("tp", "tp", 0), Column("fp", "fp", 0), Column("fn", "fn", 0), Column("precision", "precision"),
+            Column("recall", "recall"), Column("f_score", "F-score")]
+
+
+def sort_centres(peaks: np.ndarray, truth: np.ndarray, scale: float, radius: float) -> dict[str, np.ndarray]:
+    """Detections ``peaks`` (at the output scale) and true centres (original scale), both (N, 2)
+    row, col, sorted as scoring matches them (:func:`match_pairs` at the original scale), returned
+    at the output scale: "truth_matched", "truth_missed", "pred_matched", "pred_false"."""
+    peaks = np.asarray(peaks, dtype=np.float64).reshape(-1, 2)
+    truth = np.asarray(truth, dtype=np.float64).reshape(-1, 2)
+    pairs = match_pairs(peaks / scale, truth, radius)
+    pi, ti = {i for i, _ in pairs}, {j for _, j in pairs}
+    return {"truth_matched": truth[sorted(ti)] * scale,
+            "truth_missed": truth[[j for j in range(len(truth)) if j not in ti]] * scale,
+            "pred_matched": peaks[sorted(pi)], "pred_false": peaks[[i for i in range(len(peaks)) if i not in pi]]}
+
+
+def image_centres(out_dir: Path, image: Path, scale: float, radius: float) -> dict[str, np.ndarray]:
+    """:func:`sort_centres` of an image's saved map (``<stem>_prob.npy``) and annotation."""
+    peaks = detect_peaks(np.load(Path(out_dir) / f"{image.stem}_prob.npy")[..., 1])
+    return sort_centres(np.array(peaks, dtype=np.float64), true_centres(image), scale, radius)
+
+
+def report_pictures(work: Path, scores: dict, data_dir: Path, scale: float, pictures: Path) -> list[Picture]:
+    """Per fold, the test images of best, median and worst detection F: true and detected centres
+    (matched, missed, false) over the image at the scale step 5 saw it."""
+    from pipeline import inference
+    from pipeline.report.pictures import centres, describe, pick_examples
+    radius = scores.get("match_radius", MATCH_RADIUS)
+    pics = []
+    for f in scores["folds"]:
+        k, out = f["fold"], Path(work) / "output" / str(f["fold"])
+        per = {im["image"]: im for im in f["images"]}
+        have = [(n, im["f_score"]) for n, im in per.items()
+                if (out / f"{Path(n).stem}_prob.npy").is_file() and (data_dir / n).is_file()]
+        for label, name in pick_examples(have):
+            s = per[name]
+            c = image_centres(out, data_dir / name, scale, radius)
+            fs = "–" if s["f_score"] is None else f"{s['f_score']:.3f}"
+            title = (f"Fold {k}, {describe(label, len(have))}: {name}\n"
+                     f"F {fs} (tp {s['tp']}, fp {s['fp']}, fn {s['fn']})")
+            file = f"lymphocyte_fold{k}_{label}_{Path(name).stem}.png"
+            centres(inference.load_resized(data_dir / name, scale), c["truth_matched"], c["truth_missed"],
+                    c["pred_matched"], c["pred_false"], title, pictures / file)
+            pics.append(Picture(file, title.replace("\n", ", ") + "."))
+    return pics
 
 
 # --------------------------------------------------------------------------- generated cohort
@@ -343,6 +402,7 @@ class Lymphocytes(CrossValidatedUseCase):
     validation = False
     max_positive = 2000
     demo_max_positive = 100
+    numeric_options = CrossValidatedUseCase.numeric_options + ("classifier", "match_radius")
 
     def add_usecase_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
         parser.add_argument("--classifier", default="nb", choices=["nb", "lda"],
@@ -374,6 +434,31 @@ class Lymphocytes(CrossValidatedUseCase):
 
     def markdown(self, scores: dict) -> str:
         return scores_markdown(scores)
+
+    def report_headline(self, scores: dict) -> Table:
+        rows = [Row(f"fold {f['fold']}", {c.key: from_json(scores, "scores.json", "folds", i, "detection", c.key)
+                                          for c in HEADLINE}, note=f"{len(f['images'])} test image(s)")
+                for i, f in enumerate(scores["folds"])]
+        rows.append(Row("pooled", {c.key: from_json(scores, "scores.json", "pooled", c.key) for c in HEADLINE},
+                        kind="pooled", note="all folds' test images"))
+        return Table(HEADLINE, rows + self.published_rows({"f_score": "f_score"}), caption=(
+            f"Detection: peaks of P(lymphocyte) (disk radius {DISK_RADIUS}, threshold {PEAK_THRESHOLD}, clearing "
+            f"radius {PEAK_CLEAR_RADIUS} at the 4x scale) matched one to one to the annotated centres within "
+            f"{scores.get('match_radius', MATCH_RADIUS):g} px at the original scale."))
+
+    def report_sections(self, work: Path, run: dict, scores: dict, pictures: Path) -> list[Section]:
+        import json
+        data_dir = Path(json.loads((work / "patches_report.json").read_text())["config"]["data"])
+        if not data_dir.is_dir():
+            return [Section("Detections on test images", text=f"{data_dir}: the input images are gone; no pictures.")]
+        radius = scores.get("match_radius", MATCH_RADIUS)
+        return [Section("Detections on test images", pictures=report_pictures(work, scores, data_dir, Params.scale,
+                                                                              pictures), text=(
+            "For each fold, the test images with the best, median and worst detection F-score, enlarged "
+            f"×{Params.scale:g} as the model saw them. Green circles: annotated centres with a detection within "
+            f"{radius:g} px (original scale), green plus signs those detections; thick orange circles: annotated "
+            "centres nothing detected (false negatives); magenta crosses: detections matching no centre "
+            "(false positives)."))]
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         if not any(Path(folder).glob("i*.tif")):

@@ -132,7 +132,7 @@ def make_plan(slide_path: Path, folder: Path, settings: Settings, model: Path, m
         while not plan_file.is_file() and not claim.acquire():      # another worker is planning: wait for it
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{folder}: another worker has been planning this slide for {wait:.0f} s; "
-                                   f"remove {claim.lock} if it died")
+                                   f"remove {claim.lock}.* if it died")
             time.sleep(0.5)
         try:
             if plan_file.is_file():
@@ -141,7 +141,7 @@ def make_plan(slide_path: Path, folder: Path, settings: Settings, model: Path, m
                     return _reuse(old, ident, folder, slide_path)
                 log.warning("%s: made with other options or inputs (%s differ): --force, removing its plan, tiles "
                             "and outputs", folder, ", ".join(_differs(old, ident)))
-                _empty(folder, keep=claim.lock)
+                _empty(folder, keep=claim.path)
             return _new_plan(slide, folder, settings, ident, model)
         finally:
             claim.release()
@@ -155,7 +155,7 @@ def _differs(old: dict, ident: dict) -> list[str]:
     return sorted(k for k in set(ident) | set(was) if ident.get(k) != was.get(k))
 
 
-def _empty(folder: Path, keep: Path) -> None:
+def _empty(folder: Path, keep: Path | None) -> None:
     """Remove everything in ``folder`` but ``keep`` (the plan's claim, held by this worker)."""
     for p in folder.iterdir():
         if p == keep:

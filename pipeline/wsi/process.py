@@ -74,7 +74,11 @@ def process_tiles(plan: Plan, engine: Engine, tiles: list[Tile] | None = None, b
             try:
                 if store.is_done(tile):                 # finished by another worker since the listing
                     continue
-                store.save(tile, compute_tile(slide, plan, engine, tile, batch))
+                prob = compute_tile(slide, plan, engine, tile, batch)
+                if not claim.still_held():              # judged dead and taken over meanwhile: theirs now
+                    stats["claimed_elsewhere"] += 1
+                    continue
+                store.save(tile, prob)
             finally:
                 claim.release()
             stats["computed"] += 1

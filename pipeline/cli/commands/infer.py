@@ -27,6 +27,9 @@ def add(sub) -> None:
                      help="give every pixel a value (first row/column too; stride blocks filled)")
     inf.add_argument("--minmax-scale", action="store_true",
                      help="rescale each PNG's min..max to 0..255 as the original's scipy.misc.imsave did")
+    inf.add_argument("--no-wait", action="store_true",
+                     help="return after this worker's pass instead of waiting for images other workers hold "
+                          "(and taking over a dead worker's image)")
     inf.add_argument("--list", type=Path, help="file listing input images, one a line")
     inf.add_argument("--parents", type=Path, help="only images whose names start with '<id>_' of an ID listed here "
                                                   "(test_w32_parent_<k>.txt)")
@@ -44,9 +47,9 @@ def run(a) -> int:
     engine = inference.make_engine(a.mode, a.model, a.mean, deploy=a.deploy, dropout=a.dropout, gpu=a.gpu,
                                    net_dir=a.out / "nets")
     res = inference.infer_images(images, engine, a.out, opts, resize=factor, save_npy=a.save_npy,
-                                 minmax_scale=a.minmax_scale)
+                                 minmax_scale=a.minmax_scale, wait=not a.no_wait)
     rate = res["pixels"] / res["seconds"] if res["seconds"] else 0
     print(f"\nsummary: {len(res['computed'])} image(s) computed, {len(res['skipped'])} skipped (done or claimed "
-          f"by another worker), {res['pixels']} pixels in {res['seconds']:.1f} s ({rate:.0f} pixels/s, mode "
+          f"by another worker), {res['pixels']} pixels computed in {res['seconds']:.1f} s ({rate:.0f} pixels/s, mode "
           f"{a.mode}, resize {factor}, stride {a.stride}); outputs in {a.out}")
     return 0

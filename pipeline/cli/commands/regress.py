@@ -32,5 +32,14 @@ def add(sub) -> None:
 
 
 def run(a) -> dict:
+    """The use case's regression, then ``OUT/report/index.html`` showing its table(s)."""
+    from pipeline.report import mdtable, table_report
     from pipeline.usecases import get
-    return get(a.usecase).regress(a, a.released)
+    uc = get(a.usecase)
+    summary = uc.regress(a, a.released)
+    if summary.get("table") and Path(summary["table"]).is_file():
+        title = f"Regression against the released models: use case {uc.number}, {uc.title}"
+        summary["report"] = str(table_report(a.out, title, mdtable.read_tables(Path(summary["table"])),
+                                             facts=[("released models", str(a.released)), ("output", str(a.out))],
+                                             section="The models on the same inputs"))
+    return summary

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.inference.engines.base import Engine, Options
+from pipeline.inference.engines.base import Engine, Options, Progress
 from pipeline.inference.engines.exact import ExactEngine
 from pipeline.inference.engines.fcn import FCNEngine
 from pipeline.inference.engines.reference import ReferenceEngine
@@ -20,4 +20,4 @@ def make_engine(mode: str, model: Path, mean: Path, deploy: Path | None = None, 
     return ENGINES[mode](model, mean, deploy=deploy, dropout=dropout, gpu=gpu, net_dir=net_dir)
 
 
-__all__ = ["ENGINES", "Engine", "ExactEngine", "FCNEngine", "Options", "ReferenceEngine", "make_engine"]
+__all__ = ["ENGINES", "Engine", "ExactEngine", "FCNEngine", "Options", "Progress", "ReferenceEngine", "make_engine"]

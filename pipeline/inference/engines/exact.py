@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.classify import PatchClassifier
-from pipeline.inference.engines.base import Engine, Options
-from pipeline.inference.geometry import HW, computed_coords, mask_coords, pad, windows, windows_at
+from pipeline.inference.engines.base import Engine, Options, Progress
+from pipeline.inference.geometry import HW, mask_coords, pad, windows, windows_at
 
 
 class ExactEngine(Engine):
@@ -19,7 +19,7 @@ class ExactEngine(Engine):
         super().__init__(*a, **k)
         self.clf = PatchClassifier(self.model, self.mean_path, deploy=self.deploy, gpu=self.gpu)
 
-    def run(self, img: np.ndarray, opts: Options) -> np.ndarray:
+    def run(self, img: np.ndarray, opts: Options, progress: Progress | None = None) -> np.ndarray:
         h, w = img.shape[:2]
         p = pad(img)
         self.clf.batch = opts.batch
@@ -29,12 +29,15 @@ class ExactEngine(Engine):
             for s in range(0, len(rr), opts.batch):
                 out[rr[s:s + opts.batch], cc[s:s + opts.batch]] = self.clf.predict(
                     windows_at(p, rr[s:s + opts.batch], cc[s:s + opts.batch]))
+                if progress is not None:
+                    progress(len(rr[s:s + opts.batch]))
             return out
-        rows = computed_coords(h, opts.stride, opts.all_pixels)[:opts.max_rows]
-        cols = computed_coords(w, opts.stride, opts.all_pixels)
+        rows, cols = self.computed(h, w, opts)
         per_chunk = max(1, opts.batch // max(1, len(cols)))
         for s in range(0, len(rows), per_chunk):
             rr = rows[s:s + per_chunk]
             win = windows(p, rr, cols)
             out[np.ix_(rr, cols)] = self.clf.predict(win).reshape(len(rr), len(cols), -1)
+            if progress is not None:
+                progress(len(rr) * len(cols))
         return out

@@ -11,8 +11,8 @@ import numpy as np
 from pipeline import templates
 from pipeline.caffe_env import import_caffe
 from pipeline.classify import PatchClassifier
-from pipeline.inference.engines.base import Engine, Options
-from pipeline.inference.geometry import HW, computed_coords, mask_coords, pad
+from pipeline.inference.engines.base import Engine, Options, Progress
+from pipeline.inference.geometry import HW, mask_coords, pad
 
 #: Context computed around a mask's bounding box (pixels), beyond the net's reach at a window's edge.
 #: Kept at the 48 px the mask tests were measured with (to float precision, 2e-6), more than
@@ -104,25 +104,27 @@ class FCNEngine(Engine):
         mir = mirrored[:h, wp - 2 * HW - np.arange(w)]
         return (dense + mir) / np.float32(2)
 
-    def run(self, img: np.ndarray, opts: Options) -> np.ndarray:
+    def run(self, img: np.ndarray, opts: Options, progress: Progress | None = None) -> np.ndarray:
         h, w = img.shape[:2]
         p = pad(img)
         x = (p.transpose(2, 0, 1)[::-1] * np.float32(255) - self.channel_mean[:, None, None]).astype(np.float32)
         out = np.zeros((h, w, self.n_out), dtype=np.float32)
         if opts.mask is not None:
-            return self._run_masked(x, h, w, opts.mask, out)
+            return self._run_masked(x, h, w, opts.mask, out, progress)
         if opts.stride == 8:          # one branch: the computed grid is the net's own 8-pixel grid
             off = 0 if opts.all_pixels else 1
             oy, ox, oxm = [off], [off], [(w - off) % 8]
         else:                          # every offset 0..7 on both axes
             oy = ox = oxm = list(range(8))
         prob = self._region(x, h, w, oy, ox, oxm)
-        rows = computed_coords(h, opts.stride, opts.all_pixels)
-        cols = computed_coords(w, opts.stride, opts.all_pixels)
+        rows, cols = self.computed(h, w, opts)
         out[np.ix_(rows, cols)] = prob[np.ix_(rows, cols)]
+        if progress is not None:      # one pass over the whole image: the windows come at once
+            progress(len(rows) * len(cols))
         return np.nan_to_num(out)
 
-    def _run_masked(self, x: np.ndarray, h: int, w: int, mask: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def _run_masked(self, x: np.ndarray, h: int, w: int, mask: np.ndarray, out: np.ndarray,
+                    progress: Progress | None = None) -> np.ndarray:
         """Clusters of masked pixels (closer than 2 x :data:`MASK_MARGIN`) are computed box by box,
         each box the cluster's bounding box widened by the margin (the net's receptive field reaches
         about 18 px beyond a window; pooling edges a few more): the masked pixels get the whole
@@ -144,4 +146,6 @@ class FCNEngine(Engine):
             prob = self._region(np.ascontiguousarray(x[:, r0:r1 + 2 * HW, c0:c1 + 2 * HW]), r1 - r0, c1 - c0,
                                 offs, offs, offs)
             out[rr, cc] = np.nan_to_num(prob[rr - r0, cc - c0])
+            if progress is not None:
+                progress(len(rr))
         return out

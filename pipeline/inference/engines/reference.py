@@ -6,8 +6,8 @@ import numpy as np
 from pipeline.caffe_env import import_caffe, set_mode
 from pipeline.classify import check_model
 from pipeline.databases import read_mean
-from pipeline.inference.engines.base import Engine, Options
-from pipeline.inference.geometry import HW, computed_coords, mask_coords, pad
+from pipeline.inference.engines.base import Engine, Options, Progress
+from pipeline.inference.geometry import HW, mask_coords, pad
 
 
 class ReferenceEngine(Engine):
@@ -25,7 +25,7 @@ class ReferenceEngine(Engine):
         self.net = caffe.Classifier(str(self.deploy), str(self.model), mean=means, channel_swap=(2, 1, 0),
                                     raw_scale=255, image_dims=(32, 32))
 
-    def run(self, img: np.ndarray, opts: Options) -> np.ndarray:
+    def run(self, img: np.ndarray, opts: Options, progress: Progress | None = None) -> np.ndarray:
         h, w = img.shape[:2]
         p = pad(img)
         out = np.zeros((h, w, self.n_out), dtype=np.float32)
@@ -34,9 +34,13 @@ class ReferenceEngine(Engine):
             for s in range(0, len(rr), 8192):
                 patches = [p[r:r + 2 * HW, c:c + 2 * HW, :] for r, c in zip(rr[s:s + 8192], cc[s:s + 8192])]
                 out[rr[s:s + 8192], cc[s:s + 8192]] = self.net.predict(patches)
+                if progress is not None:
+                    progress(len(patches))
             return out
-        cols = computed_coords(w, opts.stride, opts.all_pixels)
-        for r in computed_coords(h, opts.stride, opts.all_pixels)[:opts.max_rows]:
+        rows, cols = self.computed(h, w, opts)
+        for r in rows:
             patches = [p[r:r + 2 * HW, c:c + 2 * HW, :] for c in cols]
             out[r, cols] = self.net.predict(patches)
+            if progress is not None:
+                progress(len(cols))
         return out

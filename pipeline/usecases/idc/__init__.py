@@ -10,6 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from pipeline.report import Content
 from pipeline.usecases import datasets
 from pipeline.usecases.base import Figure, UseCase, add_force_argument
 from pipeline.usecases.idc.dataset import IDC_ZIP
@@ -47,6 +48,7 @@ class IDC(UseCase):
         Figure("f_score", 0.7180, "recalled", "Cruz-Roa et al. 2014"),
         Figure("balanced_accuracy", 0.8423, "recalled", "Cruz-Roa et al. 2014"),
     )
+    numeric_options = ("variant", "dropout", "iterations", "seed", "caffe_shuffle", "oversample", "split_dir")
 
     # ------------------------------------------------------------------ command line
     def add_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
@@ -54,6 +56,8 @@ class IDC(UseCase):
             parser.add_argument("--work", type=Path, default=Path("runs/demo"))
             parser.add_argument("--seed", type=int, default=1)
             parser.add_argument("--iter", dest="iterations", type=int, default=300)
+            # fixed by the demo; recorded so that its report shows them
+            parser.set_defaults(variant="crop", dropout=False, caffe_shuffle=False, oversample=True)
             return
         parser.add_argument("--data", type=Path, required=True,
                             help=f"IDC data: {IDC_ZIP} or a folder in the PATIENT/{{0,1}}/*.png layout")
@@ -138,8 +142,10 @@ class IDC(UseCase):
             data, data_recipe = self.demo_data(args.work, args.seed, force)
             sp = SolverParams(max_iter=args.iterations, test_interval=100, snapshot=100, display=20,
                               random_seed=args.seed)
-            cfg = runner.Config(data=data, work=args.work, variant="crop", iterations=args.iterations, seed=args.seed,
-                                split_dir=data, solver=sp, figures=self.published, force=force, data_recipe=data_recipe)
+            args.split_dir = data
+            cfg = runner.Config(data=data, work=args.work, variant=args.variant, iterations=args.iterations,
+                                seed=args.seed, split_dir=data, solver=sp, figures=self.published, force=force,
+                                data_recipe=data_recipe)
             summary = runner.run(cfg, stages)
             summary["cohort"] = ("GENERATED (synthetic H&E-like patches): the numbers show the pipeline works, "
                                  "nothing about IDC")
@@ -153,6 +159,14 @@ class IDC(UseCase):
                             split_dir=args.split_dir, skip_bad=args.skip_bad, jobs=args.jobs, solver=sp,
                             oversample=args.oversample, figures=self.published, force=force)
         return runner.run(cfg, stages)
+
+    # ------------------------------------------------------------------ report
+    def report(self, work: Path, run: dict, pictures: Path) -> Content:
+        """Patch-level headline, per-patient table and outcome montages from ``WORK/eval/``."""
+        from pipeline.usecases.idc import report
+        columns = {"f_score": "f_score", "balanced_accuracy": "balanced_accuracy"}
+        return report.content(work, super().report(work, run, pictures),
+                              lambda variant: self.published_rows(columns, variant), pictures)
 
     # ------------------------------------------------------------------ data
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
