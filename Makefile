@@ -24,6 +24,7 @@ USECASE ?=
 FORCE   ?=     # FORCE=1: recompute the stages whose options changed (and all after them) instead of refusing
 OURS    ?=
 OURS_MEAN ?=
+NUCLEI  ?=
 EPOCHS  ?=
 FOLD    ?=
 SPLIT   ?=
@@ -57,7 +58,8 @@ DOCKER_ENV = CUDA="$(CUDA)" IMAGE="$(IMAGE)" DOCKER_NETWORK="$(DOCKER_NETWORK)" 
              CUDA_TOOLKIT="$(CUDA_TOOLKIT)" SHARED="$(SHARED)" DATA="$(DATA)" ITER="$(ITER)" VARIANT="$(VARIANT)" \
              GPU="$(GPU)" FORCE="$(strip $(FORCE))" PYTEST_ARGS="$(PYTEST_ARGS)"
 
-.PHONY: help setup apt venv caffe setup-slurm status doctor test caffe-selftest caffe-selftest-deps demo usecases usecase6 check-data regress report fetch-released bench bench-infer bench-wsi \
+.PHONY: help setup apt venv caffe setup-slurm status doctor test caffe-selftest caffe-selftest-deps demo usecases usecase6 radhical check-data regress report fetch-released bench bench-infer bench-wsi \
+        bench-radhical \
         lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean \
         setup-unet unet demo-unet unet-vs-caffe demo-unet-vs-caffe bench-unet
 
@@ -75,8 +77,9 @@ help:
 	@echo "     ... SCHEDULER=slurm|pbs|local [SUBMIT_OPTS='--partition=gpu --time=72:00:00']: as cluster jobs"
 	@echo "make status WORK=<folder>  - queued, running, done, failed tasks of a submitted run"
 	@echo "make setup-slurm  - Debian's SLURM and MUNGE packages (the tests start a private one-node cluster)"
-	@echo "make demo-<name>  - a use case on a generated cohort (demo-epi, demo-lymphocyte, ...)"
-	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>] [RELEASED=<folder>]"
+	@echo "make demo-<name>  - a use case on a generated cohort (demo-epi, demo-lymphocyte, demo-nuclei, demo-radhical, ...)"
+	@echo "make radhical DATA=<nuclei.tgz|folder> [ITER=600000] [GPU=1] [JOBS=N] [WORK=runs/radhical] [STAGES=...]"
+	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>] [RELEASED=<folder>] [NUCLEI=<nuclei folder>]"
 	@echo "make data-<name>  - download a data set into data/ (idc, epi, lymphocyte, nuclei, tubule): progress, resumable, sha256"
 	@echo "make check-data DATA=<archive|folder> USECASE=<name>  - what it holds (the usecase targets run it first)"
 	@echo "make report WORK=<work folder>  - rebuild WORK/report/index.html from a finished run (recomputes nothing)"
@@ -84,7 +87,7 @@ help:
 	@echo "make unet DATA=<epi.tgz|folder> [EPOCHS=100] [SPLIT='uc2-fold 1'] [SEED=] [GPU=1] [STAGES=dbs,train,outputs,scores] [FORCE=1]"
 	@echo "make demo-unet - the U-Net on a generated cohort (CPU, a few epochs)"
 	@echo "make unet-vs-caffe DATA=<epi.tgz|folder> FOLD=k [EPOCHS=100] [ITER=600000] [GPU=1] [FORCE=1]; make demo-unet-vs-caffe"
-	@echo "make fetch-released, make bench, make bench-infer, make bench-wsi, make bench-unet, make lint-docker, make clean"
+	@echo "make fetch-released, make bench, make bench-infer, make bench-wsi, make bench-radhical, make bench-unet, make lint-docker, make clean"
 	@echo "make docker-base  - Debian 12 base image made locally (debootstrap, docker import): no registry needed"
 	@echo "make docker-build [CUDA=1], make docker-test [CUDA=1] (make test inside, ../shared mounted),"
 	@echo "     make docker-demo, make docker-usecase6 DATA=<zip|folder> [ITER=] [GPU=1] [FORCE=1]  (DOCKER_NETWORK=host)"
@@ -165,6 +168,12 @@ usecase%: setup
 	$(call DATA_CHECK,usecase$*,$(or $(WORK),runs/usecase$*))
 	$(RUN_UC) usecase$* $(UC_OPTS) --work "$(or $(WORK),runs/usecase$*)" $(if $(JOBS),-j $(JOBS))
 
+# RADHicaL (no tutorial number): the four-level nuclei cascade
+radhical: setup
+	@test -n "$(DATA)" || { echo "usage: make radhical DATA=<nuclei.tgz or folder> [ITER=600000] [GPU=1] [JOBS=1] [WORK=runs/radhical]"; exit 2; }
+	$(call DATA_CHECK,radhical,$(or $(WORK),runs/radhical))
+	$(PY) -m pipeline radhical $(UC_OPTS) --work "$(or $(WORK),runs/radhical)" $(if $(JOBS),-j $(JOBS))
+
 # `make demo-<name>` runs `python -m pipeline demo-<name>` (a generated cohort)
 demo-%: setup
 	$(RUN_UC) demo-$* $(if $(SEED),--seed $(SEED)) $(if $(WORK),--work "$(WORK)") $(FORCE_FLAG)
@@ -208,6 +217,8 @@ bench-unet: setup setup-unet
 regress: setup
 	$(PY) -m pipeline regress --released "$(RELEASED)" --data "$(or $(DATA),$(REALDATA))" \
 	  $(foreach m,$(OURS),--ours "$(m)") $(foreach m,$(OURS_MEAN),--ours-mean "$(m)") --out runs/regress
+	$(if $(NUCLEI),$(PY) -m pipeline regress --usecase nuclei --released "$(RELEASED)" --data "$(NUCLEI)" \
+	  --out runs/regress-nuclei)
 
 report: setup
 	@test -n "$(WORK)" || { echo "usage: make report WORK=<work folder of a run>"; exit 2; }
@@ -221,6 +232,9 @@ bench: setup
 
 bench-infer: setup
 	$(PY) bench/infer.py --released "$(RELEASED)/uc2-epi" $(GPU_FLAG)
+
+bench-radhical: setup
+	$(PY) bench/radhical.py --work "$(or $(WORK),runs/demo-radhical)" $(GPU_FLAG)
 
 bench-wsi: setup
 	$(PY) bench/wsi.py --released "$(RELEASED)/uc2-epi"

@@ -97,8 +97,10 @@ def fold_images(assignment: dict[str, int], by_patient: dict[str, list[Path]], k
 
 
 def fold_names(k: int | str) -> dict[str, str]:
-    """Names of fold ``k``'s databases and mean ("1", or "1_2" for fold 1 level 2)."""
-    return {"train_db": f"DB_train_{k}", "test_db": f"DB_test_{k}", "mean": f"DB_train_w32_{k}.binaryproto"}
+    """Names of fold ``k``'s databases, mean and net files ("1", or "1_2" for fold 1 level 2, whose
+    nets the original named "1-2-...")."""
+    return {"train_db": f"DB_train_{k}", "test_db": f"DB_test_{k}", "mean": f"DB_train_w32_{k}.binaryproto",
+            "files": str(k).replace("_", "-")}
 
 
 def solver_params(cfg: Config) -> templates.SolverParams:
@@ -123,8 +125,9 @@ def stage_folds(cfg: Config, report: dict) -> dict[str, int]:
     return assignment
 
 
-def stage_dbs(cfg: Config, k: int) -> None:
-    """DB_train_<k>, DB_test_<k> (convert_imageset) and the mean (compute_image_mean), if absent."""
+def stage_dbs(cfg: Config, k: int | str, subs: Path | None = None) -> None:
+    """DB_train_<k>, DB_test_<k> (convert_imageset over the patches in ``subs``, default WORK/subs)
+    from lists/{train,test}_w32_<k>.txt, and the mean (compute_image_mean), if absent."""
     n = fold_names(k)
     for side, db in (("train", n["train_db"]), ("test", n["test_db"])):
         path = cfg.work / db
@@ -133,23 +136,33 @@ def stage_dbs(cfg: Config, k: int) -> None:
             continue
         entries = lists.read_list(lst)
         if not entries:
-            log.warning("fold %d: %s list is empty; no %s DB", k, side, side)
+            log.warning("fold %s: %s list is empty; no %s DB", k, side, side)
             continue
         if not any(e.label == 1 for e in entries):
-            log.warning("fold %d: %s list has no positive patches (%d negatives); going on as the original would",
+            log.warning("fold %s: %s list has no positive patches (%d negatives); going on as the original would",
                         k, side, len(entries))
-        databases.build_db(cfg.work / "subs", lst, path, seed=cfg.seed, caffe_shuffle=cfg.caffe_shuffle)
+        databases.build_db(subs or cfg.work / "subs", lst, path, seed=cfg.seed, caffe_shuffle=cfg.caffe_shuffle)
     if not (cfg.work / n["mean"]).is_file():
         databases.compute_mean(cfg.work / n["train_db"], cfg.work / n["mean"])
 
 
-def stage_prototxt(cfg: Config, k: int) -> templates.FoldFiles:
-    """Solver, train/test net, deploy net and job scripts of fold ``k``."""
+def stage_prototxt(cfg: Config, k: int | str, num_output: int = 2) -> templates.FoldFiles:
+    """Solver, train/test net, deploy net and job scripts of fold ``k`` (nets of ``num_output`` classes)."""
     n = fold_names(k)
     test = cfg.work / n["test_db"]
     n_test = len(lists.read_list(cfg.work / "lists" / f"test_w32_{k}.txt")) if test.is_dir() else 0
     return templates.render_fold(cfg.work / "models", str(k), cfg.work / n["train_db"], test if test.is_dir() else None,
-                                 cfg.work / n["mean"], n_test, gpu=cfg.gpu, solver=solver_params(cfg))
+                                 cfg.work / n["mean"], n_test, gpu=cfg.gpu, solver=solver_params(cfg),
+                                 num_output=num_output, file_prefix=n["files"])
+
+
+def stage_train(cfg: Config, solvers: dict) -> dict:
+    """Train the given solvers (keys: fold names, e.g. RADHicaL's "<k>_<l>"), ``cfg.jobs`` at a time
+    (each its own `caffe train` process). :func:`run` trains its folds through recipe stages instead."""
+    def one(k):
+        return k, training.train(solvers[k], gpu=cfg.gpu, show_progress=cfg.show_progress and cfg.jobs == 1).model
+    with ThreadPoolExecutor(max_workers=max(1, cfg.jobs)) as ex:
+        return dict(ex.map(one, sorted(solvers)))
 
 
 def output_dir(work: Path, k: int) -> Path:

@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from pipeline import atomic, lists
+from pipeline.patches import save_png
 from pipeline.matlab import find_colmajor, imrotate_crop, matlab_round
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,21 @@ def patch_name(base: str, label: int, kind: str, n: int, deg: int) -> str:
     return f"{base}_{label}_{kind}_{n}_{deg}.png"
 
 
+def extract(io: np.ndarray, mask: np.ndarray, max_num: float, label: int, kind: str, rng: np.random.RandomState,
+            out_dir: Path, base: str, rotations: tuple[int, ...] = (0, 90)) -> list[lists.Entry]:
+    """func_extraction_worker_w_rots on a class mask: centres selected (:func:`sample_centres`),
+    each centre's rotated patches written as PNG into ``out_dir``; list entries in the order step 2
+    writes them (centre by centre, rotations in order)."""
+    r, c = sample_centres(mask, max_num, rng, io.shape[:2])
+    entries = []
+    for n, (ri, ci) in enumerate(zip(r, c), start=1):
+        for deg in rotations:
+            name = patch_name(base, label, kind, n, deg)
+            save_png(Path(out_dir) / name, cut_patch(io, int(ri), int(ci), deg))
+            entries.append(lists.Entry(name, label))
+    return entries
+
+
 @dataclass
 class ImageResult:
     """Entries written for one image (negatives, then positives, as step 2 lists them)."""
@@ -81,12 +97,9 @@ def run_image_jobs(work: Path, config: dict, patients: list[str], worker: Callab
     ``config`` is recorded in the report. Whether the stage must run at all is decided by its
     recipe (:func:`pipeline.recipes.stage`, called by the runner); this function always writes.
     """
-    from tqdm import tqdm
     report_path = Path(work) / "patches_report.json"
     (Path(work) / "subs").mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as ex:
-        results = list(tqdm(ex.map(worker, tasks), total=len(tasks), desc=desc, unit="image",
-                            disable=not show_progress))
+    results = map_images(worker, tasks, desc, jobs, show_progress)
     per_patient: dict[str, list[lists.Entry]] = {pid: [] for pid in patients}
     problems = []
     for r in results:
@@ -100,6 +113,25 @@ def run_image_jobs(work: Path, config: dict, patients: list[str], worker: Callab
               "entries": {pid: [[e.name, e.label] for e in ents] for pid, ents in per_patient.items()}}
     atomic.write_text(report_path, json.dumps(report))
     return report
+
+
+def finished_report(report_path: Path, config: dict) -> dict | None:
+    """The stage report at ``report_path`` when it was written with ``config`` (the stage is done), else None.
+    RADHicaL's patches stage uses it (its own stale records); the use cases' stages use recipes instead."""
+    if Path(report_path).is_file():
+        report = json.loads(Path(report_path).read_text())
+        if report.get("config") == config:
+            log.info("patches: already done (%s)", report_path)
+            return report
+    return None
+
+
+def map_images(worker: Callable[[tuple], object], tasks: list, desc: str, jobs: int | None = None,
+               show_progress: bool = True) -> list:
+    """``worker`` over ``tasks`` in worker processes (all cores unless ``jobs``), with a progress bar."""
+    from tqdm import tqdm
+    with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as ex:
+        return list(tqdm(ex.map(worker, tasks), total=len(tasks), desc=desc, unit="image", disable=not show_progress))
 
 
 def entries_from_report(report: dict) -> dict[str, list[lists.Entry]]:

@@ -92,19 +92,21 @@ def write_deploy(path: Path, dropout: bool = False, num_output: int = 2, batch: 
 def render_fold(out_dir: Path, fold: str, train_db: Path, test_db: Path | None, mean_file: Path,
                 n_test_lines: int, gpu: bool = False, dropout: bool = False, num_output: int = 2,
                 batch_size: int = 128, solver: SolverParams | None = None,
-                snapshot_name: str | None = None) -> FoldFiles:
+                snapshot_name: str | None = None, file_prefix: str | None = None) -> FoldFiles:
     """Render solver, train/test net, deploy net and job scripts for one fold into ``out_dir``.
 
     ``fold`` is the fold's name ("1", or "1_2" for fold 1 level 2). File names follow the original:
-    ``<fold>-alexnet_solver_ada.prototxt``, ``<fold>-alexnet_traing_32w_db.prototxt`` and the
-    snapshot prefix ``<fold>_caffenet_train_w32`` (``snapshot_name`` overrides the part after
-    "<fold>_"). Paths inside the files are absolute.
+    ``<prefix>-alexnet_solver_ada.prototxt``, ``<prefix>-alexnet_traing_32w_db.prototxt`` (prefix
+    ``file_prefix``, default the fold: RADHicaL's are "1-2") and the snapshot prefix
+    ``<fold>_caffenet_train_w32`` (``snapshot_name`` overrides the part after "<fold>_"). Paths
+    inside the files are absolute.
     """
     solver = solver or SolverParams()
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    net_path = out_dir / f"{fold}-alexnet_traing_32w{'_dropout' if dropout else ''}_db.prototxt"
-    solver_path = out_dir / f"{fold}-alexnet_solver_ada.prototxt"
+    files = file_prefix or fold
+    net_path = out_dir / f"{files}-alexnet_traing_32w{'_dropout' if dropout else ''}_db.prototxt"
+    solver_path = out_dir / f"{files}-alexnet_solver_ada.prototxt"
     deploy_path = out_dir / f"deploy_train32{'_dropout' if dropout else ''}.prototxt"
     prefix = out_dir / f"{fold}_{snapshot_name or 'caffenet_train_w32'}"
     test_iter = test_iter_for(n_test_lines, batch_size) if test_db else 0
@@ -122,12 +124,12 @@ def render_fold(out_dir: Path, fold: str, train_db: Path, test_db: Path | None, 
     atomic.write_text(net_path, net_text)
     atomic.write_text(solver_path, solver_text)
     write_deploy(deploy_path, dropout=dropout, num_output=num_output)
-    job = out_dir / f"{fold}-train_job.sh"
+    job = out_dir / f"{files}-train_job.sh"
     atomic.write_text(job, render("train_job.sh.j2", fold=fold, level=None, workdir=str(out_dir), repo=str(REPO_ROOT),
                                   python=sys.executable, solver=str(solver_path), gpu=gpu))
     job.chmod(job.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    pbs = out_dir / f"{fold}-qsub.pbs"
-    atomic.write_text(pbs, render("qsub.pbs.j2", **qsub_fields(fold, gpu), fold=fold, workdir=str(out_dir),
+    pbs = out_dir / f"{files}-qsub.pbs"
+    atomic.write_text(pbs, render("qsub.pbs.j2", **qsub_fields(fold, gpu), fold=files, workdir=str(out_dir),
                                   email="", queue=""))
     log.info("rendered fold %s into %s (test_iter %d, max_iter %d, %s)", fold, out_dir, test_iter,
              solver.max_iter, "GPU" if gpu else "CPU")

@@ -42,6 +42,22 @@ def windows(padded: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarra
     return sel.reshape(-1, padded.shape[2], 2 * HW, 2 * HW).transpose(0, 2, 3, 1)
 
 
+def mask_coords(mask: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Row-major (rows, cols) of the True pixels of an H x W mask (the order of numpy's
+    ``nonzero``, in which the original cascade batched its windows). ValueError on another shape."""
+    mask = np.asarray(mask)
+    if mask.shape != tuple(shape):
+        raise ValueError(f"pixel mask is {mask.shape}, the image {tuple(shape)}")
+    return np.nonzero(mask.astype(bool))
+
+
+def windows_at(padded: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The windows of scattered pixels (rows[i], cols[i]): N x 32 x 32 x C (copies), centred as
+    :func:`windows`."""
+    view = np.lib.stride_tricks.sliding_window_view(padded, (2 * HW, 2 * HW), axis=(0, 1))
+    return view[rows, cols].transpose(0, 2, 3, 1)
+
+
 def fill_strided(prob: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``--all-pixels`` with a stride: each pixel takes the value of the computed pixel at or
     before it on both axes (``rows``, ``cols``: the computed coordinates), H x W x C."""

@@ -16,8 +16,15 @@ def resize_like_caffe(img: np.ndarray, factor: float) -> np.ndarray:
     skimage resize, mode 'constant', no anti-aliasing (which skimage added later). float32."""
     if factor == 1.0:
         return img
+    return resize_to_like_caffe(img, (int(img.shape[0] * factor), int(img.shape[1] * factor)))
+
+
+def resize_to_like_caffe(img: np.ndarray, new: tuple[int, int]) -> np.ndarray:
+    """caffe.io.resize_image(img, new) for an H x W x C image, semantics of :func:`resize_like_caffe`."""
+    new = (int(new[0]), int(new[1]))
+    if new == img.shape[:2]:                    # skimage's bilinear resize to the same size is the identity
+        return img.astype(np.float32)
     from skimage.transform import resize
-    new = (int(img.shape[0] * factor), int(img.shape[1] * factor))
     lo, hi = float(img.min()), float(img.max())
     if hi <= lo:
         return np.full(new + (img.shape[2],), lo, dtype=np.float32)

@@ -8,10 +8,13 @@ from pipeline.usecases.base import UseCase
 from pipeline.usecases.epi import Epithelium
 from pipeline.usecases.idc import IDC
 from pipeline.usecases.lymphocyte import Lymphocytes
+from pipeline.usecases.nuclei import Nuclei
+from pipeline.usecases.radhical import RADHicaL
 from pipeline.usecases.unet import UNetEpistroma
 
 #: Every use case by its name, in the order of the tutorial's numbering.
-REGISTRY: dict[str, UseCase] = {uc.name: uc for uc in (Epithelium(), Lymphocytes(), IDC(), UNetEpistroma())}
+REGISTRY: dict[str, UseCase] = {uc.name: uc for uc in (Nuclei(), Epithelium(), Lymphocytes(), IDC(), RADHicaL(),
+                                                       UNetEpistroma())}
 
 
 def get(name: str) -> UseCase:

@@ -110,6 +110,16 @@ class Archive:
     layouts: tuple[Layout, ...] = ()   # accepted layouts: as published first
 
 
+def solver_from_args(args: argparse.Namespace):
+    """SolverParams of ``--iter`` and the solver intervals given (``--test-interval``, ``--snapshot``, ``--display``)."""
+    from pipeline.templates import SolverParams
+    sp = SolverParams(max_iter=args.iterations)
+    for k in ("test_interval", "snapshot", "display"):
+        if getattr(args, k, None):
+            setattr(sp, k, getattr(args, k))
+    return sp
+
+
 def parse_folds(text: str) -> tuple[int, ...]:
     """``--folds`` text ("1,2" or "1-3,5") to fold numbers; argparse reports a bad value."""
     out: list[int] = []
@@ -405,11 +415,7 @@ class CrossValidatedUseCase(UseCase):
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
         from pipeline import crossval
-        from pipeline.templates import SolverParams
-        sp = SolverParams(max_iter=args.iterations)
-        for k in ("test_interval", "snapshot", "display"):
-            if getattr(args, k, None):
-                setattr(sp, k, getattr(args, k))
+        sp = solver_from_args(args)
         force = getattr(args, "force", False)
         if demo:
             data, data_recipe = self.demo_data(args.work, args.seed, force)

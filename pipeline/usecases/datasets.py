@@ -1,7 +1,7 @@
 """The tutorials' data sets as published: archives, URLs, published sha256 and accepted layouts.
 
 Each use case names its archive(s) here (``archives = (datasets.EPI,)``) and the layouts its code
-reads (``reads``). Data sets without a use case yet (nuclei, tubule) are declared here too, so
+reads (``reads``). Data sets without a use case yet (tubule) are declared here too, so
 ``python -m pipeline data fetch|check`` work for them and a use case adopts them in one line.
 
 The sha256 of nuclei.tgz, epi.tgz and tubule.tgz were published by an independent loader

@@ -23,6 +23,9 @@ class Options:
     all_pixels: bool = False         #: also the first row and column the original never computes
     batch: int = 2048                #: windows per net forward (exact engine)
     max_rows: int | None = None      #: compute only the first N computed rows (benchmarks)
+    #: H x W bool: compute exactly these pixels (stride, all_pixels and max_rows then do not apply),
+    #: as RADHicaL's cascade does (create_output_image_vector.py); None: the rules above
+    mask: np.ndarray | None = None
 
 
 class Engine(ABC):
@@ -36,6 +39,9 @@ class Engine(ABC):
     #: Input pixels on each side that a pixel's value depends on: an image cut with this margin
     #: around a region gives the region's pixels exactly as the whole image does (whole-slide tiles).
     context: ClassVar[int]
+    #: How an engine honours ``Options.mask``: "windows" (only the masked windows are computed: the
+    #: work scales with the mask) or "bbox" (the mask's bounding box plus a margin is computed).
+    mask_work: ClassVar[str] = "windows"
 
     def __init__(self, model: Path, mean: Path, deploy: Path | None = None, dropout: bool = False,
                  gpu: bool = False, net_dir: Path | None = None):
@@ -56,13 +62,16 @@ class Engine(ABC):
 
     @classmethod
     def window_total(cls, h: int, w: int, opts: Options) -> int:
-        """Number of windows (pixels) computed for an h x w image: progress and throughput count these."""
+        """Number of windows (pixels) computed for an h x w image: progress and throughput count these
+        (with ``opts.mask``, its pixels; the fcn engine computes more around them, but reports these)."""
+        if opts.mask is not None:
+            return int(np.count_nonzero(opts.mask))
         rows, cols = cls.computed(h, w, opts)
         return len(rows) * len(cols)
 
     @abstractmethod
     def run(self, img: np.ndarray, opts: Options, progress: Progress | None = None) -> np.ndarray:
         """Probabilities of an H x W x 3 float32 RGB [0, 1] image (already at the model's
-        magnification): H x W x classes float32, 0 at pixels not computed. ``progress`` is called
-        with the number of windows computed after each row or chunk (they add up to
-        :meth:`window_total`)."""
+        magnification): H x W x classes float32, 0 at pixels not computed (outside ``opts.mask``
+        when one is given). ``progress`` is called with the number of windows computed after each
+        row or chunk (they add up to :meth:`window_total`)."""

@@ -5,7 +5,7 @@ import numpy as np
 
 from pipeline.classify import PatchClassifier
 from pipeline.inference.engines.base import Engine, Options, Progress
-from pipeline.inference.geometry import HW, pad, windows
+from pipeline.inference.geometry import HW, mask_coords, pad, windows, windows_at
 
 
 class ExactEngine(Engine):
@@ -24,6 +24,14 @@ class ExactEngine(Engine):
         p = pad(img)
         self.clf.batch = opts.batch
         out = np.zeros((h, w, self.n_out), dtype=np.float32)
+        if opts.mask is not None:                   # only the masked windows, in batches
+            rr, cc = mask_coords(opts.mask, (h, w))
+            for s in range(0, len(rr), opts.batch):
+                out[rr[s:s + opts.batch], cc[s:s + opts.batch]] = self.clf.predict(
+                    windows_at(p, rr[s:s + opts.batch], cc[s:s + opts.batch]))
+                if progress is not None:
+                    progress(len(rr[s:s + opts.batch]))
+            return out
         rows, cols = self.computed(h, w, opts)
         per_chunk = max(1, opts.batch // max(1, len(cols)))
         for s in range(0, len(rows), per_chunk):

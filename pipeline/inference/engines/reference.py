@@ -7,7 +7,7 @@ from pipeline.caffe_env import import_caffe, set_mode
 from pipeline.classify import check_model
 from pipeline.databases import read_mean
 from pipeline.inference.engines.base import Engine, Options, Progress
-from pipeline.inference.geometry import HW, pad
+from pipeline.inference.geometry import HW, mask_coords, pad
 
 
 class ReferenceEngine(Engine):
@@ -29,6 +29,14 @@ class ReferenceEngine(Engine):
         h, w = img.shape[:2]
         p = pad(img)
         out = np.zeros((h, w, self.n_out), dtype=np.float32)
+        if opts.mask is not None:          # create_output_image_vector.py: the mask's windows, 8192 a call
+            rr, cc = mask_coords(opts.mask, (h, w))
+            for s in range(0, len(rr), 8192):
+                patches = [p[r:r + 2 * HW, c:c + 2 * HW, :] for r, c in zip(rr[s:s + 8192], cc[s:s + 8192])]
+                out[rr[s:s + 8192], cc[s:s + 8192]] = self.net.predict(patches)
+                if progress is not None:
+                    progress(len(patches))
+            return out
         rows, cols = self.computed(h, w, opts)
         for r in rows:
             patches = [p[r:r + 2 * HW, c:c + 2 * HW, :] for c in cols]

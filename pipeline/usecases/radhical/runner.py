@@ -1,0 +1,272 @@
+"""RADHicaL end to end: patches -> folds -> dbs -> prototxt -> train -> full -> search -> cascade -> table.
+
+Work folder (the original's names):
+
+    WORK/subs_<l>/                                  patches of level l (1-4)
+    WORK/subs_<l>/{train,test}_w32_<k>.txt          faithful TAB-separated lists (step2_make_training_lists.m)
+    WORK/lists/{train,test}_w32_<k>_<l>.txt         space-separated copies for convert_imageset (Q7)
+    WORK/lists/{train,test}_w32_parent_<k>.txt      patient IDs
+    WORK/DB_{train,test}_<k>_<l>, WORK/DB_train_w32_<k>_<l>.binaryproto
+    WORK/models/<k>-<l>-alexnet_solver_ada.prototxt, <k>-<l>-alexnet_traing_32w_db.prototxt,
+                deploy_train32.prototxt (ip2: 3 outputs), <k>_<l>_caffenet_train_w32_iter_<N>.caffemodel
+    WORK/cascade/level<l>-<key>/<stem>_<l>_prob.png outputs per level, keyed by what made them
+    WORK/cascade/<run>.json                         full, naive, radhical-<thresholds> runs
+    WORK/search/search.{json,csv,png}               threshold search (step 6)
+    WORK/radhical.md, WORK/radhical.json            the headline table
+
+Shared stages do the per-fold work with fold names "<k>_<l>" (:mod:`pipeline.crossval`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import atomic, crossval, folds, lists, nuclei, nuclei_grading, templates
+from pipeline.usecases.radhical import cascade, search, stale, table
+from pipeline.usecases.radhical.levels import LEVELS
+from pipeline.usecases.radhical.patches import Params, run_patches
+
+log = logging.getLogger(__name__)
+
+STAGES = ("patches", "folds", "dbs", "prototxt", "train", "full", "search", "cascade", "table")
+
+
+@dataclass
+class Config:
+    """Options of one RADHicaL run (defaults: the published ones)."""
+    data: Path
+    work: Path
+    params: Params = field(default_factory=Params)
+    iterations: int = 600000
+    seed: int = 1
+    nfolds: int = 5
+    train_folds: tuple[int, ...] = (1, 2, 3, 4, 5)    # folds whose 4 level models are trained
+    fold: int = 1                                      # the cascade's models (the original: fold 1)
+    jobs: int = 1
+    gpu: bool = False
+    caffe_shuffle: bool = False
+    solver: templates.SolverParams = field(default_factory=templates.SolverParams)
+    validation_count: int = 10                         # first N of test_w32_parent_<fold>.txt
+    exclude_validation: bool = False                   # test images: the fold's test patients minus those
+    cascade: cascade.Options = field(default_factory=cascade.Options)
+    thresholds: cascade.Thresholds | None = None       # explicit; else published (and the search's pick)
+    grid: int = 32
+    budget: float | None = None
+    tolerance: float = 0.005
+    show_progress: bool = True
+
+    def crossval(self) -> crossval.Config:
+        """The shared per-fold stages' view of this run."""
+        return crossval.Config(data=self.data, work=self.work, iterations=self.iterations, seed=self.seed,
+                               nfolds=self.nfolds, jobs=self.jobs, gpu=self.gpu, caffe_shuffle=self.caffe_shuffle,
+                               solver=self.solver, show_progress=self.show_progress)
+
+
+def fold_level(k: int, level: int) -> str:
+    """The fold name of fold k, level l: "<k>_<l>" (DB_train_<k>_<l>, <k>_<l>_caffenet_train_w32)."""
+    return f"{k}_{level}"
+
+
+# --------------------------------------------------------------------------- steps 2-4
+
+def stage_folds(cfg: Config, report: dict) -> dict[str, int]:
+    """Seeded patient folds; per level the faithful TAB lists in subs_<l>/, space copies and parents in lists/."""
+    patients = report["patients"]
+    assignment = folds.assign_folds(patients, cfg.nfolds, cfg.seed)
+    for k in range(1, cfg.nfolds + 1):
+        for side in ("train", "test"):
+            keep = [p for p in patients if (assignment[p] == k) == (side == "test")]
+            lists.write_names(cfg.work / "lists" / f"{side}_w32_parent_{k}.txt", keep)
+            for lv in LEVELS:
+                ents = [lists.Entry(n, int(lab)) for p in keep for n, lab in report["entries"][str(lv)][p]]
+                lists.write_list(cfg.work / f"subs_{lv}" / f"{side}_w32_{k}.txt", ents, sep="\t")
+                lists.write_list(cfg.work / "lists" / f"{side}_w32_{k}_{lv}.txt", ents, sep=" ")
+    atomic.write_text(cfg.work / "lists" / "folds.json", json.dumps(assignment, indent=1))
+    return assignment
+
+
+def _db_recipe(cfg: Config, name: str) -> dict:
+    return {"train": stale.file_digest(cfg.work / "lists" / f"train_w32_{name}.txt"),
+            "test": stale.file_digest(cfg.work / "lists" / f"test_w32_{name}.txt"),
+            "seed": cfg.seed, "caffe_shuffle": cfg.caffe_shuffle}
+
+
+def stage_dbs(cfg: Config, k: int, level: int) -> None:
+    """DB_train_<k>_<l>, DB_test_<k>_<l> and the mean; rebuilt (models too) when the lists changed."""
+    name = fold_level(k, level)
+    n = crossval.fold_names(name)
+    recipe = _db_recipe(cfg, name)
+    if not lists.read_list(cfg.work / "lists" / f"train_w32_{name}.txt"):
+        raise ValueError(f"fold {k}, level {level}: no training patches in {cfg.work / f'subs_{level}'}; see the "
+                         "problems in patches_report.json (images too small for this level?)")
+    stale.refresh(cfg.work / n["train_db"], recipe, also=[cfg.work / n["test_db"], cfg.work / n["mean"],
+                                                           cfg.work / "models" / f"{name}_caffenet_train_w32*"])
+    crossval.stage_dbs(cfg.crossval(), name, subs=cfg.work / f"subs_{level}")
+    stale.mark(cfg.work / n["train_db"], recipe)
+
+
+def stage_prototxt(cfg: Config, k: int, level: int) -> Path:
+    """<k>-<l>-alexnet_solver_ada.prototxt etc. with ip2 of 3 outputs; returns the solver."""
+    return crossval.stage_prototxt(cfg.crossval(), fold_level(k, level), num_output=3).solver
+
+
+# --------------------------------------------------------------------------- steps 5-7
+
+def images_of(by_patient: dict[str, list[Path]], patients: list[str]) -> list[Path]:
+    """The images of ``patients``, in their order."""
+    return [img for p in patients for img in by_patient.get(p, [])]
+
+
+def validation_and_test(cfg: Config, by_patient: dict[str, list[Path]]) -> tuple[list[Path], list[Path]]:
+    """Validation: the images of the first ``validation_count`` IDs of test_w32_parent_<fold>.txt
+    (blog step 5); test: the images of all the fold's test patients (the validation ones too,
+    as the original's test folder presumably held them: Q12), or without them."""
+    parents = lists.read_names(cfg.work / "lists" / f"test_w32_parent_{cfg.fold}.txt")
+    val_ids = parents[: cfg.validation_count]
+    test_ids = [p for p in parents if not (cfg.exclude_validation and p in val_ids)]
+    return images_of(by_patient, val_ids), images_of(by_patient, test_ids)
+
+
+def make_cascade(cfg: Config) -> cascade.Cascade:
+    models = cascade.level_models(cfg.work, cfg.fold, cfg.iterations)
+    return cascade.Cascade(models, cfg.cascade, cfg.work / "cascade", cfg.work / "models", cfg.show_progress)
+
+
+def load_validation(res: cascade.RunResult, images: list[Path]) -> list[search.Validation]:
+    """Full outputs per level and the annotation of each validation image."""
+    out = []
+    for img in images:
+        stem = img.name[:-4]
+        probs = {lv: cascade.read_prob(res.level_dir(lv), stem, lv) for lv in LEVELS}
+        out.append(search.Validation(img.name, probs, nuclei.read_mask(nuclei.mask_path(img)).values))
+    return out
+
+
+def stage_search(cfg: Config, full: cascade.RunResult, images: list[Path]) -> dict:
+    """The threshold search on the validation images' full outputs (reused when its inputs match)."""
+    recipe = {"levels": full.levels, "images": [i.name for i in images], "grid": cfg.grid, "budget": cfg.budget,
+              "tolerance": cfg.tolerance, "masks": [stale.file_digest(nuclei.mask_path(i)) for i in images]}
+    out = cfg.work / "search"
+    if stale.refresh(out / "search.json", recipe):
+        return json.loads((out / "search.json").read_text())
+    result = search.search(load_validation(full, images), cfg.grid, cfg.budget, cfg.tolerance, cfg.show_progress)
+    search.write(result, out)
+    stale.mark(out / "search.json", recipe)
+    return result
+
+
+def threshold_sets(cfg: Config, searched: dict | None) -> dict[str, cascade.Thresholds]:
+    """The cascade runs to make: explicit thresholds, else the published ones and the search's pick."""
+    if cfg.thresholds is not None:
+        return {"radhical (given thresholds)": cfg.thresholds}
+    sets = {"radhical (published thresholds)": cascade.PUBLISHED}
+    if searched is not None:
+        sets["radhical (searched thresholds)"] = search.chosen(searched)
+    return sets
+
+
+def _run_name(t: cascade.Thresholds) -> str:
+    return "radhical-" + t.text().replace(" / ", "_").replace(",", "-")
+
+
+def grade_run(res: cascade.RunResult, images: list[Path], lower1: float, levels: tuple[int, ...]) -> dict:
+    """Scores (per-nucleus, summarised), mean windows per level and mean seconds per image."""
+    grades, per_image = [], []
+    for img in images:
+        stem = img.name[:-4]
+        shape = res.images[stem][1]["shape"]               # level 1 is the image's own size
+        g = nuclei_grading.grade_single_image(nuclei.read_mask(nuclei.mask_path(img), shape).values,
+                                              cascade.final_segmentation(res, stem, lower1))
+        grades.append(g)
+        per_image.append({"image": img.name, **nuclei_grading.image_scores(g),
+                          "levels": {str(lv): res.images[stem][lv] for lv in levels}})
+    n = max(1, len(images))
+    pixels = {lv: sum(res.images[i.name[:-4]][lv]["computed"] for i in images) / n for lv in levels}
+    seconds = sum(res.images[i.name[:-4]][lv]["seconds"] for i in images for lv in levels) / n
+    return {"scores": nuclei_grading.summarize(grades), "pixels": pixels, "seconds": seconds, "images": per_image}
+
+
+def stage_table(cfg: Config, runs: dict[str, tuple[cascade.RunResult, cascade.Thresholds]],
+                naive: cascade.RunResult, images: list[Path], searched: dict | None) -> dict:
+    """Grade every run and the naive one; WORK/radhical.{json,md}."""
+    rows = {}
+    for label, (res, t) in runs.items():
+        r = grade_run(res, images, t.lower[0], (4, 3, 2, 1))
+        rows[label] = {**r, "thresholds": t.text()}
+    lower1 = next(iter(runs.values()))[1].lower[0]
+    nv = grade_run(naive, images, lower1, (1,))
+    notes = [f"Naive: the fold-{cfg.fold} level-1 model on every pixel (create_output_image_vector.py -b 1 1), "
+             f"final threshold P1 > {lower1:g}, holes filled; RADHicaL: the {cfg.cascade.rule} cascade rule, "
+             f"engine {cfg.cascade.mode}, PNGs {cfg.cascade.png}, Q1 {cfg.cascade.q1}.",
+             "Scores: per annotated nucleus (grade_single_image), mean per image, nanmean over images; "
+             "predictions touching no annotated nucleus cost nothing.",
+             "Windows: 32x32 windows classified (one per computed pixel, any level); wall time: reading, "
+             "resizing, selecting, classifying and writing, all levels."]
+    if searched is not None:
+        notes.append(f"Searched thresholds: automatic pick on {len(searched['images'])} validation image(s), "
+                     f"grid {searched['grid']}, budget {searched['budget']}, tolerance {searched['tolerance']} "
+                     "(search/search.png).")
+    md = table.markdown(rows, {**nv, "thresholds": ""}, len(images), cfg.fold, notes)
+    out = {"runs": rows, "naive": nv, "images": [i.name for i in images],
+           "published": {k: {"radhical": v[0], "naive": v[1]} for k, v in table.PUBLISHED.items()}}
+    atomic.write_text(cfg.work / "radhical.json", json.dumps(out, indent=1, default=float))
+    atomic.write_text(cfg.work / "radhical.md", md)
+    return out
+
+
+# --------------------------------------------------------------------------- the run
+
+def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
+    """Run the stages; returns (and writes WORK/summary.json) a summary naming the table."""
+    t0 = time.time()
+    cfg.work = Path(cfg.work)
+    cfg.work.mkdir(parents=True, exist_ok=True)
+    cfg.cascade.validate()
+    if cfg.thresholds is not None:
+        cfg.thresholds.validate("--lower/--upper")
+    if cfg.fold not in range(1, cfg.nfolds + 1):
+        raise ValueError(f"--fold {cfg.fold} is not one of 1..{cfg.nfolds}")
+    by_patient = nuclei.images_by_patient(cfg.data)
+    if not by_patient:
+        raise FileNotFoundError(f"{cfg.data}: no *_mask.png files (expected {nuclei.LAYOUT})")
+    report = run_patches(cfg.data, by_patient, cfg.work, cfg.params, cfg.seed, show_progress=cfg.show_progress)
+    assignment = stage_folds(cfg, report)
+    probs = report["problems"]
+    summary: dict = {"folds": assignment, "mask_kinds": report["mask_kinds"],
+                     "problems": probs if len(probs) <= 5 else f"{len(probs)} (listed in patches_report.json)",
+                     "iterations": cfg.iterations, "fold": cfg.fold}
+    pairs = [(k, lv) for k in cfg.train_folds for lv in LEVELS]
+    if "dbs" in stages:
+        for k, lv in pairs:
+            stage_dbs(cfg, k, lv)
+    solvers = {}
+    if "prototxt" in stages or "train" in stages:
+        solvers = {fold_level(k, lv): stage_prototxt(cfg, k, lv) for k, lv in pairs}
+    if "train" in stages:
+        crossval.stage_train(cfg.crossval(), solvers)
+    val, test = validation_and_test(cfg, by_patient)
+    summary.update(validation=[i.name for i in val], test=[i.name for i in test])
+    casc = None
+    if any(s in stages for s in ("full", "search", "cascade", "table")):
+        casc = make_cascade(cfg)
+    full = casc.run(val, "full", None) if casc and ("full" in stages or "search" in stages) else None
+    searched = None
+    if "search" in stages and full is not None:
+        searched = stage_search(cfg, full, val)
+        summary["search"] = {"thresholds": searched["thresholds"], "plot": str(cfg.work / "search" / "search.png")}
+    elif (cfg.work / "search" / "search.json").is_file() and cfg.thresholds is None:
+        searched = json.loads((cfg.work / "search" / "search.json").read_text())
+    if casc and ("cascade" in stages or "table" in stages):
+        if not test:
+            raise ValueError(f"fold {cfg.fold} has no test images")
+        runs = {label: (casc.run(test, _run_name(t), t), t) for label, t in threshold_sets(cfg, searched).items()}
+        naive = casc.run(test, "naive", None, levels=(1,))
+        if "table" in stages:
+            summary["scores"] = stage_table(cfg, runs, naive, test, searched)
+            summary["table"] = str(cfg.work / "radhical.md")
+    summary["seconds"] = round(time.time() - t0, 1)
+    atomic.write_text(cfg.work / "summary.json", json.dumps(summary, indent=1, default=str))
+    return summary
