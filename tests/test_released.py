@@ -65,6 +65,17 @@ def test_regress_command_on_the_shared_real_patches(tmp_path):
     assert ours["agreement_with"] == "released w32_noresize" and ours["same_class"] == 1.0 and ours["mean_abs_dp"] == 0
     assert {k: ours[k] for k in ("tp", "fp", "fn", "tn")} == {k: base[k] for k in ("tp", "fp", "fn", "tn")}
     assert base["n"] == 1399 and base["published_f_score"] == 0.7648
+    # each released model's counts on the shared real patches, pinned: measured identically on
+    # 2026-11-23 before and after issue 11 (MATLAB imrotate/imresize ports; these 50x50 patches
+    # are cropped or resized the same way by both); a change in preprocessing, mean handling,
+    # oversampling or the net moves them
+    counts = {m: tuple(rows[f"released {m}"][k] for k in ("tp", "fp", "fn", "tn"))
+              for m in ("w32", "w32_noresize", "w32_noresize_morerot", "w32_dropout")}
+    assert counts == {"w32": (96, 33, 51, 1219), "w32_noresize": (98, 51, 49, 1201),
+                      "w32_noresize_morerot": (107, 93, 40, 1159), "w32_dropout": (109, 42, 38, 1210)}
+    drop = rows["released w32_dropout"]       # compared with w32, the model of the same (resize) variant
+    assert drop["agreement_with"] == "released w32"
+    assert drop["same_class"] == pytest.approx(0.9771, abs=5e-5) and drop["mean_abs_dp"] == pytest.approx(0.0814, abs=5e-5)
     assert rows["released w32_dropout"]["variant"] == "resize +dropout"
     assert "| released w32 | resize |" in out.stdout
     # the same table as a report page (tests/test_report.py checks the page itself)
