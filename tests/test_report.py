@@ -204,7 +204,8 @@ def test_lymphocyte_report(lymphocyte_run):
     # the pictures draw the matches the scores counted
     for f in scores["folds"]:
         for im in f["images"]:
-            c = ly.image_centres(work / "output" / str(f["fold"]), data / im["image"], 4.0, scores["match_radius"])
+            c = ly.image_centres(work / "output" / str(f["fold"]), data / im["image"], 4.0, scores["match_radius"],
+                                  scores["score_from"])
             assert (len(c["pred_matched"]), len(c["pred_false"]), len(c["truth_missed"])) == (im["tp"], im["fp"], im["fn"])
             assert len(c["truth_matched"]) == im["tp"]
     assert len(list((work / "report" / "pictures").glob("lymphocyte_fold*.png"))) == 5

@@ -294,8 +294,9 @@ def test_side_by_side_with_caffe_use_case_2_on_one_fold(cohort, tmp_path):
     caffe, unet, grid = r["rows"][0], r["rows"][2], r["rows"][3]
     assert caffe["n"] == grid["n"] == 31 * 31 and unet["n"] == 63 * 63       # same pixels on the 0.5x grid
     assert unet["parameters"] == 122_466 and caffe["parameters"] > 0
-    assert all(r["timings"][k]["seconds"] > 0 for k in ("caffe_prep", "caffe_train", "caffe_infer", "unet_prep",
-                                                         "unet_train", "unet_infer"))
+    # every stage timed (recorded to 10 ms: a warm, tiny stage may record 0.0)
+    assert all(r["timings"][k]["seconds"] >= 0 for k in ("caffe_prep", "caffe_train", "caffe_infer", "unet_prep",
+                                                          "unet_train", "unet_infer"))
     before = json.loads((tmp_path / "timings.json").read_text())
     compare.run(epi.Epithelium(), cfg, opt)                             # all done: recorded figures kept
     after = json.loads((tmp_path / "timings.json").read_text())

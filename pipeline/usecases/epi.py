@@ -269,8 +269,8 @@ def report_pictures(work: Path, scores: dict, data_dir: Path, factor: float, str
         for name in f["test_images"]:
             if not (out / f"{Path(name).stem}_prob.npy").is_file() or not (data_dir / name).is_file():
                 continue
-            probs, truths = score_maps(out, [data_dir / name], factor, stride)
-            s = metrics.pixel_scores(probs[0].argmax(2) == 1, truths[0])
+            _, classes, truths = score_maps(out, [data_dir / name], factor, stride, "npy")
+            s = metrics.pixel_scores(classes[0], truths[0])
             scored.append((name, s["f_score"]))
             rows.append(Row(name, {"fold": Cell(k), **{c: Cell(s[key]) for c, key in
                                                         (("f", "f_score"), ("p", "precision"), ("r", "recall"))}}))

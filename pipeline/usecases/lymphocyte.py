@@ -341,21 +341,27 @@ HEADLINE = [Column("tp", "tp", 0), Column("fp", "fp", 0), Column("fn", "fn", 0),
 
 def sort_centres(peaks: np.ndarray, truth: np.ndarray, scale: float, radius: float) -> dict[str, np.ndarray]:
     """Detections ``peaks`` (at the output scale) and true centres (original scale), both (N, 2)
-    row, col, sorted as scoring matches them (:func:`match_pairs` at the original scale), returned
-    at the output scale: "truth_matched", "truth_missed", "pred_matched", "pred_false"."""
+    row, col, sorted as scoring matches them (:func:`match_pairs` at the original scale, the peaks
+    mapped back by :func:`to_original_scale`), returned at the output scale (the truth mapped
+    forward by the resize's pixel mapping, x = (u + 0.5) scale - 0.5): "truth_matched",
+    "truth_missed", "pred_matched", "pred_false"."""
     peaks = np.asarray(peaks, dtype=np.float64).reshape(-1, 2)
     truth = np.asarray(truth, dtype=np.float64).reshape(-1, 2)
-    pairs = match_pairs(peaks / scale, truth, radius)
+    pairs = match_pairs(to_original_scale(peaks, scale), truth, radius)
     pi, ti = {i for i, _ in pairs}, {j for _, j in pairs}
-    return {"truth_matched": truth[sorted(ti)] * scale,
-            "truth_missed": truth[[j for j in range(len(truth)) if j not in ti]] * scale,
+    shown = (truth + 0.5) * scale - 0.5
+    return {"truth_matched": shown[sorted(ti)],
+            "truth_missed": shown[[j for j in range(len(truth)) if j not in ti]],
             "pred_matched": peaks[sorted(pi)], "pred_false": peaks[[i for i in range(len(peaks)) if i not in pi]]}
 
 
-def image_centres(out_dir: Path, image: Path, scale: float, radius: float) -> dict[str, np.ndarray]:
-    """:func:`sort_centres` of an image's saved map (``<stem>_prob.npy``) and annotation."""
-    peaks = detect_peaks(np.load(Path(out_dir) / f"{image.stem}_prob.npy")[..., 1])
-    return sort_centres(np.array(peaks, dtype=np.float64), true_centres(image), scale, radius)
+def image_centres(out_dir: Path, image: Path, scale: float, radius: float, source: str = "png") -> dict[str, np.ndarray]:
+    """:func:`sort_centres` of an image's step-5 map, read as the scores read it (``source``, see
+    :func:`score_fold`), and its annotation."""
+    from pipeline import inference
+    green, _ = inference.read_maps(Path(out_dir), image.stem, source)
+    peaks = np.array(detect_peaks(green), dtype=np.float64).reshape(-1, 2)
+    return sort_centres(peaks, true_centres(image), scale, radius)
 
 
 def report_pictures(work: Path, scores: dict, data_dir: Path, scale: float, pictures: Path) -> list[Picture]:
@@ -368,11 +374,13 @@ def report_pictures(work: Path, scores: dict, data_dir: Path, scale: float, pict
     for f in scores["folds"]:
         k, out = f["fold"], Path(work) / "output" / str(f["fold"])
         per = {im["image"]: im for im in f["images"]}
+        source = scores.get("score_from", "png")
         have = [(n, im["f_score"]) for n, im in per.items()
-                if (out / f"{Path(n).stem}_prob.npy").is_file() and (data_dir / n).is_file()]
+                if (out / f"{Path(n).stem}_prob.{'npy' if source == 'npy' else 'png'}").is_file()
+                and (data_dir / n).is_file()]
         for label, name in pick_examples(have):
             s = per[name]
-            c = image_centres(out, data_dir / name, scale, radius)
+            c = image_centres(out, data_dir / name, scale, radius, source)
             fs = "–" if s["f_score"] is None else f"{s['f_score']:.3f}"
             title = (f"Fold {k}, {describe(label, len(have))}: {name}\n"
                      f"F {fs} (tp {s['tp']}, fp {s['fp']}, fn {s['fn']})")

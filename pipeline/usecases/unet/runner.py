@@ -75,8 +75,8 @@ def score(out_dir: Path, images: list[Path], factor: float = 1.0) -> dict:
     """Pooled pixel scores of the class maps (argmax of ``<stem>_prob.npy``) against the masks,
     with use case 2's :func:`pipeline.usecases.epi.score_maps` (its masks, its pixels)."""
     import numpy as np
-    probs, truths = epi.score_maps(out_dir, images, factor, 1)
-    pred = np.concatenate([(p.argmax(2) == 1).ravel() for p in probs])
+    _, classes, truths = epi.score_maps(out_dir, images, factor, 1, "npy")
+    pred = np.concatenate([c.ravel() for c in classes])
     return metrics.pixel_scores(pred, np.concatenate([t.ravel() for t in truths]))
 
 
