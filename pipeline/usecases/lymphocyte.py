@@ -293,15 +293,21 @@ def true_centres(image: Path) -> np.ndarray:
 
 # --------------------------------------------------------------------------- scores
 
+def map_peaks(out_dir: Path, image: Path, source: str = "png") -> np.ndarray:
+    """(N, 2) row, col peaks of ``image``'s step-5 P(lymphocyte) map, at the 4x scale: the
+    _prob.png green channel / 255 (``source`` "png", the original) or the float map ("npy")."""
+    green, _ = inference.read_maps(Path(out_dir), image.stem, source)
+    return np.array(detect_peaks(green), dtype=np.float64).reshape(-1, 2)
+
+
 def score_fold(out_dir: Path, k: int, test: list[Path], scale: float, match_radius: float, source: str = "png") -> dict:
     """Detection scores of fold k: peaks of each image's P(lymphocyte) map at the 4x scale (the
     _prob.png green channel / 255 by default, the float map with ``source`` "npy"), mapped back to
     the original scale (:func:`to_original_scale`) and matched to the true centres."""
     per_image, tot = [], {"tp": 0, "fp": 0, "fn": 0}
     for img in test:
-        green, _ = inference.read_maps(Path(out_dir), img.stem, source)
-        peaks = np.array(detect_peaks(green), dtype=np.float64).reshape(-1, 2)
-        s = match_detections(to_original_scale(peaks, scale), true_centres(img), match_radius)
+        s = match_detections(to_original_scale(map_peaks(out_dir, img, source), scale), true_centres(img),
+                             match_radius)
         per_image.append({"image": img.name, **s})
         for key in tot:
             tot[key] += s[key]
@@ -356,12 +362,9 @@ def sort_centres(peaks: np.ndarray, truth: np.ndarray, scale: float, radius: flo
 
 
 def image_centres(out_dir: Path, image: Path, scale: float, radius: float, source: str = "png") -> dict[str, np.ndarray]:
-    """:func:`sort_centres` of an image's step-5 map, read as the scores read it (``source``, see
-    :func:`score_fold`), and its annotation."""
-    from pipeline import inference
-    green, _ = inference.read_maps(Path(out_dir), image.stem, source)
-    peaks = np.array(detect_peaks(green), dtype=np.float64).reshape(-1, 2)
-    return sort_centres(peaks, true_centres(image), scale, radius)
+    """:func:`sort_centres` of an image's step-5 peaks, found as the scores find them
+    (:func:`map_peaks`), and its annotation."""
+    return sort_centres(map_peaks(out_dir, image, source), true_centres(image), scale, radius)
 
 
 def report_pictures(work: Path, scores: dict, data_dir: Path, scale: float, pictures: Path) -> list[Picture]:
