@@ -5,6 +5,7 @@ be checked without a Docker engine, with the real tools (hadolint, bash, dpkg, p
 """
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from dockerfile_parse import DockerfileParser
 
 from pipeline import REPO_ROOT, caffe_env
 from tests.conftest import gpu_usable
@@ -25,7 +27,8 @@ DOCKERFILE = DOCKER / "Dockerfile"
 def test_dockerfile_builds_with_the_shared_script_and_runs_unprivileged():
     text = DOCKERFILE.read_text()
     assert text.count("FROM debian:12") == 2                 # build stage, then a runtime stage
-    assert "make caffe CAFFE_BUILD_FLAGS=" in text and "make setup CAFFE_BUILD_FLAGS=" in text
+    assert "bash docker/build_caffe.sh --python /opt/project/.venv/bin/python" in text
+    assert "make setup CAFFE_BUILD_FLAGS=" in text
     assert "COPY --from=build --chown=1000:0 /opt/project /opt/project" in text
     assert "\nUSER 1000:0\n" in text
     assert 'ENTRYPOINT ["/opt/project/docker/entrypoint.sh"]' in text and 'CMD ["help"]' in text
@@ -36,6 +39,74 @@ def test_dockerfile_builds_with_the_shared_script_and_runs_unprivileged():
     # the runtime stage installs no compiler: only what the install loads, make, python3, CA certs
     runtime = text.split("# ---------------------------------------------------------------- runtime stage")[1]
     assert "apt-packages.txt" not in runtime and "build-essential" not in runtime
+
+
+# ---------------------------------------------------------------- what each build step can see
+def _stages() -> list[list[dict]]:
+    """The Dockerfile's instructions per stage, as Docker's own grammar reads them (dockerfile-parse)."""
+    stages: list[list[dict]] = []
+    for ins in DockerfileParser(str(DOCKERFILE)).structure:
+        if ins["instruction"] == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append(ins)
+    return stages
+
+
+def _dockerignored(rel: str) -> bool:
+    pats = [ln.strip() for ln in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")]
+    return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(rel.split("/")[0], pat) for pat in pats)
+
+
+def _read_by(script: Path) -> set[str]:
+    """The files under docker/ a script reads beside itself (`$here/NAME`, `"$here"/NAME/...`)."""
+    names = re.findall(r'\$here"?/([\w.-]+)', script.read_text())
+    return {f"docker/{n}" for n in names if n.strip(".")}     # not `$here/..`
+
+
+def test_every_build_step_sees_the_files_it_reads():
+    """Each RUN finds what it runs and what those scripts read beside them: a COPY earlier in its stage.
+
+    This is what layer caching makes easy to get wrong: the Caffe layer copies only its recipe's
+    files (so that an edit elsewhere does not recompile Caffe), and a script that starts reading one
+    more file (`build_caffe.sh --tests` reads apt-packages-selftest.txt) fails only in the image.
+    """
+    for stage in _stages():
+        copied: list[str] = []                   # context paths COPY'd so far ("." = everything)
+        for ins in stage:
+            if ins["instruction"] == "COPY" and "--from=" not in ins["value"]:
+                srcs = ins["value"].split()[:-1]
+                srcs = [s for s in srcs if not s.startswith("--")]
+                for s in srcs:
+                    rel = s.rstrip("/") or "."
+                    assert rel == "." or (REPO_ROOT / rel).exists(), f"COPY {s}: not in the build context"
+                    assert rel == "." or not _dockerignored(rel), f"COPY {s}: excluded by .dockerignore"
+                copied += [s.rstrip("/") or "." for s in srcs]
+            if ins["instruction"] != "RUN":
+                continue
+            cmd = ins["value"]
+            needed = set(re.findall(r"(?<![\w/])(docker/[\w.-]+(?:/[\w.-]+)*|requirements[\w-]*\.txt)", cmd))
+            # make as a command (after &&, ;, |, a case label or VAR=value prefixes), not the package
+            if re.search(r"(?:^|&&|;|\||\))\s*(?:\w+=\S+\s+)*make\s", cmd):
+                needed.add("Makefile")
+            for script in [n for n in needed if n.endswith(".sh")]:
+                needed |= _read_by(REPO_ROOT / script)
+            for need in sorted(needed):
+                seen = any(c == "." or need == c or need.startswith(c + "/") for c in copied)
+                assert seen, f"RUN line {ins['startline'] + 1} needs {need}, not copied into its stage before it"
+
+
+def test_the_caffe_layer_depends_on_its_recipe_only():
+    """Everything COPY'd before the Caffe compile is a file of its recipe, not the Makefile or the code."""
+    build = _stages()[0]
+    caffe_run = next(i for i, ins in enumerate(build)
+                     if ins["instruction"] == "RUN" and "build_caffe.sh" in ins["value"])
+    before = [s for ins in build[:caffe_run] if ins["instruction"] == "COPY"
+              for s in ins["value"].split()[:-1]]
+    assert "." not in before and "Makefile" not in before and "pipeline/" not in before
+    assert set(before) == {"docker/apt-packages.txt", "requirements.txt", "docker/build_caffe.sh",
+                           "docker/debian_mirror.sh", "docker/apt-packages-selftest.txt", "docker/patches/"}
 
 
 def test_build_context_leaves_out_history_builds_and_data():
