@@ -1,9 +1,10 @@
 """Write outputs under a temporary name and rename them when complete.
 
-Nothing half-written ever sits under a final name: a crash leaves only ``*.partial-<host>-<pid>``
-files or folders, which a rerun removes and redoes. Many workers (cluster array tasks, on one host or
-several sharing the folder) may write the same file at once: each writes its own partial, and only
-partials of ended processes of this host (or, from other hosts, older than a day) are removed.
+Nothing half-written ever sits under a final name: a crash leaves only
+``*.partial-<host>@<pidns>-<pid>`` files or folders, which a rerun removes and redoes. Many workers
+(cluster array tasks, on one host or several sharing the folder, containers sharing the host's name)
+may write the same file at once: each writes its own partial, and only partials of ended processes
+of this host and PID namespace (or, from other hosts or namespaces, older than a day) are removed.
 """
 from __future__ import annotations
 
@@ -21,9 +22,25 @@ HOST = socket.gethostname()
 OTHER_HOST_STALE_S = 86400.0
 
 
+def pid_namespace() -> str:
+    """This process's PID namespace as a number (the inode of ``/proc/self/ns/pid``), or '-'.
+
+    Containers started with ``--network host`` share the host's name but not its PIDs: a PID says
+    whether a writer lives only where the namespace is the same."""
+    try:
+        link = os.readlink("/proc/self/ns/pid")          # "pid:[4026531836]"
+    except OSError:
+        return "-"
+    digits = "".join(c for c in link if c.isdigit())
+    return digits or "-"
+
+
+PIDNS = pid_namespace()
+
+
 def partial_name(final: Path) -> Path:
-    """Temporary sibling of ``final`` unique to this process (``<name>.partial-<host>-<pid>``)."""
-    return final.with_name(f"{final.name}{PARTIAL}-{HOST}-{os.getpid()}")
+    """Temporary sibling of ``final`` unique to this process (``<name>.partial-<host>@<pidns>-<pid>``)."""
+    return final.with_name(f"{final.name}{PARTIAL}-{HOST}@{PIDNS}-{os.getpid()}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -38,11 +55,15 @@ def _pid_alive(pid: int) -> bool:
 
 def _is_stale(partial: Path, final: Path) -> bool:
     """Whether ``partial`` was left by a write that ended: this process's own, one of an ended
-    process of this host, or one of another host older than a day (unknowable otherwise)."""
+    process of this host and PID namespace, or one of another host or namespace older than a day
+    (unknowable otherwise)."""
     host, _, pid = partial.name[len(final.name) + len(PARTIAL) + 1:].rpartition("-")
     if not pid.isdigit():
         return True
-    if host in ("", HOST):            # "" : the older <name>.partial-<pid> form, written on this host
+    host, at, ns = host.rpartition("@") if "@" in host else (host, "", "")
+    # older forms: <name>.partial-<pid> and <name>.partial-<host>-<pid>, both of this namespace
+    same_ns = not at or (ns == PIDNS != "-")
+    if host in ("", HOST) and same_ns:
         return int(pid) == os.getpid() or not _pid_alive(int(pid))
     try:
         return time.time() - partial.lstat().st_mtime > OTHER_HOST_STALE_S

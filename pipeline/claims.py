@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline import atomic
+
 log = logging.getLogger(__name__)
 
 #: Seconds between heartbeats of a held claim.
@@ -35,20 +37,14 @@ HEARTBEAT = 30.0
 MISSES = 5
 
 
-def _pid_namespace() -> str:
-    """This process's PID namespace (``pid:[4026531836]``), or '-' where /proc does not say.
-
-    Containers sharing a host name (``--network host``) have their own PID namespaces: a PID is
-    checked only where the namespace is the same."""
-    try:
-        return os.readlink("/proc/self/ns/pid").replace(" ", "")
-    except OSError:
-        return "-"
+def _pidns() -> str:
+    """This process's PID namespace (``pid:[4026531836]``; atomic's number in that form), or '-'."""
+    return "-" if atomic.PIDNS == "-" else f"pid:[{atomic.PIDNS}]"
 
 
 def _token() -> str:
     """What a claim file holds: host, PID namespace, PID and a unique id of this claim."""
-    return f"{socket.gethostname()} {_pid_namespace()} {os.getpid()} {uuid.uuid4().hex}"
+    return f"{socket.gethostname()} {_pidns()} {os.getpid()} {uuid.uuid4().hex}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -112,7 +108,7 @@ class Claim:
         except FileNotFoundError:
             return None
         fields = text.split()
-        if len(fields) >= 3 and fields[0] == socket.gethostname() and fields[1] == _pid_namespace() != "-" \
+        if len(fields) >= 3 and fields[0] == socket.gethostname() and fields[1] == _pidns() != "-" \
                 and fields[2].isdigit() and not _pid_alive(int(fields[2])):
             return False
         # a file just created and not yet written is young, hence alive

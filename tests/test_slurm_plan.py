@@ -195,13 +195,22 @@ def test_partials_of_live_writers_are_kept(tmp_path):
         dead.wait()
         names = {"live": f"x.png.partial-{atomic.HOST}-{live.pid}", "dead": f"x.png.partial-{atomic.HOST}-{dead.pid}",
                  "old_form_dead": f"x.png.partial-{dead.pid}", "other_new": "x.png.partial-elsewhere-12",
-                 "other_old": "x.png.partial-elsewhere-13"}
+                 "other_old": "x.png.partial-elsewhere-13",
+                 # this host and namespace as partial_name writes it; then a container sharing the
+                 # host's name (another PID namespace): its PIDs mean nothing here, only age counts
+                 "live_ns": atomic.partial_name(final).name.replace(f"-{os.getpid()}", f"-{live.pid}"),
+                 "dead_ns": atomic.partial_name(final).name.replace(f"-{os.getpid()}", f"-{dead.pid}"),
+                 "other_ns_new": f"x.png.partial-{atomic.HOST}@1-{dead.pid}",
+                 "other_ns_old": f"x.png.partial-{atomic.HOST}@1-{dead.pid + 1}"}
+        assert names["live_ns"].startswith(f"x.png.partial-{atomic.HOST}@{atomic.PIDNS}-") and atomic.PIDNS.isdigit()
         for n in names.values():
             (tmp_path / n).write_text("")
         day_and_more = time.time() - atomic.OTHER_HOST_STALE_S - 60
-        os.utime(tmp_path / names["other_old"], (day_and_more, day_and_more))
+        for old in ("other_old", "other_ns_old"):
+            os.utime(tmp_path / names[old], (day_and_more, day_and_more))
         atomic.remove_stale_partials(final)
-        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names["live"], names["other_new"]])
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [names["live"], names["other_new"], names["live_ns"], names["other_ns_new"]])
     finally:
         live.kill()
         live.wait()
