@@ -75,8 +75,9 @@ build() {
   fi
   log "building $tag (docker build ${net[*]} -f docker/Dockerfile ...; the first build compiles Caffe)"
   local t0=$SECONDS
-  docker build "${net[@]}" -f docker/Dockerfile "${args[@]}" -t "$tag" . > "/tmp/jpi-dl-docker-build.log" 2>&1 || {
-    tail -30 /tmp/jpi-dl-docker-build.log >&2; log "docker build failed (log: /tmp/jpi-dl-docker-build.log)"; exit 1; }
+  local buildlog="/tmp/jpi-dl-docker-build-${tag//[:\/]/-}.log"     # one per image: builds may overlap
+  docker build "${net[@]}" -f docker/Dockerfile "${args[@]}" -t "$tag" . > "$buildlog" 2>&1 || {
+    tail -30 "$buildlog" >&2; log "docker build failed (log: $buildlog)"; exit 1; }
   log "built $tag in $((SECONDS - t0)) s; size $(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}')"
 }
 
@@ -84,7 +85,7 @@ build() {
 # `make test` inside, as the image's unprivileged user, ../shared mounted where the tests expect it
 # (/opt/project/../shared); prints the pytest summary. Under CI a skipped test fails the run.
 run_tests() {
-  local mounts=() out="/tmp/jpi-dl-docker-test.log"
+  local mounts=() out="/tmp/jpi-dl-docker-test-${tag//[:\/]/-}.log"
   if [ -d "$shared" ]; then
     mounts=(-v "$shared:/opt/shared:ro")
   elif [ "${CI:-}" = true ]; then
@@ -95,7 +96,7 @@ run_tests() {
   log "docker run $tag make test (uid 1000${mounts:+, $shared at /opt/shared})"
   local t0=$SECONDS rc=0
   docker run --rm "${net[@]}" -e CI="${CI:-}" "${mounts[@]}" "$tag" \
-    test PYTEST_ARGS="-rs ${PYTEST_ARGS:-}" 2>&1 | tee "$out" || rc=$?
+    test PYTEST_ARGS="${PYTEST_ARGS:-}" 2>&1 | tee "$out" || rc=$?     # make test passes -rs itself
   local summary
   summary="$(grep -E '^=+ .*(passed|failed|error).* =+$|^[0-9]+ (passed|failed)' "$out" | tail -1 || true)"
   log "make test in $tag: ${summary:-no pytest summary} (exit $rc, $((SECONDS - t0)) s)"
