@@ -137,10 +137,10 @@ def test_a_claim_of_a_dead_process_on_this_host_is_taken_over(tmp_path):
     import os
     import socket
     import subprocess
-    from pipeline.claims import Claim, _pid_namespace
+    from pipeline.claims import Claim, _pidns
     dead = subprocess.Popen(["true"])
     dead.wait()                                        # reaped: its pid names no process now
-    lock, host, ns = tmp_path / ".t.lock", socket.gethostname(), _pid_namespace()
+    lock, host, ns = tmp_path / ".t.lock", socket.gethostname(), _pidns()
     gen0 = tmp_path / ".t.lock.0"                      # claim files: <lock>.<generation>, "host ns pid id"
     assert ns.startswith("pid:[")                      # Linux: the namespace is known
     gen0.write_text(f"{host} {ns} {dead.pid} x\n")
