@@ -32,12 +32,10 @@ def _expected_shapes(deploy: Path) -> dict[str, list[tuple[int, ...]]]:
     return {name: [tuple(b.data.shape) for b in blobs] for name, blobs in net.params.items()}
 
 
-def check_model(deploy: Path, model: Path) -> None:
-    """Raise :class:`ModelMismatch` (naming the file, layer and shapes) if ``model`` does not fit.
-
-    Caffe aborts the whole process on such a mismatch, so it is checked here first by reading the
-    caffemodel with caffe_pb2.
-    """
+def read_model(model: Path):
+    """The caffemodel's NetParameter (caffe_pb2), or :class:`ModelMismatch` naming the file and the
+    problem: missing, or not a Caffe model (truncated by a broken download, another format). Caffe
+    itself would end the whole process on such a file."""
     model = Path(model)
     if not model.is_file():
         raise ModelMismatch(f"{model}: model file does not exist")
@@ -45,7 +43,22 @@ def check_model(deploy: Path, model: Path) -> None:
     try:
         param.ParseFromString(model.read_bytes())
     except Exception as exc:
-        raise ModelMismatch(f"{model}: not a Caffe model ({exc})") from exc
+        raise ModelMismatch(f"{model}: not a Caffe model: truncated or another format "
+                            f"({model.stat().st_size} bytes; {exc})") from exc
+    if not any(layer.blobs for layer in list(param.layer) + list(param.layers)):
+        raise ModelMismatch(f"{model}: not a Caffe model with weights (no layer holds any; "
+                            f"{model.stat().st_size} bytes)")
+    return param
+
+
+def check_model(deploy: Path, model: Path) -> None:
+    """Raise :class:`ModelMismatch` (naming the file, layer and shapes) if ``model`` does not fit.
+
+    Caffe aborts the whole process on such a mismatch, so it is checked here first by reading the
+    caffemodel with caffe_pb2.
+    """
+    model = Path(model)
+    param = read_model(model)
     got: dict[str, list[tuple[int, ...]]] = {}
     for layer in list(param.layer) + list(param.layers):
         if layer.blobs:
@@ -64,8 +77,7 @@ def check_model(deploy: Path, model: Path) -> None:
 
 def num_outputs(model: Path) -> int:
     """Number of classes of a caffemodel (rows of ip2's weights)."""
-    param = caffe_pb2().NetParameter()
-    param.ParseFromString(Path(model).read_bytes())
+    param = read_model(model)
     for layer in list(param.layer) + list(param.layers):
         if layer.name == "ip2" and layer.blobs:
             b = layer.blobs[1]

@@ -77,7 +77,9 @@ def from_list(list_path: Path, patch_dir: Path) -> PatchSet:
     if not entries:
         raise ValueError(f"{list_path}: list is empty")
     pix = []
-    for e in entries:
+    for n, e in enumerate(entries, start=1):
+        if not (Path(patch_dir) / e.name).is_file():
+            raise FileNotFoundError(f"{list_path}: entry {n} names {e.name}, which is not in {patch_dir}")
         img = read_rgb_like_matlab(Path(patch_dir) / e.name)
         if img.shape != (32, 32, 3):
             raise ValueError(f"{Path(patch_dir) / e.name}: patch has shape {img.shape}, expected 32x32x3")

@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import atomic
-from pipeline.caffe_env import caffe_pb2
-from pipeline.classify import PatchClassifier
+from pipeline.classify import PatchClassifier, read_model
 from pipeline.usecases.base import Figure
 from pipeline.usecases.idc import evaluation
 
@@ -61,8 +60,7 @@ class Candidate:
 
 def has_dropout(model: Path) -> bool:
     """Whether a caffemodel's net has Dropout layers (they are stored without blobs)."""
-    p = caffe_pb2().NetParameter()
-    p.ParseFromString(Path(model).read_bytes())
+    p = read_model(model)
     return any(l.type == "Dropout" for l in p.layer) or any(l.type == 18 for l in p.layers)  # V1 DROPOUT = 18
 
 

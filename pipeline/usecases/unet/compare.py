@@ -52,9 +52,8 @@ class Options:
 
 def caffe_parameters(model: Path) -> int:
     """Number of weights in a caffemodel (all layers' blobs)."""
-    from pipeline.classify import caffe_pb2
-    param = caffe_pb2().NetParameter()
-    param.ParseFromString(Path(model).read_bytes())
+    from pipeline.classify import read_model
+    param = read_model(model)
     n = 0
     for layer in list(param.layer) + list(param.layers):
         for b in layer.blobs:
