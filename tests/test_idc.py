@@ -57,6 +57,48 @@ def test_make_patches_crop_rotations_and_resize():
     assert all(sub is None and "not 32x32x3" in why for _, sub, why in grey)
 
 
+def _cubic(x: np.ndarray) -> np.ndarray:
+    """MATLAB imresize's bicubic kernel (Keys, a = -0.5), as its documentation and imresize.m write it."""
+    a = np.abs(x)
+    return np.where(a <= 1, 1.5 * a**3 - 2.5 * a**2 + 1, np.where(a <= 2, -0.5 * a**3 + 2.5 * a**2 - 4 * a + 2, 0.0))
+
+
+def _matlab_row(v: np.ndarray, out_len: int) -> np.ndarray:
+    """One 1-D shrink as imresize.m's contributions() does it (antialiasing: the kernel stretched by
+    1/scale), written out here independently of pipeline.matlab: output pixel u (1-based) sits at
+    x = u/scale + (1 - 1/scale)/2; it takes the ceil(4/scale) + 2 input pixels from floor(x - 2/scale) + 1,
+    weighted scale * cubic(scale * (x - j)), normalised to sum 1; indices outside mirror symmetrically."""
+    n = len(v)
+    scale = out_len / n
+    out = []
+    for u in range(1, out_len + 1):
+        x = u / scale + 0.5 * (1 - 1 / scale)
+        left = np.floor(x - 2 / scale)
+        j = left + np.arange(1, int(np.ceil(4 / scale)) + 3)
+        w = scale * _cubic(scale * (x - j))
+        w /= w.sum()
+        mirror = np.concatenate([np.arange(1, n + 1), np.arange(n, 0, -1)])
+        src = mirror[((j - 1) % (2 * n)).astype(int)]
+        out.append(float(w @ v[src - 1]))
+    return np.array(out)
+
+
+def test_resize_variant_equals_matlab_kernel_weights_by_hand():
+    """The resize variant (50x50 -> 32x32, bicubic with antialiasing, uint8) on an image whose rows are
+    constant: the column pass leaves each row as it is (the weights sum to 1), so every output column
+    is the 1-D shrink of the row values, rounded to uint8 -- computed above from MATLAB's kernel."""
+    v = np.array([(37 * i * i + 11 * i) % 256 for i in range(50)], dtype=np.float64)   # rough, not smooth
+    img = np.repeat(np.repeat(v[:, None, None], 50, axis=1), 3, axis=2).astype(np.uint8)
+    sub = idc.make_patches(img, idc.VARIANTS["resize"], 1)[0][1]
+    want = np.clip(np.floor(_matlab_row(v, 32) + 0.5), 0, 255).astype(np.uint8)       # MATLAB rounds half up here (>= 0)
+    assert sub.shape == (32, 32, 3)
+    for c in range(3):
+        for col in (0, 13, 31):
+            assert sub[:, col, c].tolist() == want.tolist()
+    grey = idc.make_patches(img[:, :, 0], idc.VARIANTS["crop"], 0)
+    assert all(sub is None and "not 32x32x3" in why for _, sub, why in grey)
+
+
 def test_published_split_ships_with_the_project():
     s = idc.load_split()
     assert [len(s[c]) for c in idc.CASES] == [84, 29, 49]
