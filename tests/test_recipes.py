@@ -170,12 +170,16 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO_ROOT, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("command", ["usecase2", "usecase4"])
+@pytest.mark.parametrize("command", ["usecase2", "usecase4", "usecase1"])
 def test_stages_without_their_inputs_name_the_missing_input_and_its_stage(tmp_path, epi_data, command):
+    from pipeline import nuclei
     from pipeline.usecases import lymphocyte as ly
     if command == "usecase4":
         data = tmp_path / "data"
         ly.make_cohort(data, n_images=5, size=40, seed=4)
+    elif command == "usecase1":
+        data = tmp_path / "data"
+        nuclei.make_cohort(data, n_patients=5, size=96, seed=4)
     else:
         data = epi_data
     base = ["--data", str(data), "--work", str(tmp_path / "w"), "--iter", "2", "--max-positive", "10"]
