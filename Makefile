@@ -176,7 +176,7 @@ radhical: setup
 
 # `make demo-<name>` runs `python -m pipeline demo-<name>` (a generated cohort)
 demo-%: setup
-	$(RUN_UC) demo-$* $(if $(SEED),--seed $(SEED)) $(if $(WORK),--work "$(WORK)") $(FORCE_FLAG)
+	$(RUN_UC) demo-$* $(if $(SEED),--seed $(SEED)) $(if $(ITER),--iter $(ITER)) $(if $(WORK),--work "$(WORK)") $(FORCE_FLAG)
 
 status: setup
 	@test -n "$(WORK)" || { echo "usage: make status WORK=<work folder of a submitted run>"; exit 2; }

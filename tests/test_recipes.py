@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -289,6 +290,10 @@ def test_make_passes_force_through(tmp_path):
         return out.stdout.strip().splitlines()[-1]
     assert " --force" in dry("usecase6", "DATA=d", "FORCE=1") and " --force" in dry("usecase2", "DATA=d", "FORCE=yes")
     assert " --force" in dry("demo", "FORCE=1") and " --force" in dry("demo-epi", "FORCE=true")
+    # ITER reaches every demo-<name> (a changed ITER is a changed recipe: refused without FORCE=1)
+    for demo in ("demo-epi", "demo-lymphocyte", "demo-nuclei", "demo-radhical"):
+        assert re.search(rf"-m pipeline {demo} +--iter 40\b", dry(demo, "ITER=40"))
+        assert "--iter" not in dry(demo)
     assert "--force" not in dry("usecase2", "DATA=d") and "--force" not in dry("usecase2", "DATA=d", "FORCE=0")
     # the container target hands FORCE to docker/images.sh, which passes it to `make usecase6` inside
     assert 'FORCE="1"' in dry("docker-usecase6", "DATA=d", "FORCE=1") and 'FORCE=""' in dry("docker-usecase6", "DATA=d")
