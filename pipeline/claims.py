@@ -114,6 +114,17 @@ class Claim:
         # a file just created and not yet written is young, hence alive
         return age <= self.stale_after
 
+    def clear_dead(self) -> int:
+        """Remove the claim files of owners that are dead (or silent for longer than ``stale_after``);
+        return how many. For work found finished: a worker killed between writing its result and
+        releasing its claim leaves the file, which nobody would otherwise take over."""
+        removed = 0
+        for generation in self.generations():
+            if self._alive(generation) is False:
+                self._path(generation).unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     # ------------------------------------------------------------------ the protocol
     def acquire(self) -> bool:
         """Try to take the claim; True when this worker now owns the work.

@@ -231,3 +231,28 @@ def test_progress_per_chunk_and_a_summary_counting_computed_pixels(caffe, tmp_pa
     assert res["pixels"] == 6 and res["engine"] == "exact"
     summary = [r.getMessage() for r in caplog.records if "step 5 summary" in r.getMessage()]
     assert len(summary) == 1 and "6 pixels computed" in summary[0] and "engine exact" in summary[0]
+
+
+def test_claims_of_dead_owners_of_finished_work_are_cleared(tmp_path):
+    """A worker killed after writing its result, before releasing its claim, leaves the claim file;
+    clear_dead removes it (the work is done, nobody takes it over) and keeps a live owner's."""
+    import subprocess
+    import sys
+    from pipeline.claims import Claim
+    dead_lock, live_lock = tmp_path / ".dead.lock", tmp_path / ".live.lock"
+    code = ("import sys, time\nfrom pathlib import Path\nfrom pipeline.claims import Claim\n"
+            "c = Claim(Path(sys.argv[1]))\nassert c.acquire()\nprint('held', flush=True)\ntime.sleep(60)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(lk)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+             for lk in (dead_lock, live_lock)]
+    try:
+        for pr in procs:
+            assert pr.stdout.readline().strip() == "held"
+        procs[0].kill()
+        procs[0].wait()
+        assert Claim(dead_lock).generations() == [0] and Claim(live_lock).generations() == [0]
+        assert Claim(dead_lock).clear_dead() == 1 and Claim(dead_lock).generations() == []
+        assert Claim(live_lock).clear_dead() == 0 and Claim(live_lock).generations() == [0]
+    finally:
+        for pr in procs:
+            pr.kill()
+            pr.wait()

@@ -94,9 +94,10 @@ def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Option
         """'done' (finished before), 'claimed' (another worker owns it), 'computed' or 'lost'."""
         nonlocal pixels
         paths = output_paths(out_dir, img_path.stem)
-        if is_done(paths):
-            return "done"
         claim = Claim(paths["lock"], heartbeat=heartbeat)
+        if is_done(paths):
+            claim.clear_dead()                   # a worker killed after writing, before releasing
+            return "done"
         if not claim.acquire():
             return "claimed"
         try:

@@ -83,6 +83,8 @@ def merge(plan: Plan) -> dict | None:
                    "computed_pixels": int(sum(t.pixels for t in plan.tiles)), "pyramid": levels,
                    "merge_seconds": round(time.perf_counter() - t0, 3), "mode": plan.settings.mode}
         atomic.write_text(paths["summary"], json.dumps(summary, indent=1) + "\n")
+        for tile in plan.tiles:        # a worker killed after saving a tile, before releasing it
+            store.claim(tile).clear_dead()
         return summary
     finally:
         claim.release()
