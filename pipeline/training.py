@@ -117,7 +117,12 @@ def train(solver: Path, gpu: bool = False, device: int = 0, resume: bool = True,
         bar.close()
     write_log_csv(log_path, csv_path)
     if rc != 0 or not model.is_file():
-        raise RuntimeError(f"caffe train failed (exit {rc}); log {log_path}:\n" + "\n".join(tail))
+        hint = ""
+        if any("CUDA driver version is insufficient" in ln or "no CUDA-capable device" in ln for ln in tail):
+            hint = ("\nThis Caffe was built with CUDA, and its data-prefetch threads need a GPU even when "
+                    "training on the CPU: train where an NVIDIA GPU is visible (in Docker: --gpus all), or "
+                    "with the CPU build (make setup; the CPU image).")
+        raise RuntimeError(f"caffe train failed (exit {rc}); log {log_path}:\n" + "\n".join(tail) + hint)
     plot_log(csv_path, csv_path.with_suffix(".png"))
     return TrainResult(model, log_path, csv_path, resumed, False)
 
