@@ -43,7 +43,8 @@ def partial_name(final: Path) -> Path:
     return final.with_name(f"{final.name}{PARTIAL}-{HOST}@{PIDNS}-{os.getpid()}")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists in this PID namespace (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -64,7 +65,7 @@ def _is_stale(partial: Path, final: Path) -> bool:
     # older forms: <name>.partial-<pid> and <name>.partial-<host>-<pid>, both of this namespace
     same_ns = not at or (ns == PIDNS != "-")
     if host in ("", HOST) and same_ns:
-        return int(pid) == os.getpid() or not _pid_alive(int(pid))
+        return int(pid) == os.getpid() or not pid_alive(int(pid))
     try:
         return time.time() - partial.lstat().st_mtime > OTHER_HOST_STALE_S
     except FileNotFoundError:

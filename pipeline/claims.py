@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline import atomic
 
 log = logging.getLogger(__name__)
+
+#: A claim file: ``<lock>.<generation>`` (locks are named ``.<work>.lock``).
+_CLAIM_FILE = re.compile(r"(.+\.lock)\.(\d+)")
 
 #: Seconds between heartbeats of a held claim.
 HEARTBEAT = 30.0
@@ -45,16 +49,6 @@ def _pidns() -> str:
 def _token() -> str:
     """What a claim file holds: host, PID namespace, PID and a unique id of this claim."""
     return f"{socket.gethostname()} {_pidns()} {os.getpid()} {uuid.uuid4().hex}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:     # exists, another user's
-        return True
-    return True
 
 
 class Claim:
@@ -109,7 +103,7 @@ class Claim:
             return None
         fields = text.split()
         if len(fields) >= 3 and fields[0] == socket.gethostname() and fields[1] == _pidns() != "-" \
-                and fields[2].isdigit() and not _pid_alive(int(fields[2])):
+                and fields[2].isdigit() and not atomic.pid_alive(int(fields[2])):
             return False
         # a file just created and not yet written is young, hence alive
         return age <= self.stale_after
@@ -223,6 +217,18 @@ class Claim:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def clear_dead_in(folder: Path, finished: Callable[[Path], bool]) -> int:
+    """:meth:`Claim.clear_dead` for every claim in ``folder`` (one listing) whose work is
+    ``finished(lock)``; return how many claim files were removed. Only for finished work: an
+    unfinished one's dead claim is taken over by the next generation, which removing it would race."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    locks = {Path(folder) / m.group(1) for m in map(_CLAIM_FILE.fullmatch, names) if m}
+    return sum(Claim(lock).clear_dead() for lock in sorted(locks) if finished(lock))
 
 
 @contextmanager

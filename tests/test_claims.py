@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import REPO_ROOT, inference
+from pipeline import REPO_ROOT, atomic, inference
 from pipeline.claims import Claim, claimed
 from tests.conftest import RELEASED, need
 from tests.test_inference import he_image
@@ -238,20 +238,30 @@ def test_claims_of_dead_owners_of_finished_work_are_cleared(tmp_path):
     clear_dead removes it (the work is done, nobody takes it over) and keeps a live owner's."""
     import subprocess
     import sys
-    from pipeline.claims import Claim
+    from pipeline.claims import Claim, clear_dead_in
     dead_lock, live_lock = tmp_path / ".dead.lock", tmp_path / ".live.lock"
+    unfinished = tmp_path / ".unfinished.lock"
     code = ("import sys, time\nfrom pathlib import Path\nfrom pipeline.claims import Claim\n"
             "c = Claim(Path(sys.argv[1]))\nassert c.acquire()\nprint('held', flush=True)\ntime.sleep(60)\n")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(lk)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-             for lk in (dead_lock, live_lock)]
+             for lk in (dead_lock, live_lock, unfinished)]
     try:
         for pr in procs:
             assert pr.stdout.readline().strip() == "held"
-        procs[0].kill()
-        procs[0].wait()
+        for pr in (procs[0], procs[2]):
+            pr.kill()
+            pr.wait()
         assert Claim(dead_lock).generations() == [0] and Claim(live_lock).generations() == [0]
         assert Claim(dead_lock).clear_dead() == 1 and Claim(dead_lock).generations() == []
         assert Claim(live_lock).clear_dead() == 0 and Claim(live_lock).generations() == [0]
+        # a whole folder in one listing, only the claims of finished work: the unfinished one's dead
+        # claim is left for the next worker's takeover (a new generation)
+        (tmp_path / ".dead.lock.0").write_text(f"{atomic.HOST} x 1 y")       # dead again (stale below)
+        old = time.time() - 3600
+        os.utime(tmp_path / ".dead.lock.0", (old, old))
+        assert clear_dead_in(tmp_path, finished=lambda lock: lock != unfinished) == 1
+        assert Claim(dead_lock).generations() == [] and Claim(live_lock).generations() == [0]
+        assert Claim(unfinished).generations() == [0]
     finally:
         for pr in procs:
             pr.kill()

@@ -94,10 +94,9 @@ def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Option
         """'done' (finished before), 'claimed' (another worker owns it), 'computed' or 'lost'."""
         nonlocal pixels
         paths = output_paths(out_dir, img_path.stem)
-        claim = Claim(paths["lock"], heartbeat=heartbeat)
         if is_done(paths):
-            claim.clear_dead()                   # a worker killed after writing, before releasing
             return "done"
+        claim = Claim(paths["lock"], heartbeat=heartbeat)
         if not claim.acquire():
             return "claimed"
         try:
@@ -132,6 +131,8 @@ def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Option
             visit(img_path, still)
         pending = still
     skipped += [str(p) for p in pending]
+    # a worker killed after writing an image, before releasing its claim, left the claim file
+    claims.clear_dead_in(out_dir, finished=lambda lock: is_done(output_paths(out_dir, lock.name[1:-len(".lock")])))
     seconds = time.perf_counter() - t0
     log.info("step 5 summary: %d image(s) computed, %d skipped (done, or claimed by another worker), %d pixels "
              "computed in %.1f s (%.0f pixels/s, engine %s)", len(done), len(skipped), pixels, seconds,

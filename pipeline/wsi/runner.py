@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import atomic
-from pipeline.claims import Claim
+from pipeline.claims import Claim, clear_dead_in
 from pipeline.imageio import write_png
 from pipeline.wsi import writer
 from pipeline.wsi.plan import Plan, Settings, make_plan
@@ -83,8 +83,7 @@ def merge(plan: Plan) -> dict | None:
                    "computed_pixels": int(sum(t.pixels for t in plan.tiles)), "pyramid": levels,
                    "merge_seconds": round(time.perf_counter() - t0, 3), "mode": plan.settings.mode}
         atomic.write_text(paths["summary"], json.dumps(summary, indent=1) + "\n")
-        for tile in plan.tiles:        # a worker killed after saving a tile, before releasing it
-            store.claim(tile).clear_dead()
+        clear_dead_in(store.folder, finished=lambda lock: True)   # every tile is finished here
         return summary
     finally:
         claim.release()
