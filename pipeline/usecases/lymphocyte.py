@@ -373,13 +373,14 @@ def report_pictures(work: Path, scores: dict, data_dir: Path, scale: float, pict
     from pipeline import inference
     from pipeline.report.pictures import centres, describe, pick_examples
     radius = scores.get("match_radius", MATCH_RADIUS)
+    source = scores.get("score_from", "png")          # the maps the scores read: the pictures read them too
+    suffix = "npy" if source == "npy" else "png"
     pics = []
     for f in scores["folds"]:
         k, out = f["fold"], Path(work) / "output" / str(f["fold"])
         per = {im["image"]: im for im in f["images"]}
-        source = scores.get("score_from", "png")
         have = [(n, im["f_score"]) for n, im in per.items()
-                if (out / f"{Path(n).stem}_prob.{'npy' if source == 'npy' else 'png'}").is_file()
+                if (out / f"{Path(n).stem}_prob.{suffix}").is_file()
                 and (data_dir / n).is_file()]
         for label, name in pick_examples(have):
             s = per[name]
