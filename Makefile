@@ -58,7 +58,7 @@ DOCKER_ENV = CUDA="$(CUDA)" IMAGE="$(IMAGE)" DOCKER_NETWORK="$(DOCKER_NETWORK)" 
              CUDA_TOOLKIT="$(CUDA_TOOLKIT)" SHARED="$(SHARED)" DATA="$(DATA)" ITER="$(ITER)" VARIANT="$(VARIANT)" \
              GPU="$(GPU)" FORCE="$(strip $(FORCE))" PYTEST_ARGS="$(PYTEST_ARGS)"
 
-.PHONY: help setup apt venv caffe setup-slurm status doctor test caffe-selftest caffe-selftest-deps demo usecases usecase6 radhical check-data regress report fetch-released bench bench-infer bench-wsi \
+.PHONY: help setup apt venv caffe setup-slurm status doctor test lint caffe-selftest caffe-selftest-deps demo usecases usecase6 radhical check-data regress report fetch-released bench bench-infer bench-wsi \
         bench-radhical \
         lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean \
         setup-unet unet demo-unet unet-vs-caffe demo-unet-vs-caffe bench-unet
@@ -66,6 +66,7 @@ DOCKER_ENV = CUDA="$(CUDA)" IMAGE="$(IMAGE)" DOCKER_NETWORK="$(DOCKER_NETWORK)" 
 help:
 	@echo "make demo      - set up, then run use case 6 end to end on a small generated cohort"
 	@echo "make test      - set up, then run the tests (real Caffe tools on generated data)"
+	@echo "make lint      - ruff check and ruff format --check (settings in pyproject.toml; seconds)"
 	@echo "make setup     - Debian packages, .venv, BVLC Caffe (tools + pycaffe); skips what is done"
 	@echo "make caffe-selftest - Caffe's own C++ (gtest) and pycaffe suites against the installed Caffe"
 	@echo "                 (make caffe-selftest-deps: only the Debian and Python packages they need)"
@@ -126,6 +127,11 @@ $(VENV)/.requirements-unet.stamp: requirements-unet.txt | venv
 setup-unet: venv $(VENV)/.requirements-unet.stamp
 
 # ---------------------------------------------------------------- the two commands
+# ruff's lint rules and formatting (pyproject.toml); needs only the .venv, not Caffe
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
 test: setup setup-slurm setup-unet
 	$(PY) -m pytest -q -rs tests $(PYTEST_ARGS)
 

@@ -6,6 +6,7 @@ against the 1-worker baseline measured in the same command.
 
     python bench/patches.py [--patients 24] [--per-class 250 125]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,9 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench_patches_"))
     try:
         root = tmp / "data"
-        dataset.make_cohort(root, n_patients=a.patients, per_class=tuple(a.per_class), seed=0,
-                              split=(a.patients - 4, 2, 2))
+        dataset.make_cohort(
+            root, n_patients=a.patients, per_class=tuple(a.per_class), seed=0, split=(a.patients - 4, 2, 2)
+        )
         rows = []
         cores = os.cpu_count() or 1
         for jobs in (1, cores):

@@ -13,6 +13,7 @@ makes it; when its models are missing they are trained first with the demo's set
 
     python bench/radhical.py [--work runs/demo-radhical] [--crop 200] [--images 2] [--modes exact,fcn]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,20 +44,22 @@ def densest_crop(image: Path, size: int, out_dir: Path) -> Path:
     best, at = -1, (0, 0)
     for r in range(0, arr.shape[0] - size + 1, 10):
         for c in range(0, arr.shape[1] - size + 1, 10):
-            n = int(mask[r:r + size, c:c + size].sum())
+            n = int(mask[r : r + size, c : c + size].sum())
             if n > best:
                 best, at = n, (r, c)
     r, c = at
     out = out_dir / image.name
-    Image.fromarray(arr[r:r + size, c:c + size]).save(out)
-    Image.fromarray(mask[r:r + size, c:c + size]).convert("1").save(nuclei.mask_path(out))
+    Image.fromarray(arr[r : r + size, c : c + size]).save(out)
+    Image.fromarray(mask[r : r + size, c : c + size]).convert("1").save(nuclei.mask_path(out))
     return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=REPO_ROOT / "runs" / "demo-radhical")
-    ap.add_argument("--crop", type=int, default=200, help="crop each test image to this size (exact: ~0.1 s a window on 2 cores)")
+    ap.add_argument(
+        "--crop", type=int, default=200, help="crop each test image to this size (exact: ~0.1 s a window on 2 cores)"
+    )
     ap.add_argument("--images", type=int, default=2, help="how many of the fold's test images")
     ap.add_argument("--modes", default="exact", help="engines, comma-separated (exact, fcn, reference)")
     ap.add_argument("--fold", type=int, default=1)
@@ -67,8 +70,20 @@ def main() -> int:
     summary = a.work / "summary.json"
     if not summary.is_file():
         print(f"{a.work}: no RADHicaL run there; training the demo's level models first (minutes)", flush=True)
-        subprocess.run([sys.executable, "-m", "pipeline", "demo-radhical", "--work", str(a.work), "--stages",
-                        "patches,folds,dbs,prototxt,train"], cwd=REPO_ROOT, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "demo-radhical",
+                "--work",
+                str(a.work),
+                "--stages",
+                "patches,folds,dbs,prototxt,train",
+            ],
+            cwd=REPO_ROOT,
+            check=True,
+        )
     iterations = json.loads((a.work / "summary.json").read_text()).get("iterations")
     models = None
     for cand in sorted((a.work / "models").glob(f"{a.fold}_1_caffenet_train_w32_iter_*.caffemodel")):
@@ -92,7 +107,7 @@ def main() -> int:
     for mode in a.modes.split(","):
         root = tmp / mode
         casc = cascade.Cascade(models, cascade.Options(mode=mode, gpu=a.gpu), root, root / "nets", show_progress=False)
-        casc.engine(1)                                          # net set-up outside the timing
+        casc.engine(1)  # net set-up outside the timing
         for lv in (2, 3, 4):
             casc.engine(lv)
         for name, t, levels in (("naive", None, (1,)), ("cascade", thresholds, (4, 3, 2, 1))):
@@ -100,23 +115,42 @@ def main() -> int:
             res = casc.run(crops, name, t, levels=levels)
             wall = time.perf_counter() - t0
             st = [s for per in res.images.values() for s in per.values()]
-            rows.append({"mode": mode, "run": name, "windows": sum(s["computed"] for s in st), "wall": wall,
-                         "net": sum(s["engine_seconds"] for s in st),
-                         "per_level": {lv: sum(res.images[i.name[:-4]][lv]["computed"] for i in crops) for lv in levels}})
+            rows.append(
+                {
+                    "mode": mode,
+                    "run": name,
+                    "windows": sum(s["computed"] for s in st),
+                    "wall": wall,
+                    "net": sum(s["engine_seconds"] for s in st),
+                    "per_level": {lv: sum(res.images[i.name[:-4]][lv]["computed"] for i in crops) for lv in levels},
+                }
+            )
     device = "GPU" if a.gpu else f"CPU ({platform.processor() or platform.machine()})"
-    print(f"\nRADHicaL cascade vs naive level-1 run: {len(crops)} crop(s) of {a.crop}x{a.crop} from {a.work}, "
-          f"fold-{a.fold} level models, thresholds {thresholds.text()}, {device}")
-    print(f"{'engine':<8} {'run':<8} {'windows':>9} {'L4/L3/L2/L1':>24} {'wall s':>8} {'net s':>8} {'other s':>8} "
-          f"{'windows ratio':>13} {'time ratio':>10}")
+    print(
+        f"\nRADHicaL cascade vs naive level-1 run: {len(crops)} crop(s) of {a.crop}x{a.crop} from {a.work}, "
+        f"fold-{a.fold} level models, thresholds {thresholds.text()}, {device}"
+    )
+    print(
+        f"{'engine':<8} {'run':<8} {'windows':>9} {'L4/L3/L2/L1':>24} {'wall s':>8} {'net s':>8} {'other s':>8} "
+        f"{'windows ratio':>13} {'time ratio':>10}"
+    )
     for r in rows:
         base = next(b for b in rows if b["mode"] == r["mode"] and b["run"] == "naive")
         per = "/".join(str(r["per_level"].get(lv, "-")) for lv in (4, 3, 2, 1))
-        print(f"{r['mode']:<8} {r['run']:<8} {r['windows']:>9} {per:>24} {r['wall']:>8.1f} {r['net']:>8.1f} "
-              f"{r['wall'] - r['net']:>8.1f} {r['windows'] / base['windows']:>13.3f} {r['wall'] / base['wall']:>10.3f}")
+        print(
+            f"{r['mode']:<8} {r['run']:<8} {r['windows']:>9} {per:>24} {r['wall']:>8.1f} {r['net']:>8.1f} "
+            f"{r['wall'] - r['net']:>8.1f} {r['windows'] / base['windows']:>13.3f} {r['wall'] / base['wall']:>10.3f}"
+        )
     res = {r["mode"]: r for r in rows if r["run"] == "cascade"}
     naive = {r["mode"]: r for r in rows if r["run"] == "naive"}
-    print("RESULT " + " ".join(f"{m}_windows_ratio={res[m]['windows'] / naive[m]['windows']:.3f} "
-                               f"{m}_time_ratio={res[m]['wall'] / naive[m]['wall']:.3f}" for m in res))
+    print(
+        "RESULT "
+        + " ".join(
+            f"{m}_windows_ratio={res[m]['windows'] / naive[m]['windows']:.3f} "
+            f"{m}_time_ratio={res[m]['wall'] / naive[m]['wall']:.3f}"
+            for m in res
+        )
+    )
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -15,6 +15,7 @@ Each for torch's CPU threads 1 and the machine's cores; ratios against Caffe fcn
 
     python bench/unet.py [--size 1000] [--batches 6] [--released ../shared/released/uc2-epi]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=1000, help="image side (the tutorial's images are 1000x1000)")
     ap.add_argument("--batches", type=int, default=6, help="training batches timed (after one warm-up batch)")
-    ap.add_argument("--released", type=Path, default=REPO_ROOT / "data" / "released" / "uc2-epi",
-                    help="released uc2-epi weights (`make bench-unet` passes ../shared/released/uc2-epi when present)")
+    ap.add_argument(
+        "--released",
+        type=Path,
+        default=REPO_ROOT / "data" / "released" / "uc2-epi",
+        help="released uc2-epi weights (`make bench-unet` passes ../shared/released/uc2-epi when present)",
+    )
     a = ap.parse_args()
     model, mean = released.epi_fold(a.released)
     if not model.is_file():
@@ -52,6 +57,7 @@ def main() -> int:
     from pipeline.usecases.unet.loss import class_weights, weighted_loss
     from pipeline.usecases.unet.model import DEFAULT_ARCH, build
     from pipeline.usecases.unet.train import TileDataset
+
     tmp = Path(tempfile.mkdtemp(prefix="bench_unet_"))
     imgs = enlarged_cohort(tmp / "data", 1, a.size, seed=0, factor=4)
     pairs = [(imgs[0], epi.mask_path(imgs[0]))]
@@ -88,7 +94,8 @@ def main() -> int:
             optim.zero_grad()
             loss.backward()
             optim.step()
-        step()                                             # warm-up
+
+        step()  # warm-up
         n = min(a.batches, len(ds) // 3 - 1)
         t = time.perf_counter()
         for _ in range(n):
@@ -96,15 +103,25 @@ def main() -> int:
         train_tps = 3 * n / (time.perf_counter() - t)
         ds.close()
         net.eval()
-        output.predict(net, rgb[:256, :256], 256, 10)       # warm-up
+        output.predict(net, rgb[:256, :256], 256, 10)  # warm-up
         t = time.perf_counter()
         output.predict(net, rgb, 256, 10)
         unet_mps = mp / (time.perf_counter() - t)
-        rows.append(("U-Net wf 2 training (batch 3, 256 crops, augmentation)", threads, f"{train_tps:.2f} tiles/s", None))
-        rows.append(("U-Net wf 2 output (256 tiles, stride 128, batch 10)", threads, f"{unet_mps:.3f} input MP/s",
-                     unet_mps / caffe_mps))
-    print(f"\nU-Net vs Caffe fcn, {platform.machine()} {cores} cores, torch {torch.__version__}, one generated "
-          f"{rgb.shape[0]}x{rgb.shape[1]} image ({mp:.2f} MP); Caffe {caffe_s:.2f} s\n")
+        rows.append(
+            ("U-Net wf 2 training (batch 3, 256 crops, augmentation)", threads, f"{train_tps:.2f} tiles/s", None)
+        )
+        rows.append(
+            (
+                "U-Net wf 2 output (256 tiles, stride 128, batch 10)",
+                threads,
+                f"{unet_mps:.3f} input MP/s",
+                unet_mps / caffe_mps,
+            )
+        )
+    print(
+        f"\nU-Net vs Caffe fcn, {platform.machine()} {cores} cores, torch {torch.__version__}, one generated "
+        f"{rgb.shape[0]}x{rgb.shape[1]} image ({mp:.2f} MP); Caffe {caffe_s:.2f} s\n"
+    )
     print("| what | torch threads | throughput | output speed vs Caffe fcn |")
     print("|---|---|---|---|")
     for what, th, val, ratio in rows:

@@ -10,6 +10,7 @@ level-0 pixels/s, and the speed-up over one worker.
 
     python bench/wsi.py [--size 4096] [--slide-objective 40] [--tile 256] [--workers 2] [--usecase epi] [--released DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,13 +34,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=4096, help="slide side at level 0, pixels (default 4096)")
     ap.add_argument("--slide-objective", type=float, default=40, help="the slide's objective power (default 40)")
-    ap.add_argument("--fill", type=float, default=0.6, help="the tissue ellipse's axes, share of the slide's (default 0.6)")
+    ap.add_argument(
+        "--fill", type=float, default=0.6, help="the tissue ellipse's axes, share of the slide's (default 0.6)"
+    )
     ap.add_argument("--tile", type=int, default=256, help="tile side, model pixels (default 256)")
     ap.add_argument("--workers", default="2", help="comma-separated worker counts compared with 1 (default 2)")
     ap.add_argument("--usecase", default="epi", help="use case giving the magnification (default epi: 10x)")
-    ap.add_argument("--released", type=Path, default=REPO_ROOT / "data" / "released" / "uc2-epi",
-                    help="folder of the released fold-1 weights and mean (`make bench-wsi` passes "
-                         "../shared/released/uc2-epi when it exists)")
+    ap.add_argument(
+        "--released",
+        type=Path,
+        default=REPO_ROOT / "data" / "released" / "uc2-epi",
+        help="folder of the released fold-1 weights and mean (`make bench-wsi` passes "
+        "../shared/released/uc2-epi when it exists)",
+    )
     ap.add_argument("--keep", type=Path, help="keep the slide and outputs in this folder")
     a = ap.parse_args()
     model = a.released / "1_caffenet_train_w32_iter_600000.caffemodel"
@@ -54,18 +61,33 @@ def main() -> int:
         t = time.perf_counter()
         slide = work / f"bench{a.size}.svs"
         if not slide.is_file():
-            write_slide(slide, tissue_canvas((a.size, a.size), fill=a.fill), objective=a.slide_objective,
-                        mpp=10 / a.slide_objective, downsamples=(1, 2, 4, 8, 16), tile=256)
-        print(f"slide: {slide.name}, {a.size}x{a.size} at {a.slide_objective:g}x, {slide.stat().st_size / 1e6:.0f} MB "
-              f"({time.perf_counter() - t:.1f} s to build)")
+            write_slide(
+                slide,
+                tissue_canvas((a.size, a.size), fill=a.fill),
+                objective=a.slide_objective,
+                mpp=10 / a.slide_objective,
+                downsamples=(1, 2, 4, 8, 16),
+                tile=256,
+            )
+        print(
+            f"slide: {slide.name}, {a.size}x{a.size} at {a.slide_objective:g}x, {slide.stat().st_size / 1e6:.0f} MB "
+            f"({time.perf_counter() - t:.1f} s to build)"
+        )
         uc = get(a.usecase)
         settings = Settings(model_objective=uc.model_objective, mode="fcn", tile=a.tile)
         rows = []
         for n in counts:
             out = work / f"out-{n}"
             shutil.rmtree(out, ignore_errors=True)
-            spec = {"mode": "fcn", "model": model, "mean": mean, "deploy": None, "dropout": False, "gpu": False,
-                    "net_dir": out / "nets"}
+            spec = {
+                "mode": "fcn",
+                "model": model,
+                "mean": mean,
+                "deploy": None,
+                "dropout": False,
+                "gpu": False,
+                "net_dir": out / "nets",
+            }
             t = time.perf_counter()
             make_plan(slide, slide_folder(out, slide), settings, model, mean)
             plan_s = time.perf_counter() - t
@@ -74,19 +96,25 @@ def main() -> int:
             rows.append((n, s, plan_s, s["merge_seconds"]))
         base = rows[0][1]["seconds"]
         ds = rows[0][1]["model_objective"]
-        print(f"\nuse case {a.usecase}: model at {ds:g}x, level {rows[0][1]['level']}, "
-              f"{rows[0][1]['shape'][1]}x{rows[0][1]['shape'][0]} model pixels, tiles of {a.tile}; fcn engine, CPU; "
-              f"{platform.machine()}, {os.cpu_count()} cores\n")
-        print("| workers | tiles computed | tiles skipped (no tissue) | tile seconds | tiles/s | model pixels/s "
-              "| level-0 pixels/s | speed-up | plan s | merge s |")
+        print(
+            f"\nuse case {a.usecase}: model at {ds:g}x, level {rows[0][1]['level']}, "
+            f"{rows[0][1]['shape'][1]}x{rows[0][1]['shape'][0]} model pixels, tiles of {a.tile}; fcn engine, CPU; "
+            f"{platform.machine()}, {os.cpu_count()} cores\n"
+        )
+        print(
+            "| workers | tiles computed | tiles skipped (no tissue) | tile seconds | tiles/s | model pixels/s "
+            "| level-0 pixels/s | speed-up | plan s | merge s |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|")
         lv0 = (a.slide_objective / ds) ** 2
         for n, s, plan_s, merge_s in rows:
             sec = s["seconds"]
             px = s["computed_pixels"]
-            print(f"| {n} | {s['tiles']} of {s['grid_tiles']} | {s['grid_tiles'] - s['tiles']} "
-                  f"({100 * s['skipped_share']:.1f}%) | {sec:.1f} | {s['tiles'] / sec:.3f} | {px / sec:,.0f} "
-                  f"| {px * lv0 / sec:,.0f} | {base / sec:.2f}x | {plan_s:.1f} | {merge_s:.1f} |")
+            print(
+                f"| {n} | {s['tiles']} of {s['grid_tiles']} | {s['grid_tiles'] - s['tiles']} "
+                f"({100 * s['skipped_share']:.1f}%) | {sec:.1f} | {s['tiles'] / sec:.3f} | {px / sec:,.0f} "
+                f"| {px * lv0 / sec:,.0f} | {base / sec:.2f}x | {plan_s:.1f} | {merge_s:.1f} |"
+            )
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -23,6 +23,7 @@ pycaffe.xml and summary.txt. Exit status 0 when every suite ran and passed; 1 wh
 suite crashed or could not run (the failing tests are named); 2 for bad arguments or a missing kit.
 Standard library only: it runs in the images as well as in a checkout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CPU_FILTER = "-*GPU*"      # Caffe's runtest filter for CPU-only builds
+CPU_FILTER = "-*GPU*"  # Caffe's runtest filter for CPU-only builds
 # Caffe's wall-clock timer tests (src/caffe/test/test_benchmark.cpp) sleep 300 ms and allow 30 ms more:
 # on a loaded machine the sleep alone overshoots (seen here: 331 ms vs 330 under load 18). Only these
 # are rerun, once and alone, when they fail; the summary says so. Any other failure stands.
@@ -54,12 +55,12 @@ class SuiteResult:
     failed: int = 0
     skipped: int = 0
     disabled: int = 0
-    filtered: int = 0                       # gtest: tests left out by the filter (listed, never run)
+    filtered: int = 0  # gtest: tests left out by the filter (listed, never run)
     failures: list[str] = field(default_factory=list)
     skip_reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    error: str = ""                         # the suite could not run, or crashed
+    error: str = ""  # the suite could not run, or crashed
 
     @property
     def ok(self) -> bool:
@@ -178,7 +179,7 @@ def describe_exit(returncode: int) -> str:
 
 def summary_lines(res: SuiteResult) -> list[str]:
     """The suite's summary line, then one line per failed test and per skip reason."""
-    counts = (f"{res.passed} passed, {res.failed} failed, {res.skipped} skipped, {res.disabled} disabled")
+    counts = f"{res.passed} passed, {res.failed} failed, {res.skipped} skipped, {res.disabled} disabled"
     extra = "".join(f"; {n}" for n in res.notes)
     verdict = "ERROR" if res.error else ("ok" if res.ok else "FAILED")
     out = [f"caffe-selftest {res.name}: {counts}{extra} [{res.seconds:.0f} s] {verdict}"]
@@ -211,25 +212,33 @@ def run_cpp(kit: Path, out: Path, gpu_build: bool, seed: int, only: str = "*") -
     `only` is a gtest filter of the tests to run (default all); CPU builds leave out *GPU* tests.
     """
     name = "C++ (test.testbin, gtest)"
-    args = [str(kit / "test.testbin"), "--gtest_shuffle", f"--gtest_random_seed={seed}",
-            f"--gtest_output=xml:{out / 'cpp.xml'}"]
+    args = [
+        str(kit / "test.testbin"),
+        "--gtest_shuffle",
+        f"--gtest_random_seed={seed}",
+        f"--gtest_output=xml:{out / 'cpp.xml'}",
+    ]
     notes = []
     if gpu_build:
         if not gpu_visible():
-            return SuiteResult(name, error="GPU build of Caffe but no GPU visible (nvidia-smi -L): its C++ suite "
-                                            "has a GPU variant of every typed test; run it on a machine with a GPU")
+            return SuiteResult(
+                name,
+                error="GPU build of Caffe but no GPU visible (nvidia-smi -L): its C++ suite "
+                "has a GPU variant of every typed test; run it on a machine with a GPU",
+            )
         notes.append("GPU build, GPU tests included")
     gtest_filter = gtest_filter_for(only, gpu_build)
     args.append(f"--gtest_filter={gtest_filter}")
     (out / "cpp.xml").unlink(missing_ok=True)
-    env = dict(os.environ, GLOG_logtostderr="1")   # glog would otherwise write its files to /tmp
+    env = dict(os.environ, GLOG_logtostderr="1")  # glog would otherwise write its files to /tmp
     started = time.monotonic()
     lines: list[str] = []
     total = "?"
     last_report = started
     with open(out / "cpp.stdout.log", "w") as log_out, open(out / "cpp.stderr.log", "w") as log_err:
-        proc = subprocess.Popen(args, cwd=kit, env=env, stdout=subprocess.PIPE, stderr=log_err, text=True,
-                                errors="replace")
+        proc = subprocess.Popen(
+            args, cwd=kit, env=env, stdout=subprocess.PIPE, stderr=log_err, text=True, errors="replace"
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             log_out.write(line)
@@ -240,8 +249,11 @@ def run_cpp(kit: Path, out: Path, gpu_build: bool, seed: int, only: str = "*") -
             if time.monotonic() - last_report >= PROGRESS_EVERY_S:
                 last_report = time.monotonic()
                 done, failed, _ = gtest_progress(lines)
-                print(f"[caffe-selftest] C++: {done}/{total} tests run, {len(failed)} failed "
-                      f"({last_report - started:.0f} s)", flush=True)
+                print(
+                    f"[caffe-selftest] C++: {done}/{total} tests run, {len(failed)} failed "
+                    f"({last_report - started:.0f} s)",
+                    flush=True,
+                )
         returncode = proc.wait()
     seconds = time.monotonic() - started
     report = out / "cpp.xml"
@@ -285,37 +297,62 @@ def rerun_timing_failures(kit: Path, out: Path, res: SuiteResult, env: dict[str,
         return
     text = report.read_text(errors="replace")
     again = parse_gtest_xml(text)
-    ran = {f"{c.get('classname', '')}.{c.get('name', '')}" for c in ET.fromstring(text).iter("testcase")
-           if c.get("status") != "notrun"}
+    ran = {
+        f"{c.get('classname', '')}.{c.get('name', '')}"
+        for c in ET.fromstring(text).iter("testcase")
+        if c.get("status") != "notrun"
+    }
     recovered = [t for t in timing if t in ran and t not in again.failures]
     for t in recovered:
         res.failures.remove(t)
         res.failed -= 1
         res.passed += 1
     if recovered:
-        res.notes.append(f"{len(recovered)} wall-clock timer test(s) failed under load and passed rerun alone: "
-                         + ", ".join(recovered))
+        res.notes.append(
+            f"{len(recovered)} wall-clock timer test(s) failed under load and passed rerun alone: "
+            + ", ".join(recovered)
+        )
 
 
 def run_python(kit: Path, out: Path, caffe_root: Path) -> SuiteResult:
     """Run python/caffe/test of the kit with pytest against the installed pycaffe; parse its JUnit XML."""
     name = "pycaffe (python/caffe/test, pytest)"
     tests = kit / "python" / "caffe" / "test"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(caffe_root / "python"),
-                                                                   os.environ.get("PYTHONPATH")])),
-               PYTHONDONTWRITEBYTECODE="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(caffe_root / "python"), os.environ.get("PYTHONPATH")])),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
     # the pycaffe that the tests will import must be the installed one, not a copy on the path
-    where = subprocess.run([sys.executable, "-c", "import caffe; print(caffe.__file__)"], cwd=out, env=env,
-                           capture_output=True, text=True)
+    where = subprocess.run(
+        [sys.executable, "-c", "import caffe; print(caffe.__file__)"], cwd=out, env=env, capture_output=True, text=True
+    )
     installed = (caffe_root / "python" / "caffe").resolve()
     if where.returncode != 0 or Path(where.stdout.strip()).resolve().parent != installed:
-        return SuiteResult(name, error=f"cannot import the installed pycaffe from {installed}: "
-                                       f"{(where.stdout + where.stderr).strip()[-300:]}")
+        return SuiteResult(
+            name,
+            error=f"cannot import the installed pycaffe from {installed}: "
+            f"{(where.stdout + where.stderr).strip()[-300:]}",
+        )
     report = out / "pycaffe.xml"
     report.unlink(missing_ok=True)
     # -c os.devnull and --rootdir: no pytest configuration of the checkout around the kit applies
-    args = [sys.executable, "-m", "pytest", str(tests), "-c", os.devnull, "--rootdir", str(tests),
-            "-p", "no:cacheprovider", "--continue-on-collection-errors", f"--junitxml={report}", "-rfEs", "-v"]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(tests),
+        "-c",
+        os.devnull,
+        "--rootdir",
+        str(tests),
+        "-p",
+        "no:cacheprovider",
+        "--continue-on-collection-errors",
+        f"--junitxml={report}",
+        "-rfEs",
+        "-v",
+    ]
     started = time.monotonic()
     with open(out / "pycaffe.log", "w") as log:
         returncode = subprocess.run(args, cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
@@ -326,27 +363,39 @@ def run_python(kit: Path, out: Path, caffe_root: Path) -> SuiteResult:
             res.error = f"pytest ended with {describe_exit(returncode)} (see {out / 'pycaffe.log'})"
     else:
         tail = (out / "pycaffe.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
-        res = SuiteResult(name, error=f"pytest {describe_exit(returncode)} before writing its report; "
-                                      f"last output: {tail[0][:200]}")
+        res = SuiteResult(
+            name, error=f"pytest {describe_exit(returncode)} before writing its report; last output: {tail[0][:200]}"
+        )
     res.seconds = seconds
     return res
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--caffe-root", type=Path, default=Path(os.environ.get("CAFFE_ROOT", ".caffe")),
-                   help="installed Caffe with its test kit in test/ (default: $CAFFE_ROOT or .caffe)")
+    p.add_argument(
+        "--caffe-root",
+        type=Path,
+        default=Path(os.environ.get("CAFFE_ROOT", ".caffe")),
+        help="installed Caffe with its test kit in test/ (default: $CAFFE_ROOT or .caffe)",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/caffe-selftest"), help="folder for logs and reports")
     p.add_argument("--suite", choices=["all", "cpp", "python"], default="all", help="which suites (default all)")
     p.add_argument("--seed", type=int, default=1, help="gtest shuffle seed (default 1)")
-    p.add_argument("--filter", default="*", help="gtest filter of the C++ tests to run (default all; "
-                                                 "CPU builds always leave out *GPU*), e.g. 'IOTest.*:PoolingLayerTest/*'")
+    p.add_argument(
+        "--filter",
+        default="*",
+        help="gtest filter of the C++ tests to run (default all; "
+        "CPU builds always leave out *GPU*), e.g. 'IOTest.*:PoolingLayerTest/*'",
+    )
     a = p.parse_args(argv)
     caffe_root = a.caffe_root.resolve()
     kit = caffe_root / "test"
     if not (kit / "test.testbin").is_file() or not (kit / "build.env").is_file():
-        print(f"caffe-selftest: no test kit in {kit}: build it with docker/build_caffe.sh --tests "
-              f"(make caffe-selftest does)", file=sys.stderr)
+        print(
+            f"caffe-selftest: no test kit in {kit}: build it with docker/build_caffe.sh --tests "
+            f"(make caffe-selftest does)",
+            file=sys.stderr,
+        )
         return 2
     out = a.out.resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ One module per stage (sampling, lists, folds, databases, templates, training, in
 metrics, regression, data); use cases plug in from :mod:`pipeline.usecases` (its ``base`` module
 says how). ``python -m pipeline`` is the command line (:mod:`pipeline.cli`).
 """
+
 from pathlib import Path
 
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ Nothing half-written ever sits under a final name: a crash leaves only
 may write the same file at once: each writes its own partial, and only partials of ended processes
 of this host and PID namespace (or, from other hosts or namespaces, older than a day) are removed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,7 +29,7 @@ def pid_namespace() -> str:
     Containers started with ``--network host`` share the host's name but not its PIDs: a PID says
     whether a writer lives only where the namespace is the same."""
     try:
-        link = os.readlink("/proc/self/ns/pid")          # "pid:[4026531836]"
+        link = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
     except OSError:
         return "-"
     digits = "".join(c for c in link if c.isdigit())
@@ -49,7 +50,7 @@ def pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:           # another user's live process
+    except PermissionError:  # another user's live process
         return True
     return True
 
@@ -58,7 +59,7 @@ def _is_stale(partial: Path, final: Path) -> bool:
     """Whether ``partial`` was left by a write that ended: this process's own, one of an ended
     process of this host and PID namespace, or one of another host or namespace older than a day
     (unknowable otherwise)."""
-    host, _, pid = partial.name[len(final.name) + len(PARTIAL) + 1:].rpartition("-")
+    host, _, pid = partial.name[len(final.name) + len(PARTIAL) + 1 :].rpartition("-")
     if not pid.isdigit():
         return True
     host, at, ns = host.rpartition("@") if "@" in host else (host, "", "")

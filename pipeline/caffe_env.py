@@ -4,6 +4,7 @@ Caffe is built by docker/build_caffe.sh into a prefix (``CAFFE_ROOT``, default `
 holding ``bin/{caffe,convert_imageset,compute_image_mean}``, ``lib/libcaffe.so`` and
 ``python/caffe`` (pycaffe). Tools are run with argument lists, never a shell string.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,7 +42,8 @@ def tool_path(name: str) -> Path:
         return Path(found)
     raise CaffeNotFound(
         f"Caffe tool '{name}' not found in {caffe_root() / 'bin'} nor on PATH; run `make setup` "
-        "(or set CAFFE_ROOT to a Caffe install prefix)")
+        "(or set CAFFE_ROOT to a Caffe install prefix)"
+    )
 
 
 def pycaffe_dir() -> Path:
@@ -78,6 +80,7 @@ def caffe_pb2() -> ModuleType:
     """The ``caffe_pb2`` protobuf module of the install (imports pycaffe)."""
     import_caffe()
     from caffe.proto import caffe_pb2 as pb2  # type: ignore[import-not-found]
+
     return pb2
 
 
@@ -99,18 +102,24 @@ def require_gpu(device: int = 0) -> None:
     """
     if device in _gpu_ok:
         return
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(pycaffe_dir()), *filter(None, [os.environ.get("PYTHONPATH")])]), GLOG_minloglevel="0")
-    proc = subprocess.run([sys.executable, "-c", _GPU_PROBE, str(device)],
-                          capture_output=True, text=True, env=env)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(pycaffe_dir()), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        GLOG_minloglevel="0",
+    )
+    proc = subprocess.run([sys.executable, "-c", _GPU_PROBE, str(device)], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.splitlines() if "Check failed" in ln or "Cannot use GPU" in ln
-                 or "CUDA" in ln or "Error" in ln]
+        lines = [
+            ln
+            for ln in proc.stderr.splitlines()
+            if "Check failed" in ln or "Cannot use GPU" in ln or "CUDA" in ln or "Error" in ln
+        ]
         why = lines[-1].split("] ", 1)[-1] if lines else f"exit {proc.returncode}"
         raise GpuUnavailable(
             f"--gpu: Caffe in {caffe_root()} cannot use GPU {device} ({why}). A CPU-only Caffe needs "
             "`make setup CAFFE_BUILD_FLAGS=--gpu`; a CUDA Caffe needs an NVIDIA driver and GPU "
-            "(in Docker: --gpus all). Leave out --gpu to run on the CPU.")
+            "(in Docker: --gpus all). Leave out --gpu to run on the CPU."
+        )
     _gpu_ok.add(device)
 
 
@@ -125,8 +134,9 @@ def set_mode(gpu: bool, device: int = 0) -> None:
         caffe.set_mode_cpu()
 
 
-def run_tool(name: str, args: list[str], cwd: Path | None = None, log_file: Path | None = None,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_tool(
+    name: str, args: list[str], cwd: Path | None = None, log_file: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run a Caffe tool with an argument list; raise with its last output lines on failure.
 
     Output (Caffe logs to stderr through glog) is captured, and also written to ``log_file``

@@ -15,6 +15,7 @@ longer exists (a worker killed with SIGKILL, or a crash). A worker that was judg
 still running finds the higher generation at its next beat (or at :meth:`Claim.still_held`,
 which callers check before writing results) and drops its work.
 """
+
 from __future__ import annotations
 
 import logging
@@ -89,8 +90,8 @@ class Claim:
         except FileNotFoundError:
             return []
         for name in names:
-            if name.startswith(prefix) and name[len(prefix):].isdigit():
-                out.append(int(name[len(prefix):]))
+            if name.startswith(prefix) and name[len(prefix) :].isdigit():
+                out.append(int(name[len(prefix) :]))
         return sorted(out)
 
     def _alive(self, generation: int) -> bool | None:
@@ -102,8 +103,13 @@ class Claim:
         except FileNotFoundError:
             return None
         fields = text.split()
-        if len(fields) >= 3 and fields[0] == socket.gethostname() and fields[1] == _pidns() != "-" \
-                and fields[2].isdigit() and not atomic.pid_alive(int(fields[2])):
+        if (
+            len(fields) >= 3
+            and fields[0] == socket.gethostname()
+            and fields[1] == _pidns() != "-"
+            and fields[2].isdigit()
+            and not atomic.pid_alive(int(fields[2]))
+        ):
             return False
         # a file just created and not yet written is young, hence alive
         return age <= self.stale_after
@@ -134,7 +140,7 @@ class Claim:
             target = 0
             if gens:
                 alive = self._alive(gens[-1])
-                if alive is None:            # released meanwhile: look again
+                if alive is None:  # released meanwhile: look again
                     continue
                 if alive:
                     return False
@@ -143,7 +149,7 @@ class Claim:
             token = _token()
             try:
                 fd = os.open(self._path(target), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:          # another worker made this generation first
+            except FileExistsError:  # another worker made this generation first
                 continue
             with os.fdopen(fd, "w") as fh:
                 fh.write(token + "\n")
@@ -151,13 +157,12 @@ class Claim:
                 # a worker that judged our (new, still empty) file dead overtook us: it owns the work
                 self._path(target).unlink(missing_ok=True)
                 return False
-            for g in gens:                   # the dead generations below ours
+            for g in gens:  # the dead generations below ours
                 self._path(g).unlink(missing_ok=True)
             self.generation, self._token, self.held, self.lost = target, token, True, False
             self._last_beat = time.monotonic()
             self._stop.clear()
-            self._thread = threading.Thread(target=self._beat_loop, name=f"heartbeat {self.lock.name}",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._beat_loop, name=f"heartbeat {self.lock.name}", daemon=True)
             self._thread.start()
             return True
         return False

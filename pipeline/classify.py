@@ -7,6 +7,7 @@ horizontal mirrors), averaged. That equals the mean of the window's and its mirr
 probabilities, which is what :meth:`PatchClassifier.predict` computes, in large batches, with the
 same float32 preprocessing: RGB->BGR, x255, minus the (un-mirrored) mean image.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,11 +44,13 @@ def read_model(model: Path):
     try:
         param.ParseFromString(model.read_bytes())
     except Exception as exc:
-        raise ModelMismatch(f"{model}: not a Caffe model: truncated or another format "
-                            f"({model.stat().st_size} bytes; {exc})") from exc
+        raise ModelMismatch(
+            f"{model}: not a Caffe model: truncated or another format ({model.stat().st_size} bytes; {exc})"
+        ) from exc
     if not any(layer.blobs for layer in list(param.layer) + list(param.layers)):
-        raise ModelMismatch(f"{model}: not a Caffe model with weights (no layer holds any; "
-                            f"{model.stat().st_size} bytes)")
+        raise ModelMismatch(
+            f"{model}: not a Caffe model with weights (no layer holds any; {model.stat().st_size} bytes)"
+        )
     return param
 
 
@@ -62,8 +65,10 @@ def check_model(deploy: Path, model: Path) -> None:
     got: dict[str, list[tuple[int, ...]]] = {}
     for layer in list(param.layer) + list(param.layers):
         if layer.blobs:
-            got[layer.name] = [tuple(b.shape.dim) if b.HasField("shape") else
-                               tuple(d for d in (b.num, b.channels, b.height, b.width)) for b in layer.blobs]
+            got[layer.name] = [
+                tuple(b.shape.dim) if b.HasField("shape") else tuple(d for d in (b.num, b.channels, b.height, b.width))
+                for b in layer.blobs
+            ]
     want = _expected_shapes(Path(deploy))
     for name, shapes in want.items():
         if name not in got:
@@ -71,8 +76,9 @@ def check_model(deploy: Path, model: Path) -> None:
         g = got[name]
         for i, (ws, gs) in enumerate(zip(shapes, g)):
             if int(np.prod(ws)) != int(np.prod(gs)) or len(g) != len(shapes):
-                raise ModelMismatch(f"{model}: layer {name!r} blob {i} has shape {gs}, the deploy net "
-                                    f"{deploy} expects {ws}")
+                raise ModelMismatch(
+                    f"{model}: layer {name!r} blob {i} has shape {gs}, the deploy net {deploy} expects {ws}"
+                )
 
 
 def num_outputs(model: Path) -> int:
@@ -98,8 +104,16 @@ def resolve_deploy(model: Path, deploy: Path | None, net_dir: Path | None, dropo
 class PatchClassifier:
     """A deploy net with weights and a mean image, classifying batches of RGB [0,1] windows."""
 
-    def __init__(self, model: Path, mean: Path, deploy: Path | None = None, dropout: bool = False,
-                 gpu: bool = False, batch: int = 512, net_dir: Path | None = None):
+    def __init__(
+        self,
+        model: Path,
+        mean: Path,
+        deploy: Path | None = None,
+        dropout: bool = False,
+        gpu: bool = False,
+        batch: int = 512,
+        net_dir: Path | None = None,
+    ):
         """``deploy`` defaults to the template's deploy net (``dropout``, classes read from the
         model) rendered into ``net_dir``, the run's work folder; one of the two is needed."""
         caffe = import_caffe()
@@ -122,14 +136,14 @@ class PatchClassifier:
         """Softmax outputs (N x classes) of preprocessed inputs, in batches of ``self.batch``."""
         out = np.empty((len(x), self.net.blobs[self.out_name].data.shape[1]), dtype=np.float32)
         for s in range(0, len(x), self.batch):
-            chunk = x[s:s + self.batch]
+            chunk = x[s : s + self.batch]
             blob = self.net.blobs[self.in_name]
             if blob.data.shape[0] != len(chunk):
                 blob.reshape(len(chunk), 3, 32, 32)
                 self.net.reshape()
             blob.data[...] = chunk
             res = self.net.forward()[self.out_name]
-            out[s:s + len(chunk)] = res.reshape(len(chunk), -1)
+            out[s : s + len(chunk)] = res.reshape(len(chunk), -1)
         return out
 
     def predict(self, windows: np.ndarray, oversample: bool = True) -> np.ndarray:

@@ -16,6 +16,7 @@ Work folder (names of the original):
                                                 kept apart so that a glob over output/<k>/ sees test images only
     WORK/scores.json, WORK/scores.md
 """
+
 from __future__ import annotations
 
 import json
@@ -31,11 +32,12 @@ from pipeline import atomic, databases, folds, inference, lists, recipes, sampli
 log = logging.getLogger(__name__)
 
 STAGES = ("patches", "folds", "dbs", "prototxt", "train", "outputs", "scores")
-NFOLDS = 5      # the original's crossvalind('Kfold', n, 5)
+NFOLDS = 5  # the original's crossvalind('Kfold', n, 5)
 
 
 class FoldedUseCase(Protocol):
     """The hooks :func:`run` calls (implemented by ``CrossValidatedUseCase`` subclasses)."""
+
     name: str
     magnification: float
     validation: bool
@@ -50,27 +52,29 @@ class FoldedUseCase(Protocol):
 @dataclass
 class Config:
     """Options of one cross-validated run (use-case specifics in ``params`` and ``scoring``)."""
+
     data: Path
     work: Path
-    params: Any = None                  # the use case's sampling parameters (a frozen dataclass)
-    scoring: dict = field(default_factory=dict)   # the use case's scoring options
+    params: Any = None  # the use case's sampling parameters (a frozen dataclass)
+    scoring: dict = field(default_factory=dict)  # the use case's scoring options
     iterations: int = 600000
     seed: int = 1
     nfolds: int = NFOLDS
-    jobs: int = 1                       # folds trained at the same time
+    jobs: int = 1  # folds trained at the same time
     gpu: bool = False
     caffe_shuffle: bool = False
     solver: templates.SolverParams = field(default_factory=templates.SolverParams)
     infer_mode: str = "exact"
     stride: int = 1
-    score_from: str = "png"             # scores read the PNGs the original wrote, or "npy" (float maps)
+    score_from: str = "png"  # scores read the PNGs the original wrote, or "npy" (float maps)
     show_progress: bool = True
-    force: bool = False                 # recompute stages whose recipe changed instead of refusing
-    data_recipe: recipes.Recipe | None = None    # recipe of ``data`` when a stage made it (the demo cohort)
-    folds: tuple[int, ...] = ()         # the folds whose per-fold stages and scores run (default all)
+    force: bool = False  # recompute stages whose recipe changed instead of refusing
+    data_recipe: recipes.Recipe | None = None  # recipe of ``data`` when a stage made it (the demo cohort)
+    folds: tuple[int, ...] = ()  # the folds whose per-fold stages and scores run (default all)
 
 
 # --------------------------------------------------------------------------- per-fold stages
+
 
 def selected_folds(folds: Sequence[int], nfolds: int = NFOLDS) -> list[int]:
     """The folds to run (``folds``, default 1..nfolds), sorted; ValueError naming one outside 1..nfolds."""
@@ -86,8 +90,9 @@ def solver_path(work: Path, k: int | str) -> Path:
     return Path(work) / "models" / f"{k}-alexnet_solver_ada.prototxt"
 
 
-def fold_images(assignment: dict[str, int], by_patient: dict[str, list[Path]], k: int, nfolds: int,
-                validation: bool) -> tuple[list[Path], list[Path]]:
+def fold_images(
+    assignment: dict[str, int], by_patient: dict[str, list[Path]], k: int, nfolds: int, validation: bool
+) -> tuple[list[Path], list[Path]]:
     """Step-5 images of fold ``k``: its test patients' images, and (``validation``) those of the
     next fold's patients, who are on the training side of fold k (the threshold's validation set)."""
     test = [i for p, f in assignment.items() if f == k for i in by_patient[p]]
@@ -99,15 +104,23 @@ def fold_images(assignment: dict[str, int], by_patient: dict[str, list[Path]], k
 def fold_names(k: int | str) -> dict[str, str]:
     """Names of fold ``k``'s databases, mean and net files ("1", or "1_2" for fold 1 level 2, whose
     nets the original named "1-2-...")."""
-    return {"train_db": f"DB_train_{k}", "test_db": f"DB_test_{k}", "mean": f"DB_train_w32_{k}.binaryproto",
-            "files": str(k).replace("_", "-")}
+    return {
+        "train_db": f"DB_train_{k}",
+        "test_db": f"DB_test_{k}",
+        "mean": f"DB_train_w32_{k}.binaryproto",
+        "files": str(k).replace("_", "-"),
+    }
 
 
 def solver_params(cfg: Config) -> templates.SolverParams:
     """The solver values of a run: ``cfg.solver`` with the run's iterations and seed."""
-    return templates.SolverParams(**{**cfg.solver.__dict__, "max_iter": cfg.iterations,
-                                     "random_seed": cfg.solver.random_seed if cfg.solver.random_seed is not None
-                                     else cfg.seed})
+    return templates.SolverParams(
+        **{
+            **cfg.solver.__dict__,
+            "max_iter": cfg.iterations,
+            "random_seed": cfg.solver.random_seed if cfg.solver.random_seed is not None else cfg.seed,
+        }
+    )
 
 
 def solver_options(sp: templates.SolverParams, **more) -> dict:
@@ -139,8 +152,12 @@ def stage_dbs(cfg: Config, k: int | str, subs: Path | None = None) -> None:
             log.warning("fold %s: %s list is empty; no %s DB", k, side, side)
             continue
         if not any(e.label == 1 for e in entries):
-            log.warning("fold %s: %s list has no positive patches (%d negatives); going on as the original would",
-                        k, side, len(entries))
+            log.warning(
+                "fold %s: %s list has no positive patches (%d negatives); going on as the original would",
+                k,
+                side,
+                len(entries),
+            )
         databases.build_db(subs or cfg.work / "subs", lst, path, seed=cfg.seed, caffe_shuffle=cfg.caffe_shuffle)
     if not (cfg.work / n["mean"]).is_file():
         databases.compute_mean(cfg.work / n["train_db"], cfg.work / n["mean"])
@@ -151,16 +168,27 @@ def stage_prototxt(cfg: Config, k: int | str, num_output: int = 2) -> templates.
     n = fold_names(k)
     test = cfg.work / n["test_db"]
     n_test = len(lists.read_list(cfg.work / "lists" / f"test_w32_{k}.txt")) if test.is_dir() else 0
-    return templates.render_fold(cfg.work / "models", str(k), cfg.work / n["train_db"], test if test.is_dir() else None,
-                                 cfg.work / n["mean"], n_test, gpu=cfg.gpu, solver=solver_params(cfg),
-                                 num_output=num_output, file_prefix=n["files"])
+    return templates.render_fold(
+        cfg.work / "models",
+        str(k),
+        cfg.work / n["train_db"],
+        test if test.is_dir() else None,
+        cfg.work / n["mean"],
+        n_test,
+        gpu=cfg.gpu,
+        solver=solver_params(cfg),
+        num_output=num_output,
+        file_prefix=n["files"],
+    )
 
 
 def stage_train(cfg: Config, solvers: dict) -> dict:
     """Train the given solvers (keys: fold names, e.g. RADHicaL's "<k>_<l>"), ``cfg.jobs`` at a time
     (each its own `caffe train` process). :func:`run` trains its folds through recipe stages instead."""
+
     def one(k):
         return k, training.train(solvers[k], gpu=cfg.gpu, show_progress=cfg.show_progress and cfg.jobs == 1).model
+
     with ThreadPoolExecutor(max_workers=max(1, cfg.jobs)) as ex:
         return dict(ex.map(one, sorted(solvers)))
 
@@ -175,19 +203,29 @@ def validation_dir(work: Path, k: int) -> Path:
     return Path(work) / "validation" / str(k)
 
 
-def stage_outputs(cfg: Config, k: int, model: Path, images: list[Path], magnification: float,
-                  out: Path | None = None) -> Path:
+def stage_outputs(
+    cfg: Config, k: int, model: Path, images: list[Path], magnification: float, out: Path | None = None
+) -> Path:
     """Step 5 of fold ``k``'s model on ``images`` into ``out`` (default WORK/output/<k>/): the
     original's min-max scaled PNGs, and the float maps as .npy."""
     out = output_dir(cfg.work, k) if out is None else Path(out)
-    engine = inference.make_engine(cfg.infer_mode, model, cfg.work / fold_names(k)["mean"], gpu=cfg.gpu,
-                                   net_dir=cfg.work / "models")
-    inference.infer_images(images, engine, out, inference.Options(stride=cfg.stride), resize=magnification,
-                           save_npy=True, show_progress=cfg.show_progress)
+    engine = inference.make_engine(
+        cfg.infer_mode, model, cfg.work / fold_names(k)["mean"], gpu=cfg.gpu, net_dir=cfg.work / "models"
+    )
+    inference.infer_images(
+        images,
+        engine,
+        out,
+        inference.Options(stride=cfg.stride),
+        resize=magnification,
+        save_npy=True,
+        show_progress=cfg.show_progress,
+    )
     return out
 
 
 # --------------------------------------------------------------------------- what is done (cluster reruns)
+
 
 def recorded_done(folder: Path, name: str, key: str = "") -> bool:
     """Stage ``name`` (of ``key``) is recorded done (its recipe record, :mod:`pipeline.recipes`) and
@@ -201,8 +239,11 @@ def recorded_done(folder: Path, name: str, key: str = "") -> bool:
 def prepared(work: Path, ks: Sequence[int]) -> bool:
     """Patches, folds, and each fold's databases and nets (solver) are done."""
     work = Path(work)
-    return (recorded_done(work, "patches") and recorded_done(work / "lists", "folds")
-            and all(recorded_done(work, "dbs", str(k)) and recorded_done(work / "models", "prototxt", str(k)) for k in ks))
+    return (
+        recorded_done(work, "patches")
+        and recorded_done(work / "lists", "folds")
+        and all(recorded_done(work, "dbs", str(k)) and recorded_done(work / "models", "prototxt", str(k)) for k in ks)
+    )
 
 
 def trained(work: Path, k: int) -> bool:
@@ -214,6 +255,7 @@ def outputs_missing(work: Path, k: int, images: Sequence[Path], folder: str = "o
     """The images of fold ``k`` whose step-5 outputs are not (completely) in WORK/<folder>/<k>
     (``folder`` "output": test images; "validation": use case 2's validation images)."""
     from pipeline.inference.outputs import is_done, output_paths
+
     out = Path(work) / folder / str(k)
     return [i for i in images if not is_done(output_paths(out, Path(i).stem))]
 
@@ -226,8 +268,12 @@ def reopen_incomplete_outputs(work: Path, k: int, images: Sequence[Path], folder
     rec = recipes.read_record(path)
     missing = outputs_missing(work, k, images, folder) if rec and rec.get("state") == "done" else []
     if missing:
-        log.info("outputs (fold %d): %d image(s) without outputs (%s...): resuming the stage", k, len(missing),
-                 Path(missing[0]).name)
+        log.info(
+            "outputs (fold %d): %d image(s) without outputs (%s...): resuming the stage",
+            k,
+            len(missing),
+            Path(missing[0]).name,
+        )
         atomic.write_text(path, json.dumps({**rec, "state": "started"}, indent=1))
 
 
@@ -237,6 +283,7 @@ def scored(work: Path) -> bool:
 
 
 # --------------------------------------------------------------------------- the run
+
 
 def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     """Run the stages for all folds; returns (and writes) a summary with per-fold and pooled scores.
@@ -248,50 +295,88 @@ def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dic
     t0 = time.time()
     cfg.work = work = Path(cfg.work)
     work.mkdir(parents=True, exist_ok=True)
-    upto = STAGES[:max(STAGES.index(s) for s in stages) + 1]
+    upto = STAGES[: max(STAGES.index(s) for s in stages) + 1]
     ks = selected_folds(cfg.folds, cfg.nfolds)
 
     def step(name: str, folder: Path, **kw) -> recipes.Step:
         return recipes.Step(name, folder, run=name in stages, force=cfg.force, **kw)
 
-    patches = step("patches", work, options={"seed": cfg.seed, **recipes.plain(cfg.params or {})},
-                   inputs={"data": cfg.data_recipe or recipes.source(cfg.data)},
-                   outputs=["patches_report.json", "subs"], what="the patches and their report",
-                   make=lambda: uc.sample_patches(cfg)).ensure()
+    patches = step(
+        "patches",
+        work,
+        options={"seed": cfg.seed, **recipes.plain(cfg.params or {})},
+        inputs={"data": cfg.data_recipe or recipes.source(cfg.data)},
+        outputs=["patches_report.json", "subs"],
+        what="the patches and their report",
+        make=lambda: uc.sample_patches(cfg),
+    ).ensure()
     report = json.loads((work / "patches_report.json").read_text())
     summary: dict = {"images": report["images"], "problems": report["problems"]}
     if "folds" in upto:
-        fold_rec = step("folds", work / "lists", options={"seed": cfg.seed, "nfolds": cfg.nfolds},
-                        inputs={"patches": patches}, outputs=["folds.json"], byproducts=["*.txt"],
-                        what="the patient folds and their lists",
-                        make=lambda: stage_folds(cfg, report)).ensure()
+        fold_rec = step(
+            "folds",
+            work / "lists",
+            options={"seed": cfg.seed, "nfolds": cfg.nfolds},
+            inputs={"patches": patches},
+            outputs=["folds.json"],
+            byproducts=["*.txt"],
+            what="the patient folds and their lists",
+            make=lambda: stage_folds(cfg, report),
+        ).ensure()
         summary["folds"] = assignment = json.loads((work / "lists" / "folds.json").read_text())
     if "dbs" in upto:
         dbs = {}
         for k in ks:
             n = fold_names(k)
-            dbs[k] = step("dbs", work, key=str(k), label=f"dbs (fold {k})",
-                          options={"seed": None if cfg.caffe_shuffle else cfg.seed, "caffe_shuffle": cfg.caffe_shuffle},
-                          inputs={"folds": fold_rec}, outputs=[n["train_db"], n["mean"]],
-                          byproducts=[n["test_db"], f"{n['train_db']}.*", f"{n['test_db']}.*", f"{n['mean']}.*"],
-                          what=f"the databases and mean of fold {k}", make=lambda k=k: stage_dbs(cfg, k)).ensure()
+            dbs[k] = step(
+                "dbs",
+                work,
+                key=str(k),
+                label=f"dbs (fold {k})",
+                options={"seed": None if cfg.caffe_shuffle else cfg.seed, "caffe_shuffle": cfg.caffe_shuffle},
+                inputs={"folds": fold_rec},
+                outputs=[n["train_db"], n["mean"]],
+                byproducts=[n["test_db"], f"{n['train_db']}.*", f"{n['test_db']}.*", f"{n['mean']}.*"],
+                what=f"the databases and mean of fold {k}",
+                make=lambda k=k: stage_dbs(cfg, k),
+            ).ensure()
     if "prototxt" in upto:
         sp = solver_params(cfg)
-        protos = {k: step("prototxt", work / "models", key=str(k), label=f"prototxt (fold {k})",
-                          options=solver_options(sp, gpu=cfg.gpu), inputs={"dbs": dbs[k]},
-                          outputs=[f"{k}-alexnet_solver_ada.prototxt"], byproducts=[f"{k}-*"],
-                          what=f"the solver and nets of fold {k}", make=lambda k=k: stage_prototxt(cfg, k)).ensure()
-                  for k in ks}
+        protos = {
+            k: step(
+                "prototxt",
+                work / "models",
+                key=str(k),
+                label=f"prototxt (fold {k})",
+                options=solver_options(sp, gpu=cfg.gpu),
+                inputs={"dbs": dbs[k]},
+                outputs=[f"{k}-alexnet_solver_ada.prototxt"],
+                byproducts=[f"{k}-*"],
+                what=f"the solver and nets of fold {k}",
+                make=lambda k=k: stage_prototxt(cfg, k),
+            ).ensure()
+            for k in ks
+        }
     models = {k: work / "models" / f"{k}_caffenet_train_w32_iter_{cfg.iterations}.caffemodel" for k in ks}
     if "train" in upto:
         solver = {k: work / "models" / f"{k}-alexnet_solver_ada.prototxt" for k in ks}
-        steps = {k: step("train", work / "models", key=str(k), label=f"train (fold {k})", inputs={"prototxt": protos[k]},
-                         outputs=[models[k].name], byproducts=[f"{k}_caffenet_train_w32_*"],
-                         what=f"the trained model of fold {k}",
-                         make=lambda k=k: training.train(solver[k], gpu=cfg.gpu,
-                                                         show_progress=cfg.show_progress and cfg.jobs == 1))
-                 for k in ks}
-        for s in steps.values():                # refuse before any fold starts a long training
+        steps = {
+            k: step(
+                "train",
+                work / "models",
+                key=str(k),
+                label=f"train (fold {k})",
+                inputs={"prototxt": protos[k]},
+                outputs=[models[k].name],
+                byproducts=[f"{k}_caffenet_train_w32_*"],
+                what=f"the trained model of fold {k}",
+                make=lambda k=k: training.train(
+                    solver[k], gpu=cfg.gpu, show_progress=cfg.show_progress and cfg.jobs == 1
+                ),
+            )
+            for k in ks
+        }
+        for s in steps.values():  # refuse before any fold starts a long training
             s.decide()
         with ThreadPoolExecutor(max_workers=max(1, cfg.jobs)) as ex:
             trained = dict(zip(ks, ex.map(lambda k: steps[k].ensure(), ks)))
@@ -303,23 +388,44 @@ def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dic
             if "outputs" in stages:
                 reopen_incomplete_outputs(work, k, test[k])
                 reopen_incomplete_outputs(work, k, val[k], "validation")
-        out_options = {"infer_mode": cfg.infer_mode, "stride": cfg.stride, "magnification": uc.magnification,
-                       "png_scale": "minmax"}
-        outputs = {k: step("outputs", work / "output", key=str(k), label=f"outputs (fold {k})",
-                           options=out_options, inputs={"model": trained[k]}, outputs=[str(k)],
-                           what=f"the step-5 outputs of fold {k}'s test images",
-                           make=lambda k=k: stage_outputs(cfg, k, models[k], test[k], uc.magnification,
-                                                          output_dir(work, k))
-                           ).ensure() for k in ks}
+        out_options = {
+            "infer_mode": cfg.infer_mode,
+            "stride": cfg.stride,
+            "magnification": uc.magnification,
+            "png_scale": "minmax",
+        }
+        outputs = {
+            k: step(
+                "outputs",
+                work / "output",
+                key=str(k),
+                label=f"outputs (fold {k})",
+                options=out_options,
+                inputs={"model": trained[k]},
+                outputs=[str(k)],
+                what=f"the step-5 outputs of fold {k}'s test images",
+                make=lambda k=k: stage_outputs(cfg, k, models[k], test[k], uc.magnification, output_dir(work, k)),
+            ).ensure()
+            for k in ks
+        }
         # the validation images' maps go to their own folder, apart from the test maps (issue 11)
-        validation = {k: step("outputs", work / "validation", key=str(k),
-                              label=f"validation outputs (fold {k})", options=out_options,
-                              inputs={"model": trained[k]}, outputs=[str(k)],
-                              what=f"the step-5 outputs of fold {k}'s validation images",
-                              make=lambda k=k: stage_outputs(cfg, k, models[k], val[k], uc.magnification,
-                                                             validation_dir(work, k))
-                              ).ensure() for k in ks if val[k]}
+        validation = {
+            k: step(
+                "outputs",
+                work / "validation",
+                key=str(k),
+                label=f"validation outputs (fold {k})",
+                options=out_options,
+                inputs={"model": trained[k]},
+                outputs=[str(k)],
+                what=f"the step-5 outputs of fold {k}'s validation images",
+                make=lambda k=k: stage_outputs(cfg, k, models[k], val[k], uc.magnification, validation_dir(work, k)),
+            ).ensure()
+            for k in ks
+            if val[k]
+        }
     if "scores" in upto:
+
         def score() -> None:
             fold_scores = [uc.score_fold(cfg, k, output_dir(work, k), test[k], val[k]) for k in ks if test[k]]
             if not fold_scores:
@@ -327,10 +433,19 @@ def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dic
             scores = uc.pool(cfg, fold_scores)
             atomic.write_text(work / "scores.json", json.dumps(scores, indent=1))
             atomic.write_text(work / "scores.md", uc.markdown(scores))
-        step("scores", work, options={"stride": cfg.stride, "score_from": cfg.score_from, **recipes.plain(cfg.scoring)},
-             inputs={**{f"outputs {k}": outputs[k] for k in ks}, **{f"validation {k}": r for k, r in validation.items()}},
-             outputs=["scores.json", "scores.md"],
-             what="the scores", make=score).ensure()
+
+        step(
+            "scores",
+            work,
+            options={"stride": cfg.stride, "score_from": cfg.score_from, **recipes.plain(cfg.scoring)},
+            inputs={
+                **{f"outputs {k}": outputs[k] for k in ks},
+                **{f"validation {k}": r for k, r in validation.items()},
+            },
+            outputs=["scores.json", "scores.md"],
+            what="the scores",
+            make=score,
+        ).ensure()
         summary["scores"] = json.loads((work / "scores.json").read_text())
         summary["table"] = str(work / "scores.md")
     summary["seconds"] = round(time.time() - t0, 1)

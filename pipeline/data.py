@@ -11,6 +11,7 @@ archive, both hashes and the override (``--no-verify`` or ``ALLOW_UNVERIFIED=1``
 without a published sha256 get theirs recorded at the first download (``<name>.json``) and are
 reported as unverified.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,6 +32,7 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 
 class ArchiveSpec(Protocol):
     """What this module reads of a declared archive (``pipeline.usecases.base.Archive``)."""
+
     name: str
     url: str
     sha256: str | None
@@ -46,13 +48,15 @@ def allow_unverified(flag: bool = False) -> bool:
 class Verification:
     """What is known of an archive's bytes: ``status`` is "verified", "unverified" or "mismatch
     (accepted)"; ``note`` says against what."""
+
     status: str
     note: str
     sha256: str | None = None
 
 
-def verify(path: Path, archives: Sequence[ArchiveSpec], allow: bool | None = None,
-           always_hash: bool = False) -> Verification:
+def verify(
+    path: Path, archives: Sequence[ArchiveSpec], allow: bool | None = None, always_hash: bool = False
+) -> Verification:
     """Check a local archive against the published sha256 of ``archives``.
 
     - its sha256 equals a published one: verified;
@@ -74,26 +78,36 @@ def verify(path: Path, archives: Sequence[ArchiveSpec], allow: bool | None = Non
         name = next(n for n, h in published.items() if h == digest)
         return Verification("verified", f"sha256 matches the published {name}", digest)
     if path.name in published:
-        msg = (f"{path}: sha256 {digest} does not match the published sha256 of {path.name} "
-               f"({published[path.name]}): a damaged or different file. Download it again "
-               f"(python -m pipeline data fetch), or if it is deliberately another version, {override}")
+        msg = (
+            f"{path}: sha256 {digest} does not match the published sha256 of {path.name} "
+            f"({published[path.name]}): a damaged or different file. Download it again "
+            f"(python -m pipeline data fetch), or if it is deliberately another version, {override}"
+        )
         if not allow:
             raise ChecksumError(msg)
         log.warning("%s (accepted: ALLOW_UNVERIFIED / --no-verify)", msg)
         return Verification("mismatch (accepted)", f"expected {published[path.name]}", digest)
     if rec and rec.get("sha256"):
         if digest != rec["sha256"]:
-            msg = (f"{path}: sha256 {digest} differs from the {rec['sha256']} recorded at its download "
-                   f"({rec.get('date', '?')}, {Path(path).name}.json): the file changed since; {override}")
+            msg = (
+                f"{path}: sha256 {digest} differs from the {rec['sha256']} recorded at its download "
+                f"({rec.get('date', '?')}, {Path(path).name}.json): the file changed since; {override}"
+            )
             if not allow:
                 raise ChecksumError(msg)
             log.warning("%s (accepted)", msg)
             return Verification("mismatch (accepted)", f"recorded {rec['sha256']}", digest)
-        return Verification("unverified", f"no published checksum; matches the sha256 recorded at its download "
-                                          f"({rec.get('date', '?')})", digest)
+        return Verification(
+            "unverified",
+            f"no published checksum; matches the sha256 recorded at its download ({rec.get('date', '?')})",
+            digest,
+        )
     names = ", ".join(published) or ", ".join(a.name for a in archives)
-    note = (f"not the published {names} (name and sha256 differ): treated as your own data" if published
-            else f"no published checksum for {names}")
+    note = (
+        f"not the published {names} (name and sha256 differ): treated as your own data"
+        if published
+        else f"no published checksum for {names}"
+    )
     return Verification("unverified", note, digest)
 
 
@@ -134,9 +148,15 @@ def accepted_layouts(archives: Sequence[ArchiveSpec]) -> list[Layout]:
     return out
 
 
-def locate(data: Path, cache: Path, archives: Sequence[ArchiveSpec], allow: bool | None = None,
-           always_hash: bool = False, fetch_hint: str = "", show_progress: bool = True
-           ) -> tuple[Match, Verification | None]:
+def locate(
+    data: Path,
+    cache: Path,
+    archives: Sequence[ArchiveSpec],
+    allow: bool | None = None,
+    always_hash: bool = False,
+    fetch_hint: str = "",
+    show_progress: bool = True,
+) -> tuple[Match, Verification | None]:
     """Find the images (and masks) of ``data``, an archive or a folder, in the accepted layouts.
 
     An archive is verified (:func:`verify`) and extracted under ``cache``. Returns the match and
@@ -152,23 +172,32 @@ def locate(data: Path, cache: Path, archives: Sequence[ArchiveSpec], allow: bool
         check, top = None, data
     else:
         names = " or ".join(a.name for a in archives) or "the archive"
-        raise FileNotFoundError(f"{data}: neither an archive nor a folder. Download {names} with "
-                                f"`{fetch_hint or 'python -m pipeline data fetch NAME --dest DIR'}`, "
-                                "or put it there by hand.")
+        raise FileNotFoundError(
+            f"{data}: neither an archive nor a folder. Download {names} with "
+            f"`{fetch_hint or 'python -m pipeline data fetch NAME --dest DIR'}`, "
+            "or put it there by hand."
+        )
     what = " / ".join(a.name for a in archives) or "data"
     return layouts.find(top, accepted_layouts(archives), what=f"{what} data"), check
 
 
-def prepare(data: Path, cache: Path, archives: Sequence[ArchiveSpec], reads: Sequence[Layout] = (),
-            fetch_hint: str = "", show_progress: bool = True) -> Path:
+def prepare(
+    data: Path,
+    cache: Path,
+    archives: Sequence[ArchiveSpec],
+    reads: Sequence[Layout] = (),
+    fetch_hint: str = "",
+    show_progress: bool = True,
+) -> Path:
     """The data's root folder in a layout of ``reads`` (see :func:`locate` and
     :func:`pipeline.layouts.present`)."""
     match, _ = locate(data, cache, archives, fetch_hint=fetch_hint, show_progress=show_progress)
     return layouts.present(match, reads, Path(cache))
 
 
-def fetch(archive: ArchiveSpec, dest: Path, url: str | None = None, verify_hash: bool = True,
-          show_progress: bool = True) -> Path:
+def fetch(
+    archive: ArchiveSpec, dest: Path, url: str | None = None, verify_hash: bool = True, show_progress: bool = True
+) -> Path:
     """Download ``archive`` (from ``url`` if given, e.g. a mirror) into the folder ``dest``.
 
     Checked against its published sha256 unless ``verify_hash`` is False; without one the sha256
@@ -177,10 +206,17 @@ def fetch(archive: ArchiveSpec, dest: Path, url: str | None = None, verify_hash:
     url = url or archive.url
     name = archive.name if url == archive.url or url.endswith("/" + archive.name) else url.rsplit("/", 1)[-1]
     sha = archive.sha256 if verify_hash and name == archive.name else None
-    path = download.fetch(url, Path(dest) / name, sha256=sha, show_progress=show_progress,
-                          offline_hint=f"Download {url} elsewhere and put {name} into {dest} "
-                                       f"(or pass the archive itself with --data).")
+    path = download.fetch(
+        url,
+        Path(dest) / name,
+        sha256=sha,
+        show_progress=show_progress,
+        offline_hint=f"Download {url} elsewhere and put {name} into {dest} (or pass the archive itself with --data).",
+    )
     if archive.sha256 and sha is None:
-        log.warning("%s: NOT checked against the published sha256 (%s)", path,
-                    "--no-verify" if not verify_hash else "another file name")
+        log.warning(
+            "%s: NOT checked against the published sha256 (%s)",
+            path,
+            "--no-verify" if not verify_hash else "another file name",
+        )
     return path

@@ -7,6 +7,7 @@ Caffe's ``-shuffle`` is unseeded. By default this module shuffles the list in Py
 and runs convert_imageset without ``-shuffle``, so two runs give identical databases;
 ``caffe_shuffle=True`` uses Caffe's own shuffle instead. Keys are "%08d_<file name>".
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,14 @@ def shuffled(entries: list[lists.Entry], seed: int) -> list[lists.Entry]:
     return [entries[i] for i in order]
 
 
-def build_db(patch_dir: Path, list_path: Path, db_path: Path, seed: int | None = DEFAULT_SEED,
-             caffe_shuffle: bool = False, backend: str = "leveldb") -> int:
+def build_db(
+    patch_dir: Path,
+    list_path: Path,
+    db_path: Path,
+    seed: int | None = DEFAULT_SEED,
+    caffe_shuffle: bool = False,
+    backend: str = "leveldb",
+) -> int:
     """Build a Caffe database from a space-separated list; returns the record count.
 
     ``seed``: shuffle the list in Python (the shuffled list is kept as ``<db>.order.txt``);
@@ -55,14 +62,21 @@ def build_db(patch_dir: Path, list_path: Path, db_path: Path, seed: int | None =
         source = order_file
     log_file = db_path.with_name(db_path.name + ".log")
     with atomic.atomic_path(db_path, is_dir=True) as tmp:
-        run_tool("convert_imageset", [*args, f"{patch_dir.resolve()}/", str(source.resolve()), str(tmp)],
-                 log_file=log_file)
+        run_tool(
+            "convert_imageset", [*args, f"{patch_dir.resolve()}/", str(source.resolve()), str(tmp)], log_file=log_file
+        )
         n = count_records(tmp, backend)
         if n != len(entries):
-            raise BadDatabase(f"{db_path}: convert_imageset wrote {n} records for {len(entries)} list lines "
-                              f"({list_path}); see {log_file}")
-    log.info("%s: %d records (%s)", db_path.name, n,
-             "caffe -shuffle" if caffe_shuffle else f"seed {seed}" if seed is not None else "list order")
+            raise BadDatabase(
+                f"{db_path}: convert_imageset wrote {n} records for {len(entries)} list lines "
+                f"({list_path}); see {log_file}"
+            )
+    log.info(
+        "%s: %d records (%s)",
+        db_path.name,
+        n,
+        "caffe -shuffle" if caffe_shuffle else f"seed {seed}" if seed is not None else "list order",
+    )
     return n
 
 
@@ -72,8 +86,11 @@ def compute_mean(db_path: Path, mean_path: Path, backend: str = "leveldb") -> np
     if not db_path.is_dir():
         raise BadDatabase(f"{db_path}: database does not exist")
     with atomic.atomic_path(mean_path) as tmp:
-        run_tool("compute_image_mean", [str(db_path), str(tmp), "-backend", backend],
-                 log_file=mean_path.with_name(mean_path.name + ".log"))
+        run_tool(
+            "compute_image_mean",
+            [str(db_path), str(tmp), "-backend", backend],
+            log_file=mean_path.with_name(mean_path.name + ".log"),
+        )
     return read_mean(mean_path)
 
 
@@ -104,6 +121,7 @@ def read_mean(path: Path, shape: tuple[int, int, int] | None = None) -> np.ndarr
 def iter_records(db_path: Path) -> Iterator[tuple[bytes, int, np.ndarray]]:
     """Yield (key, label, image C x H x W uint8) of a LevelDB built by convert_imageset."""
     import plyvel
+
     pb2 = caffe_pb2()
     db = plyvel.DB(str(db_path), create_if_missing=False)
     try:
@@ -123,6 +141,7 @@ def count_records(db_path: Path, backend: str = "leveldb") -> int:
     if backend != "leveldb":
         raise ValueError("only leveldb is counted here")
     import plyvel
+
     db = plyvel.DB(str(db_path), create_if_missing=False)
     try:
         return sum(1 for _ in db.iterator(include_value=False))
@@ -133,6 +152,7 @@ def count_records(db_path: Path, backend: str = "leveldb") -> int:
 def db_items(db_path: Path) -> list[tuple[bytes, bytes]]:
     """All (key, value) pairs of a LevelDB, in key order (for comparing two databases)."""
     import plyvel
+
     db = plyvel.DB(str(db_path), create_if_missing=False)
     try:
         return list(db)

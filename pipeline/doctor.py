@@ -1,4 +1,5 @@
 """``python -m pipeline doctor``: versions and paths of everything the pipeline runs on."""
+
 from __future__ import annotations
 
 import importlib
@@ -14,6 +15,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Check:
     """One dependency: its name, whether it works, and its version or path (or the error)."""
+
     name: str
     ok: bool
     detail: str
@@ -49,9 +51,19 @@ def checks() -> list[Check]:
         out.append(Check("pycaffe", True, f"{caffe.__version__} ({caffe.__file__})"))
     except Exception as exc:
         out.append(Check("pycaffe", False, str(exc)))
-    for name, imp in (("numpy", None), ("protobuf", "google.protobuf"), ("plyvel", None),
-                      ("scikit-image", "skimage"), ("scipy", None), ("jinja2", None), ("tqdm", None),
-                      ("Pillow", "PIL"), ("pooch", None), ("tifffile", None), ("openslide", None)):
+    for name, imp in (
+        ("numpy", None),
+        ("protobuf", "google.protobuf"),
+        ("plyvel", None),
+        ("scikit-image", "skimage"),
+        ("scipy", None),
+        ("jinja2", None),
+        ("tqdm", None),
+        ("Pillow", "PIL"),
+        ("pooch", None),
+        ("tifffile", None),
+        ("openslide", None),
+    ):
         out.append(_module(name, imp))
     return out
 

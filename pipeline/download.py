@@ -12,6 +12,7 @@ the part.
 Beside each download ``<name>.json`` records the URL, size, sha256 and whether that sha256 was
 checked against a published one (``verified``) or only recorded at this first download.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -50,8 +51,14 @@ class ResumableDownloader(pooch.HTTPDownloader):
     pooch's own.
     """
 
-    def __init__(self, part: Path, progressbar: bool = True, timeout: float = 30.0, offline_hint: str = "",
-                 chunk_size: int = 1 << 16) -> None:
+    def __init__(
+        self,
+        part: Path,
+        progressbar: bool = True,
+        timeout: float = 30.0,
+        offline_hint: str = "",
+        chunk_size: int = 1 << 16,
+    ) -> None:
         super().__init__(progressbar=progressbar, chunk_size=chunk_size, timeout=timeout)
         self.part = Path(part)
         self.timeout = timeout
@@ -59,16 +66,20 @@ class ResumableDownloader(pooch.HTTPDownloader):
 
     def __call__(self, url: str, output_file: str, pooch_instance, check_only: bool = False):
         import requests
+
         if check_only:
             return super().__call__(url, output_file, pooch_instance, check_only=True)
         have = self.part.stat().st_size if self.part.is_file() else 0
         try:
-            resp = requests.get(url, headers={"Range": f"bytes={have}-"} if have else {}, stream=True,
-                                timeout=self.timeout)
+            resp = requests.get(
+                url, headers={"Range": f"bytes={have}-"} if have else {}, stream=True, timeout=self.timeout
+            )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise DownloadError(f"cannot reach {url} ({type(exc).__name__}). Offline? {self.offline_hint}".strip()) from exc
+            raise DownloadError(
+                f"cannot reach {url} ({type(exc).__name__}). Offline? {self.offline_hint}".strip()
+            ) from exc
         with resp:
-            if resp.status_code == 416 and have:     # nothing after the end: the part may be complete
+            if resp.status_code == 416 and have:  # nothing after the end: the part may be complete
                 self._check_complete(url, have, resp.headers.get("Content-Range", ""))
             else:
                 if resp.status_code >= 400:
@@ -87,21 +98,33 @@ class ResumableDownloader(pooch.HTTPDownloader):
     def _stream(self, url: str, resp, have: int, total: int | None) -> None:
         import requests
         from tqdm import tqdm
+
         self.part.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.part, "ab" if have else "wb") as fh, \
-                tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=self.part.name[:-5],
-                     disable=not self.progressbar) as bar:
+        with (
+            open(self.part, "ab" if have else "wb") as fh,
+            tqdm(
+                total=total,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                desc=self.part.name[:-5],
+                disable=not self.progressbar,
+            ) as bar,
+        ):
             try:
                 for block in resp.iter_content(self.chunk_size):
                     fh.write(block)
                     bar.update(len(block))
             except requests.RequestException as exc:
-                raise DownloadError(f"{url}: interrupted after {fh.tell()} bytes ({type(exc).__name__}); "
-                                    f"rerun the same command to resume from {self.part}") from exc
+                raise DownloadError(
+                    f"{url}: interrupted after {fh.tell()} bytes ({type(exc).__name__}); "
+                    f"rerun the same command to resume from {self.part}"
+                ) from exc
         got = self.part.stat().st_size
         if total is not None and got != total:
-            raise DownloadError(f"{url}: truncated download ({got} of {total} bytes); "
-                                f"rerun the same command to resume from {self.part}")
+            raise DownloadError(
+                f"{url}: truncated download ({got} of {total} bytes); rerun the same command to resume from {self.part}"
+            )
 
     def _check_complete(self, url: str, have: int, content_range: str) -> None:
         size = content_range.rsplit("/", 1)[-1]
@@ -112,8 +135,15 @@ class ResumableDownloader(pooch.HTTPDownloader):
 OVERRIDE_HINT = "accept it deliberately with --no-verify (or ALLOW_UNVERIFIED=1)"
 
 
-def fetch(url: str, dest: Path, sha256: str | None = None, offline_hint: str = "", show_progress: bool = True,
-          timeout: float = 30.0, override_hint: str = OVERRIDE_HINT) -> Path:
+def fetch(
+    url: str,
+    dest: Path,
+    sha256: str | None = None,
+    offline_hint: str = "",
+    show_progress: bool = True,
+    timeout: float = 30.0,
+    override_hint: str = OVERRIDE_HINT,
+) -> Path:
     """Download ``url`` to ``dest`` with pooch, resuming ``dest.part``; check ``sha256`` when given.
 
     A ``dest`` already present with the expected sha256 (or, without one, present at all) is kept.
@@ -127,21 +157,34 @@ def fetch(url: str, dest: Path, sha256: str | None = None, offline_hint: str = "
     if part.is_file():
         log.info("%s: resuming after %d bytes", dest.name, part.stat().st_size)
     try:
-        pooch.retrieve(url, known_hash=f"sha256:{sha256}" if sha256 else None, fname=dest.name, path=dest.parent,
-                       downloader=dl, progressbar=show_progress)
+        pooch.retrieve(
+            url,
+            known_hash=f"sha256:{sha256}" if sha256 else None,
+            fname=dest.name,
+            path=dest.parent,
+            downloader=dl,
+            progressbar=show_progress,
+        )
     except ValueError as exc:
         if sha256 is None or not part.is_file():
             raise DownloadError(f"{url}: {exc}") from exc
-        raise ChecksumError(f"{dest.name}: sha256 {sha256_of(part)} (downloaded from {url}) does not match the "
-                            f"expected {sha256}. The download is kept as {part}: delete it to download again"
-                            + (f", or {override_hint}" if override_hint else "")) from exc
+        raise ChecksumError(
+            f"{dest.name}: sha256 {sha256_of(part)} (downloaded from {url}) does not match the "
+            f"expected {sha256}. The download is kept as {part}: delete it to download again"
+            + (f", or {override_hint}" if override_hint else "")
+        ) from exc
     part.unlink(missing_ok=True)
     digest = sha256_of(dest)
     rec = recorded(dest)
     if rec is None or rec.get("sha256") != digest or rec.get("verified") != (sha256 is not None):
         if rec is not None and rec.get("sha256") != digest:
-            log.warning("%s: sha256 %s differs from the %s recorded on %s; recording the new one", dest, digest,
-                        rec.get("sha256"), rec.get("date", "?"))
+            log.warning(
+                "%s: sha256 %s differs from the %s recorded on %s; recording the new one",
+                dest,
+                digest,
+                rec.get("sha256"),
+                rec.get("date", "?"),
+            )
         record(dest, url, digest, verified=sha256 is not None)
     return dest
 
@@ -149,11 +192,26 @@ def fetch(url: str, dest: Path, sha256: str | None = None, offline_hint: str = "
 def record(dest: Path, url: str, sha256: str, verified: bool) -> Path:
     """Write ``dest.json``: URL, bytes, sha256, whether it was checked against a published one, date."""
     path = Path(dest).with_name(Path(dest).name + ".json")
-    atomic.write_text(path, json.dumps({
-        "url": url, "bytes": Path(dest).stat().st_size, "sha256": sha256, "verified": verified,
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}, indent=1))
-    log.info("%s: %d bytes, sha256 %s (%s)", dest, Path(dest).stat().st_size, sha256,
-             "matches the published checksum" if verified else "no published checksum: recorded, unverified")
+    atomic.write_text(
+        path,
+        json.dumps(
+            {
+                "url": url,
+                "bytes": Path(dest).stat().st_size,
+                "sha256": sha256,
+                "verified": verified,
+                "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+            indent=1,
+        ),
+    )
+    log.info(
+        "%s: %d bytes, sha256 %s (%s)",
+        dest,
+        Path(dest).stat().st_size,
+        sha256,
+        "matches the published checksum" if verified else "no published checksum: recorded, unverified",
+    )
     return path
 
 
@@ -179,4 +237,3 @@ def copy_verified(src: Path, dest: Path, sha256: str) -> Path:
 def hash_matches(path: Path, sha256: str) -> bool:
     """Whether a file's sha256 is ``sha256`` (pooch's check)."""
     return pooch.hash_matches(str(path), f"sha256:{sha256}")
-

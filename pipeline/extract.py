@@ -14,6 +14,7 @@ temporary folder first. Here:
 - everything goes to a temporary folder renamed to the target when complete, so an interrupted
   extraction leaves nothing under the final name.
 """
+
 from __future__ import annotations
 
 import logging
@@ -60,7 +61,7 @@ def _zip_members(archive: Path) -> Iterator[tuple[str, bool, IO[bytes] | None]]:
 
 def _tar_members(archive: Path) -> Iterator[tuple[str, bool, IO[bytes] | None]]:
     with tarfile.open(archive, mode="r:*") as tf:
-        for m in tf:                       # streaming: one pass over a compressed archive
+        for m in tf:  # streaming: one pass over a compressed archive
             if m.issym() or m.islnk():
                 raise UnsafeArchive(f"{archive}: member {m.name!r} is a link (to {m.linkname!r}); refused")
             if m.isdir():
@@ -92,6 +93,7 @@ def extract(archive: Path, dest: Path, show_progress: bool = True) -> Path:
     is left behind. Returns ``dest``.
     """
     from tqdm import tqdm
+
     archive, dest = Path(archive), Path(dest)
     stream = members(archive)
     n = 0

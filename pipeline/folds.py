@@ -4,6 +4,7 @@ The original used MATLAB ``crossvalind('Kfold', npatients, 5)`` (unseeded: its f
 reproduced). Here fold of patient i = (p[i] mod k) + 1 with p = RandomState(seed).permutation(n):
 balanced fold sizes like crossvalind's, deterministic for a seed.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,9 @@ def assign_folds(patients: Sequence[str], k: int = 5, seed: int = 1) -> dict[str
     return {p: int(perm[i] % k) + 1 for i, p in enumerate(patients)}
 
 
-def write_fold_lists(out_dir: Path, patients: Sequence[str], per_patient: dict[str, list[lists.Entry]],
-                     folds: dict[str, int], k: int = 5) -> None:
+def write_fold_lists(
+    out_dir: Path, patients: Sequence[str], per_patient: dict[str, list[lists.Entry]], folds: dict[str, int], k: int = 5
+) -> None:
     """train/test_w32_<fold>.txt (space-separated, as the common step 2 wrote them) and
     train/test_w32_parent_<fold>.txt (patient IDs), patients in the given order."""
     for fold in range(1, k + 1):

@@ -1,4 +1,5 @@
 """Image reading and writing with the semantics the original scripts relied on."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,6 +23,7 @@ def load_image(path: Path, color: bool = True) -> np.ndarray:
     """
     import skimage
     import skimage.io
+
     try:
         raw = skimage.io.imread(str(path))
     except Exception as exc:

@@ -18,6 +18,7 @@ reads: the root itself, or a folder of links in that layout.
 
 Use cases declare layouts (``pipeline/usecases/datasets.py``); this module knows none by name.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,6 +47,7 @@ class Layout:
     the patient ID (None: each image is its own patient). ``mask_band`` names the band of the mask
     that holds the annotation ("A": the alpha channel); None means the mask as read (first band).
     """
+
     name: str
     images: str
     masks: str | None = None
@@ -61,7 +63,7 @@ def template_regex(template: str) -> re.Pattern:
     """The compiled, anchored regular expression of a path template."""
     out, pos = [], 0
     for m in _FIELD.finditer(template):
-        out.append(re.escape(template[pos:m.start()]))
+        out.append(re.escape(template[pos : m.start()]))
         out.append(f"(?P<{m.group(1)}>{m.group(2) or '[^/]+?'})")
         pos = m.end()
     out.append(re.escape(template[pos:]))
@@ -102,6 +104,7 @@ def list_files(top: Path, max_depth: int) -> list[str]:
 @dataclass
 class Match:
     """A layout found at a root folder: its images and masks, keyed by their field values."""
+
     root: Path
     layout: Layout
     images: dict[tuple, Path] = field(default_factory=dict)
@@ -150,7 +153,7 @@ def _candidates(files: list[str], layout: Layout, max_depth: int) -> dict[str, M
             key = tuple(sorted(m.groupdict().items()))
             if kind == "mask":
                 match.masks[key] = Path(rel)
-                break                       # a mask is never an image
+                break  # a mask is never an image
             match.images[key] = Path(rel)
             match.fields[key] = m.groupdict()
     return out
@@ -169,8 +172,9 @@ def find(top: Path, layouts: Sequence[Layout], max_depth: int = 3, what: str = "
     """
     top = Path(top)
     if not layouts:
-        raise ValueError(f"{top}: no layouts declared for {what} (declare them with its Archive, "
-                         "pipeline/usecases/datasets.py)")
+        raise ValueError(
+            f"{top}: no layouts declared for {what} (declare them with its Archive, pipeline/usecases/datasets.py)"
+        )
     files = list_files(top, max_depth + max(t.count("/") for lay in layouts for t in (lay.images, lay.masks or "")))
     best: Match | None = None
     best_rank: tuple = ()
@@ -186,18 +190,29 @@ def find(top: Path, layouts: Sequence[Layout], max_depth: int = 3, what: str = "
         best.root = top / best.root
         best.images = {k: top / p for k, p in best.images.items()}
         best.masks = {k: top / p for k, p in best.masks.items()}
-        log.info("%s: %s at %s (%d images%s)", what, best.layout.name, best.root, len(best.images),
-                 f", {best.pairs} with masks" if best.layout.masks else "")
+        log.info(
+            "%s: %s at %s (%d images%s)",
+            what,
+            best.layout.name,
+            best.root,
+            len(best.images),
+            f", {best.pairs} with masks" if best.layout.masks else "",
+        )
         return best
     lines = [f"{top}: no {what} found in any accepted layout (looked at the top and up to {max_depth} folders down):"]
     lines += [f"  - {lay.describe()}" for lay in layouts]
     if partial is not None:
         example = render(partial.layout.masks or "", next(iter(partial.fields.values())))
-        lines.append(f"  closest: {len(partial.images)} images of '{partial.layout.name}' in {top / partial.root}, "
-                     f"none with its mask (e.g. {example})")
+        lines.append(
+            f"  closest: {len(partial.images)} images of '{partial.layout.name}' in {top / partial.root}, "
+            f"none with its mask (e.g. {example})"
+        )
     kinds = Counter(PurePosixPath(f).suffix.lower() or "(no extension)" for f in files)
-    lines.append("  found: " + (", ".join(f"{n} {ext}" for ext, n in kinds.most_common(6)) if files else "no files")
-                 + (f" in {len(files)} files" if files else ""))
+    lines.append(
+        "  found: "
+        + (", ".join(f"{n} {ext}" for ext, n in kinds.most_common(6)) if files else "no files")
+        + (f" in {len(files)} files" if files else "")
+    )
     raise LayoutNotFound("\n".join(lines))
 
 
@@ -221,11 +236,12 @@ def present(match: Match, reads: Sequence[Layout], cache: Path) -> Path:
             _link(Path(img).resolve(), tmp / render(target.images, f))
             if key in match.masks and target.masks:
                 _link(Path(match.masks[key]).resolve(), tmp / render(target.masks, f))
-    log.info("%s: presented %s (%s) as '%s' in %s (links)", src, match.layout.name, len(match.images), target.name, view)
+    log.info(
+        "%s: presented %s (%s) as '%s' in %s (links)", src, match.layout.name, len(match.images), target.name, view
+    )
     return view
 
 
 def _link(src: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.symlink_to(src)
-

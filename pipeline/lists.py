@@ -6,6 +6,7 @@ TAB-separated list makes every line fail and yields an empty database. The faith
 kept as written; :func:`space_copy` makes the copy that convert_imageset reads, and
 :func:`check_for_convert_imageset` refuses a list it would silently turn into an empty DB.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ class BadList(ValueError):
 @dataclass(frozen=True)
 class Entry:
     """One list line: a patch file name (relative to the patch folder) and its class."""
+
     name: str
     label: int
 
@@ -51,7 +53,7 @@ def read_list(path: Path) -> list[Entry]:
         cut = max(stripped.rfind("\t"), stripped.rfind(" "))
         if cut <= 0:
             raise BadList(f"{path}:{i}: expected '<file name><TAB or space><class>', got {line!r}")
-        name, label = stripped[:cut].rstrip("\t "), stripped[cut + 1:]
+        name, label = stripped[:cut].rstrip("\t "), stripped[cut + 1 :]
         try:
             out.append(Entry(name, int(label)))
         except ValueError:
@@ -86,13 +88,13 @@ def check_for_convert_imageset(list_path: Path, root: Path | None = None) -> lis
             raise BadList(
                 f"{list_path}:{i}: TAB-separated line {line!r}; convert_imageset splits at the last "
                 "space and would skip every line (empty DB). Use the space-separated copy "
-                "(pipeline.lists.space_copy / `python -m pipeline lists`).")
+                "(pipeline.lists.space_copy / `python -m pipeline lists`)."
+            )
     entries = read_list(list_path)
     if root is not None:
         missing = [e.name for e in entries if not (Path(root) / e.name).is_file()]
         if missing:
-            raise BadList(f"{list_path}: {len(missing)} listed file(s) do not exist under {root}, "
-                          f"e.g. {missing[:3]}")
+            raise BadList(f"{list_path}: {len(missing)} listed file(s) do not exist under {root}, e.g. {missing[:3]}")
     return entries
 
 

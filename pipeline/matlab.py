@@ -20,6 +20,7 @@
 
 Arrays are H x W or H x W x C; integer inputs keep their dtype.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,7 @@ def _cubic(x: np.ndarray) -> np.ndarray:
     ax = np.abs(x)
     ax2 = ax * ax
     ax3 = ax2 * ax
-    return ((1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1)
-            + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2)))
+    return (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))
 
 
 def _triangle(x: np.ndarray) -> np.ndarray:
@@ -50,8 +50,9 @@ def _box(x: np.ndarray) -> np.ndarray:
 METHODS = {"bicubic": (_cubic, 4.0, True), "bilinear": (_triangle, 2.0, True), "nearest": (_box, 1.0, False)}
 
 
-def contributions(in_len: int, out_len: int, scale: float, antialias: bool = True, method: str = "bicubic"
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def contributions(
+    in_len: int, out_len: int, scale: float, antialias: bool = True, method: str = "bicubic"
+) -> tuple[np.ndarray, np.ndarray]:
     """Weights (out_len x P) and 0-based source indices (out_len x P) of MATLAB's imresize.
 
     Follows imresize.m's ``contributions`` for the kernel of ``method`` (bicubic width 4,
@@ -59,8 +60,10 @@ def contributions(in_len: int, out_len: int, scale: float, antialias: bool = Tru
     """
     kernel, kernel_width, _ = METHODS[method]
     if scale < 1 and antialias:
+
         def h(x: np.ndarray) -> np.ndarray:
             return scale * kernel(scale * x)
+
         kernel_width = kernel_width / scale
     else:
         h = kernel
@@ -68,7 +71,7 @@ def contributions(in_len: int, out_len: int, scale: float, antialias: bool = Tru
     u = x / scale + 0.5 * (1 - 1 / scale)
     left = np.floor(u - kernel_width / 2)
     p = int(math.ceil(kernel_width)) + 2
-    ind = left[:, None] + np.arange(p)[None, :]          # 1-based
+    ind = left[:, None] + np.arange(p)[None, :]  # 1-based
     weights = h(u[:, None] - ind)
     weights = weights / weights.sum(axis=1, keepdims=True)
     aux = np.concatenate([np.arange(1, in_len + 1), np.arange(in_len, 0, -1)])
@@ -86,15 +89,16 @@ def _to_class(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return values.astype(dtype)
 
 
-def _resize_along(a: np.ndarray, axis: int, out_len: int, antialias: bool, scale: float | None = None,
-                  method: str = "bicubic") -> np.ndarray:
+def _resize_along(
+    a: np.ndarray, axis: int, out_len: int, antialias: bool, scale: float | None = None, method: str = "bicubic"
+) -> np.ndarray:
     in_len = a.shape[axis]
     scale = out_len / in_len if scale is None else scale
     w, idx = contributions(in_len, out_len, scale, antialias, method)
-    if w.shape[1] == 1 and np.all(w == 1):                      # pure nearest neighbour: indexing
+    if w.shape[1] == 1 and np.all(w == 1):  # pure nearest neighbour: indexing
         return np.take(a, idx[:, 0], axis=axis)
-    moved = np.moveaxis(a.astype(np.float64), axis, 0)          # in_len x ...
-    gathered = moved[idx]                                       # out_len x P x ...
+    moved = np.moveaxis(a.astype(np.float64), axis, 0)  # in_len x ...
+    gathered = moved[idx]  # out_len x P x ...
     shape = w.shape + (1,) * (moved.ndim - 1)
     out = (gathered * w.reshape(shape)).sum(axis=1)
     return np.moveaxis(_to_class(out, a.dtype), 0, axis)
@@ -106,8 +110,9 @@ def _antialias(method: str, antialias: bool | None) -> bool:
     return METHODS[method][2] if antialias is None else antialias
 
 
-def imresize(a: np.ndarray, out_shape: tuple[int, int], antialias: bool | None = None,
-             method: str = "bicubic") -> np.ndarray:
+def imresize(
+    a: np.ndarray, out_shape: tuple[int, int], antialias: bool | None = None, method: str = "bicubic"
+) -> np.ndarray:
     """MATLAB ``imresize(a, [rows cols], method)`` (antialiasing by default except for nearest).
 
     Logical images: MATLAB's rule (``im2uint8``, resized as uint8, ``> 128``).
@@ -151,6 +156,7 @@ def rgb2gray(rgb: np.ndarray) -> np.ndarray:
 def bwmorph_dilate(mask: np.ndarray, n: int) -> np.ndarray:
     """MATLAB ``bwmorph(mask, 'dilate', n)``: n dilations with a 3x3 square, outside the image 0."""
     from scipy.ndimage import binary_dilation
+
     if n <= 0:
         return mask.astype(bool)
     return binary_dilation(mask.astype(bool), structure=np.ones((3, 3), bool), iterations=n, border_value=0)
@@ -201,11 +207,11 @@ def imrotate_crop(a: np.ndarray, angle: float) -> np.ndarray:
         m, d = min(h, w), abs(h // 2 - w // 2)
         r0, c0 = (d, 0) if h > w else (0, d)
         out = np.zeros_like(a)
-        out[r0:r0 + m, c0:c0 + m] = np.rot90(a[r0:r0 + m, c0:c0 + m], k, axes=(0, 1))
+        out[r0 : r0 + m, c0 : c0 + m] = np.rot90(a[r0 : r0 + m, c0 : c0 + m], k, axes=(0, 1))
         return out
     h, w = a.shape[:2]
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    phi = angle * math.pi / 180          # imrotate.m: phi = ang*pi/180
+    phi = angle * math.pi / 180  # imrotate.m: phi = ang*pi/180
     c, s = math.cos(phi), math.sin(phi)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     dy, dx = yy - cy, xx - cx
@@ -239,16 +245,20 @@ def fspecial_disk(radius: float) -> np.ndarray:
     minxy = np.minimum(np.abs(x), np.abs(y))
     r2 = rad * rad
 
-    def sqrt0(v: np.ndarray) -> np.ndarray:       # MATLAB multiplies a complex sqrt by 0 where unused
+    def sqrt0(v: np.ndarray) -> np.ndarray:  # MATLAB multiplies a complex sqrt by 0 where unused
         return np.sqrt(np.maximum(v, 0.0))
 
     m1 = np.where(r2 < (maxxy + 0.5) ** 2 + (minxy - 0.5) ** 2, minxy - 0.5, sqrt0(r2 - (maxxy + 0.5) ** 2))
     m2 = np.where(r2 > (maxxy - 0.5) ** 2 + (minxy + 0.5) ** 2, minxy + 0.5, sqrt0(r2 - (maxxy - 0.5) ** 2))
     a1, a2 = np.arcsin(np.clip(m1 / rad, -1, 1)), np.arcsin(np.clip(m2 / rad, -1, 1))
-    area = (r2 * (0.5 * (a2 - a1) + 0.25 * (np.sin(2 * a2) - np.sin(2 * a1)))
-            - (maxxy - 0.5) * (m2 - m1) + (m1 - minxy + 0.5))
-    crossed = (((r2 < (maxxy + 0.5) ** 2 + (minxy + 0.5) ** 2) & (r2 > (maxxy - 0.5) ** 2 + (minxy - 0.5) ** 2))
-               | ((minxy == 0) & (maxxy - 0.5 < rad) & (maxxy + 0.5 >= rad)))
+    area = (
+        r2 * (0.5 * (a2 - a1) + 0.25 * (np.sin(2 * a2) - np.sin(2 * a1)))
+        - (maxxy - 0.5) * (m2 - m1)
+        + (m1 - minxy + 0.5)
+    )
+    crossed = ((r2 < (maxxy + 0.5) ** 2 + (minxy + 0.5) ** 2) & (r2 > (maxxy - 0.5) ** 2 + (minxy - 0.5) ** 2)) | (
+        (minxy == 0) & (maxxy - 0.5 < rad) & (maxxy + 0.5 >= rad)
+    )
     sgrid = np.where(crossed, area, 0.0)
     sgrid = sgrid + ((maxxy + 0.5) ** 2 + (minxy + 0.5) ** 2 < r2)
     sgrid[crad, crad] = min(math.pi * r2, math.pi / 2)
@@ -265,8 +275,9 @@ def fspecial_disk(radius: float) -> np.ndarray:
     return sgrid / sgrid.sum()
 
 
-def classify_linear(sample: np.ndarray, training: np.ndarray, group: np.ndarray,
-                    prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def classify_linear(
+    sample: np.ndarray, training: np.ndarray, group: np.ndarray, prior: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """MATLAB ``[class, err, posterior] = classify(sample, training, group)`` with its default type
     'linear': (class index per sample row, posterior N x G), groups in sorted order.
 
@@ -277,6 +288,7 @@ def classify_linear(sample: np.ndarray, training: np.ndarray, group: np.ndarray,
     (no more observations than groups; pooled covariance not positive definite).
     """
     from scipy.linalg import solve_triangular
+
     training = np.asarray(training, dtype=np.float64)
     sample = np.asarray(sample, dtype=np.float64)
     groups, gindex = np.unique(np.asarray(group), return_inverse=True)
@@ -293,7 +305,7 @@ def classify_linear(sample: np.ndarray, training: np.ndarray, group: np.ndarray,
     log_det = 2 * np.sum(np.log(s))
     dist = np.empty((sample.shape[0], g))
     for k in range(g):
-        a = solve_triangular(r, (sample - means[k]).T, trans="T").T     # (x - mean_k) / R
+        a = solve_triangular(r, (sample - means[k]).T, trans="T").T  # (x - mean_k) / R
         dist[:, k] = math.log(prior[k]) - 0.5 * (np.sum(a * a, axis=1) + log_det)
     top = dist.max(axis=1, keepdims=True)
     p = np.exp(dist - top)
@@ -301,6 +313,7 @@ def classify_linear(sample: np.ndarray, training: np.ndarray, group: np.ndarray,
 
 
 # --------------------------------------------------------------------------- filtering and rounding
+
 
 def imfilter(a: np.ndarray, h: np.ndarray) -> np.ndarray:
     """MATLAB ``imfilter(a, h)``: correlation with zero padding, output the size of ``a``.
@@ -314,19 +327,20 @@ def imfilter(a: np.ndarray, h: np.ndarray) -> np.ndarray:
     h = np.asarray(h, dtype=np.float64)
     x = a.astype(np.float64)
     kh, kw = h.shape
-    top, left = (kh + 1) // 2 - 1, (kw + 1) // 2 - 1            # rows above / columns left of the centre
+    top, left = (kh + 1) // 2 - 1, (kw + 1) // 2 - 1  # rows above / columns left of the centre
     pad = ((top, kh - 1 - top), (left, kw - 1 - left)) + ((0, 0),) * (x.ndim - 2)
     xp = np.pad(x, pad, mode="constant")
     if np.all(h == h.flat[0]):
         sat = np.zeros((xp.shape[0] + 1, xp.shape[1] + 1) + xp.shape[2:])
         sat[1:, 1:] = xp.cumsum(0).cumsum(1)
         out = sat[kh:, kw:] - sat[:-kh, kw:] - sat[kh:, :-kw] + sat[:-kh, :-kw]
-        out = out[:x.shape[0], :x.shape[1]] * h.flat[0]
+        out = out[: x.shape[0], : x.shape[1]] * h.flat[0]
     else:
         from scipy.ndimage import correlate
+
         w = h.reshape(h.shape + (1,) * (x.ndim - 2))
         full = correlate(xp, w, mode="constant", origin=[-(kh // 2) + top, -(kw // 2) + left] + [0] * (x.ndim - 2))
-        out = full[top:top + x.shape[0], left:left + x.shape[1]]
+        out = full[top : top + x.shape[0], left : left + x.shape[1]]
     if np.issubdtype(a.dtype, np.integer):
         return _to_class(out, a.dtype)
     return out
@@ -339,7 +353,7 @@ def roundn(x: np.ndarray, n: int) -> np.ndarray:
     if n < 0:
         p = 10.0 ** (-n)
         return np.sign(x) * np.floor(np.abs(x * p) + 0.5) / p
-    p = 10.0 ** n
+    p = 10.0**n
     return np.sign(x) * np.floor(np.abs(x / p) + 0.5) * p
 
 
@@ -356,7 +370,7 @@ def stretchlim(img: np.ndarray, tol: tuple[float, float] = (0.01, 0.99)) -> tupl
         return 0.0, 1.0
     counts = np.bincount(img.ravel().astype(np.int64), minlength=nbins)[:nbins]
     cdf = np.cumsum(counts) / counts.sum()
-    ilow = int(np.argmax(cdf > lo)) + 1          # 1-based, as find(.., 1, 'first')
+    ilow = int(np.argmax(cdf > lo)) + 1  # 1-based, as find(.., 1, 'first')
     ihigh = int(np.argmax(cdf >= hi)) + 1
     if ilow == ihigh:
         ilow, ihigh = 1, nbins
@@ -378,6 +392,7 @@ def imadjust(img: np.ndarray, low_high: tuple[float, float]) -> np.ndarray:
 
 # --------------------------------------------------------------------------- binary morphology
 
+
 def _structure(conn: int) -> np.ndarray:
     if conn == 8:
         return np.ones((3, 3), dtype=bool)
@@ -390,6 +405,7 @@ def bwlabel(bw: np.ndarray, conn: int = 8) -> tuple[np.ndarray, int]:
     """MATLAB ``[L, n] = bwlabel(bw, conn)``: components numbered 1..n in the column-major order
     of their first pixel (as MATLAB's scan by columns). int32 labels, 0 = background."""
     from scipy.ndimage import label
+
     lab_t, n = label(np.asarray(bw, dtype=bool).T, structure=_structure(conn))
     return np.ascontiguousarray(lab_t.T).astype(np.int32), int(n)
 
@@ -411,4 +427,5 @@ def imfill_holes(bw: np.ndarray, conn: int = 4) -> np.ndarray:
     original's ``bwfill(bw, 'holes')``, 8-connected foreground, is the same): background pixels not
     reachable from the image border through ``conn``-connected background become foreground."""
     from scipy.ndimage import binary_fill_holes
+
     return binary_fill_holes(np.asarray(bw, dtype=bool), structure=_structure(conn))

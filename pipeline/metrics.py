@@ -1,4 +1,5 @@
 """Patch- and pixel-level metrics (pure functions). Class 1 is the positive class."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,7 @@ def confusion(truth, pred) -> dict[str, int]:
     """tp, fp, fn, tn of binary labels (arrays of 0/1)."""
     t = np.asarray(truth).astype(bool)
     p = np.asarray(pred).astype(bool)
-    return {"tp": int(np.sum(t & p)), "fp": int(np.sum(~t & p)),
-            "fn": int(np.sum(t & ~p)), "tn": int(np.sum(~t & ~p))}
+    return {"tp": int(np.sum(t & p)), "fp": int(np.sum(~t & p)), "fn": int(np.sum(t & ~p)), "tn": int(np.sum(~t & ~p))}
 
 
 def _div(a: float, b: float) -> float | None:
@@ -25,10 +25,16 @@ def scores(c: dict[str, int]) -> dict[str, float | int | None]:
     tpr = _div(tp, tp + fn)
     tnr = _div(tn, tn + fp)
     bal = None if tpr is None or tnr is None else (tpr + tnr) / 2
-    return {**c, "n": tp + fp + fn + tn,
-            "f_score": _div(2 * tp, 2 * tp + fp + fn),
-            "precision": _div(tp, tp + fp), "recall": tpr, "specificity": tnr,
-            "balanced_accuracy": bal, "accuracy": _div(tp + tn, tp + fp + fn + tn)}
+    return {
+        **c,
+        "n": tp + fp + fn + tn,
+        "f_score": _div(2 * tp, 2 * tp + fp + fn),
+        "precision": _div(tp, tp + fp),
+        "recall": tpr,
+        "specificity": tnr,
+        "balanced_accuracy": bal,
+        "accuracy": _div(tp + tn, tp + fp + fn + tn),
+    }
 
 
 def pixel_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | int | None]:

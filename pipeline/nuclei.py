@@ -22,6 +22,7 @@ Masks (quirk Q3): the original read RADHicaL masks as ``double(imread(mask))``: 
 ``pipeline.usecases.radhical.levels``). :func:`read_mask` returns the values as MATLAB would and
 says which kind the file is.
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,6 +50,7 @@ class BadMask(ValueError):
 
 # --------------------------------------------------------------------------- layout
 
+
 def mask_path(image: Path) -> Path:
     """``strrep(name, '_original.tif', '_mask.png')`` beside the image."""
     image = Path(image)
@@ -71,17 +73,20 @@ def images_by_patient(folder: Path) -> dict[str, list[Path]]:
 
 # --------------------------------------------------------------------------- masks
 
+
 @dataclass(frozen=True)
 class Mask:
     """A mask as MATLAB's ``double(imread(.))`` gives it (H x W float64) and what the file is."""
+
     values: np.ndarray
-    kind: str          # "1-bit", "8-bit 0/255", "8-bit 0/1", "8-bit", "16-bit"
+    kind: str  # "1-bit", "8-bit 0/255", "8-bit 0/1", "8-bit", "16-bit"
 
 
 def read_mask(path: Path, image_shape: tuple[int, int] | None = None) -> Mask:
     """Read a nucleus mask; :class:`BadMask` names the file when it is missing, unreadable, has
     channels, or (with ``image_shape``) is not the image's size."""
     from PIL import Image
+
     path = Path(path)
     if not path.is_file():
         raise BadMask(f"{path}: mask does not exist")
@@ -94,8 +99,7 @@ def read_mask(path: Path, image_shape: tuple[int, int] | None = None) -> Mask:
     if arr.ndim != 2:
         raise BadMask(f"{path}: mask has {arr.shape[2]} channels (mode {mode}); a single-channel mask is expected")
     if image_shape is not None and arr.shape != tuple(image_shape[:2]):
-        raise BadMask(f"{path}: mask is {arr.shape[0]}x{arr.shape[1]}, its image is "
-                      f"{image_shape[0]}x{image_shape[1]}")
+        raise BadMask(f"{path}: mask is {arr.shape[0]}x{arr.shape[1]}, its image is {image_shape[0]}x{image_shape[1]}")
     if mode == "1":
         kind = "1-bit"
     elif arr.dtype == np.uint8:
@@ -143,8 +147,10 @@ def negative_mask(io: np.ndarray, patch_dim: int = 50, rule: str = "faithful") -
 
 # --------------------------------------------------------------------------- generated cohort
 
-def _ellipse(shape: tuple[int, int], cy: float, cx: float, a: float, b: float, th: float, margin: int = 2
-             ) -> tuple[tuple[slice, slice], np.ndarray]:
+
+def _ellipse(
+    shape: tuple[int, int], cy: float, cx: float, a: float, b: float, th: float, margin: int = 2
+) -> tuple[tuple[slice, slice], np.ndarray]:
     """Bounding box (slices, ``margin`` px beyond the ellipse) and mask of an ellipse with semi-axes
     a, b rotated by th."""
     r = int(np.ceil(max(a, b))) + margin
@@ -154,11 +160,18 @@ def _ellipse(shape: tuple[int, int], cy: float, cx: float, a: float, b: float, t
     c, s = np.cos(th), np.sin(th)
     u = (xx - cx) * c + (yy - cy) * s
     v = -(xx - cx) * s + (yy - cy) * c
-    return (slice(y0, y1), slice(x0, x1)), (u / max(a, .5)) ** 2 + (v / max(b, .5)) ** 2 <= 1
+    return (slice(y0, y1), slice(x0, x1)), (u / max(a, 0.5)) ** 2 + (v / max(b, 0.5)) ** 2 <= 1
 
 
-def make_cohort(root: Path, n_patients: int = 10, size: int = 800, seed: int = 0, images_per_patient: int = 1,
-                annotated: float = 0.7, first_id: int = 10250) -> list[Path]:
+def make_cohort(
+    root: Path,
+    n_patients: int = 10,
+    size: int = 800,
+    seed: int = 0,
+    images_per_patient: int = 1,
+    annotated: float = 0.7,
+    first_id: int = 10250,
+) -> list[Path]:
     """Generated nucleus-like images and incomplete masks in the data set's layout (not tissue).
 
     Each ``size`` x ``size`` image has pink, fibrous stroma (smoothed anisotropic noise, paler and
@@ -170,7 +183,9 @@ def make_cohort(root: Path, n_patients: int = 10, size: int = 800, seed: int = 0
     """
     from PIL import Image
     from scipy.ndimage import gaussian_filter
+
     from pipeline.synth import EOSIN, EOSIN_DENSE, HEMATOXYLIN
+
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.RandomState(seed)
@@ -179,15 +194,15 @@ def make_cohort(root: Path, n_patients: int = 10, size: int = 800, seed: int = 0
     for i in range(n_patients):
         pid = str(first_id + i)
         for k in range(images_per_patient):
-            fibres = gaussian_filter(rng.randn(size, size), sigma=(1.5, 9.0) if rng.rand() < .5 else (9.0, 1.5))
+            fibres = gaussian_filter(rng.randn(size, size), sigma=(1.5, 9.0) if rng.rand() < 0.5 else (9.0, 1.5))
             blend = np.clip(0.5 + 4 * gaussian_filter(rng.randn(size, size), 40), 0, 1)[:, :, None]
             img = EOSIN * (1 - blend) + EOSIN_DENSE * blend + 60 * fibres[:, :, None] * np.array([0.3, 1.0, 0.5])
             mask = np.zeros(shape, bool)
             taken = np.zeros(shape, bool)
-            for _ in range(rng.randint(3, 6)):             # nests of tumour nuclei
-                cy0, cx0 = rng.uniform(.15, .85, 2) * size
-                spread = rng.uniform(.10, .18) * size
-                for _ in range(int(spread ** 2 / 50)):
+            for _ in range(rng.randint(3, 6)):  # nests of tumour nuclei
+                cy0, cx0 = rng.uniform(0.15, 0.85, 2) * size
+                spread = rng.uniform(0.10, 0.18) * size
+                for _ in range(int(spread**2 / 50)):
                     cy, cx = rng.normal(cy0, spread / 2, 2)
                     a, b, th = rng.uniform(9, 18), rng.uniform(6, 12), rng.uniform(0, np.pi)
                     if not (a < cy < size - a and a < cx < size - a):
@@ -204,7 +219,7 @@ def make_cohort(root: Path, n_patients: int = 10, size: int = 800, seed: int = 0
                         grow = float(rng.choice([-1.0, 0.0, 1.0]))
                         _, m = _ellipse(shape, cy, cx, a + grow, b + grow, th, margin=int(2 - grow))
                         mask[box] |= m
-            for _ in range(rng.randint(5, 15)):            # stromal nuclei: small, elongated, not annotated
+            for _ in range(rng.randint(5, 15)):  # stromal nuclei: small, elongated, not annotated
                 cy, cx = rng.uniform(10, size - 10, 2)
                 box, nuc = _ellipse(shape, cy, cx, rng.uniform(6, 9), rng.uniform(2, 3.5), rng.uniform(0, np.pi))
                 nuc &= ~taken[box]

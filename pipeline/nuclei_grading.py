@@ -16,6 +16,7 @@ nucleus (in bwlabel's column-major order) has a PPV, and absent after the last o
 nuclei, then ``nanmean`` over images) and the same way for TPR, PPV and the detection rate
 (mean of DET), which the original code does not show [inferred].
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,10 +29,11 @@ from pipeline.matlab import bwlabel, imresize
 @dataclass
 class Grade:
     """Per-nucleus vectors of one image, in bwlabel order of the annotation."""
+
     fscore: np.ndarray
     det: np.ndarray
     tpr: np.ndarray
-    ppv: np.ndarray                     # MATLAB's growth rule: see the module docstring
+    ppv: np.ndarray  # MATLAB's growth rule: see the module docstring
     tp: np.ndarray = field(default_factory=lambda: np.zeros(0))
     fp: np.ndarray = field(default_factory=lambda: np.zeros(0))
     fn: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -81,8 +83,13 @@ def _mean(v: np.ndarray) -> float:
 def image_scores(g: Grade) -> dict[str, float]:
     """Means over one image's nuclei (NaN for an image without annotated nuclei or, for PPV,
     without any touched nucleus)."""
-    return {"f_score": _mean(g.fscore), "tpr": _mean(g.tpr), "ppv": _mean(g.ppv),
-            "detection_rate": _mean(g.det), "nuclei": g.n}
+    return {
+        "f_score": _mean(g.fscore),
+        "tpr": _mean(g.tpr),
+        "ppv": _mean(g.ppv),
+        "detection_rate": _mean(g.det),
+        "nuclei": g.n,
+    }
 
 
 def summarize(grades: list[Grade]) -> dict[str, float | int | None]:

@@ -1,4 +1,5 @@
 """Patch files: the IDC centre crop, and PNG encoding/decoding of 32x32 patches as MATLAB read them."""
+
 from __future__ import annotations
 
 import struct
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-PATCH = 32          #: network input size (wsize)
+PATCH = 32  #: network input size (wsize)
 
 
 def center_crop_matlab(img: np.ndarray, size: int = PATCH) -> np.ndarray:
@@ -21,9 +22,11 @@ def center_crop_matlab(img: np.ndarray, size: int = PATCH) -> np.ndarray:
     r2, c2 = img.shape[0] // 2, img.shape[1] // 2
     r0, c0 = r2 - hw - 1, c2 - hw - 1
     if r0 < 0 or c0 < 0 or r0 + size > img.shape[0] or c0 + size > img.shape[1]:
-        raise IndexError(f"crop rows {r0 + 1}..{r0 + size}, cols {c0 + 1}..{c0 + size} (1-based) "
-                         f"exceed a {img.shape[0]}x{img.shape[1]} image")
-    return img[r0:r0 + size, c0:c0 + size]
+        raise IndexError(
+            f"crop rows {r0 + 1}..{r0 + size}, cols {c0 + 1}..{c0 + size} (1-based) "
+            f"exceed a {img.shape[0]}x{img.shape[1]} image"
+        )
+    return img[r0 : r0 + size, c0 : c0 + size]
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -48,10 +51,12 @@ def encode_png(arr: np.ndarray, compress_level: int = 1) -> bytes:
     raw = np.empty((h, rows.shape[1] + 1), dtype=np.uint8)
     raw[:, 0] = 0
     raw[:, 1:] = rows
-    return (b"\x89PNG\r\n\x1a\n"
-            + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0))
-            + _chunk(b"IDAT", zlib.compress(raw.tobytes(), compress_level))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0))
+        + _chunk(b"IDAT", zlib.compress(raw.tobytes(), compress_level))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def save_png(path: Path, arr: np.ndarray, compress_level: int = 1) -> None:
@@ -72,6 +77,7 @@ def read_rgb_like_matlab(path: Path) -> np.ndarray:
     and the IDC step skips it). Raises ValueError for samples that are not 8-bit.
     """
     from pipeline.imageio import imread_matlab
+
     arr = imread_matlab(path)
     if arr.dtype != np.uint8:
         raise ValueError(f"{path}: expected 8 bits per channel, got {arr.dtype}")

@@ -34,6 +34,7 @@ it) or :class:`StaleRecipe`.
 Options are plain JSON values (dataclasses, paths and tuples are converted); name them as the
 command line does (``iter``, ``seed``, ``variant``...) so the messages point at the option to change.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -94,27 +95,43 @@ def digest(value: Any, n: int = 16) -> str:
 
 
 def _hash(stage: str, key: str, options: dict, inputs: Mapping[str, Recipe]) -> str:
-    return digest({"stage": stage, "key": key, "options": options,
-                   "inputs": {name: [r["hash"], r.get("made", "")] for name, r in inputs.items()}})
+    return digest(
+        {
+            "stage": stage,
+            "key": key,
+            "options": options,
+            "inputs": {name: [r["hash"], r.get("made", "")] for name, r in inputs.items()},
+        }
+    )
 
 
 def source(path: Path, **options: Any) -> Recipe:
     """The recipe of an external input (a data folder or archive the user names): its resolved path
     and ``options``. It is made by no stage; a different path is a different recipe."""
     opts = plain({"path": str(Path(path).resolve()), **options})
-    return {"stage": "data", "key": "", "label": "data", "options": opts, "inputs": {},
-            "hash": _hash("data", "", opts, {}), "made": "", "time": ""}
+    return {
+        "stage": "data",
+        "key": "",
+        "label": "data",
+        "options": opts,
+        "inputs": {},
+        "hash": _hash("data", "", opts, {}),
+        "made": "",
+        "time": "",
+    }
 
 
 # --------------------------------------------------------------------------- differences
 
+
 @dataclass(frozen=True)
 class Change:
     """One difference between a recorded recipe and the expected one."""
-    option: str                 # option name, "" when an input was made again or is new
+
+    option: str  # option name, "" when an input was made again or is new
     old: Any
     new: Any
-    via: tuple[str, ...] = ()   # labels of the inputs it sits in, nearest first
+    via: tuple[str, ...] = ()  # labels of the inputs it sits in, nearest first
 
 
 def differences(old: Recipe, new: Recipe, via: tuple[str, ...] = ()) -> list[Change]:
@@ -156,6 +173,7 @@ def describe(change: Change) -> str:
 
 # --------------------------------------------------------------------------- the stage call
 
+
 def record_path(folder: Path, name: str, key: str = "") -> Path:
     """Where stage ``name`` (of ``key``, e.g. a fold) records its recipe."""
     return Path(folder) / f"{name}{'_' + key if key else ''}{RECORD_SUFFIX}"
@@ -186,6 +204,7 @@ class Step:
     outputs before a computation from scratch. ``what`` says in words what the outputs are
     ("the trained model of fold 1").
     """
+
     name: str
     folder: Path
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -211,8 +230,14 @@ class Step:
     def expected(self) -> Recipe:
         """The recipe this run asks for (without ``made``)."""
         inputs = {n: _embedded(r) for n, r in self.inputs.items()}
-        return {"stage": self.name, "key": self.key, "label": self.label, "options": self.options,
-                "inputs": inputs, "hash": _hash(self.name, self.key, self.options, inputs)}
+        return {
+            "stage": self.name,
+            "key": self.key,
+            "label": self.label,
+            "options": self.options,
+            "inputs": inputs,
+            "hash": _hash(self.name, self.key, self.options, inputs),
+        }
 
     def _first_output(self) -> Path:
         return self.folder / self.outputs[0] if self.outputs else self.record
@@ -232,7 +257,7 @@ class Step:
 
     # ---------------------------------------------------------------- decision
     def decide(self) -> str:
-        """"skip", "resume" or "fresh"; raises :class:`StaleRecipe` or :class:`MissingInput`."""
+        """ "skip", "resume" or "fresh"; raises :class:`StaleRecipe` or :class:`MissingInput`."""
         old = read_record(self.record)
         new = self.expected()
         if not self.run:
@@ -269,8 +294,10 @@ class Step:
         return "skip"
 
     def _unrecorded(self, path: Path) -> str:
-        return (f"{path} exists but has no recipe record {self.record.name} (made by an earlier version of the "
-                "pipeline, or by hand)")
+        return (
+            f"{path} exists but has no recipe record {self.record.name} (made by an earlier version of the "
+            "pipeline, or by hand)"
+        )
 
     def _changed(self, old: dict, new: Recipe) -> str:
         changes = differences(old, new)
@@ -282,8 +309,11 @@ class Step:
         return text + (f" (also changed: {', '.join(rest[:4])}{', ...' if len(rest) > 4 else ''})" if rest else "")
 
     def _stale(self, why: str) -> str:
-        todo = (f"rerun with {FORCE_HINT} to recompute it and every stage after it" if self.run else
-                f"add {self.name} to --stages and rerun with {FORCE_HINT} to recompute it and every stage after it")
+        todo = (
+            f"rerun with {FORCE_HINT} to recompute it and every stage after it"
+            if self.run
+            else f"add {self.name} to --stages and rerun with {FORCE_HINT} to recompute it and every stage after it"
+        )
         return f"{self.label}: {why}; {todo}, or use {NEW_WORK_HINT}."
 
     # ---------------------------------------------------------------- run
@@ -292,8 +322,12 @@ class Step:
         action = self.decide()
         old = read_record(self.record)
         if action == "skip":
-            log.log(logging.INFO if self.run else logging.DEBUG, "%s: already done with this recipe (%s)",
-                    self.label, self.record)
+            log.log(
+                logging.INFO if self.run else logging.DEBUG,
+                "%s: already done with this recipe (%s)",
+                self.label,
+                self.record,
+            )
             return _embedded(old)
         if action == "fresh":
             changes = differences(old, self.expected()) if old is not None else []
@@ -306,8 +340,14 @@ class Step:
         else:
             log.info("%s: resuming interrupted work (same recipe, %s)", self.label, self.record)
             made = old["made"]
-        rec = {**self.expected(), "made": made, "time": time.strftime("%Y-%m-%d %H:%M:%S"), "state": "started",
-               "outputs": list(self.outputs), "byproducts": list(self.byproducts)}
+        rec = {
+            **self.expected(),
+            "made": made,
+            "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "state": "started",
+            "outputs": list(self.outputs),
+            "byproducts": list(self.byproducts),
+        }
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic.write_text(self.record, json.dumps(rec, indent=1))
         if self.make is not None:

@@ -1,5 +1,6 @@
 """Regression of probability maps against a released model (image use cases), pure comparison
 plus the run that computes both sides with the same step-5 engine."""
+
 from __future__ import annotations
 
 import json
@@ -24,13 +25,24 @@ def dice(a: np.ndarray, b: np.ndarray) -> float | None:
     return None if s == 0 else 2.0 * int((a & b).sum()) / s
 
 
-def compare_maps(rel_model: Path, rel_mean: Path, images: list[Path], out_dir: Path, ours: list[Path],
-                 ours_means: list[Path], magnification: float, label: str = "", mode: str = "fcn",
-                 stride: int = 1, gpu: bool = False) -> dict:
+def compare_maps(
+    rel_model: Path,
+    rel_mean: Path,
+    images: list[Path],
+    out_dir: Path,
+    ours: list[Path],
+    ours_means: list[Path],
+    magnification: float,
+    label: str = "",
+    mode: str = "fcn",
+    stride: int = 1,
+    gpu: bool = False,
+) -> dict:
     """Probability maps of the released model and of each of ``ours`` on the same images (resized by
     ``magnification``, the use case's): mean |dP(class 1)| and Dice of the class maps per image,
     over the pixels the original computes. Writes ``maps.json`` and ``maps.md`` into ``out_dir``."""
     from pipeline import inference
+
     for f in (rel_model, rel_mean):
         if not Path(f).is_file():
             raise FileNotFoundError(f"{f}: released file missing (python -m pipeline fetch-released)")
@@ -52,13 +64,22 @@ def compare_maps(rel_model: Path, rel_mean: Path, images: list[Path], out_dir: P
             if name == "released":
                 continue
             sub = m[np.ix_(rr, cc)]
-            rows.append({"image": Path(img_path).name, "model": name,
-                         "mean_abs_dp": float(np.abs(sub[..., 1] - ref[..., 1]).mean()),
-                         "dice": dice(sub.argmax(2) == 1, ref.argmax(2) == 1)})
+            rows.append(
+                {
+                    "image": Path(img_path).name,
+                    "model": name,
+                    "mean_abs_dp": float(np.abs(sub[..., 1] - ref[..., 1]).mean()),
+                    "dice": dice(sub.argmax(2) == 1, ref.argmax(2) == 1),
+                }
+            )
     report = {"usecase": label, "mode": mode, "released": str(rel_model), "rows": rows}
     atomic.write_text(out_dir / "maps.json", json.dumps(report, indent=1))
-    lines = [f"{label}, mode {mode}: maps compared with {Path(rel_model).name}", "",
-             "| image | model | mean abs dP | Dice of class maps |", "|---|---|---|---|"]
+    lines = [
+        f"{label}, mode {mode}: maps compared with {Path(rel_model).name}",
+        "",
+        "| image | model | mean abs dP | Dice of class maps |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {r['image']} | {r['model']} | {r['mean_abs_dp']:.5f} | {_f(r['dice'])} |" for r in rows]
     atomic.write_text(out_dir / "maps.md", "\n".join(lines) + "\n")
     return report

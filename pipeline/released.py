@@ -4,6 +4,7 @@ Files (weights, means, the IDC split lists) come from the public repository choo
 a pinned commit, folder "DL tutorial Code/<use case>/" (weights and means in its models/
 sub-folder). ``resources/released.json`` holds the sha256 and size of each file.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,9 +60,14 @@ def fetch(wanted: list[str], dest: Path, from_dir: Path | None = None, show_prog
                 raise FileNotFoundError(f"{from_dir}: has no {f['path']} (nor {Path(f['path']).name})")
             download.copy_verified(src, target, f["sha256"])
         else:
-            download.fetch(url_for(f["path"]), target, sha256=f["sha256"], show_progress=show_progress,
-                           offline_hint="Use --from DIR with a folder that holds the files (e.g. ../shared/released).",
-                           override_hint="")
+            download.fetch(
+                url_for(f["path"]),
+                target,
+                sha256=f["sha256"],
+                show_progress=show_progress,
+                offline_hint="Use --from DIR with a folder that holds the files (e.g. ../shared/released).",
+                override_hint="",
+            )
         out.append(target)
     log.info("released files of %s: %d verified in %s", ", ".join(wanted), len(out), dest)
     return out

@@ -10,6 +10,7 @@ rotated 32x32 patches, names them, and runs the images in parallel into one stag
   off the step-5 window r0-16 .. r0+15 (reproduced, see README);
 - :func:`patch_name`: ``<patient>_<image#>_<class>_<type>_<n>_<deg>.png``.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,16 +24,17 @@ from typing import Callable
 import numpy as np
 
 from pipeline import atomic, lists
-from pipeline.patches import save_png
 from pipeline.matlab import find_colmajor, imrotate_crop, matlab_round
+from pipeline.patches import save_png
 
 log = logging.getLogger(__name__)
 
 WSIZE, HWSIZE = 32, 16
 
 
-def select_centres(r: np.ndarray, c: np.ndarray, max_num: float, rng: np.random.RandomState,
-                   shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def select_centres(
+    r: np.ndarray, c: np.ndarray, max_num: float, rng: np.random.RandomState, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """func_extraction_worker_w_rots' selection of 1-based centres: those closer than 32 px to the
     border dropped, the rest shuffled (randperm), the first round(max_num) kept."""
     h, w = shape
@@ -43,8 +45,9 @@ def select_centres(r: np.ndarray, c: np.ndarray, max_num: float, rng: np.random.
     return r[idx][:n], c[idx][:n]
 
 
-def sample_centres(mask: np.ndarray, max_num: float, rng: np.random.RandomState,
-                   shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def sample_centres(
+    mask: np.ndarray, max_num: float, rng: np.random.RandomState, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """1-based centres of ``mask`` (column-major find) selected by :func:`select_centres`."""
     r, c = find_colmajor(mask)
     return select_centres(r, c, max_num, rng, shape)
@@ -52,10 +55,10 @@ def sample_centres(mask: np.ndarray, max_num: float, rng: np.random.RandomState,
 
 def cut_patch(io: np.ndarray, r: int, c: int, deg: int) -> np.ndarray:
     """The 32x32 patch of centre (r, c) (1-based) rotated by ``deg``: 64x64 block, rotate, keep 16..47."""
-    block = io[r - 33:r + 31, c - 33:c + 31]
+    block = io[r - 33 : r + 31, c - 33 : c + 31]
     rot = imrotate_crop(block, deg)
     n = rot.shape[0] // 2
-    return rot[n - HWSIZE - 1:n + HWSIZE - 1, n - HWSIZE - 1:n + HWSIZE - 1]
+    return rot[n - HWSIZE - 1 : n + HWSIZE - 1, n - HWSIZE - 1 : n + HWSIZE - 1]
 
 
 def patch_name(base: str, label: int, kind: str, n: int, deg: int) -> str:
@@ -63,8 +66,17 @@ def patch_name(base: str, label: int, kind: str, n: int, deg: int) -> str:
     return f"{base}_{label}_{kind}_{n}_{deg}.png"
 
 
-def extract(io: np.ndarray, mask: np.ndarray, max_num: float, label: int, kind: str, rng: np.random.RandomState,
-            out_dir: Path, base: str, rotations: tuple[int, ...] = (0, 90)) -> list[lists.Entry]:
+def extract(
+    io: np.ndarray,
+    mask: np.ndarray,
+    max_num: float,
+    label: int,
+    kind: str,
+    rng: np.random.RandomState,
+    out_dir: Path,
+    base: str,
+    rotations: tuple[int, ...] = (0, 90),
+) -> list[lists.Entry]:
     """func_extraction_worker_w_rots on a class mask: centres selected (:func:`sample_centres`),
     each centre's rotated patches written as PNG into ``out_dir``; list entries in the order step 2
     writes them (centre by centre, rotations in order)."""
@@ -81,6 +93,7 @@ def extract(io: np.ndarray, mask: np.ndarray, max_num: float, label: int, kind: 
 @dataclass
 class ImageResult:
     """Entries written for one image (negatives, then positives, as step 2 lists them)."""
+
     patient: str
     image: str
     negatives: list[lists.Entry] = field(default_factory=list)
@@ -89,8 +102,16 @@ class ImageResult:
     problem: str = ""
 
 
-def run_image_jobs(work: Path, config: dict, patients: list[str], worker: Callable[[tuple], ImageResult],
-                   tasks: list, desc: str, jobs: int | None = None, show_progress: bool = True) -> dict:
+def run_image_jobs(
+    work: Path,
+    config: dict,
+    patients: list[str],
+    worker: Callable[[tuple], ImageResult],
+    tasks: list,
+    desc: str,
+    jobs: int | None = None,
+    show_progress: bool = True,
+) -> dict:
     """Run ``worker`` (returning an :class:`ImageResult`) over ``tasks`` on all cores and write the
     stage report ``work/patches_report.json`` last (per-patient list entries, counts, problems).
 
@@ -107,10 +128,14 @@ def run_image_jobs(work: Path, config: dict, patients: list[str], worker: Callab
             log.warning("skipped %s", r.problem)
             problems.append(r.problem)
             continue
-        per_patient[r.patient] += r.negatives + r.positives     # step 2: negatives (0) then positives (1)
-    report = {"config": config, "patients": list(patients),
-              "images": {r.image: r.counts for r in results if not r.problem}, "problems": problems,
-              "entries": {pid: [[e.name, e.label] for e in ents] for pid, ents in per_patient.items()}}
+        per_patient[r.patient] += r.negatives + r.positives  # step 2: negatives (0) then positives (1)
+    report = {
+        "config": config,
+        "patients": list(patients),
+        "images": {r.image: r.counts for r in results if not r.problem},
+        "problems": problems,
+        "entries": {pid: [[e.name, e.label] for e in ents] for pid, ents in per_patient.items()},
+    }
     atomic.write_text(report_path, json.dumps(report))
     return report
 
@@ -126,10 +151,12 @@ def finished_report(report_path: Path, config: dict) -> dict | None:
     return None
 
 
-def map_images(worker: Callable[[tuple], object], tasks: list, desc: str, jobs: int | None = None,
-               show_progress: bool = True) -> list:
+def map_images(
+    worker: Callable[[tuple], object], tasks: list, desc: str, jobs: int | None = None, show_progress: bool = True
+) -> list:
     """``worker`` over ``tasks`` in worker processes (all cores unless ``jobs``), with a progress bar."""
     from tqdm import tqdm
+
     with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as ex:
         return list(tqdm(ex.map(worker, tasks), total=len(tasks), desc=desc, unit="image", disable=not show_progress))
 

@@ -5,13 +5,14 @@ layout: ``make_cohort`` in its module). Class 1 (IDC-like) patches are denser in
 nucleus-like blobs on a more purple background; class 0 patches are pink stroma with few blobs, so
 a small network can learn the difference in a few hundred iterations.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-EOSIN = np.array([236, 170, 200], dtype=np.float64)       # pink stroma
+EOSIN = np.array([236, 170, 200], dtype=np.float64)  # pink stroma
 EOSIN_DENSE = np.array([200, 140, 195], dtype=np.float64)  # purpler, cellular background
-HEMATOXYLIN = np.array([75, 45, 130], dtype=np.float64)   # nuclei
+HEMATOXYLIN = np.array([75, 45, 130], dtype=np.float64)  # nuclei
 
 
 def he_patch(rng: np.random.RandomState, label: int, size: tuple[int, int] = (50, 50)) -> np.ndarray:

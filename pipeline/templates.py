@@ -5,6 +5,7 @@ here prototxt_templates/*.j2 are rendered per fold (and per level) with the publ
 defaults, and job_templates/ gives each fold its job scripts. Every rendered prototxt is parsed
 with caffe_pb2 before it is written.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class SolverParams:
     """Solver values; defaults are the published ones (BASE-alexnet_solver_ada.prototxt)."""
+
     base_lr: float = 0.001
     weight_decay: float = 0.004
     max_iter: int = 600000
@@ -36,6 +38,7 @@ class SolverParams:
 @dataclass
 class FoldFiles:
     """Paths of one fold's rendered files."""
+
     solver: Path
     train_test: Path
     deploy: Path
@@ -46,9 +49,12 @@ class FoldFiles:
 
 def environment() -> jinja2.Environment:
     """Jinja environment over prototxt_templates/ and job_templates/ that fails on undefined variables."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader([str(TEMPLATE_DIR), str(JOB_TEMPLATE_DIR)]),
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                              autoescape=False)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(TEMPLATE_DIR), str(JOB_TEMPLATE_DIR)]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
 
 
 def render(name: str, **context) -> str:
@@ -59,6 +65,7 @@ def render(name: str, **context) -> str:
 def parse_check(text: str, message: str, origin: str):
     """Parse prototxt text into a caffe_pb2 message (``NetParameter``/``SolverParameter``)."""
     from google.protobuf import text_format
+
     msg = getattr(caffe_pb2(), message)()
     try:
         text_format.Merge(text, msg)
@@ -71,8 +78,7 @@ def test_iter_for(n_test_lines: int, batch_size: int = 128) -> int:
     """floor(test lines / batch), the original's test_iter; at least 1 so Caffe can run a test."""
     n = n_test_lines // batch_size
     if n == 0:
-        log.warning("test list has %d lines, fewer than one batch of %d: test_iter set to 1",
-                    n_test_lines, batch_size)
+        log.warning("test list has %d lines, fewer than one batch of %d: test_iter set to 1", n_test_lines, batch_size)
     return max(1, n)
 
 
@@ -89,10 +95,21 @@ def write_deploy(path: Path, dropout: bool = False, num_output: int = 2, batch: 
     return Path(path)
 
 
-def render_fold(out_dir: Path, fold: str, train_db: Path, test_db: Path | None, mean_file: Path,
-                n_test_lines: int, gpu: bool = False, dropout: bool = False, num_output: int = 2,
-                batch_size: int = 128, solver: SolverParams | None = None,
-                snapshot_name: str | None = None, file_prefix: str | None = None) -> FoldFiles:
+def render_fold(
+    out_dir: Path,
+    fold: str,
+    train_db: Path,
+    test_db: Path | None,
+    mean_file: Path,
+    n_test_lines: int,
+    gpu: bool = False,
+    dropout: bool = False,
+    num_output: int = 2,
+    batch_size: int = 128,
+    solver: SolverParams | None = None,
+    snapshot_name: str | None = None,
+    file_prefix: str | None = None,
+) -> FoldFiles:
     """Render solver, train/test net, deploy net and job scripts for one fold into ``out_dir``.
 
     ``fold`` is the fold's name ("1", or "1_2" for fold 1 level 2). File names follow the original:
@@ -111,37 +128,72 @@ def render_fold(out_dir: Path, fold: str, train_db: Path, test_db: Path | None, 
     prefix = out_dir / f"{fold}_{snapshot_name or 'caffenet_train_w32'}"
     test_iter = test_iter_for(n_test_lines, batch_size) if test_db else 0
 
-    net_text = render("train_test.prototxt.j2", train_db=str(Path(train_db).resolve()),
-                      test_db=str(Path(test_db).resolve()) if test_db else "",
-                      mean_file=str(Path(mean_file).resolve()), batch_size=batch_size,
-                      test_batch_size=batch_size, dropout=dropout, num_output=num_output)
+    net_text = render(
+        "train_test.prototxt.j2",
+        train_db=str(Path(train_db).resolve()),
+        test_db=str(Path(test_db).resolve()) if test_db else "",
+        mean_file=str(Path(mean_file).resolve()),
+        batch_size=batch_size,
+        test_batch_size=batch_size,
+        dropout=dropout,
+        num_output=num_output,
+    )
     parse_check(net_text, "NetParameter", str(net_path))
     # without a test net the template leaves out test_iter/test_interval: Caffe must not be told to test
-    solver_text = render("solver.prototxt.j2", net=str(net_path), test_iter=test_iter, gpu=gpu,
-                         snapshot_prefix=str(prefix), **asdict(solver))
+    solver_text = render(
+        "solver.prototxt.j2",
+        net=str(net_path),
+        test_iter=test_iter,
+        gpu=gpu,
+        snapshot_prefix=str(prefix),
+        **asdict(solver),
+    )
     parse_check(solver_text, "SolverParameter", str(solver_path))
 
     atomic.write_text(net_path, net_text)
     atomic.write_text(solver_path, solver_text)
     write_deploy(deploy_path, dropout=dropout, num_output=num_output)
     job = out_dir / f"{files}-train_job.sh"
-    atomic.write_text(job, render("train_job.sh.j2", fold=fold, level=None, workdir=str(out_dir), repo=str(REPO_ROOT),
-                                  python=sys.executable, solver=str(solver_path), gpu=gpu))
+    atomic.write_text(
+        job,
+        render(
+            "train_job.sh.j2",
+            fold=fold,
+            level=None,
+            workdir=str(out_dir),
+            repo=str(REPO_ROOT),
+            python=sys.executable,
+            solver=str(solver_path),
+            gpu=gpu,
+        ),
+    )
     job.chmod(job.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     pbs = out_dir / f"{files}-qsub.pbs"
-    atomic.write_text(pbs, render("qsub.pbs.j2", **qsub_fields(fold, gpu), fold=files, workdir=str(out_dir),
-                                  email="", queue=""))
-    log.info("rendered fold %s into %s (test_iter %d, max_iter %d, %s)", fold, out_dir, test_iter,
-             solver.max_iter, "GPU" if gpu else "CPU")
-    return FoldFiles(solver=solver_path, train_test=net_path, deploy=deploy_path, job=job, pbs=pbs,
-                     snapshot_prefix=prefix)
+    atomic.write_text(
+        pbs, render("qsub.pbs.j2", **qsub_fields(fold, gpu), fold=files, workdir=str(out_dir), email="", queue="")
+    )
+    log.info(
+        "rendered fold %s into %s (test_iter %d, max_iter %d, %s)",
+        fold,
+        out_dir,
+        test_iter,
+        solver.max_iter,
+        "GPU" if gpu else "CPU",
+    )
+    return FoldFiles(
+        solver=solver_path, train_test=net_path, deploy=deploy_path, job=job, pbs=pbs, snapshot_prefix=prefix
+    )
 
 
 def qsub_fields(fold: str, gpu: bool, walltime: str = "320:00:00") -> dict[str, str]:
     """The original's BASE-qsub.pbs fields for fold ``fold``: walltime 320 h, one node and core (and
     one GPU, exclusive_process), job name ``<fold>_TASK``, output ``<fold>_TASK_output.out``."""
-    return {"walltime": walltime, "nodes": "nodes=1:ppn=1" + (":gpus=1:exclusive_process" if gpu else ""),
-            "job_name": f"{fold}_TASK", "output": f"{fold}_TASK_output.out"}
+    return {
+        "walltime": walltime,
+        "nodes": "nodes=1:ppn=1" + (":gpus=1:exclusive_process" if gpu else ""),
+        "job_name": f"{fold}_TASK",
+        "output": f"{fold}_TASK_output.out",
+    }
 
 
 def write_if_changed(path: Path, text: str) -> Path:

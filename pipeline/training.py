@@ -4,6 +4,7 @@ The Caffe log is kept beside the model (``<snapshot prefix>_train.log``, appende
 runs) and parsed into ``<prefix>_log.csv`` (iteration, train loss, test accuracy, test loss) and a
 PNG plot.
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,6 +29,7 @@ _TEST_OUT = re.compile(r"Test net output #\d+: (\w+) = ([-\d.eE+naif]+)")
 @dataclass
 class TrainResult:
     """Outcome of :func:`train`."""
+
     model: Path
     log: Path
     csv: Path
@@ -38,6 +40,7 @@ class TrainResult:
 def read_solver(solver: Path):
     """Parse a solver prototxt."""
     from google.protobuf import text_format
+
     msg = caffe_pb2().SolverParameter()
     text_format.Merge(Path(solver).read_text(), msg)
     return msg
@@ -63,8 +66,9 @@ def final_model(solver: Path) -> Path:
     return prefix.with_name(f"{prefix.name}_iter_{sp.max_iter}.caffemodel")
 
 
-def train(solver: Path, gpu: bool = False, device: int = 0, resume: bool = True,
-          show_progress: bool = True) -> TrainResult:
+def train(
+    solver: Path, gpu: bool = False, device: int = 0, resume: bool = True, show_progress: bool = True
+) -> TrainResult:
     """Run ``caffe train --solver`` (resuming from the newest snapshot); returns the final model.
 
     A finished run (final model present) is skipped. Raises RuntimeError with the log's tail if
@@ -92,18 +96,20 @@ def train(solver: Path, gpu: bool = False, device: int = 0, resume: bool = True,
             cmd.append(f"--snapshot={resumed}")
             log.info("resuming from %s", resumed.name)
     if gpu:
-        require_gpu(device)      # else `caffe train` would fail later with a CHECK in its log
+        require_gpu(device)  # else `caffe train` would fail later with a CHECK in its log
         cmd.append(f"--gpu={device}")
     env = dict(os.environ, GLOG_logtostderr="1", GLOG_minloglevel="0")  # pycaffe may have set 2
     log.info("caffe train: %d iterations, log %s", sp.max_iter, log_path)
     bar = None
     if show_progress:
         from tqdm import tqdm
+
         bar = tqdm(total=sp.max_iter, desc=f"train {prefix.name}", unit="it", initial=0)
     tail: list[str] = []
     with open(log_path, "a") as lf:
-        proc = subprocess.Popen(cmd, cwd=solver.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=env)
+        proc = subprocess.Popen(
+            cmd, cwd=solver.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             lf.write(line)
@@ -119,9 +125,11 @@ def train(solver: Path, gpu: bool = False, device: int = 0, resume: bool = True,
     if rc != 0 or not model.is_file():
         hint = ""
         if any("CUDA driver version is insufficient" in ln or "no CUDA-capable device" in ln for ln in tail):
-            hint = ("\nThis Caffe was built with CUDA, and its data-prefetch threads need a GPU even when "
-                    "training on the CPU: train where an NVIDIA GPU is visible (in Docker: --gpus all), or "
-                    "with the CPU build (make setup; the CPU image).")
+            hint = (
+                "\nThis Caffe was built with CUDA, and its data-prefetch threads need a GPU even when "
+                "training on the CPU: train where an NVIDIA GPU is visible (in Docker: --gpus all), or "
+                "with the CPU build (make setup; the CPU image)."
+            )
         raise RuntimeError(f"caffe train failed (exit {rc}); log {log_path}:\n" + "\n".join(tail) + hint)
     plot_log(csv_path, csv_path.with_suffix(".png"))
     return TrainResult(model, log_path, csv_path, resumed, False)
@@ -151,8 +159,14 @@ def parse_log(text: str) -> list[dict]:
     out = []
     for it in sorted(rows):
         r = rows[it]
-        out.append({"iteration": it, "train_loss": r.get("train_loss"),
-                    "test_accuracy": r.get("test_accuracy"), "test_loss": r.get("test_loss")})
+        out.append(
+            {
+                "iteration": it,
+                "train_loss": r.get("train_loss"),
+                "test_accuracy": r.get("test_accuracy"),
+                "test_loss": r.get("test_loss"),
+            }
+        )
     return out
 
 
@@ -170,8 +184,10 @@ def write_log_csv(log_path: Path, csv_path: Path) -> list[dict]:
 def plot_log(csv_path: Path, png_path: Path) -> None:
     """Plot train/test loss and test accuracy against iteration into a PNG."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     with open(csv_path) as fh:
         rows = list(csv.DictReader(fh))
     fig, ax = plt.subplots(figsize=(7, 4))

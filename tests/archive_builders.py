@@ -1,4 +1,5 @@
 """Small generated files packed as the tutorials published them (tests of the data stage)."""
+
 from __future__ import annotations
 
 import tarfile

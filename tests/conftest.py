@@ -1,4 +1,5 @@
 """Shared fixtures. Tests run the real Caffe tools on data they generate, and on ../shared."""
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,10 @@ REALDATA = SHARED / "realdata" / "idc"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 #: How to provide each asset a test may need, for the messages and the end-of-run line.
-HOW = {RELEASED: "run `make fetch-released` (sha256-checked download into data/released) or mount ../shared",
-       REALDATA: "mount ../shared/realdata/idc (real IDC patches of three patients)"}
+HOW = {
+    RELEASED: "run `make fetch-released` (sha256-checked download into data/released) or mount ../shared",
+    REALDATA: "mount ../shared/realdata/idc (real IDC patches of three patients)",
+}
 
 #: (test id, guarantee not checked, how) of each test skipped for a missing asset in this run.
 UNCHECKED: list[tuple[str, str, str]] = []
@@ -48,13 +51,19 @@ def pytest_terminal_summary(terminalreporter) -> None:
     hows = sorted({h for _, _, h in UNCHECKED})
     terminalreporter.write_line(
         f"NOT CHECKED ({len(UNCHECKED)} test(s) skipped for missing assets): "
-        + "; ".join(w for _, w, _ in UNCHECKED) + ". To check them: " + "; ".join(hows) + ".",
-        yellow=True, bold=True)
+        + "; ".join(w for _, w, _ in UNCHECKED)
+        + ". To check them: "
+        + "; ".join(hows)
+        + ".",
+        yellow=True,
+        bold=True,
+    )
 
 
 def gpu_usable() -> bool:
     """A CUDA build of Caffe on a machine with an NVIDIA device (where --gpu is expected to work)."""
     from pipeline import caffe_env
+
     return any((caffe_env.caffe_root() / "lib").glob("libcublas.so*")) and Path("/dev/nvidia0").exists()
 
 
@@ -66,6 +75,7 @@ def _quiet_logs(caplog):
 @pytest.fixture(scope="session")
 def caffe():
     from pipeline.caffe_env import import_caffe
+
     return import_caffe()
 
 
@@ -87,9 +97,29 @@ def run_tiny_usecase(command: str, data: Path, work: Path, max_positive: int):
     fcn outputs. Returns the CompletedProcess (stdout and stderr as text); fails with stderr's tail."""
     import subprocess
     import sys
-    cmd = [sys.executable, "-m", "pipeline", command, "--data", str(data), "--work", str(work),
-           "--iter", "10", "--test-interval", "10", "--snapshot", "10", "--display", "5",
-           "--max-positive", str(max_positive), "--infer-mode", "fcn"]
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        command,
+        "--data",
+        str(data),
+        "--work",
+        str(work),
+        "--iter",
+        "10",
+        "--test-interval",
+        "10",
+        "--snapshot",
+        "10",
+        "--display",
+        "5",
+        "--max-positive",
+        str(max_positive),
+        "--infer-mode",
+        "fcn",
+    ]
     out = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     return out
@@ -99,6 +129,7 @@ def run_tiny_usecase(command: str, data: Path, work: Path, max_positive: int):
 def small_cohort(tmp_path_factory):
     """A generated IDC-like cohort (6 patients) with its split files."""
     from pipeline.usecases.idc.dataset import make_cohort
+
     root = tmp_path_factory.mktemp("cohort")
     split = make_cohort(root, n_patients=6, per_class=(24, 12), seed=3, split=(3, 1, 2))
     return root, split
@@ -110,6 +141,7 @@ def slurm(tmp_path_factory):
     slurmd started for these tests and stopped, by pid, at the end. Without the Debian packages
     (`make setup-slurm`) the tests using it are skipped with the reason, and fail under CI."""
     from tests import slurm_cluster
+
     missing = slurm_cluster.missing_tools()
     if missing:
         why = f"SLURM/MUNGE not installed ({', '.join(missing)} missing): make setup-slurm installs them"
@@ -130,12 +162,33 @@ def lymphocyte_run(tmp_path_factory):
     fcn outputs): (data folder, work folder, completed process). Shared by the use-case and report tests."""
     import subprocess
     import sys
+
     from pipeline import REPO_ROOT
     from pipeline.usecases import lymphocyte
+
     root = tmp_path_factory.mktemp("lymphocyte")
     data, work = root / "data", root / "w"
     lymphocyte.make_cohort(data, n_images=5, size=40, seed=4)
-    cmd = [sys.executable, "-m", "pipeline", "usecase4", "--data", str(data), "--work", str(work),
-           "--iter", "10", "--test-interval", "10", "--snapshot", "10", "--display", "5", "--max-positive", "15",
-           "--infer-mode", "fcn"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "usecase4",
+        "--data",
+        str(data),
+        "--work",
+        str(work),
+        "--iter",
+        "10",
+        "--test-interval",
+        "10",
+        "--snapshot",
+        "10",
+        "--display",
+        "5",
+        "--max-positive",
+        "15",
+        "--infer-mode",
+        "fcn",
+    ]
     return data, work, subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)

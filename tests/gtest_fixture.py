@@ -4,6 +4,7 @@ The tests build it themselves where a compiler and Caffe's source archive are at
 image has neither (it keeps no toolchain), so its build stage runs ``python -m tests.gtest_fixture
 .gtest-kit`` and the tests use that copy there.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -46,7 +47,7 @@ int main(int argc, char** argv) { ::testing::InitGoogleTest(&argc, argv); return
 def build_kit(tar: Path, work: Path, gxx: str) -> Path:
     """Compile GTEST_PROGRAM against the gtest in Caffe's source archive ``tar``; return the kit
     folder (``work/kit``: ``test.testbin`` and ``build.env`` as build_caffe.sh --tests leaves them)."""
-    with tarfile.open(tar) as tf:                 # src/gtest/{gtest-all.cpp,gtest.h,...}, regular files only
+    with tarfile.open(tar) as tf:  # src/gtest/{gtest-all.cpp,gtest.h,...}, regular files only
         for m in tf.getmembers():
             if m.isfile() and m.name.startswith("src/gtest/") and ".." not in m.name:
                 (work / m.name).parent.mkdir(parents=True, exist_ok=True)
@@ -54,8 +55,19 @@ def build_kit(tar: Path, work: Path, gxx: str) -> Path:
     (work / "t.cpp").write_text(GTEST_PROGRAM)
     kit = work / "kit"
     kit.mkdir()
-    subprocess.run([gxx, "-O0", f"-I{work / 'src'}", str(work / "src" / "gtest" / "gtest-all.cpp"),
-                    str(work / "t.cpp"), "-lpthread", "-o", str(kit / "test.testbin")], check=True)
+    subprocess.run(
+        [
+            gxx,
+            "-O0",
+            f"-I{work / 'src'}",
+            str(work / "src" / "gtest" / "gtest-all.cpp"),
+            str(work / "t.cpp"),
+            "-lpthread",
+            "-o",
+            str(kit / "test.testbin"),
+        ],
+        check=True,
+    )
     (kit / "build.env").write_text("gpu=0\n")
     return kit
 

@@ -9,6 +9,7 @@ It starts munged, slurmctld and slurmd in the foreground as children of the test
 until ``sinfo`` shows the node idle, and :meth:`Cluster.stop` ends exactly those three processes
 (by their pids). Client commands find the cluster through ``SLURM_CONF`` (:attr:`Cluster.env`).
 """
+
 from __future__ import annotations
 
 import getpass
@@ -90,6 +91,7 @@ PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
 @dataclass
 class Cluster:
     """A running cluster: its folder, configuration, and the daemons this process started."""
+
     root: Path
     conf: Path
     sock_dir: Path
@@ -102,8 +104,9 @@ class Cluster:
 
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run a client command against this cluster."""
-        return subprocess.run([_tool(argv[0]), *argv[1:]], env=self.env, capture_output=True, text=True,
-                              check=check, timeout=60)
+        return subprocess.run(
+            [_tool(argv[0]), *argv[1:]], env=self.env, capture_output=True, text=True, check=check, timeout=60
+        )
 
     def logs(self) -> str:
         """The daemons' log tails (for failure messages)."""
@@ -146,21 +149,32 @@ def start(root: Path, timeout: float = 90.0) -> Cluster:
     conf.write_text(slurm_conf(root, getpass.getuser(), os.cpu_count() or 1, _free_port(), _free_port(), sock))
     cluster = Cluster(root, conf, sock_dir)
     commands = {
-        "munged": [_tool("munged"), "--foreground", f"--socket={sock}", f"--key-file={key}",
-                   f"--log-file={root / 'log' / 'munged.log'}", f"--pid-file={root / 'run' / 'munged.pid'}",
-                   f"--seed-file={root / 'munge' / 'munged.seed'}"],
+        "munged": [
+            _tool("munged"),
+            "--foreground",
+            f"--socket={sock}",
+            f"--key-file={key}",
+            f"--log-file={root / 'log' / 'munged.log'}",
+            f"--pid-file={root / 'run' / 'munged.pid'}",
+            f"--seed-file={root / 'munge' / 'munged.seed'}",
+        ],
         "slurmctld": [_tool("slurmctld"), "-D", "-i", "-f", str(conf)],
         "slurmd": [_tool("slurmd"), "-D", "-f", str(conf), "-N", NODE],
     }
     try:
         for name in DAEMONS:
             with open(root / "log" / f"{name}.stdout", "w") as out:
-                cluster.procs[name] = subprocess.Popen(commands[name], stdout=out, stderr=subprocess.STDOUT,
-                                                       env=cluster.env, start_new_session=True)
+                cluster.procs[name] = subprocess.Popen(
+                    commands[name], stdout=out, stderr=subprocess.STDOUT, env=cluster.env, start_new_session=True
+                )
             if name == "munged":
                 _wait(lambda: sock.exists(), 20, "munged did not create its socket", cluster)
-        _wait(lambda: cluster.run("sinfo", "--noheader", "--format=%T", check=False).stdout.strip() == "idle",
-              timeout, f"node {NODE} not idle", cluster)
+        _wait(
+            lambda: cluster.run("sinfo", "--noheader", "--format=%T", check=False).stdout.strip() == "idle",
+            timeout,
+            f"node {NODE} not idle",
+            cluster,
+        )
     except BaseException:
         cluster.stop()
         raise
@@ -172,8 +186,9 @@ def _wait(ok, timeout: float, what: str, cluster: Cluster) -> None:
     while time.monotonic() < end:
         for name, proc in cluster.procs.items():
             if proc.poll() is not None:
-                raise RuntimeError(f"{name} ended (exit {proc.returncode}) while starting the test cluster:\n"
-                                   f"{cluster.logs()}")
+                raise RuntimeError(
+                    f"{name} ended (exit {proc.returncode}) while starting the test cluster:\n{cluster.logs()}"
+                )
         if ok():
             return
         time.sleep(0.5)

@@ -4,6 +4,7 @@ Caffe's suites themselves are not run here (make caffe-selftest runs them, CI ru
 test program is compiled against Caffe's bundled gtest 1.7 (from the source package that make setup
 downloads) and a small generated pytest suite is run, both with results known by construction.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -16,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import REPO_ROOT
-from tests.gtest_fixture import ORIG_TAR, build_kit   # its GTEST_PROGRAM and known results
-
+from tests.gtest_fixture import ORIG_TAR, build_kit  # its GTEST_PROGRAM and known results
 
 # Known results: test_pass passes; test_fail fails; test_skip is skipped ("no widget here");
 # test_broken.py cannot be collected (a collection error counts as failed).
@@ -35,7 +35,7 @@ PYTEST_FILES = {
 def _runner():
     spec = importlib.util.spec_from_file_location("caffe_selftest", REPO_ROOT / "docker" / "caffe_selftest.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["caffe_selftest"] = module        # dataclasses look their module up by name
+    sys.modules["caffe_selftest"] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
 
@@ -75,10 +75,12 @@ def test_gtest_counts_and_failing_names(gtest_kit, tmp_path):
     assert (res.passed, res.failed, res.skipped, res.disabled, res.filtered) == (5, 3, 0, 1, 1)
     assert sorted(res.failures) == ["Arith.Fails", "Typed/0.Wrong", "Typed/1.Wrong"]
     assert not res.ok and res.error == ""
-    assert not (tmp_path / "cpp-rerun.xml").exists()        # no timer test failed: nothing rerun
+    assert not (tmp_path / "cpp-rerun.xml").exists()  # no timer test failed: nothing rerun
     line = sel.summary_lines(res)[0]
-    assert line.startswith("caffe-selftest C++ (test.testbin, gtest): 5 passed, 3 failed, 0 skipped, 1 disabled; "
-                           "1 GPU tests filtered out (-*GPU*, CPU build) [")
+    assert line.startswith(
+        "caffe-selftest C++ (test.testbin, gtest): 5 passed, 3 failed, 0 skipped, 1 disabled; "
+        "1 GPU tests filtered out (-*GPU*, CPU build) ["
+    )
     assert line.endswith("FAILED")
     assert (tmp_path / "cpp.xml").is_file() and "[ RUN      ] Arith.Adds" in (tmp_path / "cpp.stdout.log").read_text()
 
@@ -92,7 +94,9 @@ def test_a_late_timer_test_is_rerun_alone_and_counts_as_passed(gtest_kit, tmp_pa
     assert not late.exists() and "[  FAILED  ] BenchmarkTest.TestTimerLate" in (tmp_path / "cpp.stdout.log").read_text()
     assert (res.passed, res.failed) == (5, 3)
     assert sorted(res.failures) == ["Arith.Fails", "Typed/0.Wrong", "Typed/1.Wrong"]
-    assert "1 wall-clock timer test(s) failed under load and passed rerun alone: BenchmarkTest.TestTimerLate" in res.notes
+    assert (
+        "1 wall-clock timer test(s) failed under load and passed rerun alone: BenchmarkTest.TestTimerLate" in res.notes
+    )
     # only the timer test was rerun
     assert "Running 1 test " in (tmp_path / "cpp-rerun.stdout.log").read_text()
 
@@ -108,8 +112,9 @@ def test_a_timer_test_failing_again_stays_failed(gtest_kit, tmp_path, monkeypatc
 
 def test_only_timer_tests_are_rerun():
     # Caffe's timer tests are BenchmarkTest/0 and /1 (typed); nothing else is rerun
-    assert sel.timing_failures(["Arith.Fails", "BenchmarkTest/0.TestTimerMilliSeconds", "BenchmarkTest.X",
-                                "MyBenchmarkTest.Y"]) == ["BenchmarkTest/0.TestTimerMilliSeconds", "BenchmarkTest.X"]
+    assert sel.timing_failures(
+        ["Arith.Fails", "BenchmarkTest/0.TestTimerMilliSeconds", "BenchmarkTest.X", "MyBenchmarkTest.Y"]
+    ) == ["BenchmarkTest/0.TestTimerMilliSeconds", "BenchmarkTest.X"]
 
 
 def test_gtest_crash_names_the_crashed_test(gtest_kit, tmp_path, monkeypatch):
@@ -135,9 +140,25 @@ def test_pytest_report_counts_reasons_and_collection_errors(tmp_path):
         (tmp_path / name).write_text(text)
     report = tmp_path / "report.xml"
     # as docker/caffe_selftest.py runs pytest: collection errors do not stop the other tests
-    subprocess.run([sys.executable, "-m", "pytest", str(tmp_path), "-c", os.devnull, "--rootdir", str(tmp_path),
-                    "-p", "no:cacheprovider", "--continue-on-collection-errors", f"--junitxml={report}", "-q"],
-                   cwd=tmp_path, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(tmp_path),
+            "-c",
+            os.devnull,
+            "--rootdir",
+            str(tmp_path),
+            "-p",
+            "no:cacheprovider",
+            "--continue-on-collection-errors",
+            f"--junitxml={report}",
+            "-q",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+    )
     res = sel.parse_junit_xml(report.read_text())
     assert (res.passed, res.failed, res.skipped, res.disabled) == (1, 2, 1, 0)
     names = sorted(f.split(" (")[0] for f in res.failures)
@@ -148,7 +169,7 @@ def test_pytest_report_counts_reasons_and_collection_errors(tmp_path):
 
 def test_gtest_filter_for():
     # gtest's syntax is POSITIVE[-NEGATIVE], patterns separated by ':'; CPU builds add *GPU* to NEGATIVE
-    assert sel.gtest_filter_for("*", gpu_build=False) == "*-*GPU*"            # Caffe's runtest filter
+    assert sel.gtest_filter_for("*", gpu_build=False) == "*-*GPU*"  # Caffe's runtest filter
     assert sel.gtest_filter_for("IOTest.*", gpu_build=False) == "IOTest.*-*GPU*"
     assert sel.gtest_filter_for("IOTest.*-IOTest.A", gpu_build=False) == "IOTest.*-IOTest.A:*GPU*"
     assert sel.gtest_filter_for("*", gpu_build=True) == "*"

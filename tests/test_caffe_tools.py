@@ -1,4 +1,5 @@
 """The real Caffe tools on generated data: convert_imageset, compute_image_mean, caffe train, pycaffe."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,10 +28,10 @@ def test_convert_imageset_records_keys_and_bgr_pixels(patch_set, tmp_path):
     by_name = {name: (arr, lab) for name, arr, lab in imgs}
     for i, (key, label, chw) in enumerate(recs):
         idx, name = key.decode().split("_", 1)
-        assert idx == f"{i:08d}"                       # "%08d_<file name>", list order
+        assert idx == f"{i:08d}"  # "%08d_<file name>", list order
         arr, lab = by_name[name]
         assert label == lab
-        assert np.array_equal(chw, arr[:, :, ::-1].transpose(2, 0, 1))   # BGR, C x H x W
+        assert np.array_equal(chw, arr[:, :, ::-1].transpose(2, 0, 1))  # BGR, C x H x W
 
 
 def test_compute_image_mean_equals_numpy(patch_set, tmp_path):
@@ -85,9 +86,12 @@ def test_a_record_count_short_of_the_list_is_reported_and_no_db_is_left(patch_se
     subs.mkdir()
     for name, _, _ in imgs:
         (subs / name).write_bytes((root / "subs" / name).read_bytes())
-    (subs / imgs[3][0]).write_bytes(b"not a PNG")      # convert_imageset skips what it cannot decode
-    with pytest.raises(databases.BadDatabase, match=r"DB_short: convert_imageset wrote 11 records for 12 "
-                                                    r"list lines \(.*list.txt\); see .*DB_short.log"):
+    (subs / imgs[3][0]).write_bytes(b"not a PNG")  # convert_imageset skips what it cannot decode
+    with pytest.raises(
+        databases.BadDatabase,
+        match=r"DB_short: convert_imageset wrote 11 records for 12 "
+        r"list lines \(.*list.txt\); see .*DB_short.log",
+    ):
         databases.build_db(subs, lst, tmp_path / "DB_short")
     assert not (tmp_path / "DB_short").exists()
 
@@ -109,8 +113,16 @@ def test_twenty_iterations_of_caffe_train_give_a_loadable_model(patch_set, tmp_p
     databases.build_db(root / "subs", lst, tmp_path / "DB_test_1")
     databases.compute_mean(tmp_path / "DB_train_1", tmp_path / "DB_train_w32_1.binaryproto")
     sp = templates.SolverParams(max_iter=20, test_interval=10, snapshot=10, display=5, random_seed=1)
-    ff = templates.render_fold(tmp_path / "models", "1", tmp_path / "DB_train_1", tmp_path / "DB_test_1",
-                               tmp_path / "DB_train_w32_1.binaryproto", 12, solver=sp, batch_size=4)
+    ff = templates.render_fold(
+        tmp_path / "models",
+        "1",
+        tmp_path / "DB_train_1",
+        tmp_path / "DB_test_1",
+        tmp_path / "DB_train_w32_1.binaryproto",
+        12,
+        solver=sp,
+        batch_size=4,
+    )
     res = training.train(ff.solver, show_progress=False)
     assert res.model.name == "1_caffenet_train_w32_iter_20.caffemodel" and res.model.is_file()
     rows = training.parse_log(res.log.read_text())
@@ -143,8 +155,12 @@ def _pool(x: np.ndarray, op) -> np.ndarray:
     part of its window inside the map (a 32-wide map gives 16; AVE divides by the clipped window's size)."""
     c, h, w = x.shape
     n = -(-(h - 3) // 2) + 1
-    return np.array([[[op(x[k, 2 * i:min(2 * i + 3, h), 2 * j:min(2 * j + 3, w)]) for j in range(n)]
-                      for i in range(n)] for k in range(c)])
+    return np.array(
+        [
+            [[op(x[k, 2 * i : min(2 * i + 3, h), 2 * j : min(2 * j + 3, w)]) for j in range(n)] for i in range(n)]
+            for k in range(c)
+        ]
+    )
 
 
 def _cifar10_quick(net, x: np.ndarray) -> np.ndarray:
@@ -162,6 +178,7 @@ def _cifar10_quick(net, x: np.ndarray) -> np.ndarray:
 def test_released_idc_model_equals_the_net_computed_by_hand(caffe, tmp_path):
     from pipeline.classify import PatchClassifier
     from pipeline.databases import read_mean
+
     d = need(RELEASED / "uc6-idc")
     mean_file = d / "DB_train_w32_noresize.binaryproto"
     clf = PatchClassifier(d / "1_caffenet_train_w32_noresize_iter_600000.caffemodel", mean_file, net_dir=tmp_path)
@@ -173,5 +190,5 @@ def test_released_idc_model_equals_the_net_computed_by_hand(caffe, tmp_path):
     pre = lambda win: win.astype(np.float64).transpose(2, 0, 1)[::-1] * 255 - mean  # noqa: E731
     want = np.array([(_cifar10_quick(clf.net, pre(w)) + _cifar10_quick(clf.net, pre(w[:, ::-1]))) / 2 for w in x])
     assert p.shape == (5, 2)
-    np.testing.assert_allclose(p, want, atol=2e-5)          # float32 sums in Caffe against float64 here
-    assert len({round(float(v), 3) for v in p[:, 1]}) > 1     # inputs that give different answers
+    np.testing.assert_allclose(p, want, atol=2e-5)  # float32 sums in Caffe against float64 here
+    assert len({round(float(v), 3) for v in p[:, 1]}) > 1  # inputs that give different answers

@@ -1,5 +1,6 @@
 """Claims shared by step-5 workers: exclusive, heartbeat, takeover of dead claims without a race,
 and real worker processes on one folder with one of them killed mid-image."""
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,7 @@ def other_hosts_claim(lock: Path, generation: int = 0, age: float = 0.0) -> Path
 def test_a_claim_is_exclusive_until_released(tmp_path):
     a, b = Claim(tmp_path / ".x.lock"), Claim(tmp_path / ".x.lock")
     assert a.acquire() and a.generation == 0
-    assert not b.acquire()                       # a live worker (this process) holds it
+    assert not b.acquire()  # a live worker (this process) holds it
     assert a.still_held()
     a.release()
     assert not list(tmp_path.iterdir())
@@ -58,8 +59,8 @@ def test_another_hosts_claim_is_dead_only_after_several_missed_heartbeats(tmp_pa
     assert not Claim(lock, heartbeat=10, misses=5).acquire()
     other_hosts_claim(lock, age=55)
     c = Claim(lock, heartbeat=10, misses=5)
-    assert c.acquire() and c.generation == 1     # taken over as the next generation
-    assert [p.name for p in tmp_path.iterdir()] == [".x.lock.1"]   # the dead generation removed
+    assert c.acquire() and c.generation == 1  # taken over as the next generation
+    assert [p.name for p in tmp_path.iterdir()] == [".x.lock.1"]  # the dead generation removed
     c.release()
 
 
@@ -76,10 +77,11 @@ time.sleep(3600)
 def test_a_killed_workers_claim_is_taken_over_at_once_on_the_same_host(tmp_path):
     lock = tmp_path / ".x.lock"
     # heartbeat one hour: only the dead process, not a missed heartbeat, can free the claim
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock), "3600"], cwd=REPO_ROOT,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(lock), "3600"], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "True"
-    assert not Claim(lock, heartbeat=3600).acquire()          # alive: not taken
+    assert not Claim(lock, heartbeat=3600).acquire()  # alive: not taken
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     holder.stdout.close()
@@ -93,7 +95,7 @@ def test_the_heartbeat_keeps_a_slow_owner_alive(tmp_path):
     owner = Claim(lock, heartbeat=0.05, misses=2)
     assert owner.acquire()
     f = lock.with_name(".x.lock.0")
-    os.utime(f, (1e9, 1e9))                                   # as if the last beat were long ago
+    os.utime(f, (1e9, 1e9))  # as if the last beat were long ago
     wait_until(lambda: f.stat().st_mtime > 1e9, "the heartbeat thread to touch the claim")
     owner.release()
     assert not f.exists()
@@ -105,10 +107,10 @@ def test_an_owner_judged_dead_sees_the_takeover_and_leaves_the_new_claim(tmp_pat
     assert slow.acquire()
     old = time.time() - 10
     os.utime(lock.with_name(".x.lock.0"), (old, old))
-    taker = Claim(lock, heartbeat=1, misses=2)                # to it, 10 s without a beat is dead
+    taker = Claim(lock, heartbeat=1, misses=2)  # to it, 10 s without a beat is dead
     assert taker.acquire() and taker.generation == 1
     assert not slow.still_held() and not slow.beat(force=True)
-    slow.release()                                            # must not remove the taker's claim
+    slow.release()  # must not remove the taker's claim
     assert lock.with_name(".x.lock.1").exists() and taker.still_held()
     taker.release()
 
@@ -129,9 +131,17 @@ sys.stdin.read()                    # hold (no release) until the test has colle
 def test_many_workers_taking_over_one_dead_claim_give_one_owner(tmp_path):
     lock, go = tmp_path / ".x.lock", tmp_path / "go"
     other_hosts_claim(lock, age=3600)
-    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(lock), str(go)], cwd=REPO_ROOT,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(8)]
-    time.sleep(1)                   # let them start polling (a missed start only makes the race milder)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(lock), str(go)],
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    time.sleep(1)  # let them start polling (a missed start only makes the race milder)
     go.touch()
     answers = [p.stdout.readline().strip() for p in procs]
     for p in procs:
@@ -176,21 +186,22 @@ def test_workers_with_one_killed_mid_image_write_every_image_once(caffe, tmp_pat
         victim.send_signal(signal.SIGKILL)
         victim.communicate()
         done = [json.loads(w.communicate(timeout=PATIENCE)[0].strip().splitlines()[-1]) for w in workers]
-    finally:                          # never leave a worker behind when the test fails
+    finally:  # never leave a worker behind when the test fails
         for p in (victim, *workers):
             if p.poll() is None:
                 p.kill()
                 p.communicate()
     assert [w.returncode for w in workers] == [0, 0]
     names = sorted(Path(p).name for p in done[0] + done[1])
-    assert names == [f"img{i}.png" for i in range(6)]           # each image computed exactly once
-    assert str(src / "img0.png") in done[0] + done[1]            # the killed worker's image finished
+    assert names == [f"img{i}.png" for i in range(6)]  # each image computed exactly once
+    assert str(src / "img0.png") in done[0] + done[1]  # the killed worker's image finished
     assert not list(out.glob(".*lock*")) and not list(out.glob("*.tmp*"))
     # complete and right: the outputs equal this process's own computation
     eng = inference.make_engine("exact", model, mean, net_dir=tmp_path / "nets")
     for i in range(6):
-        prob_png, cls_png = inference.encode_outputs(eng.run(inference.load_resized(src / f"img{i}.png", 1.0),
-                                                             inference.Options()))
+        prob_png, cls_png = inference.encode_outputs(
+            eng.run(inference.load_resized(src / f"img{i}.png", 1.0), inference.Options())
+        )
         assert np.array_equal(np.asarray(Image.open(out / f"img{i}_prob.png")), prob_png)
         assert np.array_equal(np.asarray(Image.open(out / f"img{i}_class.png")), cls_png)
 
@@ -199,34 +210,39 @@ def test_claimed_skips_done_and_held_work_and_always_releases(tmp_path):
     lock = tmp_path / "a.lock"
     files = lambda: sorted(p.name for p in tmp_path.glob("a.lock.*"))  # noqa: E731
     with claimed(lock, done=True) as mine:
-        assert mine is False and not files()                 # finished: not even a claim file
+        assert mine is False and not files()  # finished: not even a claim file
     with claimed(lock) as mine:
-        assert mine is True and files() == ["a.lock.0"]      # ours for the block
-    assert not files()                                       # released after it
+        assert mine is True and files() == ["a.lock.0"]  # ours for the block
+    assert not files()  # released after it
     other = Claim(lock)
     assert other.acquire()
     with claimed(lock) as mine:
-        assert mine is False                                 # another worker holds it
-    assert files() == ["a.lock.0"]                           # and keeps it
+        assert mine is False  # another worker holds it
+    assert files() == ["a.lock.0"]  # and keeps it
     other.release()
     with pytest.raises(RuntimeError), claimed(lock) as mine:
         assert mine
         raise RuntimeError("work failed")
-    assert not files()                                       # released when the work raises
+    assert not files()  # released when the work raises
 
 
 def test_progress_per_chunk_and_a_summary_counting_computed_pixels(caffe, tmp_path, caplog):
     d = need(RELEASED / "uc2-epi")
-    eng = inference.make_engine("exact", d / "1_caffenet_train_w32_iter_600000.caffemodel",
-                                d / "DB_train_w32_1.binaryproto", net_dir=tmp_path / "nets")
+    eng = inference.make_engine(
+        "exact",
+        d / "1_caffenet_train_w32_iter_600000.caffemodel",
+        d / "DB_train_w32_1.binaryproto",
+        net_dir=tmp_path / "nets",
+    )
     img = he_image(10, 9)
     calls: list[int] = []
     eng.run(img, inference.Options(batch=16), calls.append)
     # rows 1..9 and columns 1..8 computed: 9 x 8 = 72 windows; 16 // 8 = 2 rows a chunk: 4 x 16 + 8
     assert calls == [16, 16, 16, 16, 8]
     Image.fromarray((img * 255).astype(np.uint8)).save(tmp_path / "a.png")
-    res = inference.infer_images([tmp_path / "a.png"], eng, tmp_path / "out", inference.Options(stride=4),
-                                 show_progress=False)
+    res = inference.infer_images(
+        [tmp_path / "a.png"], eng, tmp_path / "out", inference.Options(stride=4), show_progress=False
+    )
     # stride 4 on 10 x 9: rows 1, 5, 9 and columns 1, 5: 6 pixels computed (not the 90 written)
     assert res["pixels"] == 6 and res["engine"] == "exact"
     summary = [r.getMessage() for r in caplog.records if "step 5 summary" in r.getMessage()]
@@ -238,13 +254,19 @@ def test_claims_of_dead_owners_of_finished_work_are_cleared(tmp_path):
     clear_dead removes it (the work is done, nobody takes it over) and keeps a live owner's."""
     import subprocess
     import sys
+
     from pipeline.claims import Claim, clear_dead_in
+
     dead_lock, live_lock = tmp_path / ".dead.lock", tmp_path / ".live.lock"
     unfinished = tmp_path / ".unfinished.lock"
-    code = ("import sys, time\nfrom pathlib import Path\nfrom pipeline.claims import Claim\n"
-            "c = Claim(Path(sys.argv[1]))\nassert c.acquire()\nprint('held', flush=True)\ntime.sleep(60)\n")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(lk)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-             for lk in (dead_lock, live_lock, unfinished)]
+    code = (
+        "import sys, time\nfrom pathlib import Path\nfrom pipeline.claims import Claim\n"
+        "c = Claim(Path(sys.argv[1]))\nassert c.acquire()\nprint('held', flush=True)\ntime.sleep(60)\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(lk)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+        for lk in (dead_lock, live_lock, unfinished)
+    ]
     try:
         for pr in procs:
             assert pr.stdout.readline().strip() == "held"
@@ -256,7 +278,7 @@ def test_claims_of_dead_owners_of_finished_work_are_cleared(tmp_path):
         assert Claim(live_lock).clear_dead() == 0 and Claim(live_lock).generations() == [0]
         # a whole folder in one listing, only the claims of finished work: the unfinished one's dead
         # claim is left for the next worker's takeover (a new generation)
-        (tmp_path / ".dead.lock.0").write_text(f"{atomic.HOST} x 1 y")       # dead again (stale below)
+        (tmp_path / ".dead.lock.0").write_text(f"{atomic.HOST} x 1 y")  # dead again (stale below)
         old = time.time() - 3600
         os.utime(tmp_path / ".dead.lock.0", (old, old))
         assert clear_dead_in(tmp_path, finished=lambda lock: lock != unfinished) == 1

@@ -1,4 +1,5 @@
 """Checksums of user-supplied archives: published (match, mismatch, override), unknown, recorded."""
+
 from __future__ import annotations
 
 import hashlib
@@ -37,7 +38,7 @@ def test_mismatch_names_archive_both_hashes_and_the_override(archive, monkeypatc
     text = str(err.value)
     assert str(archive) in text and digest in text and datasets.EPI.sha256 in text
     assert "--no-verify" in text and "ALLOW_UNVERIFIED=1" in text
-    assert not (archive.parent / "w").exists()                # refused before extracting anything
+    assert not (archive.parent / "w").exists()  # refused before extracting anything
     monkeypatch.setenv("ALLOW_UNVERIFIED", "1")
     assert get("epi").prepare_data(archive, archive.parent / "w").is_dir()
 
@@ -51,9 +52,11 @@ def test_unknown_archives_are_unverified(archive, tmp_path):
     lym.write_bytes(archive.read_bytes())
     check = data.verify(lym, (datasets.LYMPHOCYTE,), allow=False)
     assert check.status == "unverified" and check.note == "no published checksum for lymphocyte.tgz"
-    assert check.sha256 is None                                 # nothing to compare with: not hashed
-    assert data.verify(lym, (datasets.LYMPHOCYTE,), always_hash=True).sha256 == hashlib.sha256(
-        lym.read_bytes()).hexdigest()
+    assert check.sha256 is None  # nothing to compare with: not hashed
+    assert (
+        data.verify(lym, (datasets.LYMPHOCYTE,), always_hash=True).sha256
+        == hashlib.sha256(lym.read_bytes()).hexdigest()
+    )
 
 
 def test_data_check_refuses_a_mismatch_unless_told(archive):

@@ -1,5 +1,6 @@
 """Downloads through pooch from a local HTTP server on 127.0.0.1 (never the network): resuming,
 published / unknown checksums, mismatches, the offline message, and the released-model fetcher."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,15 +16,16 @@ import pytest
 from pipeline import REPO_ROOT, data, download, released
 from pipeline.usecases import datasets
 
-PAYLOAD = bytes(range(256)) * 1600                # 409,600 bytes: several 64 KiB chunks
+PAYLOAD = bytes(range(256)) * 1600  # 409,600 bytes: several 64 KiB chunks
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves PAYLOAD at any path; honours ``Range: bytes=N-`` (206, or 416 past the end)."""
-    cut = None            # close the connection after this many body bytes (Content-Length says all)
+
+    cut = None  # close the connection after this many body bytes (Content-Length says all)
     ignore_range = False  # answer 200 with the whole file even when a range is asked
-    ranges: list = []     # Range headers received
+    ranges: list = []  # Range headers received
 
     def do_GET(self):  # noqa: N802
         rng = self.headers.get("Range")
@@ -98,8 +100,13 @@ def test_mismatch_keeps_the_download_and_names_both_hashes(server, tmp_path):
 
 def test_offline_and_http_errors_are_one_clear_line(tmp_path):
     with pytest.raises(download.DownloadError, match=r"cannot reach http://127.0.0.1:9/none .*Offline\? put it"):
-        download.fetch("http://127.0.0.1:9/none", tmp_path / "n.bin", show_progress=False, timeout=2,
-                       offline_hint="put it there by hand")
+        download.fetch(
+            "http://127.0.0.1:9/none",
+            tmp_path / "n.bin",
+            show_progress=False,
+            timeout=2,
+            offline_hint="put it there by hand",
+        )
     assert not list(tmp_path.iterdir())
 
 
@@ -116,14 +123,24 @@ def test_published_and_unknown_checksums_through_data_fetch(server, tmp_path):
     assert rec["verified"] is False and rec["sha256"] == SHA
     check = data.verify(path, (lym,))
     assert check.status == "unverified" and "matches the sha256 recorded at its download" in check.note
-    path.write_bytes(PAYLOAD[::-1])                                   # changed since its download
+    path.write_bytes(PAYLOAD[::-1])  # changed since its download
     with pytest.raises(download.ChecksumError, match="differs from the .* recorded at its download"):
         data.verify(path, (lym,), allow=False)
 
 
 def test_data_fetch_command_against_the_local_server(server, tmp_path):
-    cmd = [sys.executable, "-m", "pipeline", "data", "fetch", "tubule", "--url", f"{server}/tubule.tgz",
-           "--dest", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "data",
+        "fetch",
+        "tubule",
+        "--url",
+        f"{server}/tubule.tgz",
+        "--dest",
+        str(tmp_path),
+    ]
     out = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
     # tubule.tgz has a published sha256 and the server's bytes are not it: refused, the part kept
     assert out.returncode == 1 and "tubule.tgz: sha256 " + SHA in out.stderr
@@ -132,16 +149,33 @@ def test_data_fetch_command_against_the_local_server(server, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "UNVERIFIED" in out.stdout and SHA in out.stdout and (tmp_path / "tubule.tgz").read_bytes() == PAYLOAD
     # the old spelling `data <name>` still downloads
-    out = subprocess.run([sys.executable, "-m", "pipeline", "data", "lymphocyte", "--url",
-                          f"{server}/lymphocyte.tgz", "--dest", str(tmp_path)], cwd=REPO_ROOT, capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "data",
+            "lymphocyte",
+            "--url",
+            f"{server}/lymphocyte.tgz",
+            "--dest",
+            str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0 and "no published checksum" in out.stdout
 
 
 def test_released_fetcher_uses_the_same_download_path(server, tmp_path, monkeypatch):
     """fetch-released downloads through download.fetch: a file of the table served locally."""
-    table = {"commit": "c", "url_pattern": server + "/{folder}/{sub}{file}", "folders": {"uc9-x": "x"},
-             "files": [{"path": "uc9-x/w.caffemodel", "sha256": SHA, "bytes": len(PAYLOAD)}]}
+    table = {
+        "commit": "c",
+        "url_pattern": server + "/{folder}/{sub}{file}",
+        "folders": {"uc9-x": "x"},
+        "files": [{"path": "uc9-x/w.caffemodel", "sha256": SHA, "bytes": len(PAYLOAD)}],
+    }
     monkeypatch.setattr(released, "table", lambda: table)
     files = released.fetch(["uc9-x"], tmp_path, show_progress=False)
     assert files == [tmp_path / "uc9-x" / "w.caffemodel"] and files[0].read_bytes() == PAYLOAD
@@ -149,4 +183,4 @@ def test_released_fetcher_uses_the_same_download_path(server, tmp_path, monkeypa
     (tmp_path / "uc9-x" / "w.caffemodel").unlink()
     with pytest.raises(download.ChecksumError) as err:
         released.fetch(["uc9-x"], tmp_path, show_progress=False)
-    assert "--no-verify" not in str(err.value)      # the released files must match: no override offered
+    assert "--no-verify" not in str(err.value)  # the released files must match: no override offered

@@ -1,5 +1,6 @@
 """Safe extraction: members escaping the folder, links and special files are refused; nothing is
 left behind; a complete extraction replaces the folder only at the end."""
+
 from __future__ import annotations
 
 import io
@@ -50,16 +51,19 @@ def test_zip_members_escaping_the_folder_are_refused(tmp_path, name):
     with pytest.raises(extract.UnsafeArchive, match="would escape the extraction folder"):
         extract.extract(z, tmp_path / "out", show_progress=False)
     assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "out").exists()
-    assert list(tmp_path.iterdir()) == [z]                      # no partial folder left
+    assert list(tmp_path.iterdir()) == [z]  # no partial folder left
 
 
-@pytest.mark.parametrize("member, message", [
-    (_file("../escape.txt"), "would escape"),
-    (_special("link", tarfile.SYMTYPE, "/etc/passwd"), "is a link"),
-    (_special("hard", tarfile.LNKTYPE, "ok.txt"), "is a link"),
-    (_special("dev", tarfile.CHRTYPE), "not a regular file or folder"),
-    (_special("fifo", tarfile.FIFOTYPE), "not a regular file or folder"),
-])
+@pytest.mark.parametrize(
+    "member, message",
+    [
+        (_file("../escape.txt"), "would escape"),
+        (_special("link", tarfile.SYMTYPE, "/etc/passwd"), "is a link"),
+        (_special("hard", tarfile.LNKTYPE, "ok.txt"), "is a link"),
+        (_special("dev", tarfile.CHRTYPE), "not a regular file or folder"),
+        (_special("fifo", tarfile.FIFOTYPE), "not a regular file or folder"),
+    ],
+)
 def test_tar_escapes_links_and_special_files_are_refused(tmp_path, member, message):
     t = _tar(tmp_path / "evil.tgz", _file("ok.txt"), member)
     with pytest.raises(extract.UnsafeArchive, match=message):
@@ -71,7 +75,7 @@ def test_zip_symlink_member_is_refused(tmp_path):
     z = tmp_path / "link.zip"
     with zipfile.ZipFile(z, "w") as zf:
         info = zipfile.ZipInfo("link")
-        info.external_attr = (0o120777 << 16)      # S_IFLNK: a symbolic link as zip -y stores it
+        info.external_attr = 0o120777 << 16  # S_IFLNK: a symbolic link as zip -y stores it
         zf.writestr(info, "/etc/passwd")
     with pytest.raises(extract.UnsafeArchive, match="symbolic link"):
         extract.extract(z, tmp_path / "out", show_progress=False)
@@ -81,8 +85,9 @@ def test_an_existing_folder_is_replaced_only_by_a_complete_extraction(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "old.txt").write_text("old")
     with pytest.raises(extract.UnsafeArchive):
-        extract.extract(_tar(tmp_path / "bad.tgz", _file("new.txt"), _file("../x")), tmp_path / "out",
-                        show_progress=False)
+        extract.extract(
+            _tar(tmp_path / "bad.tgz", _file("new.txt"), _file("../x")), tmp_path / "out", show_progress=False
+        )
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["old.txt"]
     extract.extract(_tar(tmp_path / "good.tgz", _file("new.txt")), tmp_path / "out", show_progress=False)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["new.txt"]

@@ -7,6 +7,7 @@ _mask.png, tubule .bmp with _anno.bmp. Their names are the published ones, so th
 sha256 differs from the published one: these tests accept it with ALLOW_UNVERIFIED=1, and
 test_data_checksums.py tests the refusal.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,18 +32,29 @@ def _allow_generated(monkeypatch):
 
 # ----------------------------------------------------------------------------- epithelium
 
+
 def test_epi_published_layout_is_presented_side_by_side(tmp_path):
     """The real epi.tgz: the masks sit in masks/; the MATLAB port reads them beside the images."""
     arch = tgz(tmp_path / "epi.tgz", epi_files(tmp_path))
     uc = get("epi")
     folder = uc.prepare_data(arch, tmp_path / "work" / "data")
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["8900_00001.tif", "8900_00001_mask.png", "8901_00001.tif", "8901_00001_mask.png",
-                     "8902_00001.tif", "8902_00001_mask.png"]
+    assert names == [
+        "8900_00001.tif",
+        "8900_00001_mask.png",
+        "8901_00001.tif",
+        "8901_00001_mask.png",
+        "8902_00001.tif",
+        "8902_00001_mask.png",
+    ]
     assert (folder / "8900_00001_mask.png").resolve() == (
-        tmp_path / "work" / "data" / "epi_extracted" / "masks" / "8900_00001_mask.png").resolve()
+        tmp_path / "work" / "data" / "epi_extracted" / "masks" / "8900_00001_mask.png"
+    ).resolve()
     assert {k: [p.name for p in v] for k, v in uc.images_by_patient(folder).items()} == {
-        "8900": ["8900_00001.tif"], "8901": ["8901_00001.tif"], "8902": ["8902_00001.tif"]}
+        "8900": ["8900_00001.tif"],
+        "8901": ["8901_00001.tif"],
+        "8902": ["8902_00001.tif"],
+    }
     # a second call reuses the extraction and gives the same folder
     assert uc.prepare_data(arch, tmp_path / "work" / "data") == folder
 
@@ -69,6 +81,7 @@ def test_epi_published_archive_with_a_top_folder_and_the_unet_imgs_layout(tmp_pa
 def test_epi_patches_stage_runs_on_the_published_archive(tmp_path):
     """End to end through the command: `usecase2 --data epi.tgz --stages patches` on the real layout."""
     from pipeline.usecases.epi import make_cohort
+
     src = tmp_path / "gen"
     imgs = make_cohort(src, n_patients=5, size=64, seed=2)
     files = {}
@@ -76,9 +89,25 @@ def test_epi_patches_stage_runs_on_the_published_archive(tmp_path):
         files[img.name] = img
         files[f"masks/{img.stem}_mask.png"] = img.with_name(img.stem + "_mask.png")
     arch = tgz(tmp_path / "epi.tgz", files)
-    out = subprocess.run([sys.executable, "-m", "pipeline", "usecase2", "--data", str(arch), "--work",
-                          str(tmp_path / "w"), "--stages", "patches", "--max-positive", "5"],
-                         cwd=REPO_ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "usecase2",
+            "--data",
+            str(arch),
+            "--work",
+            str(tmp_path / "w"),
+            "--stages",
+            "patches",
+            "--max-positive",
+            "5",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads((tmp_path / "w" / "patches_report.json").read_text())
     assert report["patients"] == ["8001", "8002", "8003", "8004", "8005"] and report["problems"] == []
@@ -87,8 +116,11 @@ def test_epi_patches_stage_runs_on_the_published_archive(tmp_path):
 
 # ----------------------------------------------------------------------------- lymphocytes
 
-@pytest.mark.parametrize("image_name, layout", [("im{n}.tif", datasets.LYMPHOCYTE_PUBLISHED),
-                                                 ("img{n}_seg.tif", datasets.LYMPHOCYTE_TEXT_NAMES)])
+
+@pytest.mark.parametrize(
+    "image_name, layout",
+    [("im{n}.tif", datasets.LYMPHOCYTE_PUBLISHED), ("img{n}_seg.tif", datasets.LYMPHOCYTE_TEXT_NAMES)],
+)
 def test_lymphocyte_layouts(tmp_path, image_name, layout):
     src = tmp_path / "src"
     src.mkdir()
@@ -99,17 +131,19 @@ def test_lymphocyte_layouts(tmp_path, image_name, layout):
     arch = tgz(tmp_path / "lymphocyte.tgz", files)
     uc = get("lymphocyte")
     folder = uc.prepare_data(arch, tmp_path / "w")
-    assert folder == tmp_path / "w" / "lymphocyte_extracted"        # read in place: its code knows both names
+    assert folder == tmp_path / "w" / "lymphocyte_extracted"  # read in place: its code knows both names
     assert sorted(uc.images_by_patient(folder)) == sorted(Path(image_name.format(n=n)).stem for n in (1, 2, 10))
     m, _ = data.locate(arch, tmp_path / "w", uc.archives)
     assert m.layout == layout and m.pairs == 3
     from pipeline.datacheck import inventory
+
     rep = inventory(m, show_progress=False)
     # the alpha band holds the centres: two 255 pixels on 0
     assert rep["mask_values"] == {"{0, 255}": 3} and rep["mask_depths"] == {"8-bit RGBA (band A)": 3}
 
 
 # ----------------------------------------------------------------------------- IDC
+
 
 def test_idc_zip_as_published_and_the_kaggle_mirror(tmp_path):
     idc_tree(tmp_path / "src" / "IDC_regular_ps50_idx5")
@@ -125,10 +159,12 @@ def test_idc_zip_as_published_and_the_kaggle_mirror(tmp_path):
     idc_tree(kaggle, ("10253",))
     idc_tree(kaggle / "IDC_regular_ps50_idx5", ("10253", "8863", "9036"))
     from pipeline.usecases.idc.dataset import prepare_idc
+
     assert prepare_idc(kaggle, tmp_path / "w2") == kaggle / "IDC_regular_ps50_idx5"
 
 
 # ----------------------------------------------------------------------------- nuclei, tubule (declared data sets)
+
 
 def test_nuclei_layout(tmp_path):
     src = tmp_path / "src"
@@ -140,6 +176,7 @@ def test_nuclei_layout(tmp_path):
     assert m.layout == datasets.NUCLEI_SIDE_BY_SIDE and m.pairs == 3 and m.patients() == ["10262", "12750"]
     assert check.status == "mismatch (accepted)"
     from pipeline.datacheck import inventory
+
     rep = inventory(m, show_progress=False)
     assert rep["mask_depths"] == {"1-bit": 3} and rep["mask_values"] == {"{0, 1}": 3}
 
@@ -161,10 +198,11 @@ def test_tubule_layout_never_takes_an_annotation_for_an_image(tmp_path):
 
 # ----------------------------------------------------------------------------- nothing found
 
+
 def test_nothing_found_lists_what_was_looked_for(tmp_path):
     d = tmp_path / "d"
     rgb(d / "slides" / "a.jpg")
-    rgb(d / "8918_00007.tif")                     # an image whose mask is missing
+    rgb(d / "8918_00007.tif")  # an image whose mask is missing
     with pytest.raises(FileNotFoundError) as err:
         get("epi").prepare_data(d, tmp_path / "c")
     text = str(err.value)
@@ -179,7 +217,9 @@ def test_templates():
     rx = layouts.template_regex("{patient}_{n}_original.tif")
     assert rx.match("10262_500_f00357_original.tif").groupdict() == {"patient": "10262", "n": "500_f00357"}
     assert layouts.template_regex("{patient}/{label:[01]}/{name}.png").match("8863/2/x.png") is None
-    assert layouts.render("masks/{patient}_{n}_mask.png", {"patient": "8918", "n": "00007"}) == "masks/8918_00007_mask.png"
+    assert (
+        layouts.render("masks/{patient}_{n}_mask.png", {"patient": "8918", "n": "00007"}) == "masks/8918_00007_mask.png"
+    )
 
 
 def test_present_names_a_view_per_source(tmp_path):
@@ -188,6 +228,10 @@ def test_present_names_a_view_per_source(tmp_path):
         for n, src in files.items():
             (tmp_path / "x" / name / n).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / "x" / name / n).write_bytes(src.read_bytes())
-    views = [layouts.present(layouts.find(tmp_path / "x" / n, datasets.EPI.layouts), (datasets.EPI_SIDE_BY_SIDE,),
-                             tmp_path / "cache") for n in ("a", "b")]
+    views = [
+        layouts.present(
+            layouts.find(tmp_path / "x" / n, datasets.EPI.layouts), (datasets.EPI_SIDE_BY_SIDE,), tmp_path / "cache"
+        )
+        for n in ("a", "b")
+    ]
     assert views[0] != views[1] and all(v.parent == tmp_path / "cache" for v in views)

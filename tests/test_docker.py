@@ -3,6 +3,7 @@
 Building and running the images is `make docker-test` (README "Docker"); these tests check what can
 be checked without a Docker engine, with the real tools (hadolint, bash, dpkg, pycaffe).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -26,7 +27,7 @@ DOCKERFILE = DOCKER / "Dockerfile"
 
 def test_dockerfile_builds_with_the_shared_script_and_runs_unprivileged():
     text = DOCKERFILE.read_text()
-    assert text.count("FROM debian:12") == 2                 # build stage, then a runtime stage
+    assert text.count("FROM debian:12") == 2  # build stage, then a runtime stage
     assert "bash docker/build_caffe.sh --python /opt/project/.venv/bin/python" in text
     assert "make setup CAFFE_BUILD_FLAGS=" in text
     assert "COPY --from=build --chown=1000:0 /opt/project /opt/project" in text
@@ -54,15 +55,18 @@ def _stages() -> list[list[dict]]:
 
 
 def _dockerignored(rel: str) -> bool:
-    pats = [ln.strip() for ln in (REPO_ROOT / ".dockerignore").read_text().splitlines()
-            if ln.strip() and not ln.startswith("#")]
+    pats = [
+        ln.strip()
+        for ln in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
     return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(rel.split("/")[0], pat) for pat in pats)
 
 
 def _read_by(script: Path) -> set[str]:
     """The files under docker/ a script reads beside itself (`$here/NAME`, `"$here"/NAME/...`)."""
     names = re.findall(r'\$here"?/([\w.-]+)', script.read_text())
-    return {f"docker/{n}" for n in names if n.strip(".")}     # not `$here/..`
+    return {f"docker/{n}" for n in names if n.strip(".")}  # not `$here/..`
 
 
 def test_every_build_step_sees_the_files_it_reads():
@@ -73,7 +77,7 @@ def test_every_build_step_sees_the_files_it_reads():
     more file (`build_caffe.sh --tests` reads apt-packages-selftest.txt) fails only in the image.
     """
     for stage in _stages():
-        copied: list[str] = []                   # context paths COPY'd so far ("." = everything)
+        copied: list[str] = []  # context paths COPY'd so far ("." = everything)
         for ins in stage:
             if ins["instruction"] == "COPY" and "--from=" not in ins["value"]:
                 srcs = ins["value"].split()[:-1]
@@ -100,13 +104,19 @@ def test_every_build_step_sees_the_files_it_reads():
 def test_the_caffe_layer_depends_on_its_recipe_only():
     """Everything COPY'd before the Caffe compile is a file of its recipe, not the Makefile or the code."""
     build = _stages()[0]
-    caffe_run = next(i for i, ins in enumerate(build)
-                     if ins["instruction"] == "RUN" and "build_caffe.sh" in ins["value"])
-    before = [s for ins in build[:caffe_run] if ins["instruction"] == "COPY"
-              for s in ins["value"].split()[:-1]]
+    caffe_run = next(
+        i for i, ins in enumerate(build) if ins["instruction"] == "RUN" and "build_caffe.sh" in ins["value"]
+    )
+    before = [s for ins in build[:caffe_run] if ins["instruction"] == "COPY" for s in ins["value"].split()[:-1]]
     assert "." not in before and "Makefile" not in before and "pipeline/" not in before
-    assert set(before) == {"docker/apt-packages.txt", "requirements.txt", "docker/build_caffe.sh",
-                           "docker/debian_mirror.sh", "docker/apt-packages-selftest.txt", "docker/patches/"}
+    assert set(before) == {
+        "docker/apt-packages.txt",
+        "requirements.txt",
+        "docker/build_caffe.sh",
+        "docker/debian_mirror.sh",
+        "docker/apt-packages-selftest.txt",
+        "docker/patches/",
+    }
 
 
 def test_build_context_leaves_out_history_builds_and_data():
@@ -120,12 +130,18 @@ def test_build_script_recipe():
     assert "07cf073227494a6b07234e40cb5df91db566616593eef9baafdc4d06ad159f21" in s
     assert "-DCPU_ONLY=ON" in s and "-DUSE_CUDNN=OFF" in s and "-DCUDA_ARCH_PTX" in s
     assert 'patch -d "$srcdir" -p1' in s
-    assert "deb.debian.org" not in s          # the mirror is read from the machine's own sources
+    assert "deb.debian.org" not in s  # the mirror is read from the machine's own sources
     # CUDA 13.0 from PyPI by default, every wheel pinned; Debian's 11.8 for sm_70
     pins = re.search(r"CUDA13_WHEELS=\(([^)]*)\)", s).group(1).split()
     assert {p.split("==")[0] for p in pins} == {
-        "nvidia-cuda-nvcc", "nvidia-cuda-crt", "nvidia-nvvm", "nvidia-cuda-runtime", "nvidia-cuda-cccl",
-        "nvidia-cublas", "nvidia-curand"}
+        "nvidia-cuda-nvcc",
+        "nvidia-cuda-crt",
+        "nvidia-nvvm",
+        "nvidia-cuda-runtime",
+        "nvidia-cuda-cccl",
+        "nvidia-cublas",
+        "nvidia-curand",
+    }
     assert all(re.fullmatch(r"[a-z-]+==\d+(\.\d+)+", p) for p in pins)
     assert 'cuda_arch="${CUDA_ARCH_BIN:-75 80 86 90}"' in s and "CUDA_HOST_COMPILER=/usr/bin/g++-11" in s
 
@@ -139,8 +155,9 @@ def test_each_patch_says_why_and_applies_to_its_file():
     cuda13 = (DOCKER / "patches" / "0002-cuda13-cudaDeviceProp-fields-removed.patch").read_text()
     removed = [ln for ln in cuda13.splitlines() if ln.startswith("-") and not ln.startswith("---")]
     # every line that read a removed field is replaced; no added line reads one
-    assert len(removed) == 6 and all(re.search(r"clockRate|deviceOverlap|kernelExecTimeoutEnabled", ln)
-                                     for ln in removed)
+    assert len(removed) == 6 and all(
+        re.search(r"clockRate|deviceOverlap|kernelExecTimeoutEnabled", ln) for ln in removed
+    )
     added = [ln for ln in cuda13.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
     assert not any(re.search(r"\.(clockRate|deviceOverlap|kernelExecTimeoutEnabled)", ln) for ln in added)
 
@@ -159,7 +176,7 @@ def _entrypoint(args: list[str], project: Path, data: Path, as_nobody: bool = Fa
     env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     env.update(JPI_PROJECT=str(project), JPI_DATA=str(data))
     cmd = ["bash", str(DOCKER / "entrypoint.sh"), *args]
-    if as_nobody:   # root writes anywhere: test the check as an unprivileged uid
+    if as_nobody:  # root writes anywhere: test the check as an unprivileged uid
         cmd = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
 
@@ -173,11 +190,11 @@ def test_entrypoint_accepts_make_and_prints_help(args):
 
 def test_entrypoint_explains_a_root_owned_runs_folder():
     root = os.geteuid() == 0
-    with tempfile.TemporaryDirectory() as tmp:   # in /tmp: reachable by an unprivileged uid
+    with tempfile.TemporaryDirectory() as tmp:  # in /tmp: reachable by an unprivileged uid
         tmp_path = Path(tmp)
         tmp_path.chmod(0o755)
         project = tmp_path / "project"
-        (project / "runs").mkdir(parents=True)   # 0755: as Docker makes a missing host folder
+        (project / "runs").mkdir(parents=True)  # 0755: as Docker makes a missing host folder
         shutil.copy(REPO_ROOT / "Makefile", project)
         data = tmp_path / "data"
         data.mkdir(mode=0o777)
@@ -186,7 +203,7 @@ def test_entrypoint_explains_a_root_owned_runs_folder():
             (project / "runs").chmod(0o555)
         uid = 65534 if root else os.geteuid()
         out = _entrypoint(["demo"], project, data, as_nobody=root)
-        assert out.returncode == 77, out.stderr      # EX_NOPERM, before make runs
+        assert out.returncode == 77, out.stderr  # EX_NOPERM, before make runs
         assert f"runs is owned by uid {os.geteuid()} and not writable by uid {uid}" in out.stderr
         assert "mkdir -p runs data" in out.stderr and '--user "$(id -u):0"' in out.stderr
         # a target that writes neither folder still runs
@@ -196,20 +213,32 @@ def test_entrypoint_explains_a_root_owned_runs_folder():
 
 # ---------------------------------------------------------------- runtime packages, GPU check
 def test_runtime_packages_of_the_installed_caffe():
-    out = subprocess.run(["bash", str(DOCKER / "runtime_packages.sh"), str(caffe_env.caffe_root())],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        ["bash", str(DOCKER / "runtime_packages.sh"), str(caffe_env.caffe_root())],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     pkgs = out.stdout.split()
     # libcaffe's direct dependencies (Debian 12 names); libcaffe itself is the install's, not a package
-    for p in ("libprotobuf32", "libgoogle-glog0v6", "libopencv-core406", "libboost-python1.74.0",
-              "libleveldb1d", "liblmdb0", "libhdf5-103-1", "libpython3.11"):
+    for p in (
+        "libprotobuf32",
+        "libgoogle-glog0v6",
+        "libopencv-core406",
+        "libboost-python1.74.0",
+        "libleveldb1d",
+        "liblmdb0",
+        "libhdf5-103-1",
+        "libpython3.11",
+    ):
         assert p in pkgs
     assert pkgs == sorted(set(pkgs)) and not any("caffe" in p for p in pkgs)
     assert not any(p.endswith("-dev") for p in pkgs)
 
 
 def test_gpu_request_without_a_usable_gpu_is_a_clear_error(caffe):
-    if gpu_usable():                             # a CUDA Caffe on a machine with a GPU: --gpu works
+    if gpu_usable():  # a CUDA Caffe on a machine with a GPU: --gpu works
         caffe_env.set_mode(True)
         caffe_env.set_mode(False)
         return
@@ -217,4 +246,4 @@ def test_gpu_request_without_a_usable_gpu_is_a_clear_error(caffe):
     # version is insufficient"; either would end this process if asked directly
     with pytest.raises(caffe_env.GpuUnavailable, match=r"cannot use GPU 0 \(.+\)\. .*Leave out --gpu"):
         caffe_env.set_mode(True)
-    caffe_env.set_mode(False)                    # the process is still alive and usable on the CPU
+    caffe_env.set_mode(False)  # the process is still alive and usable on the CPU

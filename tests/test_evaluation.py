@@ -1,4 +1,5 @@
 """Patch-level evaluation: metrics by hand, and the released model against caffe.Classifier."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,15 @@ def test_released_crop_model_matches_caffe_classifier_on_real_patches(caffe, tmp
     rel = need(RELEASED / "uc6-idc")
     model = rel / "1_caffenet_train_w32_noresize_iter_600000.caffemodel"
     mean_path = rel / "DB_train_w32_noresize.binaryproto"
-    res = evaluation.evaluate(model, mean_path, "crop", tmp_path / "m.json", patients_dir=root,
-                              patients=["10253", "10254"], show_progress=False)
+    res = evaluation.evaluate(
+        model,
+        mean_path,
+        "crop",
+        tmp_path / "m.json",
+        patients_dir=root,
+        patients=["10253", "10254"],
+        show_progress=False,
+    )
     assert res["overall"]["n"] == 1397
     rows = [ln.split(",") for ln in (tmp_path / "m.csv").read_text().splitlines()[1:]]
     ours = np.array([[float(r[3]), float(r[4])] for r in rows])
@@ -38,14 +46,17 @@ def test_released_crop_model_matches_caffe_classifier_on_real_patches(caffe, tmp
     # independent implementation: the original step-5 classifier set-up
     from pipeline import templates
     from pipeline.caffe_env import caffe_pb2
+
     blob = caffe_pb2().BlobProto()
     blob.ParseFromString(mean_path.read_bytes())
     means = np.asarray(blob.data).reshape(3, 32, 32)
     deploy = templates.write_deploy(tmp_path / "deploy.prototxt")
-    net = caffe.Classifier(str(deploy), str(model), mean=means, channel_swap=(2, 1, 0), raw_scale=255,
-                           image_dims=(32, 32))
+    net = caffe.Classifier(
+        str(deploy), str(model), mean=means, channel_swap=(2, 1, 0), raw_scale=255, image_dims=(32, 32)
+    )
     import skimage
     import skimage.io
+
     wins = []
     for r in rows:
         pid, name = r[1], r[0]
@@ -61,8 +72,9 @@ def test_released_crop_model_matches_caffe_classifier_on_real_patches(caffe, tmp
 
 
 def test_model_that_does_not_fit_the_deploy_net_is_refused(caffe, tmp_path):
-    from pipeline.classify import ModelMismatch, check_model
     from pipeline import templates
+    from pipeline.classify import ModelMismatch, check_model
+
     rel = need(RELEASED / "uc6-idc")
     deploy = templates.write_deploy(tmp_path / "d.prototxt", dropout=False, num_output=3)
     with pytest.raises(ModelMismatch, match="ip2"):

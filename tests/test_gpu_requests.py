@@ -1,5 +1,6 @@
 """--gpu is honoured everywhere: every engine and training check the GPU before Caffe touches it,
 and without a usable one the command ends with one clear line, never a silent CPU run or an abort."""
+
 from __future__ import annotations
 
 import subprocess
@@ -28,17 +29,35 @@ def test_every_engine_refuses_gpu_without_one(mode, weights, caffe, tmp_path):
         return
     with pytest.raises(caffe_env.GpuUnavailable, match=r"cannot use GPU 0 .*Leave out --gpu"):
         inference.make_engine(mode, *weights, gpu=True, net_dir=tmp_path)
-    assert not list(tmp_path.glob("*.prototxt"))          # refused before any net was rendered or made
-    caffe_env.set_mode(False)                               # this process is alive and usable
+    assert not list(tmp_path.glob("*.prototxt"))  # refused before any net was rendered or made
+    caffe_env.set_mode(False)  # this process is alive and usable
 
 
 @pytest.mark.parametrize("mode", ["fcn", "exact"])
 def test_infer_gpu_without_one_is_one_clear_line(mode, weights, tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
-    out = subprocess.run([sys.executable, "-m", "pipeline", "infer", str(tmp_path / "a.png"), "--model",
-                          str(weights[0]), "--mean", str(weights[1]), "--out", str(tmp_path / "out"),
-                          "--mode", mode, "--gpu"], cwd=REPO_ROOT, capture_output=True, text=True)
-    if gpu_usable():                                        # a CUDA Caffe with a GPU: it runs there
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "infer",
+            str(tmp_path / "a.png"),
+            "--model",
+            str(weights[0]),
+            "--mean",
+            str(weights[1]),
+            "--out",
+            str(tmp_path / "out"),
+            "--mode",
+            mode,
+            "--gpu",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if gpu_usable():  # a CUDA Caffe with a GPU: it runs there
         assert out.returncode == 0 and (tmp_path / "out" / "a_prob.png").is_file(), out.stderr
         return
     assert out.returncode == 1

@@ -1,4 +1,5 @@
 """Use case 6 step 1: crop indices, names, rotations, skipped patches, list formats, counts."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ from pipeline.usecases.idc import patches as idc
 
 def test_crop_indices_of_a_50x50_patch():
     a = np.arange(50 * 50).reshape(50, 50)
-    assert np.array_equal(center_crop_matlab(a), a[8:40, 8:40])     # MATLAB 9..40
+    assert np.array_equal(center_crop_matlab(a), a[8:40, 8:40])  # MATLAB 9..40
 
 
 @pytest.mark.parametrize("shape,rows", [((50, 35), (8, 40)), ((41, 50), (3, 35)), ((34, 34), (0, 32))])
@@ -24,7 +25,7 @@ def test_crop_from_the_patch_own_centre(shape, rows):
     r2, c2 = shape[0] // 2, shape[1] // 2
     out = center_crop_matlab(a)
     assert out.shape == (32, 32)
-    assert np.array_equal(out, a[r2 - 17:r2 + 15, c2 - 17:c2 + 15]) and (r2 - 17, r2 + 15) == rows
+    assert np.array_equal(out, a[r2 - 17 : r2 + 15, c2 - 17 : c2 + 15]) and (r2 - 17, r2 + 15) == rows
 
 
 def test_crop_leaving_the_image_raises():
@@ -87,10 +88,10 @@ def test_resize_variant_equals_matlab_kernel_weights_by_hand():
     """The resize variant (50x50 -> 32x32, bicubic with antialiasing, uint8) on an image whose rows are
     constant: the column pass leaves each row as it is (the weights sum to 1), so every output column
     is the 1-D shrink of the row values, rounded to uint8 -- computed above from MATLAB's kernel."""
-    v = np.array([(37 * i * i + 11 * i) % 256 for i in range(50)], dtype=np.float64)   # rough, not smooth
+    v = np.array([(37 * i * i + 11 * i) % 256 for i in range(50)], dtype=np.float64)  # rough, not smooth
     img = np.repeat(np.repeat(v[:, None, None], 50, axis=1), 3, axis=2).astype(np.uint8)
     sub = idc.make_patches(img, idc.VARIANTS["resize"], 1)[0][1]
-    want = np.clip(np.floor(_matlab_row(v, 32) + 0.5), 0, 255).astype(np.uint8)       # MATLAB rounds half up here (>= 0)
+    want = np.clip(np.floor(_matlab_row(v, 32) + 0.5), 0, 255).astype(np.uint8)  # MATLAB rounds half up here (>= 0)
     assert sub.shape == (32, 32, 3)
     for c in range(3):
         for col in (0, 13, 31):
@@ -108,11 +109,16 @@ def test_published_split_ships_with_the_project():
 def _cohort(root, tmp_path):
     """Small layout with an odd-sized patch, a too-small one, a bad PNG and a missing patient."""
     from pipeline.usecases.idc.dataset import make_cohort
+
     split = make_cohort(root, n_patients=4, per_class=(3, 2), seed=5, split=(2, 1, 1))
     p = split["train"][0]
     rng = np.random.RandomState(0)
-    Image.fromarray(rng.randint(0, 256, (50, 35, 3)).astype(np.uint8)).save(root / p / "0" / f"{p}_idx5_x9_y9_class0.png")
-    Image.fromarray(rng.randint(0, 256, (30, 50, 3)).astype(np.uint8)).save(root / p / "1" / f"{p}_idx5_x8_y8_class1.png")
+    Image.fromarray(rng.randint(0, 256, (50, 35, 3)).astype(np.uint8)).save(
+        root / p / "0" / f"{p}_idx5_x9_y9_class0.png"
+    )
+    Image.fromarray(rng.randint(0, 256, (30, 50, 3)).astype(np.uint8)).save(
+        root / p / "1" / f"{p}_idx5_x8_y8_class1.png"
+    )
     lists.write_names(root / "cases_test.txt", split["test"] + ["99999"])
     return split
 
@@ -127,17 +133,26 @@ def test_run_patches_lists_and_report(tmp_path):
     skipped = {s["file"].rsplit("/", 1)[-1]: s["reason"] for s in rep["skipped"]}
     assert list(skipped) == [f"{p}_idx5_x8_y8_class1.png"] and "exceed" in skipped[f"{p}_idx5_x8_y8_class1.png"]
     # counts: train patient 0 has 4 class-0 and 2 class-1 usable sources; others 3 and 2; 2 rotations each
-    assert rep["counts"]["train"] == {"patches_class0": 14, "patches_class1": 8, "sources_class0": 7, "sources_class1": 4}
+    assert rep["counts"]["train"] == {
+        "patches_class0": 14,
+        "patches_class1": 8,
+        "sources_class0": 7,
+        "sources_class1": 4,
+    }
     lines = (work / "lists" / "train_32w_1.txt").read_text().splitlines()
     # files in ASCII name order, as MATLAB's dir: "x101_" < "x1_" ('0' < '_'); rotations 1, 2 per file
-    assert lines[:4] == [f"{p}_idx5_x101_y1_class01.png\t0", f"{p}_idx5_x101_y1_class02.png\t0",
-                         f"{p}_idx5_x1_y1_class01.png\t0", f"{p}_idx5_x1_y1_class02.png\t0"]
+    assert lines[:4] == [
+        f"{p}_idx5_x101_y1_class01.png\t0",
+        f"{p}_idx5_x101_y1_class02.png\t0",
+        f"{p}_idx5_x1_y1_class01.png\t0",
+        f"{p}_idx5_x1_y1_class02.png\t0",
+    ]
     assert all("\t" in ln for ln in lines)
     parents = (work / "lists" / "train_32w_parent_1.txt").read_text().splitlines()
     assert parents[:2] == [f"{p}_idx5_x101_y1_class0.png\t0", f"{p}_idx5_x1_y1_class0.png\t0"]
     assert len(parents) == 11
     merged = lists.read_list(work / "lists" / "train_w32_1.txt")
-    assert len(merged) == 22 + 10          # train + val (1 patient, 3+2 sources, 2 rotations)
+    assert len(merged) == 22 + 10  # train + val (1 patient, 3+2 sources, 2 rotations)
     assert (work / "lists" / "test_w32_1.txt").read_text() == (work / "lists" / "test_32w_1.txt").read_text()
     odd = Image.open(work / "subs" / f"{p}_idx5_x9_y9_class01.png")
     assert odd.size == (32, 32)
@@ -159,6 +174,7 @@ def test_unreadable_png_names_the_file_or_is_skipped(tmp_path):
 
 def test_hand_written_png_decodes_to_the_same_pixels(tmp_path):
     from pipeline.patches import save_png
+
     rng = np.random.RandomState(2)
     for arr in (rng.randint(0, 256, (32, 32, 3)).astype(np.uint8), rng.randint(0, 256, (7, 5)).astype(np.uint8)):
         save_png(tmp_path / "x.png", arr)

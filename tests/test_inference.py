@@ -1,4 +1,5 @@
 """Step 5 inference: exact equals the original reference loop; fcn's measured deviation; outputs; workers."""
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,7 @@ def test_window_geometry():
     p = inference.pad(np.arange(5 * 6 * 1, dtype=np.float32).reshape(5, 6, 1))
     w = inference.windows(p, np.array([1]), np.array([2]))
     assert w.shape == (1, 32, 32, 1)
-    assert np.array_equal(w[0], p[1:33, 2:34])           # image rows -15..16, pixel (1,2) at window index 16
+    assert np.array_equal(w[0], p[1:33, 2:34])  # image rows -15..16, pixel (1,2) at window index 16
     assert inference.computed_coords(5).tolist() == [1, 2, 3, 4]
     assert inference.computed_coords(10, 3).tolist() == [1, 4, 7]
     assert inference.computed_coords(5, all_pixels=True).tolist() == [0, 1, 2, 3, 4]
@@ -49,7 +50,7 @@ def test_exact_equals_reference(engines):
     ref = engines["reference"].run(img, Options())
     ex = engines["exact"].run(img, Options(batch=100))
     assert np.abs(ex - ref).max() <= 1e-5
-    assert (ref[0] == 0).all() and (ref[:, 0] == 0).all()            # never computed
+    assert (ref[0] == 0).all() and (ref[:, 0] == 0).all()  # never computed
     np.testing.assert_allclose(ref[1:, 1:].sum(axis=2), 1, atol=1e-5)
     assert np.array_equal(ex[1:, 1:].argmax(2), ref[1:, 1:].argmax(2))
 
@@ -68,8 +69,15 @@ def test_exact_equals_reference_with_resize_half(engines, weights, tmp_path):
     Image.fromarray(img).save(tmp_path / "slide_01.tif")
     outs = {}
     for mode in ("reference", "exact"):
-        res = inference.infer_images([tmp_path / "slide_01.tif"], engines[mode], tmp_path / mode,
-                                     Options(), resize=0.5, save_npy=True, show_progress=False)
+        res = inference.infer_images(
+            [tmp_path / "slide_01.tif"],
+            engines[mode],
+            tmp_path / mode,
+            Options(),
+            resize=0.5,
+            save_npy=True,
+            show_progress=False,
+        )
         assert res["computed"] == [str(tmp_path / "slide_01.tif")]
         outs[mode] = np.load(tmp_path / mode / "slide_01_prob.npy")
     assert outs["exact"].shape == (20, 18, 2) and outs["exact"].dtype == np.float32
@@ -92,8 +100,10 @@ def test_fcn_single_pass_at_stride_8_computes_the_same_pixels(engines):
     ex = engines["exact"].run(img, Options(stride=8))
     fc = engines["fcn"].run(img, Options(stride=8))
     assert np.array_equal(ex.sum(2) > 0, fc.sum(2) > 0)
-    assert np.array_equal(fc.sum(2) > 0, np.isin(np.arange(40), [1, 9, 17, 25, 33])[:, None]
-                          & np.isin(np.arange(45), [1, 9, 17, 25, 33, 41])[None, :])
+    assert np.array_equal(
+        fc.sum(2) > 0,
+        np.isin(np.arange(40), [1, 9, 17, 25, 33])[:, None] & np.isin(np.arange(45), [1, 9, 17, 25, 33, 41])[None, :],
+    )
     # the single branch gives, at those pixels, the very numbers of the full shift-and-stitch
     full = engines["fcn"].run(img, Options())
     on = fc.sum(2) > 0
@@ -144,9 +154,10 @@ def test_an_output_folder_keeps_one_png_scale(engines, tmp_path):
     inference.infer_images([src / "a.png"], engines["exact"], out, Options(), show_progress=False)
     assert json.loads((out / ".outputs.json").read_text()) == {"png_scale": "minmax"}
     with pytest.raises(ValueError, match="written with --png-scale minmax, this run asks round"):
-        inference.infer_images([src / "a.png"], engines["exact"], out, Options(), minmax_scale=False,
-                               show_progress=False)
-    (out / ".outputs.json").unlink()                  # a folder from before the record: refused, not reused
+        inference.infer_images(
+            [src / "a.png"], engines["exact"], out, Options(), minmax_scale=False, show_progress=False
+        )
+    (out / ".outputs.json").unlink()  # a folder from before the record: refused, not reused
     with pytest.raises(ValueError, match="unknown PNG scaling"):
         inference.infer_images([src / "a.png"], engines["exact"], out, Options(), show_progress=False)
 

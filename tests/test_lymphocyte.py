@@ -1,4 +1,5 @@
 """Use case 4 (lymphocytes): names, sampling, hard negatives, peak detection and matching by hand."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,19 +20,21 @@ def test_mask_name_of_the_original(tmp_path):
 def test_greedy_peaks_threshold_and_clearing():
     v = np.zeros((40, 40))
     v[10, 10], v[12, 12], v[30, 30], v[5, 35] = 0.9, 0.95, 0.8, 0.7
-    assert ly.greedy_peaks(v, radius=5, threshold=0.7706) == [(12, 12), (30, 30)]   # (10,10) cleared; 0.7 below
+    assert ly.greedy_peaks(v, radius=5, threshold=0.7706) == [(12, 12), (30, 30)]  # (10,10) cleared; 0.7 below
     assert ly.greedy_peaks(v, radius=1, limit=10) == [(12, 12), (10, 10), (30, 30), (5, 35)]
     ties = np.zeros((3, 3))
-    ties[2, 0] = ties[0, 1] = 1                                  # MATLAB max: first in column-major order
+    ties[2, 0] = ties[0, 1] = 1  # MATLAB max: first in column-major order
     assert ly.argmax_colmajor(ties) == (2, 0)
 
 
 def test_disk_kernel_is_fspecial_disk_6():
     import math
+
     from pipeline.matlab import fspecial_disk
+
     k = ly.disk_kernel()
     assert k.shape == (13, 13) and np.array_equal(k, fspecial_disk(6))
-    assert k[6, 6] == pytest.approx(1 / (36 * math.pi), abs=1e-15)   # the middle pixel lies wholly inside
+    assert k[6, 6] == pytest.approx(1 / (36 * math.pi), abs=1e-15)  # the middle pixel lies wholly inside
 
 
 def test_lda_posterior_is_matlab_classify_default_by_hand():
@@ -58,15 +61,17 @@ def test_peaks_map_back_with_the_inverse_resize():
 def _cone_outputs(out_dir: Path, stem: str, size: int = 80, centre=(41, 21)) -> None:
     """A 4x-scale map whose P(lymphocyte) rises from 0.25 to 0.75 in a cone of radius 30 around ``centre``."""
     from pipeline import inference
+
     yy, xx = np.mgrid[0:size, 0:size]
     p1 = 0.25 + 0.5 * np.clip(1 - np.hypot(yy - centre[0], xx - centre[1]) / 30, 0, None)
     prob = np.stack([1 - p1, p1], axis=2)
-    prob[0, :] = prob[:, 0] = 0                      # never computed by the original (first row and column)
+    prob[0, :] = prob[:, 0] = 0  # never computed by the original (first row and column)
     inference.write_outputs(inference.output_paths(out_dir, stem), prob, save_npy=True)
 
 
 def test_detection_reads_the_min_max_png_as_the_original(tmp_path):
     from PIL import Image
+
     # truth: one centre at (10, 5) of a 20x20 image (alpha of 1m.tif)
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "im1.tif")
     rgba = np.zeros((20, 20, 4), np.uint8)
@@ -88,12 +93,12 @@ def test_detection_reads_the_min_max_png_as_the_original(tmp_path):
 def test_detect_peaks_on_two_blobs():
     p = np.zeros((120, 120))
     yy, xx = np.mgrid[0:120, 0:120]
-    for cy, cx in ((30, 40), (90, 80), (34, 44)):          # the third lies within 28 px of the first
-        p[(yy - cy) ** 2 + (xx - cx) ** 2 <= 10 ** 2] = 1.0
+    for cy, cx in ((30, 40), (90, 80), (34, 44)):  # the third lies within 28 px of the first
+        p[(yy - cy) ** 2 + (xx - cx) ** 2 <= 10**2] = 1.0
     peaks = ly.detect_peaks(p)
-    assert len(peaks) == 2        # on the plateau, the first maximum in column-major order: (88, 77)
+    assert len(peaks) == 2  # on the plateau, the first maximum in column-major order: (88, 77)
     assert peaks[1] == (88, 77) and np.hypot(peaks[0][0] - 32, peaks[0][1] - 42) < 8
-    assert ly.detect_peaks(p * 0.7) == []                       # below 0.7706 everywhere
+    assert ly.detect_peaks(p * 0.7) == []  # below 0.7706 everywhere
 
 
 def test_match_detections_one_to_one():
@@ -108,7 +113,7 @@ def test_match_detections_one_to_one():
 def test_patches_on_a_generated_cohort(tmp_path):
     data = tmp_path / "data"
     ly.make_cohort(data, n_images=2, size=40, seed=1)
-    (data / "im9.tif").write_bytes((data / "im1.tif").read_bytes())            # image without mask: reported
+    (data / "im9.tif").write_bytes((data / "im1.tif").read_bytes())  # image without mask: reported
     rep = ly.run_patches(data, tmp_path / "w", ly.Params(n_positive=30), seed=2, jobs=1, show_progress=False)
     assert any("im9.tif: no mask 9m.tif" in p for p in rep["problems"])
     # 30 draws with replacement; those in the mirrored padding fall to the border rule
@@ -128,9 +133,9 @@ def test_hard_negatives_are_far_from_positives(classifier):
     io = np.full((120, 120, 3), 0.8) + rng.normal(0, 0.02, (120, 120, 3))
     mask = np.zeros((120, 120))
     for cy, cx in ((40, 40), (80, 90)):
-        io[cy - 3:cy + 4, cx - 3:cx + 4] = 0.2
-        mask[cy - 2:cy + 3, cx - 2:cx + 3] = 1
-    io[100:105, 10:15] = 0.2                                   # a dark look-alike far from positives
+        io[cy - 3 : cy + 4, cx - 3 : cx + 4] = 0.2
+        mask[cy - 2 : cy + 3, cx - 2 : cx + 3] = 1
+    io[100:105, 10:15] = 0.2  # a dark look-alike far from positives
     cent = ly.negative_centres(io, mask, ly.Params(n_positive=5, n_train_pixels=2000, classifier=classifier), rng)
     assert cent and cent[0][0] in range(100, 105) and cent[0][1] in range(10, 15)
     assert all(mask[r, c] == 0 for r, c in cent)
@@ -139,6 +144,7 @@ def test_hard_negatives_are_far_from_positives(classifier):
 def test_usecase4_end_to_end_on_a_tiny_generated_cohort(lymphocyte_run):
     """All stages with the real tools: 5 folds, 10 iterations each, fcn outputs, detection scores."""
     import json
+
     data, work, out = lymphocyte_run
     assert out.returncode == 0, out.stderr[-3000:]
     scores = json.loads((work / "scores.json").read_text())

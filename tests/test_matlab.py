@@ -1,4 +1,5 @@
 """MATLAB imresize / imrotate ports against values computed by hand."""
+
 import numpy as np
 import pytest
 
@@ -9,8 +10,9 @@ def test_contributions_halving_by_hand():
     # in 4 -> out 2, antialiased bicubic: kernel 0.5*cubic(0.5 x), 8 taps after trimming,
     # weights normalised by their sum (2.0); border indices mirrored (aux = 1 2 3 4 4 3 2 1).
     w, idx = contributions(4, 2, 0.5)
-    np.testing.assert_allclose(w[0], [-0.01171875, -0.03515625, 0.11328125, 0.43359375,
-                                      0.43359375, 0.11328125, -0.03515625, -0.01171875])
+    np.testing.assert_allclose(
+        w[0], [-0.01171875, -0.03515625, 0.11328125, 0.43359375, 0.43359375, 0.11328125, -0.03515625, -0.01171875]
+    )
     assert idx[0].tolist() == [2, 1, 0, 0, 1, 2, 3, 3]
 
 
@@ -33,6 +35,7 @@ def test_imresize_rounds_between_passes():
     rng = np.random.RandomState(0)
     a = rng.randint(0, 256, (50, 50)).astype(np.uint8)
     from pipeline.matlab import _resize_along
+
     two_pass = _resize_along(_resize_along(a, 0, 32, True), 1, 32, True)
     assert np.array_equal(imresize(a, (32, 32)), two_pass)
 
@@ -61,6 +64,7 @@ def test_imrotate_45_nearest_crop():
 # imrotate.m's 90-degree branch: imbegin = (max(size) == size) * abs(diff(floor(size/2))), vec = 1:min(size);
 # B = zeros(size); B(imbegin(1)+vec, imbegin(2)+vec, :) = rot90(A(same), k). With a[r, c] = 100 r + c:
 
+
 def _grid(h, w):
     return (100 * np.arange(h)[:, None] + np.arange(w)[None, :]).astype(np.int64)
 
@@ -70,8 +74,8 @@ def test_imrotate_90_crop_49x50_by_hand():
     # a[:, 1:50]; rot90: out[i, 1 + j] = a[j, 1 + 48 - i] = a[j, 49 - i]; column 0 stays 0.
     out = imrotate_crop(_grid(49, 50), 90)
     assert out.shape == (49, 50) and not out[:, 0].any()
-    assert out[0, :4].tolist() == [0, 49, 149, 249]          # a[0,49], a[1,49], a[2,49]
-    assert out[48, 49] == 4801 and out[1, 1] == 48           # a[48, 1], a[0, 48]
+    assert out[0, :4].tolist() == [0, 49, 149, 249]  # a[0,49], a[1,49], a[2,49]
+    assert out[48, 49] == 4801 and out[1, 1] == 48  # a[48, 1], a[0, 48]
     # 270 degrees = k 3: rot90(S, 3)[i, j] = S[48 - j, i] -> out[i, 1 + j] = a[48 - j, 1 + i]
     cw = imrotate_crop(_grid(49, 50), -90)
     assert np.array_equal(cw, imrotate_crop(_grid(49, 50), 270)) and not cw[:, 0].any()
@@ -95,6 +99,7 @@ def test_imrotate_90_crop_48x51_by_hand():
 
 def test_imrotate_90_then_idc_crop_of_a_49x50_patch():
     from pipeline.patches import center_crop_matlab
+
     # crop rows floor(49/2)-16 .. +15 = 8..39 (1-based) -> 7..38, cols 9..40 -> 8..39 (0-based);
     # with out[y, x] = a[x - 1, 49 - y]: crop[i, j] = a[7 + j, 42 - i]
     crop = center_crop_matlab(imrotate_crop(_grid(49, 50), 90))
@@ -112,8 +117,10 @@ def test_imrotate_45_non_square_by_hand():
 
 # ----------------------------------------------------------------- imresize of a logical mask
 
+
 def test_imresize_logical_goes_through_uint8_and_128():
     from pipeline.matlab import imresize_scale
+
     a = np.array([[1, 1, 1, 1], [0, 0, 0, 1], [0, 1, 1, 0], [1, 0, 1, 0]], dtype=bool)
     # MATLAB: uint8 0/255, halved rows then columns (bicubic, antialiased), rounded after each pass, > 128.
     # Per-index weights of output 2 of 4 -> 2 (mirrored taps): .546875 (idx 3), .3984375 (2), .1015625 (1),
@@ -127,9 +134,12 @@ def test_imresize_logical_goes_through_uint8_and_128():
 
 # ----------------------------------------------------------------- fspecial('disk', r)
 
+
 def test_fspecial_disk_radius_1_closed_form():
     import math
+
     from pipeline.matlab import fspecial_disk
+
     # r = 1: the middle pixel lies inside (area 1); an edge pixel [0.5, 1.5] x [-0.5, 0.5] holds
     # int_{-1/2}^{1/2} (sqrt(1 - t^2) - 1/2) dt = pi/6 + sqrt(3)/4 - 1/2; a corner pixel
     # int_{1/2}^{sqrt(3)/2} (sqrt(1 - t^2) - 1/2) dt = pi/12 - (sqrt(3) - 1)/4. They sum to pi (the whole disk).
@@ -145,22 +155,28 @@ def _disk_area_in_pixel(r: float, cy: float, cx: float) -> float:
     adaptive quadrature of the covered chord length between its kinks (independent of fspecial.m)."""
     import math
     import warnings
+
     from scipy.integrate import quad
-    x0, x1, y0, y1 = cx - .5, cx + .5, cy - .5, cy + .5
+
+    x0, x1, y0, y1 = cx - 0.5, cx + 0.5, cy - 0.5, cy + 0.5
 
     def chord(x):
         h = math.sqrt(max(r * r - x * x, 0.0))
         return max(0.0, min(y1, h) - max(y0, -h))
+
     kinks = [s * math.sqrt(r * r - v * v) for v in (abs(y0), abs(y1)) if v <= r for s in (1, -1)] + [r, -r]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return quad(chord, x0, x1, points=sorted(p for p in kinks if x0 < p < x1) or None,
-                    epsabs=1e-15, epsrel=1e-15, limit=200)[0]
+        return quad(
+            chord, x0, x1, points=sorted(p for p in kinks if x0 < p < x1) or None, epsabs=1e-15, epsrel=1e-15, limit=200
+        )[0]
 
 
 def test_fspecial_disk_6_is_the_exact_pixel_areas():
     import math
+
     from pipeline.matlab import fspecial_disk
+
     # fspecial.m's piecewise formula gives each pixel's exact share of the disk; for radius 6 its
     # axis-end correction does not apply (36 >= 5.5^2 + 0.25), so h = area / (36 pi).
     k = fspecial_disk(6)
@@ -173,18 +189,22 @@ def test_fspecial_disk_6_is_the_exact_pixel_areas():
 
 
 def test_fspecial_disk_small_radius_axis_correction():
-    from pipeline.matlab import fspecial_disk
     # r = 0.7: crad = 1 and 0.49 < 0.5^2 + 0.25, so fspecial.m replaces the four axis-end pixels with
     # sg0 (the disk's cap beyond x = 0.5); the result is still the exact areas.
     import math
+
+    from pipeline.matlab import fspecial_disk
+
     areas = np.array([[_disk_area_in_pixel(0.7, i - 1, j - 1) for j in range(3)] for i in range(3)])
     np.testing.assert_allclose(fspecial_disk(0.7), areas / (math.pi * 0.49), rtol=0, atol=1e-12)
 
 
 # ----------------------------------------------------------------- classify (Statistics Toolbox), type 'linear'
 
+
 def test_classify_linear_two_features_by_hand():
     from pipeline.matlab import classify_linear
+
     # groups at (1, 1) and (5, 5), each a 2x2 square of points +-1 around its mean: pooled covariance
     # 8 / (8 - 2) I = 4/3 I (classify.m divides by n - groups). Log posterior odds with the uniform prior:
     # (4, 4) . x / (4/3) - (50 - 2) / (2 * 4/3) = 3 (x1 + x2) - 18: 0 at (3, 3), 3 at (3, 4).
@@ -193,6 +213,6 @@ def test_classify_linear_two_features_by_hand():
     group = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     cls, post = classify_linear(np.array([[3.0, 3.0], [3.0, 4.0], [0.0, 0.0]]), training, group)
     np.testing.assert_allclose(post[:, 1], [0.5, 1 / (1 + np.exp(-3)), 1 / (1 + np.exp(18))], rtol=1e-12, atol=1e-15)
-    assert cls.tolist() == [0, 1, 0]                       # a tie goes to the first group (MATLAB max)
+    assert cls.tolist() == [0, 1, 0]  # a tie goes to the first group (MATLAB max)
     with pytest.raises(ValueError, match="positive definite"):
-        classify_linear(training, np.c_[training[:, 0], training[:, 0]], group)     # rank-1 pooled covariance
+        classify_linear(training, np.c_[training[:, 0], training[:, 0]], group)  # rank-1 pooled covariance

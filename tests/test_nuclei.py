@@ -1,4 +1,5 @@
 """Nuclei data set (use case 1 and RADHicaL): MATLAB helpers, makeNegativeMask, masks, grading, use case 1."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,12 +7,21 @@ import pytest
 from PIL import Image
 
 from pipeline import crossval, lists, nuclei, nuclei_grading
-from pipeline.matlab import (bwareaopen, bwlabel, imadjust, imfill_holes, imfilter, imresize, imresize_scale, roundn,
-                             stretchlim)
+from pipeline.matlab import (
+    bwareaopen,
+    bwlabel,
+    imadjust,
+    imfill_holes,
+    imfilter,
+    imresize,
+    imresize_scale,
+    roundn,
+    stretchlim,
+)
 from pipeline.usecases import nuclei as uc1
 
-
 # --------------------------------------------------------------------------- MATLAB helpers
+
 
 def test_imfilter_correlates_with_matlab_centre():
     a = np.zeros((4, 5))
@@ -44,7 +54,7 @@ def test_stretchlim_and_imadjust_by_hand():
     # (v - 10) / 40 clipped to [0, 1], x 255, rounded: 0 -> 0, 10 -> 0, 30 -> 127.5 -> 128, 50 -> 255
     assert imadjust(np.array([[0, 10, 30, 50, 100]], np.uint8), (lo, hi)).tolist() == [[0, 0, 128, 255, 255]]
     assert j.dtype == np.uint8
-    assert stretchlim(np.full((3, 3), 7, np.uint8), (0.05, 0.5)) == (0.0, 1.0)      # flat image
+    assert stretchlim(np.full((3, 3), 7, np.uint8), (0.05, 0.5)) == (0.0, 1.0)  # flat image
 
 
 def test_bwlabel_numbers_components_in_column_major_order():
@@ -58,8 +68,8 @@ def test_bwlabel_numbers_components_in_column_major_order():
 
 def test_bwareaopen_and_imfill_holes():
     bw = np.zeros((10, 10), bool)
-    bw[0:3, 0:3] = True          # 9 pixels
-    bw[5:9, 5:9] = True          # 16 pixels
+    bw[0:3, 0:3] = True  # 9 pixels
+    bw[5:9, 5:9] = True  # 16 pixels
     assert bwareaopen(bw, 10).sum() == 16 and bwareaopen(bw, 9).sum() == 25
     ring = np.zeros((7, 7), bool)
     ring[1:6, 1:6] = True
@@ -88,14 +98,15 @@ def test_imresize_bilinear_and_nearest_by_hand():
 
 # --------------------------------------------------------------------------- makeNegativeMask
 
+
 def _negative_image() -> np.ndarray:
     red = np.full((120, 120), 200, np.uint8)
-    red[50:62, 50:62] = 20        # dark square, 144 px (kept: >= 100)
-    red[10:13, 10:13] = 20        # dark speck, 9 px (removed: < 100)
-    red[10:24, 80:94] = 20        # ring 14x14 of width 3 (132 px) around a bright 8x8 hole
+    red[50:62, 50:62] = 20  # dark square, 144 px (kept: >= 100)
+    red[10:13, 10:13] = 20  # dark speck, 9 px (removed: < 100)
+    red[10:24, 80:94] = 20  # ring 14x14 of width 3 (132 px) around a bright 8x8 hole
     red[13:21, 83:91] = 200
-    red[100:110, 0:60] = 100      # band A, 600 px
-    red[112:117, 0:60] = 120      # band B, 300 px
+    red[100:110, 0:60] = 100  # band A, 600 px
+    red[112:117, 0:60] = 120  # band B, 300 px
     return np.dstack([red, np.full_like(red, 150), np.full_like(red, 180)])
 
 
@@ -105,8 +116,8 @@ def test_negative_mask_faithful_and_corrected_by_hand():
     # Faithful (Q2): J is uint8, J < .3 means J == 0: red <= 100 (square, speck, ring, band A).
     dark = nuclei.dark_regions(io)
     assert dark[55, 55] and dark[105, 10] and not dark[114, 10]
-    assert not dark[11, 11]                          # speck removed (9 < 100 px)
-    assert dark[16, 86]                              # the ring's hole is filled
+    assert not dark[11, 11]  # speck removed (9 < 100 px)
+    assert dark[16, 86]  # the ring's hole is filled
     # corrected: J / 255 < .3, i.e. (red - 100) / 100 < .3 after rounding: band B (120 -> J = 51) too
     assert nuclei.dark_regions(io, rule="corrected")[114, 10]
     neg = nuclei.negative_mask(io)
@@ -114,8 +125,8 @@ def test_negative_mask_faithful_and_corrected_by_hand():
     # sees rows 0..49: clear; row 25 sees row 50: not negative. Column 40 sees columns 16..65: the
     # square, not the speck (10..12) nor the ring (80..93).
     assert neg[24, 40] and not neg[25, 40]
-    assert not neg[70, 30]                           # the square is within reach
-    assert neg[35, 20]                               # only the (removed) speck is near
+    assert not neg[70, 30]  # the square is within reach
+    assert neg[35, 20]  # only the (removed) speck is near
     with pytest.raises(ValueError, match="negative-rule"):
         nuclei.negative_mask(io, rule="other")
 
@@ -147,15 +158,16 @@ def test_read_mask_kinds_and_errors(tmp_path):
 
 # --------------------------------------------------------------------------- grading
 
+
 def test_grade_single_image_by_hand():
     gt = np.zeros((10, 10), bool)
-    gt[1:3, 1:3] = True          # A: 4 px, label 1 (first in column 1)
-    gt[6, 5:8] = True            # B: 3 px, label 2 (column 5)
-    gt[0, 9] = True              # C: 1 px, label 3 (column 9)
+    gt[1:3, 1:3] = True  # A: 4 px, label 1 (first in column 1)
+    gt[6, 5:8] = True  # B: 3 px, label 2 (column 5)
+    gt[0, 9] = True  # C: 1 px, label 3 (column 9)
     pred = np.zeros((10, 10), bool)
-    pred[1:4, 2:4] = True        # touches A at (1,2), (2,2): TP 2, D = 6 px -> FP 4, FN 2
-    pred[0, 9] = True            # exactly C
-    pred[8, 0] = True            # touches nothing: costs nothing
+    pred[1:4, 2:4] = True  # touches A at (1,2), (2,2): TP 2, D = 6 px -> FP 4, FN 2
+    pred[0, 9] = True  # exactly C
+    pred[8, 0] = True  # touches nothing: costs nothing
     g = nuclei_grading.grade_single_image(gt, pred)
     # A: F = 4 / (4 + 4 + 2) = .4, TPR .5, PPV 2/6, not detected (TP 2 is not > 4/2);
     # B: nothing, F 0, TPR 0, PPV unset -> 0 because C after it has one; C: F 1, detected
@@ -176,7 +188,7 @@ def test_grading_counts_a_component_for_every_nucleus_it_touches_and_resizes_nea
     gt[1, 1:3] = True
     gt[1, 5:7] = True
     pred = np.zeros((4, 8), bool)
-    pred[1, 1:7] = True          # one component of 6 px over both: each gets TP 2, FP 4
+    pred[1, 1:7] = True  # one component of 6 px over both: each gets TP 2, FP 4
     g = nuclei_grading.grade_single_image(gt, pred)
     assert g.tp.tolist() == [2, 2] and g.fp.tolist() == [4, 4] and g.fn.tolist() == [0, 0]
     # a half-size prediction is resized with nearest neighbour to the annotation's size
@@ -189,19 +201,21 @@ def test_grading_counts_a_component_for_every_nucleus_it_touches_and_resizes_nea
 
 # --------------------------------------------------------------------------- use case 1
 
+
 def test_usecase1_patches_and_lists_on_a_generated_cohort(tmp_path):
     data = tmp_path / "data"
     nuclei.make_cohort(data, n_patients=5, size=160, seed=2)
-    Image.fromarray(np.zeros((50, 50), np.uint8)).save(data / "10254_500_f00001_mask.png")      # wrong size
+    Image.fromarray(np.zeros((50, 50), np.uint8)).save(data / "10254_500_f00001_mask.png")  # wrong size
     Image.fromarray(np.zeros((96, 96, 3), np.uint8)).save(data / "7777_500_f00001_original.tif")  # no mask
     cfg = crossval.Config(data=data, work=tmp_path / "w", params=uc1.Params(max_positive=20), show_progress=False)
     out = crossval.run(uc1.Nuclei(), cfg, stages=("patches", "folds"))
     assert any("10254_500_f00001_mask.png: mask is 50x50, its image is 160x160" in p for p in out["problems"])
     assert set(out["folds"]) == {"10250", "10251", "10252", "10253", "10254"}
     counts = out["images"]["10250_500_f00001_original.tif"]
-    assert counts["p"] == 20 and counts["e"] == 20 and counts["b"] <= 6     # round(20 * .3) at most
-    names = lists.read_list(tmp_path / "w" / "lists" / "train_w32_1.txt") + \
-        lists.read_list(tmp_path / "w" / "lists" / "test_w32_1.txt")
+    assert counts["p"] == 20 and counts["e"] == 20 and counts["b"] <= 6  # round(20 * .3) at most
+    names = lists.read_list(tmp_path / "w" / "lists" / "train_w32_1.txt") + lists.read_list(
+        tmp_path / "w" / "lists" / "test_w32_1.txt"
+    )
     assert {e.name.split("_")[3] for e in names} >= {"p", "e"}
     assert all((tmp_path / "w" / "subs" / e.name).is_file() for e in names)
     first = next(e for e in names if e.name.startswith("10250_1_1_p_1_"))
@@ -212,16 +226,20 @@ def test_usecase1_patches_and_lists_on_a_generated_cohort(tmp_path):
 
 def test_regress_released_nuclei_models_on_a_generated_image(tmp_path):
     from tests.conftest import RELEASED, need
+
     rel = need(RELEASED / "uc1-nuclei")
     from pipeline import released
+
     assert "uc1-nuclei" in released.folders()
     files = released.fetch(["uc1-nuclei"], tmp_path / "rel", from_dir=RELEASED, show_progress=False)
     assert len(files) == 10
     img = nuclei.make_cohort(tmp_path / "data", n_patients=1, size=96, seed=9)[0]
-    models = [("released fold 1", rel / "1_caffenet_train_w32_iter_600000.caffemodel", rel / "DB_train_w32_1.binaryproto"),
-              ("copy of fold 1", files[0], files[5])]
+    models = [
+        ("released fold 1", rel / "1_caffenet_train_w32_iter_600000.caffemodel", rel / "DB_train_w32_1.binaryproto"),
+        ("copy of fold 1", files[0], files[5]),
+    ]
     rep = uc1.regress_models(models, [img], tmp_path / "out", uc1.Params(max_positive=30), "fcn")
     a, b = rep["rows"]
     assert rep["patches"] > 30 and a["patch"] == b["patch"] and a["pixel"] == b["pixel"]
-    assert a["patch"]["tp"] + a["patch"]["fn"] == 30          # the positives sampled
+    assert a["patch"]["tp"] + a["patch"]["fn"] == 30  # the positives sampled
     assert "| released fold 1 |" in (tmp_path / "out" / "regress_nuclei.md").read_text()

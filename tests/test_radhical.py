@@ -1,6 +1,7 @@
 """RADHicaL with the real Caffe tools on generated data: patches per level, lists, DBs, nets, a short
 training, the cascade (against the naive run, pixel for pixel), reuse of finished levels, the search
 and the table, and the bad-input errors."""
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ def random_level_models(work: Path, iterations: int = 1, scale: float = 0.7) -> 
     """Level models with random weights (real pycaffe nets, saved by Caffe) under the original's names."""
     from pipeline import templates
     from pipeline.caffe_env import import_caffe
+
     caffe = import_caffe()
     (work / "models").mkdir(parents=True, exist_ok=True)
     deploy = templates.write_deploy(work / "models" / "random_deploy.prototxt", num_output=3)
@@ -43,7 +45,7 @@ def small_image(tmp_path_factory) -> Path:
     img = nuclei.make_cohort(root, n_patients=1, size=160, seed=5)[0]
     crop = root / "crop"
     crop.mkdir()
-    arr = np.asarray(Image.open(img))[40:72, 30:78]                 # 32 x 48
+    arr = np.asarray(Image.open(img))[40:72, 30:78]  # 32 x 48
     Image.fromarray(arr).save(crop / "10250_500_f00001_original.tif")
     return crop / "10250_500_f00001_original.tif"
 
@@ -51,8 +53,9 @@ def small_image(tmp_path_factory) -> Path:
 def test_cascade_sending_every_pixel_to_computation_equals_the_naive_run(tmp_path, small_image):
     random_level_models(tmp_path)
     models = cascade.level_models(tmp_path, 1, 1)
-    casc = cascade.Cascade(models, cascade.Options(mode="exact"), tmp_path / "cascade", tmp_path / "models",
-                           show_progress=False)
+    casc = cascade.Cascade(
+        models, cascade.Options(mode="exact"), tmp_path / "cascade", tmp_path / "models", show_progress=False
+    )
     allrun = casc.run([small_image], "all", cascade.COMPUTE_ALL)
     naive = casc.run([small_image], "naive", None, levels=(1,))
     stem = small_image.name[:-4]
@@ -62,7 +65,9 @@ def test_cascade_sending_every_pixel_to_computation_equals_the_naive_run(tmp_pat
     a = np.asarray(Image.open(cascade.prob_path(allrun.level_dir(1), stem, 1)))
     b = np.asarray(Image.open(cascade.prob_path(naive.level_dir(1), stem, 1)))
     assert a.shape == (32, 48, 3) and np.array_equal(a, b) and a[:, :, 1].std() > 0
-    assert np.array_equal(cascade.final_segmentation(allrun, stem, 0.5267), cascade.final_segmentation(naive, stem, 0.5267))
+    assert np.array_equal(
+        cascade.final_segmentation(allrun, stem, 0.5267), cascade.final_segmentation(naive, stem, 0.5267)
+    )
     # the cascade's level 1 is not the naive run's folder (other recipe)
     assert allrun.levels[1] != naive.levels[1]
 
@@ -70,8 +75,9 @@ def test_cascade_sending_every_pixel_to_computation_equals_the_naive_run(tmp_pat
 def test_finished_levels_are_reused_and_other_options_are_not(tmp_path, small_image):
     random_level_models(tmp_path)
     models = cascade.level_models(tmp_path, 1, 1)
-    casc = cascade.Cascade(models, cascade.Options(mode="fcn"), tmp_path / "cascade", tmp_path / "models",
-                           show_progress=False)
+    casc = cascade.Cascade(
+        models, cascade.Options(mode="fcn"), tmp_path / "cascade", tmp_path / "models", show_progress=False
+    )
     stem = small_image.name[:-4]
     allrun = casc.run([small_image], "all", cascade.COMPUTE_ALL)
     pub = casc.run([small_image], "published", cascade.PUBLISHED)
@@ -83,11 +89,17 @@ def test_finished_levels_are_reused_and_other_options_are_not(tmp_path, small_im
     again = casc.run([small_image], "published", cascade.PUBLISHED)
     assert marker.stat().st_mtime_ns == before and again.images[stem][2] == pub.images[stem][2]
     # other options never reuse them
-    other = cascade.Cascade(models, cascade.Options(mode="fcn", q1="intended"), tmp_path / "cascade",
-                            tmp_path / "models", show_progress=False).run([small_image], "published-q1", cascade.PUBLISHED)
+    other = cascade.Cascade(
+        models,
+        cascade.Options(mode="fcn", q1="intended"),
+        tmp_path / "cascade",
+        tmp_path / "models",
+        show_progress=False,
+    ).run([small_image], "published-q1", cascade.PUBLISHED)
     assert other.levels[4] == pub.levels[4] and other.levels[3] != pub.levels[3]
-    exact = cascade.Cascade(models, cascade.Options(mode="exact"), tmp_path / "cascade", tmp_path / "models",
-                            show_progress=False)
+    exact = cascade.Cascade(
+        models, cascade.Options(mode="exact"), tmp_path / "cascade", tmp_path / "models", show_progress=False
+    )
     assert exact.key(4, None, 0, 1)[0] != casc.key(4, None, 0, 1)[0]
 
 
@@ -95,11 +107,12 @@ def test_cascade_errors_name_the_file(tmp_path, small_image):
     random_level_models(tmp_path)
     (tmp_path / "models" / "1_2_caffenet_train_w32_iter_1.caffemodel").unlink()
     models = cascade.level_models(tmp_path, 1, 1)
-    casc = cascade.Cascade(models, cascade.Options(mode="fcn"), tmp_path / "cascade", tmp_path / "models",
-                           show_progress=False)
+    casc = cascade.Cascade(
+        models, cascade.Options(mode="fcn"), tmp_path / "cascade", tmp_path / "models", show_progress=False
+    )
     with pytest.raises(FileNotFoundError, match=r"level 2: .*1_2_caffenet_train_w32_iter_1.caffemodel"):
         casc.run([small_image], "pub", cascade.PUBLISHED)
-    assert not list((tmp_path / "cascade").glob("level4-*/*.json"))           # nothing was computed first
+    assert not list((tmp_path / "cascade").glob("level4-*/*.json"))  # nothing was computed first
     tiny = tmp_path / "9_500_f00001_original.tif"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tiny)
     with pytest.raises(ValueError, match="9_500_f00001_original.tif: 8x8 is too small for level 4"):
@@ -111,14 +124,23 @@ def test_cascade_errors_name_the_file(tmp_path, small_image):
 def test_patches_lists_dbs_nets_and_training_per_level(tmp_path):
     data = tmp_path / "data"
     nuclei.make_cohort(data, n_patients=5, size=650, seed=4)
-    Image.fromarray(np.zeros((500, 500, 3), np.uint8)).save(data / "10254_500_f00002_original.tif")    # too small for level 4
+    Image.fromarray(np.zeros((500, 500, 3), np.uint8)).save(
+        data / "10254_500_f00002_original.tif"
+    )  # too small for level 4
     Image.fromarray(np.zeros((500, 500), np.uint8)).save(data / "10254_500_f00002_mask.png")
-    cfg = runner.Config(data=data, work=tmp_path / "w", params=Params(max_positive=12), iterations=2,
-                        train_folds=(1,), show_progress=False)
+    cfg = runner.Config(
+        data=data,
+        work=tmp_path / "w",
+        params=Params(max_positive=12),
+        iterations=2,
+        train_folds=(1,),
+        show_progress=False,
+    )
     by_patient = nuclei.images_by_patient(data)
     report = runner.run_patches(data, by_patient, cfg.work, cfg.params, cfg.seed, show_progress=False)
-    assert any("10254_500_f00002_original.tif: level 4 (x0.1) is 50x50, smaller than 65x65" in p
-               for p in report["problems"])
+    assert any(
+        "10254_500_f00002_original.tif: level 4 (x0.1) is 50x50, smaller than 65x65" in p for p in report["problems"]
+    )
     assert report["mask_kinds"] == {"1-bit": 5, "8-bit 0/1": 1}
     c = report["images"]["10250_500_f00001_original.tif"]
     # level 1: caps of the requested 500 scaled (here 12, 12, round(3.6) = 4); levels 2-4 up to 12 each
@@ -138,8 +160,9 @@ def test_patches_lists_dbs_nets_and_training_per_level(tmp_path):
     assert {e.label for e in lists.read_list(cfg.work / "lists" / "train_w32_1_1.txt")} == {0, 1}
     for lv in (2, 4):
         runner.stage_dbs(cfg, 1, lv)
-        assert databases.count_records(cfg.work / f"DB_train_1_{lv}") == len(lists.read_list(
-            cfg.work / "lists" / f"train_w32_1_{lv}.txt"))
+        assert databases.count_records(cfg.work / f"DB_train_1_{lv}") == len(
+            lists.read_list(cfg.work / "lists" / f"train_w32_1_{lv}.txt")
+        )
         assert (cfg.work / f"DB_train_w32_1_{lv}.binaryproto").is_file()
     solver = runner.stage_prototxt(cfg, 1, 4)
     assert solver.name == "1-4-alexnet_solver_ada.prototxt"
@@ -149,6 +172,7 @@ def test_patches_lists_dbs_nets_and_training_per_level(tmp_path):
     model = training.train(solver, show_progress=False).model
     assert model.name == "1_4_caffenet_train_w32_iter_2.caffemodel"
     from pipeline.classify import num_outputs
+
     assert num_outputs(model) == 3
     # other lists (another seed's shuffle of the same patches counts too): the DB and its model are rebuilt
     cfg.seed = 2
@@ -165,16 +189,31 @@ def test_full_search_cascade_and_table_stages(tmp_path):
     nuclei.make_cohort(data, n_patients=5, size=120, seed=6)
     work = tmp_path / "w"
     random_level_models(work, iterations=3)
-    cfg = runner.Config(data=data, work=work, params=Params(max_positive=5), iterations=3, train_folds=(1,),
-                        cascade=cascade.Options(mode="fcn"), grid=4, show_progress=False)
+    cfg = runner.Config(
+        data=data,
+        work=work,
+        params=Params(max_positive=5),
+        iterations=3,
+        train_folds=(1,),
+        cascade=cascade.Options(mode="fcn"),
+        grid=4,
+        show_progress=False,
+    )
     out = runner.run(cfg, ("patches", "folds", "full", "search", "cascade", "table"))
     assert out["problems"] == "15 (listed in patches_report.json)"
     report = json.loads((work / "patches_report.json").read_text())
     assert any("level 2 (x0.5) is 60x60, smaller than 65x65" in p for p in report["problems"])
     assert out["validation"] == out["test"] and len(out["test"]) == 1
     s = json.loads((work / "search" / "search.json").read_text())
-    assert [(st["which"], st["level"]) for st in s["steps"]] == [("lower", 1), ("upper", 2), ("lower", 2), ("upper", 3),
-                                                                 ("lower", 3), ("upper", 4), ("lower", 4)]
+    assert [(st["which"], st["level"]) for st in s["steps"]] == [
+        ("lower", 1),
+        ("upper", 2),
+        ("lower", 2),
+        ("upper", 3),
+        ("lower", 3),
+        ("upper", 4),
+        ("lower", 4),
+    ]
     assert all(len(st["points"]) == 4 for st in s["steps"]) and (work / "search" / "search.png").stat().st_size > 0
     assert all(st["points"][st["pick"]]["t"] > 0 for st in s["steps"] if st["which"] == "upper")
     md = (work / "radhical.md").read_text()

@@ -1,5 +1,6 @@
 """The step-5 engines' pixel mask (``Options.mask``), which RADHicaL's cascade uses: every engine
 computes exactly the masked pixels, with the values its whole-image run gives them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,7 @@ from tests.test_radhical import random_level_models
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory) -> dict[str, inference.Engine]:
     work = tmp_path_factory.mktemp("models")
-    random_level_models(work)                     # real pycaffe nets with random weights, 3 outputs
+    random_level_models(work)  # real pycaffe nets with random weights, 3 outputs
     model, mean = work / "models" / "1_1_caffenet_train_w32_iter_1.caffemodel", work / "DB_train_w32_1_1.binaryproto"
     return {m: inference.make_engine(m, model, mean, net_dir=work / "nets") for m in ("reference", "exact", "fcn")}
 
@@ -25,7 +26,8 @@ def image(tmp_path_factory) -> np.ndarray:
     root = tmp_path_factory.mktemp("img")
     img = nuclei.make_cohort(Path(root), n_patients=1, size=260, seed=3)[0]
     from PIL import Image
-    return (np.asarray(Image.open(img))[20:64, 10:250] / 255).astype(np.float32)      # 44 x 240
+
+    return (np.asarray(Image.open(img))[20:64, 10:250] / 255).astype(np.float32)  # 44 x 240
 
 
 def scattered_mask(shape: tuple[int, int]) -> np.ndarray:
@@ -40,16 +42,16 @@ def scattered_mask(shape: tuple[int, int]) -> np.ndarray:
 
 
 def test_exact_masked_run_computes_exactly_the_masked_pixels(engines, image):
-    img = image[:, :40]                               # 1760 windows for the whole-image run
+    img = image[:, :40]  # 1760 windows for the whole-image run
     mask = scattered_mask(img.shape[:2])
     whole = engines["exact"].run(img, Options(all_pixels=True))
-    masked = engines["exact"].run(img, Options(mask=mask, batch=7))      # batches that split the blocks
+    masked = engines["exact"].run(img, Options(mask=mask, batch=7))  # batches that split the blocks
     assert masked.shape == whole.shape == img.shape[:2] + (3,)
     assert (masked[~mask] == 0).all()
-    np.testing.assert_allclose(masked[mask].sum(axis=1), 1, atol=1e-5)        # computed: softmax sums to 1
+    np.testing.assert_allclose(masked[mask].sum(axis=1), 1, atol=1e-5)  # computed: softmax sums to 1
     # the same windows one by one; batching changes float sums at 1e-7
     np.testing.assert_allclose(masked[mask], whole[mask], atol=1e-5, rtol=0)
-    assert masked[mask][:, 1].std() > 0                                        # not a constant output
+    assert masked[mask][:, 1].std() > 0  # not a constant output
 
 
 def test_fcn_masked_run_computes_the_boxes_with_the_whole_images_values(engines, image):
@@ -95,5 +97,5 @@ def test_masked_progress_adds_up_to_the_masks_pixels(engines, image):
         counts: list[int] = []
         engines[mode].run(image, Options(mask=mask, batch=7), counts.append)
         assert sum(counts) == 176, mode
-        if mode != "reference":                           # reference: one call of 8192 windows here
-            assert len(counts) > 1, mode                  # reported as it goes (batches of 7, fcn's 2 boxes)
+        if mode != "reference":  # reference: one call of 8192 windows here
+            assert len(counts) > 1, mode  # reported as it goes (batches of 7, fcn's 2 boxes)

@@ -1,4 +1,5 @@
 """RADHicaL levels: box-filtered level masks, class rules, the cascade's pixel rules, thresholds (hand cases)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,16 +29,16 @@ def test_level_mask_full_block_and_sizes():
     # the zero padding of imfilter halves the last row and column (B(8) = .5): output 4 =
     # .125 + .375 + .375 * .5 + .125 * .5 = .75 per axis, .5625 at the corner -> .56
     assert v[0, 0] == 1.0 and v[3, 3] == 0.56 and v[0, 3] == 0.75
-    assert levels.level_mask(np.ones((40, 30)), 4).shape == (4, 3)          # ceil(.1 * size)
-    assert levels.level_mask(np.ones((41, 30)), 3).shape == (11, 8)          # ceil(.25 * size)
+    assert levels.level_mask(np.ones((40, 30)), 4).shape == (4, 3)  # ceil(.1 * size)
+    assert levels.level_mask(np.ones((41, 30)), 3).shape == (11, 8)  # ceil(.25 * size)
     with pytest.raises(ValueError):
         levels.level_mask(ones, 1)
 
 
 def test_coarse_class_rules():
     v = np.array([[1.0, 0.99, 0.5, 0.0], [0.01, 0.0, 0.995, 255.0]])
-    neg = np.ones((4, 8), bool)             # base-size negative mask; 'nearest' halves it to 2x4
-    neg[2, 6] = False                       # the sample of output (2, 4) (1-based: rows 2x, columns 2x)
+    neg = np.ones((4, 8), bool)  # base-size negative mask; 'nearest' halves it to 2x4
+    neg[2, 6] = False  # the sample of output (2, 4) (1-based: rows 2x, columns 2x)
     c = levels.coarse_classes(v, neg, 2)
     assert c["p2"].tolist() == [[True, False, False, False], [False, False, True, True]]
     # exactly .99 is in no class (Q4); 0 < v < .99 is "mixed"
@@ -62,8 +63,9 @@ def test_level1_classes_and_minimum_size():
     mask[5, 5] = 1
     neg = np.ones((11, 11), bool)
     from pipeline.nuclei import edge_ring
+
     c = levels.base_classes(mask, neg, edge_ring(mask, 3))
-    assert c["p"].sum() == 1 and c["e"].sum() == 48 and c["b"].sum() == 121 - 48   # background excludes the ring
+    assert c["p"].sum() == 1 and c["e"].sum() == 48 and c["b"].sum() == 121 - 48  # background excludes the ring
     assert levels.MIN_LEVEL_SIZE == 65 and levels.level_size(650, 4) == 65 and levels.level_size(649, 4) == 65
     assert levels.level_size(640, 4) == 64
 
@@ -71,8 +73,8 @@ def test_level1_classes_and_minimum_size():
 def test_python_rule_and_q1_by_hand():
     probs = np.zeros((2, 2, 3))
     probs[:, :, 1] = 0.05
-    probs[:, :, 2] = 0.10            # P1 + P2 = .15 >= .12 everywhere
-    probs[1, 1, 2] = 0.2             # accepted (P2 >= .16)
+    probs[:, :, 2] = 0.10  # P1 + P2 = .15 >= .12 everywhere
+    probs[1, 1, 2] = 0.2  # accepted (P2 >= .16)
     c, a = rules.python_pixels(probs.copy(), 0.12, 0.16, "old-numpy")
     # old numpy truncated probs[:,:,2][.16] to row 0: P2 of row 0 zeroed, so row 0's .05 < .12 is not computed
     assert c.tolist() == [[False, False], [True, False]] and a.tolist() == [[False, False], [False, True]]
@@ -111,7 +113,7 @@ def test_thresholds_validation_and_parse():
     PUBLISHED.validate()
     t = Thresholds.parse(".5267,.733,.18,.12", ".61,.8267,.16")
     assert t == PUBLISHED and t.for_run_of(3) == (0.12, 0.16) and t.for_run_of(1) == (0.733, 0.61)
-    Thresholds((0.5, 0, 0, 0), (-1, 2.0, 2.0, 2.0)).validate()      # upper above 1: accept none
+    Thresholds((0.5, 0, 0, 0), (-1, 2.0, 2.0, 2.0)).validate()  # upper above 1: accept none
     with pytest.raises(ValueError, match=r"lower\(level 2\) = 1.5"):
         Thresholds.parse(".5,1.5,.1,.1", ".5,.5,.5")
     with pytest.raises(ValueError, match=r"upper\(level 3\) = -0.1"):
@@ -140,11 +142,13 @@ def test_compose_and_png_scaling():
 
 
 def test_search_pick_within_budget_and_tolerance():
-    pts = [{"t": 0.0, "f_score": 0.80, "computed_fraction": 1.30},
-           {"t": 0.1, "f_score": 0.799, "computed_fraction": 0.60},
-           {"t": 0.2, "f_score": 0.75, "computed_fraction": 0.20},
-           {"t": 0.3, "f_score": 0.70, "computed_fraction": 0.10},
-           {"t": 0.4, "f_score": None, "computed_fraction": 0.0}]
+    pts = [
+        {"t": 0.0, "f_score": 0.80, "computed_fraction": 1.30},
+        {"t": 0.1, "f_score": 0.799, "computed_fraction": 0.60},
+        {"t": 0.2, "f_score": 0.75, "computed_fraction": 0.20},
+        {"t": 0.3, "f_score": 0.70, "computed_fraction": 0.10},
+        {"t": 0.4, "f_score": None, "computed_fraction": 0.0},
+    ]
     # no budget: best F .80; within .005: t 0 and .1; the least computation: .1
     assert search.pick(pts, None, 0.005) == (1, True)
     # budget .25: best F among t .2, .3 is .75 (t .2)

@@ -2,6 +2,7 @@
 report WORK`, on the generated demo cohorts with the real tools (few iterations). Checked: every
 file the page references exists, every number of the headline table equals the run's scores JSON,
 the pictures draw what was scored, and a rebuild recomputes nothing."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from pipeline import REPO_ROOT
-from pipeline.report import Cell, Column, Row, Table, content, mdtable, pictures, resolve_ref
+from pipeline.report import Cell, Column, Table, content, mdtable, pictures, resolve_ref
 from pipeline.report.page import fmt, table_report
 from pipeline.usecases import REGISTRY
 from pipeline.usecases.base import SOURCES
@@ -100,7 +101,7 @@ def check_report(work: Path, scores_file: str) -> Page:
         for c in numbers:
             assert c["data-ref"].startswith(scores_file + "#/"), c
             value = resolve_ref(work, c["data-ref"])
-            assert json.loads(c["data-value"]) == value, c       # exactly, None included
+            assert json.loads(c["data-value"]) == value, c  # exactly, None included
             digits = 0 if isinstance(value, int) else 2 if c["data-ref"].endswith("/threshold") else 4
             assert c["text"] == fmt(Cell(value), Column("x", "x", digits)), c
     return page
@@ -115,6 +116,7 @@ def texts(row: dict) -> list[str]:
 
 
 # --------------------------------------------------------------------------- runs on generated cohorts
+
 
 @pytest.fixture(scope="module")
 def epi_demo(tmp_path_factory):
@@ -160,14 +162,16 @@ def test_report_command_rebuilds_without_recomputing(epi_demo):
     work, _ = epi_demo
     report = work / "report"
     before = {p: p.read_bytes() for p in report.rglob("*") if p.is_file()}
-    outputs = {p: p.stat().st_mtime_ns for p in [*work.glob("output/*/*"), *work.glob("models/*.caffemodel"),
-                                                 work / "scores.json"]}
+    outputs = {
+        p: p.stat().st_mtime_ns
+        for p in [*work.glob("output/*/*"), *work.glob("models/*.caffemodel"), work / "scores.json"]
+    }
     (report / "index.html").unlink()
     out = pipeline_cmd("report", str(work))
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == f"report: {report / 'index.html'}"
     after = {p: p.read_bytes() for p in report.rglob("*") if p.is_file()}
-    assert after == before                                        # the same page and pictures, byte for byte
+    assert after == before  # the same page and pictures, byte for byte
     assert {p: p.stat().st_mtime_ns for p in outputs} == outputs  # nothing of the run rewritten
 
 
@@ -195,18 +199,24 @@ def test_report_command_errors(tmp_path):
 
 def test_lymphocyte_report(lymphocyte_run):
     from pipeline.usecases import lymphocyte as ly
+
     data, work, out = lymphocyte_run
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.rstrip().endswith(f"report: {work / 'report' / 'index.html'}")
     page = check_report(work, "scores.json")
-    assert sum(len([c for c in r["cells"] if "data-ref" in c]) for r in page.rows) == 6 * 6   # tp fp fn P R F
+    assert sum(len([c for c in r["cells"] if "data-ref" in c]) for r in page.rows) == 6 * 6  # tp fp fn P R F
     scores = json.loads((work / "scores.json").read_text())
     # the pictures draw the matches the scores counted
     for f in scores["folds"]:
         for im in f["images"]:
-            c = ly.image_centres(work / "output" / str(f["fold"]), data / im["image"], 4.0, scores["match_radius"],
-                                  scores["score_from"])
-            assert (len(c["pred_matched"]), len(c["pred_false"]), len(c["truth_missed"])) == (im["tp"], im["fp"], im["fn"])
+            c = ly.image_centres(
+                work / "output" / str(f["fold"]), data / im["image"], 4.0, scores["match_radius"], scores["score_from"]
+            )
+            assert (len(c["pred_matched"]), len(c["pred_false"]), len(c["truth_missed"])) == (
+                im["tp"],
+                im["fp"],
+                im["fn"],
+            )
             assert len(c["truth_matched"]) == im["tp"]
     assert len(list((work / "report" / "pictures").glob("lymphocyte_fold*.png"))) == 5
 
@@ -220,7 +230,10 @@ def test_idc_demo_report(idc_demo):
     assert sum(1 for c in rows[0]["cells"] if "data-ref" in c) == 7
     # the crop variant's figure from the code comment, the paper's and Cruz-Roa's (recalled)
     assert [(r["published"], texts(r)) for r in rows[1:]] == [
-        ("code comment", ["0.7648"]), ("recalled", ["0.7648", "0.8468"]), ("recalled", ["0.718", "0.8423"])]
+        ("code comment", ["0.7648"]),
+        ("recalled", ["0.7648", "0.8468"]),
+        ("recalled", ["0.718", "0.8423"]),
+    ]
     html = (work / "report" / "index.html").read_text()
     assert "idc_outcomes.png" in html and "Per patient" in html
     assert "<code>--variant</code></th><td>crop</td><td>crop</td>" in html
@@ -228,12 +241,14 @@ def test_idc_demo_report(idc_demo):
 
 # --------------------------------------------------------------------------- pieces, by hand
 
+
 def test_duration_of_a_command():
     from pipeline.cli.commands.report import _duration
+
     assert _duration("2026-11-23 19:25:47", "2026-11-23 19:25:55") == "8 s"
-    assert _duration("2026-11-23 19:25:47", "2026-11-23 19:27:52") == "2 min 05 s"   # 125 s
-    assert _duration("2026-11-23 17:12:00", "2026-11-23 19:14:59") == "2 h 02 min"   # 7379 s, seconds dropped
-    assert _duration("2026-11-23 17:12:00", None) == ""                             # interrupted: no line
+    assert _duration("2026-11-23 19:25:47", "2026-11-23 19:27:52") == "2 min 05 s"  # 125 s
+    assert _duration("2026-11-23 17:12:00", "2026-11-23 19:14:59") == "2 h 02 min"  # 7379 s, seconds dropped
+    assert _duration("2026-11-23 17:12:00", None) == ""  # interrupted: no line
 
 
 def test_pick_examples_best_median_worst():
@@ -249,7 +264,7 @@ def test_refs_name_json_keys_with_escapes(tmp_path):
     doc = {"folds": [{"a/b": {"x~y": 0.25}}], "pooled": {"n": 3}}
     (tmp_path / "s.json").write_text(json.dumps(doc))
     cell = content.from_json(doc, "s.json", "folds", 0, "a/b", "x~y")
-    assert cell == Cell(0.25, "s.json#/folds/0/a~1b/x~0y")            # RFC 6901 escapes
+    assert cell == Cell(0.25, "s.json#/folds/0/a~1b/x~0y")  # RFC 6901 escapes
     assert resolve_ref(tmp_path, cell.ref) == 0.25
     assert resolve_ref(tmp_path, content.from_json(doc, "s.json", "pooled", "n").ref) == 3
 
@@ -266,9 +281,23 @@ def test_cell_text():
 
 def test_regression_table_report(tmp_path):
     from pipeline.usecases.idc import regression
-    row = {"model": "released w32", "variant": "resize", "tp": 96, "fp": 33, "fn": 51, "tn": 1219, "n": 1399,
-           "f_score": 0.695652, "balanced_accuracy": 0.8134, "accuracy": 0.94, "agreement_with": "released w32",
-           "same_class": 1.0, "mean_abs_dp": 0.0, "published_f_score": None}
+
+    row = {
+        "model": "released w32",
+        "variant": "resize",
+        "tp": 96,
+        "fp": 33,
+        "fn": 51,
+        "tn": 1219,
+        "n": 1399,
+        "f_score": 0.695652,
+        "balanced_accuracy": 0.8134,
+        "accuracy": 0.94,
+        "agreement_with": "released w32",
+        "same_class": 1.0,
+        "mean_abs_dp": 0.0,
+        "published_f_score": None,
+    }
     md = regression.markdown({"data": "/d", "patients": ["8863", "10253"], "rows": [row]})
     tables = mdtable.parse_tables(md)
     assert len(tables) == 1 and tables[0].caption == "Patients: 8863, 10253 (/d)" and tables[0].corner == "model"
@@ -277,7 +306,7 @@ def test_regression_table_report(tmp_path):
     index = table_report(tmp_path, "Regression", tables)
     html = index.read_text()
     assert '<td class="text numlike">0.6957</td>' in html and '<td class="text">resize</td>' in html
-    assert "Results: measured beside published" not in html             # a table report has no headline
+    assert "Results: measured beside published" not in html  # a table report has no headline
     assert all((index.parent / link).is_file() for link in Page(html).links)
 
 
@@ -286,16 +315,19 @@ def test_pictures_of_a_full_size_image_stay_small(tmp_path):
     a 5-fold run's 15 outline pictures stay far below the report's 20 MB."""
     from PIL import Image
     from scipy.ndimage import gaussian_filter
+
     from pipeline.usecases import epi
-    epi.make_cohort(tmp_path, n_patients=1, size=100, seed=1)          # tiled to 500x500: as textured, faster
+
+    epi.make_cohort(tmp_path, n_patients=1, size=100, seed=1)  # tiled to 500x500: as textured, faster
     img = np.tile(np.asarray(Image.open(tmp_path / "8001_00001.tif")), (5, 5, 1))
     mask = np.tile(np.asarray(Image.open(tmp_path / "8001_00001_mask.png")) > 0, (5, 5))
-    prob = gaussian_filter(mask.astype(float), 8)                  # maps of a 32x32-window classifier are smooth
+    prob = gaussian_filter(mask.astype(float), 8)  # maps of a 32x32-window classifier are smooth
     out = pictures.outlines(img, mask, prob > 0.5, prob, "title", tmp_path / "o.png")
     assert out.read_bytes()[:8] == PNG and out.stat().st_size < 1_000_000
     labels = (mask.astype(int) + (prob > 0.5)).astype(int)
-    over = pictures.label_overlay(img, labels, {1: ("accepted", "#00CC66"), 2: ("rejected", "#D55E00")}, "t",
-                                  tmp_path / "l.png")
+    over = pictures.label_overlay(
+        img, labels, {1: ("accepted", "#00CC66"), 2: ("rejected", "#D55E00")}, "t", tmp_path / "l.png"
+    )
     assert over.stat().st_size < 1_000_000
     with pytest.raises(ValueError, match="labels are"):
         pictures.label_overlay(img, labels[:10], {1: ("a", "#000000")}, "t", tmp_path / "x.png")
@@ -303,6 +335,7 @@ def test_pictures_of_a_full_size_image_stay_small(tmp_path):
 
 def test_every_registered_use_case_has_a_report_hook_and_known_options():
     import argparse
+
     for uc in REGISTRY.values():
         p = argparse.ArgumentParser()
         uc.add_arguments(p, demo=False)

@@ -6,6 +6,7 @@ The tests check every artefact, the order the tasks ran in (their own start/exit
 recorded ``--dependency=afterok:`` chain, ``status``, a rerun that submits nothing, and a rerun
 after an output was deleted that submits only step 5 and the scores.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,14 @@ WAIT_S = 900
 
 def pipeline_cli(cluster, *argv: str) -> subprocess.CompletedProcess:
     """``python -m pipeline ARGV`` from the checkout, talking to the test cluster."""
-    proc = subprocess.run([sys.executable, "-m", "pipeline", *argv], cwd=REPO_ROOT, env=cluster.env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", *argv],
+        cwd=REPO_ROOT,
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, f"pipeline {' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     return proc
 
@@ -53,8 +60,9 @@ def wait_for(cluster, work: Path, sub: dict) -> None:
     arrays = {j.split("_")[0] for s in sub["steps"].values() for j in s["tasks"].values()}
     end = time.monotonic() + WAIT_S
     while time.monotonic() < end:
-        queued = cluster.run("squeue", "--noheader", "--format=%i", f"--jobs={','.join(sorted(arrays))}",
-                             check=False).stdout.split()
+        queued = cluster.run(
+            "squeue", "--noheader", "--format=%i", f"--jobs={','.join(sorted(arrays))}", check=False
+        ).stdout.split()
         if not queued:
             return
         time.sleep(3)
@@ -86,11 +94,15 @@ def test_submission_records_arrays_and_dependencies(run):
     steps = subs[0]["steps"]
     assert list(steps) == ["prepare", "train", "outputs", "scores"]
     array = {name: {j.split("_")[0] for j in s["tasks"].values()} for name, s in steps.items()}
-    assert all(len(ids) == 1 for ids in array.values()), array        # each step one array job
+    assert all(len(ids) == 1 for ids in array.values()), array  # each step one array job
     ids = {name: ids.pop() for name, ids in array.items()}
     # task ids: one prepare task, one training task and one step-5 task per fold, one scores task
-    assert {n: sorted(int(t) for t in s["tasks"]) for n, s in steps.items()} == \
-        {"prepare": [1], "train": [1, 2], "outputs": [1, 2], "scores": [1]}
+    assert {n: sorted(int(t) for t in s["tasks"]) for n, s in steps.items()} == {
+        "prepare": [1],
+        "train": [1, 2],
+        "outputs": [1, 2],
+        "scores": [1],
+    }
     assert steps["train"]["tasks"] == {"1": f"{ids['train']}_1", "2": f"{ids['train']}_2"}
     # each step waits for the whole array of the one before
     for step, before in (("train", "prepare"), ("outputs", "train"), ("scores", "outputs")):
@@ -112,9 +124,9 @@ def test_submission_records_arrays_and_dependencies(run):
 def test_every_artefact(run):
     _, work, _ = run
     assert json.loads((work / "lists" / "folds.json").read_text()) == FOLDS
-    for k in (1, 2):           # only the folds asked for
+    for k in (1, 2):  # only the folds asked for
         names = crossval.fold_names(k)
-        for key in ("train_db", "test_db", "mean"):       # "files" is the nets' name prefix, not a file
+        for key in ("train_db", "test_db", "mean"):  # "files" is the nets' name prefix, not a file
             assert (work / names[key]).exists(), names[key]
         assert training.final_model(crossval.solver_path(work, k)).is_file()
         assert training.final_model(crossval.solver_path(work, k)).name.endswith("_iter_20.caffemodel")
@@ -123,7 +135,7 @@ def test_every_artefact(run):
     assert not (work / "DB_train_3").exists() and not (work / "output" / "3").exists()
     scores = json.loads((work / "scores.json").read_text())
     assert sorted(f["fold"] for f in scores["folds"]) == [1, 2]
-    assert not list(work.rglob("*.partial-*")) and not list(work.rglob(".*.lock*"))   # no leftovers
+    assert not list(work.rglob("*.partial-*")) and not list(work.rglob(".*.lock*"))  # no leftovers
     # every task exited 0 and wrote its output log
     for step, tasks in (("prepare", (1,)), ("train", (1, 2)), ("outputs", (1, 2)), ("scores", (1,))):
         for t in tasks:
@@ -162,7 +174,7 @@ def test_rerun_submits_only_what_is_missing(run):
     """A deleted step-5 output of fold 2: the rerun submits fold 2's step 5 and the scores, nothing
     else; step 5 waits for nothing (training is done) and computes only the missing image."""
     cluster, work, _ = run
-    lost = work / "validation" / "2" / "8001_00001_class.png"      # a validation map: fold 2's step 5 too
+    lost = work / "validation" / "2" / "8001_00001_class.png"  # a validation map: fold 2's step 5 too
     lost.unlink()
     kept = work / "output" / "2" / "8002_00001_class.png"
     kept_before = kept.stat().st_mtime_ns
@@ -179,7 +191,7 @@ def test_rerun_submits_only_what_is_missing(run):
     assert {p.name for p in (work / "output" / "2").iterdir()} == output_names(OUTPUT_STEMS[2])
     # the scores task ran after it; the recomputed image resumed fold 2's step 5 under the same recipe,
     # so the scores stage finds its recipe unchanged (pipeline/recipes.py) and keeps scores.json
-    assert kept.stat().st_mtime_ns == kept_before            # the finished images were kept
+    assert kept.stat().st_mtime_ns == kept_before  # the finished images were kept
     assert marks(work, "scores", 1)[1] == 0 and (work / "jobs" / "2" / "logs" / "scores-1.out").is_file()
     result = json.loads(pipeline_cli(cluster, "status", str(work), "--json").stdout)
     assert result["counts"] == {"done": 6}

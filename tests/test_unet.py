@@ -3,6 +3,7 @@
 Real PyTorch, PyTables and albumentations on small generated images (64x64, 64-px pytable tiles,
 32-px crops) so that the whole file takes well under a minute of training on 2 cores.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -35,7 +36,7 @@ from pipeline.usecases.unet.loss import class_weights, confusion, edge_ring, wei
 from pipeline.usecases.unet.model import DEFAULT_ARCH, UNet, build, n_parameters  # noqa: E402
 from pipeline.usecases.unet.train import TrainParams, device_for  # noqa: E402
 
-torch.set_num_threads(1)          # the test machine's 2 cores are shared; small tensors gain nothing from 2
+torch.set_num_threads(1)  # the test machine's 2 cores are shared; small tensors gain nothing from 2
 SMALL_DB = database.DBParams(patch_size=64, stride_size=32, mirror_pad_size=32)
 TINY = ["--db-patch", "64", "--db-stride", "32", "--mirror-pad", "32", "--patch-size", "32", "--threads", "1"]
 
@@ -50,9 +51,10 @@ def cohort(tmp_path_factory) -> Path:
 
 # --------------------------------------------------------------------------- model
 
+
 def test_parameter_counts_and_output_shape():
     small = UNet(in_channels=3, n_classes=2, depth=5, wf=2, padding=True, batch_norm=True, up_mode="upconv")
-    assert n_parameters(small) == 122_466                               # UNET.md, computed from unet.py
+    assert n_parameters(small) == 122_466  # UNET.md, computed from unet.py
     assert n_parameters(build({**DEFAULT_ARCH, "wf": 6})) == 31_043_586  # the blog's figure (v1, wf 6)
     assert small(torch.zeros(2, 3, 32, 48)).shape == (2, 2, 32, 48)
     names = list(small.state_dict())
@@ -62,6 +64,7 @@ def test_parameter_counts_and_output_shape():
 
 # --------------------------------------------------------------------------- loss
 
+
 def test_edge_ring_and_loss_on_a_hand_computed_4x4_case():
     mask = np.zeros((4, 4), np.uint8)
     mask[1, 1:3] = 1
@@ -69,12 +72,13 @@ def test_edge_ring_and_loss_on_a_hand_computed_4x4_case():
     # two cross dilations of the 1x2 block cover rows 0-2 and (3,1), (3,2): 14 pixels; minus the mask: 12
     expected = np.array([[1, 1, 1, 1], [1, 0, 0, 1], [1, 1, 1, 1], [0, 1, 1, 0]], np.uint8)
     assert (ring == expected).all()
-    w = class_weights(np.array([[0, 1], [12, 4]]))                       # 1 - [12, 4] / 16
+    w = class_weights(np.array([[0, 1], [12, 4]]))  # 1 - [12, 4] / 16
     assert w.dtype == np.float32 and w.tolist() == [0.25, 0.75]
     logits = torch.zeros(1, 2, 4, 4)
-    logits[0, 1, 1, 1] = math.log(3)                                     # P(class 1) = 3/4 at (1, 1)
-    loss = weighted_loss(logits, torch.from_numpy(mask).long()[None], torch.from_numpy(ring).float()[None],
-                         torch.from_numpy(w), 1.1)
+    logits[0, 1, 1, 1] = math.log(3)  # P(class 1) = 3/4 at (1, 1)
+    loss = weighted_loss(
+        logits, torch.from_numpy(mask).long()[None], torch.from_numpy(ring).float()[None], torch.from_numpy(w), 1.1
+    )
     # per pixel w[y] * -log p_y * 1.1**ring, mean over the 16 pixels:
     #   (1,1): 0.75 * ln(4/3); (1,2): 0.75 * ln 2; 12 ring pixels: 0.25 * 1.1 * ln 2; (3,0), (3,3): 0.25 * ln 2
     hand = (0.75 * math.log(4 / 3) + (0.75 + 12 * 0.275 + 2 * 0.25) * math.log(2)) / 16
@@ -84,12 +88,13 @@ def test_edge_ring_and_loss_on_a_hand_computed_4x4_case():
 
 # --------------------------------------------------------------------------- pytables
 
+
 def test_pytable_layout_read_back(cohort, tmp_path):
     imgs = sorted(cohort.glob("*.tif"))[:2]
     pairs = [(i, epi.mask_path(i)) for i in imgs]
     path = tmp_path / "epistroma_train.pytable"
     rep = database.write_pytable(path, pairs, SMALL_DB, cohort, show_progress=False)
-    assert rep["tiles"] == 18                                            # 2 images x 3 x 3 tiles
+    assert rep["tiles"] == 18  # 2 images x 3 x 3 tiles
     with tables.open_file(str(path)) as h5:
         img, mask, fn, npx = h5.root.img, h5.root.mask, h5.root.filename, h5.root.numpixels
         assert isinstance(img, tables.EArray) and isinstance(mask, tables.EArray) and isinstance(fn, tables.EArray)
@@ -99,31 +104,31 @@ def test_pytable_layout_read_back(cohort, tmp_path):
         for a in (img, mask):
             assert (a.filters.complib, a.filters.complevel) == ("zlib", 6)
         assert fn.atom == tables.StringAtom(itemsize=255) and fn.filters.complevel == 0 and fn.shape == (18,)
-        assert fn[0] == pairs[0][1].name.encode() and fn[9] == pairs[1][1].name.encode()   # mask path per tile
+        assert fn[0] == pairs[0][1].name.encode() and fn[9] == pairs[1][1].name.encode()  # mask path per tile
         assert npx.atom == tables.Float64Atom() and npx.shape == (2, 2) and npx.filters.complevel == 0
         masks = [np.asarray(Image.open(m)) for _, m in pairs]
         counts = [sum(int((m == v).sum()) for m in masks) for v in (0, 255)]
-        assert npx[:].tolist() == [[0.0, 1.0], [float(counts[0]), float(counts[1])]]      # full-size masks
+        assert npx[:].tolist() == [[0.0, 1.0], [float(counts[0]), float(counts[1])]]  # full-size masks
         assert set(np.unique(mask[:])) <= {0, 1}
         # tile 4 of image 1 is the centre tile: padded rows/cols 32..95 = the image itself
         rgb = np.asarray(Image.open(pairs[0][0]))
         assert (img[4] == rgb).all() and (mask[4] == (masks[0] == 255)).all()
     again = tmp_path / "again.pytable"
     database.write_pytable(again, pairs, SMALL_DB, cohort, show_progress=False)
-    assert again.read_bytes() == path.read_bytes()                      # no timestamps: byte-identical
+    assert again.read_bytes() == path.read_bytes()  # no timestamps: byte-identical
     assert database.check_pytable(path, 32)["tiles"] == 18
 
 
 def test_bad_masks_images_and_pytables(cohort, tmp_path):
     img = sorted(cohort.glob("*.tif"))[0]
     m = np.asarray(Image.open(epi.mask_path(img))).copy()
-    m[0, :5] = 128                                                       # not binary (Q10)
+    m[0, :5] = 128  # not binary (Q10)
     bad = tmp_path / "bad_mask.png"
     Image.fromarray(m).save(bad)
     with pytest.raises(database.BadInput, match=r"bad_mask.png: mask is not binary: 5 pixels.*truncate"):
         database.read_mask(bad)
-    trunc, counts = database.read_mask(bad, "truncate")                 # the original: 128/255 -> 0
-    assert trunc[0, :5].tolist() == [0] * 5 and counts.sum() == m.size - 5   # 128 counted in no class
+    trunc, counts = database.read_mask(bad, "truncate")  # the original: 128/255 -> 0
+    assert trunc[0, :5].tolist() == [0] * 5 and counts.sum() == m.size - 5  # 128 counted in no class
     small = tmp_path / "small.tif"
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(small)
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "small_mask.png")
@@ -142,21 +147,24 @@ def test_bad_masks_images_and_pytables(cohort, tmp_path):
 
 # --------------------------------------------------------------------------- checkpoints
 
+
 def test_checkpoints_load_as_data_and_name_problems(tmp_path):
     model = build(DEFAULT_ARCH)
     optim = torch.optim.Adam(model.parameters())
     state = checkpoint.make_state(3, model, optim, {"train": np.float32(0.5), "val": np.float32(0.25)}, DEFAULT_ARCH)
-    assert tuple(state) == checkpoint.KEYS and type(state["best_loss_on_test"]["val"]) is float   # Q5
+    assert tuple(state) == checkpoint.KEYS and type(state["best_loss_on_test"]["val"]) is float  # Q5
     path = tmp_path / "ck.pth"
     checkpoint.save(path, state)
     loaded = checkpoint.load(path, DEFAULT_ARCH)
     assert loaded["epoch"] == 3 and loaded["best_loss_on_test"] == {"train": 0.5, "val": 0.25}
-    with pytest.raises(checkpoint.BadCheckpoint, match=r"ck.pth: a checkpoint of another architecture: wf 2 \(expected 6\)"):
+    with pytest.raises(
+        checkpoint.BadCheckpoint, match=r"ck.pth: a checkpoint of another architecture: wf 2 \(expected 6\)"
+    ):
         checkpoint.load(path, {**DEFAULT_ARCH, "wf": 6})
     torch.save({**state, "wf": 3}, tmp_path / "lies.pth")
     with pytest.raises(checkpoint.BadCheckpoint, match="lies.pth: its weights do not fit"):
         checkpoint.model_from(tmp_path / "lies.pth")
-    torch.save({**state, "best_loss_on_test": {"val": np.float64(0.25)}}, tmp_path / "numpy.pth")   # the original's
+    torch.save({**state, "best_loss_on_test": {"val": np.float64(0.25)}}, tmp_path / "numpy.pth")  # the original's
     with pytest.raises(checkpoint.BadCheckpoint, match=r"numpy.pth: refused by torch.load\(weights_only=True\)"):
         checkpoint.load(tmp_path / "numpy.pth")
     (tmp_path / "junk.pth").write_bytes(b"junk")
@@ -175,6 +183,7 @@ def test_gpu_flag_says_when_cuda_is_absent():
 
 # --------------------------------------------------------------------------- end to end
 
+
 @pytest.fixture(scope="module")
 def trained(cohort, tmp_path_factory) -> Path:
     """`python -m pipeline unet` for 2 epochs on the small cohort (all stages)."""
@@ -185,51 +194,71 @@ def trained(cohort, tmp_path_factory) -> Path:
 
 def test_cli_run_writes_everything(trained):
     w = trained
-    for name in ("epistroma_train.pytable", "epistroma_val.pytable", checkpoint.BEST, checkpoint.LAST, "history.csv",
-                 "unet_training.png", "scores.md", "scores.json", "split.json"):
+    for name in (
+        "epistroma_train.pytable",
+        "epistroma_val.pytable",
+        checkpoint.BEST,
+        checkpoint.LAST,
+        "history.csv",
+        "unet_training.png",
+        "scores.md",
+        "scores.json",
+        "split.json",
+    ):
         assert (w / name).is_file(), name
     split = json.loads((w / "split.json").read_text())
-    assert (len(split["train"]), len(split["val"])) == (5, 1)          # ceil(0.1 * 6) = 1 held out
+    assert (len(split["train"]), len(split["val"])) == (5, 1)  # ceil(0.1 * 6) = 1 held out
     assert checkpoint.load(w / checkpoint.LAST)["epoch"] == 2
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     ev = EventAccumulator(str(w / "runs"))
     ev.Reload()
-    assert set(ev.Tags()["scalars"]) == {"train/loss", "val/loss", "val/acc", "val/TN", "val/TP", "val/FP", "val/FN",
-                                         "val/TNR", "val/TPR"}
+    assert set(ev.Tags()["scalars"]) == {
+        "train/loss",
+        "val/loss",
+        "val/acc",
+        "val/TN",
+        "val/TP",
+        "val/FP",
+        "val/FN",
+        "val/TNR",
+        "val/TPR",
+    }
     assert [e.step for e in ev.Scalars("val/loss")] == [0, 1]
     cm = {k: ev.Scalars(f"val/{k}")[-1].value for k in ("TN", "TP", "FP", "FN")}
-    assert sum(cm.values()) == 9 * 32 * 32                              # 9 val tiles, one 32x32 crop each
+    assert sum(cm.values()) == 9 * 32 * 32  # 9 val tiles, one 32x32 crop each
     scores = json.loads((w / "scores.json").read_text())
-    assert scores["n"] == 63 * 63 and scores["images"] == [f"{split['test'][0]}_00001.tif"]   # row/col 0 excluded
+    assert scores["n"] == 63 * 63 and scores["images"] == [f"{split['test'][0]}_00001.tif"]  # row/col 0 excluded
 
 
 def test_resume_continues_as_an_uninterrupted_run(cohort, trained, tmp_path):
-    cfg = runner.Config(data=cohort, work=tmp_path / "w", db=SMALL_DB,
-                        train=TrainParams(epochs=1, patch_size=32), show_progress=False)
+    cfg = runner.Config(
+        data=cohort, work=tmp_path / "w", db=SMALL_DB, train=TrainParams(epochs=1, patch_size=32), show_progress=False
+    )
     runner.run(cfg, ("dbs", "train"))
     assert checkpoint.load(tmp_path / "w" / checkpoint.LAST)["epoch"] == 1
     cfg.train = TrainParams(epochs=2, patch_size=32)
-    runner.run(cfg, ("dbs", "train"))                                   # resumes at epoch 2
-    a = checkpoint.load(trained / checkpoint.LAST)                       # 2 epochs in one go (same seed)
+    runner.run(cfg, ("dbs", "train"))  # resumes at epoch 2
+    a = checkpoint.load(trained / checkpoint.LAST)  # 2 epochs in one go (same seed)
     b = checkpoint.load(tmp_path / "w" / checkpoint.LAST)
     assert b["epoch"] == 2 and a["best_loss_on_test"] == b["best_loss_on_test"]
     for k, v in a["model_dict"].items():
         assert torch.equal(v, b["model_dict"][k]), k
     assert len((tmp_path / "w" / "history.csv").read_text().splitlines()) == 3
     cfg.out_patch = 32
-    runner.run(cfg, ("outputs", "scores"))                              # outputs of the 2-epoch model
+    runner.run(cfg, ("outputs", "scores"))  # outputs of the 2-epoch model
     cfg.train = TrainParams(epochs=1, patch_size=32, edge_weight=2.0)
     with pytest.raises(ValueError, match="trained with other options \\(edge_weight\\).*--force"):
         runner.run(cfg, ("train",))
     cfg.force = True
-    runner.run(cfg, ("train",))                                         # --force: trained again from scratch
+    runner.run(cfg, ("train",))  # --force: trained again from scratch
     assert checkpoint.load(tmp_path / "w" / checkpoint.LAST)["epoch"] == 1
     assert len((tmp_path / "w" / "history.csv").read_text().splitlines()) == 2
     cfg.force = False
     with pytest.raises(recipes.StaleRecipe, match="outputs: .* sha256=.* \\(in its input model\\)"):
-        runner.run(cfg, ("outputs",))                                   # the old model's outputs are not reused
+        runner.run(cfg, ("outputs",))  # the old model's outputs are not reused
     cfg.force = True
-    s = runner.run(cfg, ("outputs", "scores"))                          # recomputed with the new model
+    s = runner.run(cfg, ("outputs", "scores"))  # recomputed with the new model
     assert len(s["outputs"]["computed"]) == 1 and s["scores"]["n"] == 63 * 63
 
 
@@ -245,8 +274,9 @@ def test_outputs_skip_force_and_bad_input(cohort, trained, tmp_path):
     rgb = np.asarray(Image.open(out / f"{img.stem}_prob.png"))
     assert np.abs(rgb[..., 1].astype(float) - np.round(255 * prob[..., 1])).max() <= 1
     assert output.run([img], trained / checkpoint.BEST, out, patch=32, show_progress=False)["skipped"] == [str(img)]
-    assert output.run([img], trained / checkpoint.BEST, out, patch=32, force=True,
-                      show_progress=False)["computed"] == [str(img)]
+    assert output.run([img], trained / checkpoint.BEST, out, patch=32, force=True, show_progress=False)["computed"] == [
+        str(img)
+    ]
     tiny = tmp_path / "tiny.tif"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tiny)
     with pytest.raises(database.BadInput, match="tiny.tif: image is 8x8"):
@@ -280,8 +310,15 @@ def test_side_by_side_with_caffe_use_case_2_on_one_fold(cohort, tmp_path):
     from pipeline import folds
     from pipeline.templates import SolverParams
     from pipeline.usecases.unet import compare
-    cfg = runner.Config(data=cohort, work=tmp_path, db=SMALL_DB, train=TrainParams(epochs=1, patch_size=32),
-                        out_patch=32, show_progress=False)
+
+    cfg = runner.Config(
+        data=cohort,
+        work=tmp_path,
+        db=SMALL_DB,
+        train=TrainParams(epochs=1, patch_size=32),
+        out_patch=32,
+        show_progress=False,
+    )
     sp = SolverParams(max_iter=10)
     sp.test_interval, sp.snapshot, sp.display = 10, 10, 5
     opt = compare.Options(fold=2, caffe_iterations=10, caffe_max_positive=20, caffe_infer_mode="fcn", caffe_solver=sp)
@@ -292,13 +329,15 @@ def test_side_by_side_with_caffe_use_case_2_on_one_fold(cohort, tmp_path):
     r = json.loads((tmp_path / "comparison.json").read_text())
     assert [x["system"].split(",")[0] for x in r["rows"]] == ["Caffe use case 2"] * 2 + ["U-Net"] * 2
     caffe, unet, grid = r["rows"][0], r["rows"][2], r["rows"][3]
-    assert caffe["n"] == grid["n"] == 31 * 31 and unet["n"] == 63 * 63       # same pixels on the 0.5x grid
+    assert caffe["n"] == grid["n"] == 31 * 31 and unet["n"] == 63 * 63  # same pixels on the 0.5x grid
     assert unet["parameters"] == 122_466 and caffe["parameters"] > 0
     # every stage timed (recorded to 10 ms: a warm, tiny stage may record 0.0)
-    assert all(r["timings"][k]["seconds"] >= 0 for k in ("caffe_prep", "caffe_train", "caffe_infer", "unet_prep",
-                                                          "unet_train", "unet_infer"))
+    assert all(
+        r["timings"][k]["seconds"] >= 0
+        for k in ("caffe_prep", "caffe_train", "caffe_infer", "unet_prep", "unet_train", "unet_infer")
+    )
     before = json.loads((tmp_path / "timings.json").read_text())
-    compare.run(epi.Epithelium(), cfg, opt)                             # all done: recorded figures kept
+    compare.run(epi.Epithelium(), cfg, opt)  # all done: recorded figures kept
     after = json.loads((tmp_path / "timings.json").read_text())
     assert after["caffe_train"] == before["caffe_train"] and after["unet_infer"] == before["unet_infer"]
     assert "| U-Net, class map (1x) |" in (tmp_path / "comparison.md").read_text()

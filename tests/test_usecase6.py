@@ -1,4 +1,5 @@
 """`python -m pipeline usecase6` on the real shared patches: every stage, then reruns skip."""
+
 from __future__ import annotations
 
 import json
@@ -15,16 +16,38 @@ def test_usecase6_end_to_end_on_real_patches(tmp_path):
     split.mkdir()
     lists.write_names(split / "cases_train.txt", ["10253"])
     lists.write_names(split / "cases_val.txt", ["8863"])
-    lists.write_names(split / "cases_test.txt", ["10254", "12345"])      # 12345 is missing: warned, counted
+    lists.write_names(split / "cases_test.txt", ["10254", "12345"])  # 12345 is missing: warned, counted
     work = tmp_path / "work"
-    cmd = [sys.executable, "-m", "pipeline", "usecase6", "--data", str(data), "--work", str(work),
-           "--split-dir", str(split), "--iter", "20", "--test-interval", "10", "--snapshot", "10", "--display", "5"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "usecase6",
+        "--data",
+        str(data),
+        "--work",
+        str(work),
+        "--split-dir",
+        str(split),
+        "--iter",
+        "20",
+        "--test-interval",
+        "10",
+        "--snapshot",
+        "10",
+        "--display",
+        "5",
+    ]
     out = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     summary = json.loads((work / "summary.json").read_text())
     assert summary["missing_patients"] == ["12345"]
-    assert summary["patches"]["train"] == {"patches_class0": 958, "patches_class1": 140,
-                                           "sources_class0": 479, "sources_class1": 70}
+    assert summary["patches"]["train"] == {
+        "patches_class0": 958,
+        "patches_class1": 140,
+        "sources_class0": 479,
+        "sources_class1": 70,
+    }
     assert summary["patches"]["val"]["sources_class0"] == 1
     assert summary["patches"]["test"]["patches_class0"] == 1544
     assert databases.count_records(work / "DB_train_1") == 958 + 140 + 4
@@ -44,6 +67,7 @@ def test_usecase6_end_to_end_on_real_patches(tmp_path):
 def test_same_seed_gives_byte_identical_lists_and_dbs(tmp_path, small_cohort):
     root, _ = small_cohort
     from pipeline.usecases.idc import runner
+
     outs = []
     for name in ("a", "b"):
         cfg = runner.Config(data=root, work=tmp_path / name, split_dir=root, seed=11, show_progress=False)
@@ -57,7 +81,20 @@ def test_same_seed_gives_byte_identical_lists_and_dbs(tmp_path, small_cohort):
 
 
 def test_missing_data_gives_a_clear_error(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "pipeline", "usecase6", "--data", str(tmp_path / "nope.zip"),
-                          "--work", str(tmp_path / "w")], cwd=REPO_ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "usecase6",
+            "--data",
+            str(tmp_path / "nope.zip"),
+            "--work",
+            str(tmp_path / "w"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 1 and "nope.zip: neither an archive nor a folder" in out.stderr
     assert "python -m pipeline data fetch idc --dest DIR" in out.stderr

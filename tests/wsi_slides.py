@@ -10,6 +10,7 @@ tissue mask has something to skip. Two layouts OpenSlide reads:
 - ``generic``: a plain tiled TIFF with reduced-resolution directories, with resolution tags (OpenSlide
   reports mpp only) or without (no magnification at all).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,6 +24,7 @@ def tissue_canvas(shape: tuple[int, int], fill: float = 0.7, seed: int = 0) -> n
     """H x W x 3 uint8: real tissue (the IHC image, mirrored) inside a centred ellipse whose axes are
     ``fill`` of the slide's, glass (grey levels about 242, a little noise) outside."""
     from skimage import data
+
     ihc = data.immunohistochemistry()
     h, w = shape
     quad = np.concatenate([np.concatenate([ihc, ihc[:, ::-1]], 1), np.concatenate([ihc[::-1], ihc[::-1, ::-1]], 1)], 0)
@@ -35,10 +37,18 @@ def tissue_canvas(shape: tuple[int, int], fill: float = 0.7, seed: int = 0) -> n
     return np.where(inside[:, :, None], tissue, glass)
 
 
-def write_slide(path: Path, rgb: np.ndarray, objective: float | None = None, mpp: float | None = None,
-                downsamples: tuple[int, ...] = (1, 2, 4), tile: int = 128, layout: str = "aperio") -> Path:
+def write_slide(
+    path: Path,
+    rgb: np.ndarray,
+    objective: float | None = None,
+    mpp: float | None = None,
+    downsamples: tuple[int, ...] = (1, 2, 4),
+    tile: int = 128,
+    layout: str = "aperio",
+) -> Path:
     """Write ``rgb`` (level 0) as a pyramidal tiled TIFF with levels block-averaged by ``downsamples``."""
     import tifffile
+
     path = Path(path)
     h, w = rgb.shape[:2]
     levels = [block_mean(rgb, d) for d in downsamples]
@@ -48,11 +58,12 @@ def write_slide(path: Path, rgb: np.ndarray, objective: float | None = None, mpp
             extra = {"subfiletype": 1} if i else {}
             if layout == "aperio" and i == 0:
                 tags = "".join(f"|{k} = {v:g}" for k, v in (("AppMag", objective), ("MPP", mpp)) if v is not None)
-                extra["description"] = f"Aperio Image Library v12.0.15 \r\n{w}x{h} [0,0 {w}x{h}] ({tile}x{tile}) " \
-                                       f"RAW{tags}"
+                extra["description"] = (
+                    f"Aperio Image Library v12.0.15 \r\n{w}x{h} [0,0 {w}x{h}] ({tile}x{tile}) RAW{tags}"
+                )
             elif layout == "generic" and mpp is not None:
                 extra.update(resolution=(1e4 / (mpp * d), 1e4 / (mpp * d)), resolutionunit="CENTIMETER")
             tw.write(lv, tile=(tile, tile), **opts, **extra)
             if layout == "aperio" and i == 0:
-                tw.write(block_mean(rgb, max(1, max(h, w) // 64)), **opts)        # the stripped thumbnail
+                tw.write(block_mean(rgb, max(1, max(h, w) // 64)), **opts)  # the stripped thumbnail
     return path

@@ -4,6 +4,7 @@ The parser is built from the parts: each shared command module below adds its ow
 and each registered use case adds its commands (``usecase<N>``, its demo, extra ones), so the
 ``--usecase`` choices and use-case commands come from :data:`pipeline.usecases.REGISTRY`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,7 @@ log = logging.getLogger("pipeline")
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command: shared ones, then each use case's."""
     from pipeline.usecases import REGISTRY
+
     p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="<command>")
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_usecase(a: argparse.Namespace) -> dict:
     """Run a use-case command, recorded in WORK/run.json, ending with WORK/report/index.html."""
     from pipeline.cli.commands import report
+
     uc = a.usecase
     stages = uc.parse_stages(getattr(a, "stages", None))
     report.record_run(a.work, uc, a, stages)
@@ -44,9 +47,11 @@ def _run_usecase(a: argparse.Namespace) -> dict:
         return summary
     try:
         summary["report"] = str(report.build_for(a.work))
-    except Exception as exc:          # the run's results are safe in WORK; say how to retry
-        raise RuntimeError(f"the run finished (results in {a.work}), but building its report failed: {exc!r}; "
-                           f"retry with python -m pipeline -v report {a.work}") from exc
+    except Exception as exc:  # the run's results are safe in WORK; say how to retry
+        raise RuntimeError(
+            f"the run finished (results in {a.work}), but building its report failed: {exc!r}; "
+            f"retry with python -m pipeline -v report {a.work}"
+        ) from exc
     return summary
 
 
@@ -54,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status. Errors print one clear line, not a traceback."""
     a = build_parser().parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if a.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     func = getattr(a, "func", None) or _run_usecase
     try:
         result = func(a)

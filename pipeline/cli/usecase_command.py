@@ -1,4 +1,5 @@
 """A use case's command line as data: what ``python -m pipeline submit`` and ``status`` run as jobs."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,10 +12,12 @@ def parse_usecase_argv(argv: Sequence[str], cwd: Path) -> tuple[Any, argparse.Na
     relative paths made absolute against ``cwd``. ValueError for anything but a use case's run."""
     from pipeline.cli import build_parser
     from pipeline.usecases import REGISTRY
+
     commands = {c: uc for uc in REGISTRY.values() for c in (uc.command, uc.demo_command) if c}
     if not argv or argv[0] not in commands:
-        raise ValueError(f"submit runs a use case's command ({', '.join(sorted(commands))}), "
-                         f"got {' '.join(argv) or 'nothing'}")
+        raise ValueError(
+            f"submit runs a use case's command ({', '.join(sorted(commands))}), got {' '.join(argv) or 'nothing'}"
+        )
     args = build_parser().parse_args(list(argv))
     for k, v in vars(args).items():
         if isinstance(v, Path) and not v.is_absolute():

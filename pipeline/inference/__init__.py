@@ -12,15 +12,50 @@ One job a module: ``geometry`` (pure window geometry), ``images`` (which inputs,
 as caffe.io did), ``engines`` (reference, exact, fcn behind one interface), ``outputs`` (PNG and
 .npy encoding), ``runner`` (the claimed loop over images; claims in :mod:`pipeline.claims`).
 """
+
 from pipeline.inference.engines import ENGINES, Engine, Options, make_engine
 from pipeline.inference.geometry import HW, WINDOW_FLOP, computed_coords, fill_strided, pad, window_count, windows
-from pipeline.inference.images import (IMAGE_SUFFIXES, expand_inputs, load_resized, resize_like_caffe,
-                                      resize_to_like_caffe)
-from pipeline.inference.outputs import (PNG_SCALES, SCORE_SOURCES, bytescale, encode_outputs, output_paths, read_maps,
-                                       write_outputs)
+from pipeline.inference.images import (
+    IMAGE_SUFFIXES,
+    expand_inputs,
+    load_resized,
+    resize_like_caffe,
+    resize_to_like_caffe,
+)
+from pipeline.inference.outputs import (
+    PNG_SCALES,
+    SCORE_SOURCES,
+    bytescale,
+    encode_outputs,
+    output_paths,
+    read_maps,
+    write_outputs,
+)
 from pipeline.inference.runner import infer_images
 
-__all__ = ["ENGINES", "Engine", "HW", "IMAGE_SUFFIXES", "Options", "PNG_SCALES", "SCORE_SOURCES", "WINDOW_FLOP",
-           "bytescale", "computed_coords", "encode_outputs", "expand_inputs", "fill_strided", "infer_images",
-           "load_resized", "make_engine", "output_paths", "pad", "read_maps", "resize_like_caffe",
-           "resize_to_like_caffe", "window_count", "windows", "write_outputs"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "HW",
+    "IMAGE_SUFFIXES",
+    "Options",
+    "PNG_SCALES",
+    "SCORE_SOURCES",
+    "WINDOW_FLOP",
+    "bytescale",
+    "computed_coords",
+    "encode_outputs",
+    "expand_inputs",
+    "fill_strided",
+    "infer_images",
+    "load_resized",
+    "make_engine",
+    "output_paths",
+    "pad",
+    "read_maps",
+    "resize_like_caffe",
+    "resize_to_like_caffe",
+    "window_count",
+    "windows",
+    "write_outputs",
+]

@@ -5,11 +5,12 @@ classifies, for padded rows and columns 17 .. size-17 (1-based), the 32x32 windo
 ``image[r-16:r+16, c-16:c+16]``: the first row and column of the image are never computed; with a
 stride, rows and columns step by it.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-HW = 16                     #: half window (hwsize)
+HW = 16  #: half window (hwsize)
 
 #: FLOP of one 32x32 window forward (convolutions and inner products: 2 x 12.35 M multiply-adds,
 #: plus pooling, ReLU and bias), the figure the benchmark's GFLOP/s are counted with.
@@ -38,7 +39,7 @@ def windows(padded: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarra
     """32x32 windows (len(rows)*len(cols) x 32 x 32 x C views) centred as the original: for image
     pixel (r, c) the padded rows r .. r+31 and columns c .. c+31 (image rows r-16 .. r+15)."""
     view = np.lib.stride_tricks.sliding_window_view(padded, (2 * HW, 2 * HW), axis=(0, 1))
-    sel = view[rows][:, cols]                                   # R x C x ch x 32 x 32
+    sel = view[rows][:, cols]  # R x C x ch x 32 x 32
     return sel.reshape(-1, padded.shape[2], 2 * HW, 2 * HW).transpose(0, 2, 3, 1)
 
 

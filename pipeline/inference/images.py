@@ -1,4 +1,5 @@
 """Step 5 inputs: which images, loaded and resized as the original's caffe.io did."""
+
 from __future__ import annotations
 
 import glob
@@ -22,9 +23,10 @@ def resize_like_caffe(img: np.ndarray, factor: float) -> np.ndarray:
 def resize_to_like_caffe(img: np.ndarray, new: tuple[int, int]) -> np.ndarray:
     """caffe.io.resize_image(img, new) for an H x W x C image, semantics of :func:`resize_like_caffe`."""
     new = (int(new[0]), int(new[1]))
-    if new == img.shape[:2]:                    # skimage's bilinear resize to the same size is the identity
+    if new == img.shape[:2]:  # skimage's bilinear resize to the same size is the identity
         return img.astype(np.float32)
     from skimage.transform import resize
+
     lo, hi = float(img.min()), float(img.max())
     if hi <= lo:
         return np.full(new + (img.shape[2],), lo, dtype=np.float32)

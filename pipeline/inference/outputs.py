@@ -6,6 +6,7 @@ lines 108-109), which rescales each image's min..max to 0..255 (scipy.misc.bytes
 default here. ``round(255 p)`` (probabilities kept on an absolute scale) is the named alternative
 (``infer --png-scale round``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,12 +47,15 @@ def encode_outputs(prob: np.ndarray, minmax_scale: bool = True) -> tuple[np.ndar
     """
     h, w, c = prob.shape
     rgb = np.zeros((h, w, 3), dtype=np.float64)
-    rgb[:, :, :min(c, 3)] = prob[:, :, :3]
+    rgb[:, :, : min(c, 3)] = prob[:, :, :3]
     cls = prob.argmax(axis=2)
     if minmax_scale:
         if cls.size and cls.min() == cls.max() and cls.max() > 0:
-            log.warning("class map is constant (class %d everywhere): scipy.misc.imsave's min-max scaling, "
-                        "reproduced here, writes it as all 0", int(cls.max()))
+            log.warning(
+                "class map is constant (class %d everywhere): scipy.misc.imsave's min-max scaling, "
+                "reproduced here, writes it as all 0",
+                int(cls.max()),
+            )
         return bytescale(rgb), bytescale(cls.astype(np.float64))
     prob_png = np.floor(rgb * 255 + 0.5).astype(np.uint8)
     cls_png = (cls * 255).astype(np.uint8) if c == 2 else cls.astype(np.uint8)
@@ -60,8 +64,12 @@ def encode_outputs(prob: np.ndarray, minmax_scale: bool = True) -> tuple[np.ndar
 
 def output_paths(out_dir: Path, stem: str) -> dict[str, Path]:
     """Names of the outputs (and the worker claim) for one input image."""
-    return {"prob": out_dir / f"{stem}_prob.png", "class": out_dir / f"{stem}_class.png",
-            "npy": out_dir / f"{stem}_prob.npy", "lock": out_dir / f".{stem}.lock"}
+    return {
+        "prob": out_dir / f"{stem}_prob.png",
+        "class": out_dir / f"{stem}_class.png",
+        "npy": out_dir / f"{stem}_prob.npy",
+        "lock": out_dir / f".{stem}.lock",
+    }
 
 
 def is_done(paths: dict[str, Path]) -> bool:
@@ -89,6 +97,7 @@ def read_maps(out_dir: Path, stem: str, source: str = "png") -> tuple[np.ndarray
     the missing file.
     """
     from PIL import Image
+
     paths = output_paths(Path(out_dir), stem)
     if source == "npy":
         if not paths["npy"].is_file():

@@ -1,4 +1,5 @@
 """Step 5 over many images: claim, load, compute, write; many workers may share one output folder."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ from pipeline.inference.outputs import is_done, output_paths, write_outputs
 log = logging.getLogger(__name__)
 
 
-RECORD = ".outputs.json"      #: per output folder: how its PNGs were encoded
+RECORD = ".outputs.json"  #: per output folder: how its PNGs were encoded
 
 
 def check_png_scale(out_dir: Path, minmax_scale: bool) -> None:
@@ -32,44 +33,83 @@ def check_png_scale(out_dir: Path, minmax_scale: bool) -> None:
     if rec.is_file():
         old = json.loads(rec.read_text()).get("png_scale")
         if old != scale:
-            raise ValueError(f"{out_dir}: holds step-5 PNGs written with --png-scale {old}, this run asks {scale}; "
-                             "use another output folder or remove those outputs")
+            raise ValueError(
+                f"{out_dir}: holds step-5 PNGs written with --png-scale {old}, this run asks {scale}; "
+                "use another output folder or remove those outputs"
+            )
         return
     if any(Path(out_dir).glob("*_prob.png")):
-        raise ValueError(f"{out_dir}: holds _prob.png files of unknown PNG scaling (written before {RECORD} "
-                         "existed, when round(255 p) was the default); use another output folder or remove them")
+        raise ValueError(
+            f"{out_dir}: holds _prob.png files of unknown PNG scaling (written before {RECORD} "
+            "existed, when round(255 p) was the default); use another output folder or remove them"
+        )
     atomic.write_text(rec, json.dumps({"png_scale": scale}) + "\n")
 
 
-def _compute_one(img_path: Path, paths: dict[str, Path], claim: Claim, engine: Engine, opts: Options,
-                 resize: float, save_npy: bool, minmax_scale: bool, show_progress: bool) -> int | None:
+def _compute_one(
+    img_path: Path,
+    paths: dict[str, Path],
+    claim: Claim,
+    engine: Engine,
+    opts: Options,
+    resize: float,
+    save_npy: bool,
+    minmax_scale: bool,
+    show_progress: bool,
+) -> int | None:
     """Compute and write one claimed image; the number of windows computed, None if the claim was lost."""
     from tqdm import tqdm
+
     img = load_resized(img_path, resize)
     h, w = img.shape[:2]
     total = engine.window_total(h, w, opts)
     t0 = time.perf_counter()
-    with tqdm(total=total, desc=f"{img_path.name} ({engine.name})", unit="px", unit_scale=True,
-              disable=not show_progress, leave=False) as bar:
+    with tqdm(
+        total=total,
+        desc=f"{img_path.name} ({engine.name})",
+        unit="px",
+        unit_scale=True,
+        disable=not show_progress,
+        leave=False,
+    ) as bar:
+
         def progress(n: int) -> None:
             bar.update(n)
-            claim.beat()                         # pycaffe holds the GIL: beat between chunks too
+            claim.beat()  # pycaffe holds the GIL: beat between chunks too
+
         prob = engine.run(img, opts, progress)
     if opts.all_pixels and opts.stride > 1:
         prob = fill_strided(prob, computed_coords(h, opts.stride, True), computed_coords(w, opts.stride, True))
-    if not claim.still_held():                   # judged dead and taken over meanwhile: theirs now
+    if not claim.still_held():  # judged dead and taken over meanwhile: theirs now
         log.warning("%s: another worker took this image over; dropping this worker's result", img_path)
         return None
     write_outputs(paths, prob, minmax_scale=minmax_scale, save_npy=save_npy)
     dt = time.perf_counter() - t0
-    log.info("%s: %d x %d, %d pixels computed in %.1f s (%.0f pixels/s, %s)", img_path.name, h, w, total, dt,
-             total / dt if dt else 0.0, engine.name)
+    log.info(
+        "%s: %d x %d, %d pixels computed in %.1f s (%.0f pixels/s, %s)",
+        img_path.name,
+        h,
+        w,
+        total,
+        dt,
+        total / dt if dt else 0.0,
+        engine.name,
+    )
     return total
 
 
-def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Options, resize: float = 1.0,
-                 save_npy: bool = False, minmax_scale: bool = True, show_progress: bool = True,
-                 wait: bool = True, heartbeat: float = claims.HEARTBEAT) -> dict:
+def infer_images(
+    images: list[Path],
+    engine: Engine,
+    out_dir: Path,
+    opts: Options,
+    resize: float = 1.0,
+    save_npy: bool = False,
+    minmax_scale: bool = True,
+    show_progress: bool = True,
+    wait: bool = True,
+    heartbeat: float = claims.HEARTBEAT,
+) -> dict:
     """Process images one by one, claiming each (:class:`pipeline.claims.Claim`) so many workers
     can share ``out_dir``.
 
@@ -84,6 +124,7 @@ def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Option
     "pixels": n (windows actually computed, not output pixels), "engine": name}.
     """
     from tqdm import tqdm
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_png_scale(out_dir, minmax_scale)
@@ -100,7 +141,7 @@ def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Option
         if not claim.acquire():
             return "claimed"
         try:
-            if is_done(paths):                   # finished by the previous owner just before we took it
+            if is_done(paths):  # finished by the previous owner just before we took it
                 return "done"
             n = _compute_one(img_path, paths, claim, engine, opts, resize, save_npy, minmax_scale, show_progress)
             if n is None:
@@ -122,8 +163,9 @@ def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Option
     for img_path in tqdm(images, desc=f"infer ({engine.name})", unit="image", disable=not show_progress):
         visit(img_path, pending)
     if pending and wait:
-        log.info("%d image(s) claimed by other workers: waiting for them (a dead worker's image is taken over)",
-                 len(pending))
+        log.info(
+            "%d image(s) claimed by other workers: waiting for them (a dead worker's image is taken over)", len(pending)
+        )
     while pending and wait:
         time.sleep(min(heartbeat, 5.0))
         still: list[Path] = []
@@ -132,10 +174,16 @@ def infer_images(images: list[Path], engine: Engine, out_dir: Path, opts: Option
         pending = still
     skipped += [str(p) for p in pending]
     # a worker killed after writing an image, before releasing its claim, left the claim file
-    claims.clear_dead_in(out_dir, finished=lambda lock: is_done(output_paths(out_dir, lock.name[1:-len(".lock")])))
+    claims.clear_dead_in(out_dir, finished=lambda lock: is_done(output_paths(out_dir, lock.name[1 : -len(".lock")])))
     seconds = time.perf_counter() - t0
-    log.info("step 5 summary: %d image(s) computed, %d skipped (done, or claimed by another worker), %d pixels "
-             "computed in %.1f s (%.0f pixels/s, engine %s)", len(done), len(skipped), pixels, seconds,
-             pixels / seconds if seconds else 0.0, engine.name)
-    return {"computed": done, "skipped": skipped, "seconds": round(seconds, 3), "pixels": pixels,
-            "engine": engine.name}
+    log.info(
+        "step 5 summary: %d image(s) computed, %d skipped (done, or claimed by another worker), %d pixels "
+        "computed in %.1f s (%.0f pixels/s, engine %s)",
+        len(done),
+        len(skipped),
+        pixels,
+        seconds,
+        pixels / seconds if seconds else 0.0,
+        engine.name,
+    )
+    return {"computed": done, "skipped": skipped, "seconds": round(seconds, 3), "pixels": pixels, "engine": engine.name}

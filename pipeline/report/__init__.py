@@ -10,8 +10,22 @@ Shared code: it knows no use case by name. Each use case fills a :class:`Content
 ``report`` hook (:mod:`pipeline.usecases.base`); the command line (``python -m pipeline report
 WORK``, and every use-case run) puts the two together with :func:`build`.
 """
+
 from pipeline.report.content import Cell, Column, Content, Picture, Row, Section, Table, from_json, resolve_ref
 from pipeline.report.page import Option, Page, build, table_report
 
-__all__ = ["Cell", "Column", "Content", "Option", "Page", "Picture", "Row", "Section", "Table", "build",
-           "from_json", "resolve_ref", "table_report"]
+__all__ = [
+    "Cell",
+    "Column",
+    "Content",
+    "Option",
+    "Page",
+    "Picture",
+    "Row",
+    "Section",
+    "Table",
+    "build",
+    "from_json",
+    "resolve_ref",
+    "table_report",
+]

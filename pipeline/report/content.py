@@ -10,6 +10,7 @@ writes it beside the number (``data-ref``), so anyone (and the tests) can check 
 against the run's scores JSON. Published figures carry their source instead ("paper", "code
 comment", "recalled": :data:`pipeline.usecases.base.SOURCES`).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ __all__ = ["Cell", "Column", "Content", "Picture", "Row", "Section", "Table", "f
 @dataclass(frozen=True)
 class Cell:
     """One entry of a table: a number (None shows as "–") or a text, and where it was read (see module doc)."""
+
     value: float | int | str | None
     ref: str | None = None
 
@@ -31,6 +33,7 @@ class Cell:
 class Column:
     """A table column: key into :attr:`Row.cells`, header text, decimals (0: an integer count), and
     the header of the group of adjacent columns it belongs to ("" for none)."""
+
     key: str
     label: str
     digits: int = 4
@@ -41,6 +44,7 @@ class Column:
 class Row:
     """A table row. ``kind``: "measured" (a fold, an image), "pooled", or "published" (then
     ``source`` is the figure's source and ``note`` what it was measured on)."""
+
     label: str
     cells: dict[str, Cell]
     kind: str = "measured"
@@ -52,6 +56,7 @@ class Row:
 class Table:
     """Columns and rows; ``caption`` says what the numbers are (level, counts, data); ``corner``
     heads the column of row labels."""
+
     columns: list[Column]
     rows: list[Row]
     caption: str = ""
@@ -74,6 +79,7 @@ class Table:
 class Picture:
     """A PNG the hook wrote into the report's picture folder: its file name there and a caption
     saying what is drawn (colours included), for readers of the page and of the PNG alone."""
+
     file: str
     caption: str
 
@@ -81,6 +87,7 @@ class Picture:
 @dataclass
 class Section:
     """A part of the page: title, a paragraph, pictures, tables (each optional)."""
+
     title: str
     text: str = ""
     pictures: list[Picture] = field(default_factory=list)
@@ -97,6 +104,7 @@ class Content:
     override the ones of the command line where a run fixed them); ``notes``: lines shown under
     the headline (problems met, missing stages).
     """
+
     headline: Table | None = None
     sections: list[Section] = field(default_factory=list)
     training_logs: dict[str, Path] = field(default_factory=dict)

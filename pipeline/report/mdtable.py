@@ -3,6 +3,7 @@
 Used for tables whose numbers the report shows as written (the regression table); every cell is
 kept as its text.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,12 +22,15 @@ def parse_tables(text: str) -> list[Table]:
     before a table becomes its caption. The first column labels the rows."""
     lines = text.splitlines()
     tables: list[Table] = []
-    caption: list[str] = []          # the non-empty lines since the previous table
+    caption: list[str] = []  # the non-empty lines since the previous table
     i = 0
     while i < len(lines):
         line = lines[i]
-        if (line.lstrip().startswith("|") and i + 1 < len(lines)
-                and set(lines[i + 1].replace("|", "").replace(":", "").strip()) == {"-"}):
+        if (
+            line.lstrip().startswith("|")
+            and i + 1 < len(lines)
+            and set(lines[i + 1].replace("|", "").replace(":", "").strip()) == {"-"}
+        ):
             head = _cells(line)
             columns = [Column(f"c{j}", h) for j, h in enumerate(head[1:], start=1)]
             rows = []

@@ -5,6 +5,7 @@ fonts, no network.
 The folder is written under a temporary name and renamed when complete (:mod:`pipeline.atomic`),
 so a report is never half old, half new.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,12 +34,13 @@ STATIC = "static"
 class Option:
     """An option of the run: its name (argparse ``dest``), flag, value in this run, and the value of
     the published (faithful) run; ``numeric``: whether it changes numbers."""
+
     key: str
     flag: str
     value: object
     faithful: object = None
     numeric: bool = True
-    negated: bool = False               # a "--no-x" flag of option x: shown as the flag's own on/off
+    negated: bool = False  # a "--no-x" flag of option x: shown as the flag's own on/off
 
     def shown(self, value: object) -> str:
         """``value`` (of the option) as the flag reads: on/off, "default" for None."""
@@ -50,13 +52,14 @@ class Option:
 @dataclass
 class Page:
     """What every report shows besides the use case's :class:`Content`."""
+
     title: str
     command: str = ""
-    generated: str = ""                     # non-empty: the cohort is generated; says what that means
+    generated: str = ""  # non-empty: the cohort is generated; says what that means
     facts: list[tuple[str, str]] = field(default_factory=list)
     options: list[Option] = field(default_factory=list)
-    rebuild: str = ""                       # the command rebuilding the report
-    results: bool = True                    # show the "measured beside published" section (a run's report)
+    rebuild: str = ""  # the command rebuilding the report
+    results: bool = True  # show the "measured beside published" section (a run's report)
 
 
 def fmt(cell: Cell, column: Column, as_published: bool = False) -> str:
@@ -87,9 +90,14 @@ def _show(v: object) -> str:
 def environment():
     """The Jinja environment of the report template (HTML autoescaped)."""
     import jinja2
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(REPORT_TEMPLATE_DIR)),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(REPORT_TEMPLATE_DIR)),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["fmt"] = fmt
     env.filters["exact"] = lambda v: json.dumps(v)
     env.tests["numeric_text"] = lambda v: isinstance(v, str) and bool(_NUMBER.fullmatch(v.strip()))
@@ -113,33 +121,59 @@ def build(work: Path, page: Page, make_content: Callable[[Path], Content]) -> Pa
         pics = tmp / PICTURES
         pics.mkdir(parents=True)
         content = make_content(pics)
-        curves = pictures.training_curves(content.training_logs, pics / "training_curves.png",
-                                          "Training curves per fold" if len(content.training_logs) > 1
-                                          else "Training curves")
+        curves = pictures.training_curves(
+            content.training_logs,
+            pics / "training_curves.png",
+            "Training curves per fold" if len(content.training_logs) > 1 else "Training curves",
+        )
         (tmp / STATIC).mkdir()
         shutil.copy2(REPORT_TEMPLATE_DIR / "report.css", tmp / STATIC / "report.css")
-        options = [Option(o.key, o.flag, content.options.get(o.key, o.value), o.faithful, o.numeric, o.negated)
-                   for o in page.options]
-        html = environment().get_template("index.html.j2").render(
-            page=page, content=content, options=options,
-            curves=Picture(curves.name, _curves_caption(content)) if curves else None,
-            files=_files(pics), pictures_dir=PICTURES, static_dir=STATIC)
+        options = [
+            Option(o.key, o.flag, content.options.get(o.key, o.value), o.faithful, o.numeric, o.negated)
+            for o in page.options
+        ]
+        html = (
+            environment()
+            .get_template("index.html.j2")
+            .render(
+                page=page,
+                content=content,
+                options=options,
+                curves=Picture(curves.name, _curves_caption(content)) if curves else None,
+                files=_files(pics),
+                pictures_dir=PICTURES,
+                static_dir=STATIC,
+            )
+        )
         (tmp / "index.html").write_text(html)
         size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
-    log.info("report: %s (%d pictures, %.1f MB)", final / "index.html", len(list((final / PICTURES).glob("*.png"))),
-             size / 2 ** 20)
+    log.info(
+        "report: %s (%d pictures, %.1f MB)",
+        final / "index.html",
+        len(list((final / PICTURES).glob("*.png"))),
+        size / 2**20,
+    )
     return final / "index.html"
 
 
 def _curves_caption(content: Content) -> str:
     n = len(content.training_logs)
-    return ("Loss of the training batches (solid) and of the test phase (dashed, dots), and the test phase's "
-            "accuracy, against iteration" + (f"; one colour per fold ({n} folds)." if n > 1 else ".")
-            + " The test phase runs the net on the held-out DB every test_interval iterations.")
+    return (
+        "Loss of the training batches (solid) and of the test phase (dashed, dots), and the test phase's "
+        "accuracy, against iteration"
+        + (f"; one colour per fold ({n} folds)." if n > 1 else ".")
+        + " The test phase runs the net on the held-out DB every test_interval iterations."
+    )
 
 
-def table_report(out: Path, title: str, tables: list[Table], text: str = "", facts: list[tuple[str, str]] = (),
-                 section: str = "Tables") -> Path:
+def table_report(
+    out: Path,
+    title: str,
+    tables: list[Table],
+    text: str = "",
+    facts: list[tuple[str, str]] = (),
+    section: str = "Tables",
+) -> Path:
     """A report of tables only (``regress``): ``out/report/index.html``."""
     page = Page(title=title, facts=list(facts), results=False)
     return build(out, page, lambda _pics: Content(sections=[Section(section, text=text, tables=tables)]))

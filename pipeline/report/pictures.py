@@ -10,6 +10,7 @@ For use cases adding their own pictures (RADHicaL's levels, whole-slide overlays
 :func:`label_overlay` (pixels tinted by class, e.g. computed/accepted/rejected per level, or a
 low-resolution slide overlay). Images are (H, W, 3) float in [0, 1] or uint8.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,11 +21,29 @@ import numpy as np
 
 from pipeline import atomic
 
-__all__ = ["COLOURS", "centres", "describe", "label_overlay", "montages", "outlines", "pick_examples", "training_curves"]
+__all__ = [
+    "COLOURS",
+    "centres",
+    "describe",
+    "label_overlay",
+    "montages",
+    "outlines",
+    "pick_examples",
+    "training_curves",
+]
 
 #: Okabe-Ito colours by role.
-COLOURS = {"truth": "#00CC66", "prediction": "#FFD21F", "matched": "#00CC66", "missed": "#E69F00",
-           "false": "#FF2BD6", "blue": "#0072B2", "vermillion": "#D55E00", "sky": "#56B4E9", "grey": "#999999"}
+COLOURS = {
+    "truth": "#00CC66",
+    "prediction": "#FFD21F",
+    "matched": "#00CC66",
+    "missed": "#E69F00",
+    "false": "#FF2BD6",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "sky": "#56B4E9",
+    "grey": "#999999",
+}
 #: Display size of the longest image side, in pixels (images are shown at least this large, or their own size).
 MIN_SIDE = 320
 #: Narrowest figure, in pixels (room for the title and a two-column legend).
@@ -34,6 +53,7 @@ DPI = 100
 
 def _figure(width_px: float, height_px: float):
     from matplotlib.figure import Figure
+
     return Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
 
 
@@ -41,6 +61,7 @@ def _wrap(title: str, width_px: float) -> tuple[str, int]:
     """``title`` (its own line breaks kept) wrapped to a figure ``width_px`` wide (11-point text):
     (text, number of lines)."""
     import textwrap
+
     lines = [w for line in title.split("\n") for w in textwrap.wrap(line, width=max(24, int(width_px / 7.4)))] or [""]
     return "\n".join(lines), len(lines)
 
@@ -105,13 +126,23 @@ def describe(label: str, n: int, what: str = "test image") -> str:
 
 # --------------------------------------------------------------------------- segmentation
 
-def outlines(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, prob: np.ndarray | None, title: str,
-             path: Path, prob_label: str = "P(class 1)", max_side: int = 480) -> Path:
+
+def outlines(
+    image: np.ndarray,
+    truth: np.ndarray,
+    pred: np.ndarray,
+    prob: np.ndarray | None,
+    title: str,
+    path: Path,
+    prob_label: str = "P(class 1)",
+    max_side: int = 480,
+) -> Path:
     """The image with the outlines of ``truth`` (solid) and ``pred`` (dashed) drawn over it, and
     beside it ``prob`` (H, W) in [0, 1] as a colour map with a colour bar; all arrays of the same
     (H, W). Writes ``path`` (PNG)."""
     from matplotlib.lines import Line2D
     from skimage.measure import find_contours
+
     pw, ph = _panel_px(image.shape, max_side)
     n = 2 if prob is not None else 1
     gap, cbar = 24, 70 if prob is not None else 0
@@ -129,13 +160,20 @@ def outlines(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, prob: np.nd
             ax.plot(c[:, 1] - 1, c[:, 0] - 1, style, color=COLOURS[key], linewidth=1.8)
     ax.set_xlim(-0.5, image.shape[1] - 0.5)
     ax.set_ylim(image.shape[0] - 0.5, -0.5)
-    handles = [Line2D([], [], color=COLOURS["truth"], linestyle="-", linewidth=2, label="ground truth"),
-               Line2D([], [], color=COLOURS["prediction"], linestyle="--", linewidth=2, label="prediction")]
+    handles = [
+        Line2D([], [], color=COLOURS["truth"], linestyle="-", linewidth=2, label="ground truth"),
+        Line2D([], [], color=COLOURS["prediction"], linestyle="--", linewidth=2, label="prediction"),
+    ]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=9, frameon=False)
     if prob is not None:
         ax2 = fig.add_axes([(left + pw + gap) / W, margin_bottom / H, pw / W, ph / H])
-        im = ax2.imshow(np.asarray(prob, dtype=np.float32), vmin=0, vmax=1, cmap="viridis",
-                        interpolation="nearest" if max(image.shape[:2]) < MIN_SIDE else "antialiased")
+        im = ax2.imshow(
+            np.asarray(prob, dtype=np.float32),
+            vmin=0,
+            vmax=1,
+            cmap="viridis",
+            interpolation="nearest" if max(image.shape[:2]) < MIN_SIDE else "antialiased",
+        )
         ax2.set_title(prob_label, fontsize=10)
         ax2.set_xticks([])
         ax2.set_yticks([])
@@ -146,12 +184,22 @@ def outlines(image: np.ndarray, truth: np.ndarray, pred: np.ndarray, prob: np.nd
 
 # --------------------------------------------------------------------------- detection
 
-def centres(image: np.ndarray, truth_matched: np.ndarray, truth_missed: np.ndarray, pred_matched: np.ndarray,
-            pred_false: np.ndarray, title: str, path: Path, max_side: int = 480) -> Path:
+
+def centres(
+    image: np.ndarray,
+    truth_matched: np.ndarray,
+    truth_missed: np.ndarray,
+    pred_matched: np.ndarray,
+    pred_false: np.ndarray,
+    title: str,
+    path: Path,
+    max_side: int = 480,
+) -> Path:
     """True and detected centres over ``image``: matched true centres (circles) with their detections
     (plus signs), missed true centres (thick circles) and false detections (crosses). Centres are
     (N, 2) arrays of (row, col) in the image's pixel coordinates. Writes ``path`` (PNG)."""
     from matplotlib.lines import Line2D
+
     pw, ph = _panel_px(image.shape, max_side)
     W = max(pw + 20, MIN_WIDTH)
     text, nlines = _wrap(title, W)
@@ -162,14 +210,26 @@ def centres(image: np.ndarray, truth_matched: np.ndarray, truth_missed: np.ndarr
     ax = _image_axes(fig, [(W - pw) / 2 / W, margin_bottom / H, pw / W, ph / H], image, "")
     ms = 11
     styles = [
-        (truth_matched, dict(marker="o", markersize=ms, markerfacecolor="none", markeredgewidth=1.6,
-                             color=COLOURS["matched"]), "true centre, detected"),
-        (pred_matched, dict(marker="+", markersize=ms * 0.8, markeredgewidth=1.8, color=COLOURS["matched"]),
-         "detection, matched"),
-        (truth_missed, dict(marker="o", markersize=ms, markerfacecolor="none", markeredgewidth=2.6,
-                            color=COLOURS["missed"]), "true centre, missed"),
-        (pred_false, dict(marker="x", markersize=ms * 0.7, markeredgewidth=2.2, color=COLOURS["false"]),
-         "false detection"),
+        (
+            truth_matched,
+            dict(marker="o", markersize=ms, markerfacecolor="none", markeredgewidth=1.6, color=COLOURS["matched"]),
+            "true centre, detected",
+        ),
+        (
+            pred_matched,
+            dict(marker="+", markersize=ms * 0.8, markeredgewidth=1.8, color=COLOURS["matched"]),
+            "detection, matched",
+        ),
+        (
+            truth_missed,
+            dict(marker="o", markersize=ms, markerfacecolor="none", markeredgewidth=2.6, color=COLOURS["missed"]),
+            "true centre, missed",
+        ),
+        (
+            pred_false,
+            dict(marker="x", markersize=ms * 0.7, markeredgewidth=2.2, color=COLOURS["false"]),
+            "false detection",
+        ),
     ]
     handles = []
     for pts, st, label in styles:
@@ -185,11 +245,19 @@ def centres(image: np.ndarray, truth_matched: np.ndarray, truth_missed: np.ndarr
 
 # --------------------------------------------------------------------------- patches
 
-def montages(groups: dict[str, list[np.ndarray]], title: str, path: Path, columns: int = 8, scale: int = 2,
-             panel_columns: int = 2) -> Path:
+
+def montages(
+    groups: dict[str, list[np.ndarray]],
+    title: str,
+    path: Path,
+    columns: int = 8,
+    scale: int = 2,
+    panel_columns: int = 2,
+) -> Path:
     """A grid of patch montages, one panel per group (e.g. "true positives (123)": patches), patches
     of one group all of the same (h, w, 3) shape, shown ``scale`` times enlarged. Writes ``path``."""
     from skimage.util import montage
+
     names = list(groups)
     tiles = {}
     for name in names:
@@ -197,8 +265,9 @@ def montages(groups: dict[str, list[np.ndarray]], title: str, path: Path, column
         if patches:
             rows = -(-len(patches) // columns)
             blank = [np.ones_like(patches[0])] * (rows * columns - len(patches))
-            tiles[name] = montage(np.stack(patches + blank), grid_shape=(rows, columns), padding_width=2, fill=(1.0,) * 3,
-                                  channel_axis=-1)
+            tiles[name] = montage(
+                np.stack(patches + blank), grid_shape=(rows, columns), padding_width=2, fill=(1.0,) * 3, channel_axis=-1
+            )
     shape = max((t.shape for t in tiles.values()), default=(100, 100 * columns // 2, 3))
     tw, th = shape[1] * scale, shape[0] * scale
     pcols = min(panel_columns, max(1, len(names)))
@@ -229,13 +298,22 @@ def montages(groups: dict[str, list[np.ndarray]], title: str, path: Path, column
 
 # --------------------------------------------------------------------------- label maps
 
-def label_overlay(image: np.ndarray, labels: np.ndarray, classes: dict[int, tuple[str, str]], title: str,
-                  path: Path, alpha: float = 0.45, max_side: int = 640) -> Path:
+
+def label_overlay(
+    image: np.ndarray,
+    labels: np.ndarray,
+    classes: dict[int, tuple[str, str]],
+    title: str,
+    path: Path,
+    alpha: float = 0.45,
+    max_side: int = 640,
+) -> Path:
     """``image`` with each pixel of ``labels`` (H, W) int tinted by its class's colour; ``classes``:
     label -> (name, colour), label values not listed stay untinted (e.g. 0 = not computed). For
     RADHicaL's per-level computed/accepted/rejected pixels or a whole-slide overlay. Writes ``path``."""
     from matplotlib.colors import to_rgb
     from matplotlib.patches import Patch
+
     img = _as_float(image)[..., :3].copy()
     labels = np.asarray(labels)
     if labels.shape != img.shape[:2]:
@@ -260,6 +338,7 @@ def label_overlay(image: np.ndarray, labels: np.ndarray, classes: dict[int, tupl
 
 # --------------------------------------------------------------------------- training
 
+
 def _read_log(path: Path) -> dict[str, list[tuple[int, float]]]:
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -274,6 +353,7 @@ def training_curves(logs: dict[str, Path], path: Path, title: str = "Training") 
     (``{"fold 1": <prefix>_log.csv, ...}``, CSVs of :func:`pipeline.training.write_log_csv`).
     Returns ``path``, or None when no log holds a value."""
     from matplotlib.lines import Line2D
+
     data = {label: _read_log(p) for label, p in logs.items() if Path(p).is_file()}
     data = {k: v for k, v in data.items() if any(v.values())}
     if not data:
@@ -305,9 +385,12 @@ def training_curves(logs: dict[str, Path], path: Path, title: str = "Training") 
         axes[1].set_xlabel("iteration")
         axes[1].set_ylabel("accuracy")
         axes[1].set_ylim(0, 1.02)
-    handles = [Line2D([], [], color=palette[i % len(palette)], label=label) for i, label in enumerate(data)
-               if len(data) > 1]
-    handles += [Line2D([], [], color="k", linestyle="-", label="train"),
-                Line2D([], [], color="k", linestyle="--", marker="o", markersize=3, label="test")]
+    handles = [
+        Line2D([], [], color=palette[i % len(palette)], label=label) for i, label in enumerate(data) if len(data) > 1
+    ]
+    handles += [
+        Line2D([], [], color="k", linestyle="-", label="train"),
+        Line2D([], [], color="k", linestyle="--", marker="o", markersize=3, label="test"),
+    ]
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 7), fontsize=8.5, frameon=False)
     return _save(fig, path)

@@ -9,6 +9,7 @@ per fold; local runs).
 Job ids: a SLURM step is one array job ``123`` whose tasks are ``123_<task>``; a PBS task is a job of
 its own (``456.server``); local tasks are ``local``.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -36,6 +37,7 @@ class SchedulerError(RuntimeError):
 class QueueState:
     """A job of the queue: ``state`` is "queued" or "running"; ``raw`` and ``reason`` as the
     scheduler says them (SLURM: PENDING/Dependency, RUNNING/None)."""
+
     state: str
     raw: str
     reason: str = ""
@@ -50,17 +52,21 @@ def _run(argv: Sequence[str], what: str, stdin: str | None = None) -> str:
     """Run a scheduler command; its stdout, or SchedulerError with its output."""
     exe = shutil.which(argv[0])
     if exe is None:
-        raise SchedulerError(f"{argv[0]} not found: {what} needs the scheduler's command-line tools on PATH "
-                             f"(run on a login node of the cluster)")
+        raise SchedulerError(
+            f"{argv[0]} not found: {what} needs the scheduler's command-line tools on PATH "
+            f"(run on a login node of the cluster)"
+        )
     proc = subprocess.run([exe, *argv[1:]], capture_output=True, text=True, input=stdin)
     if proc.returncode != 0:
-        raise SchedulerError(f"{' '.join(argv)} failed (exit {proc.returncode}): "
-                             f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+        raise SchedulerError(
+            f"{' '.join(argv)} failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[-500:]}"
+        )
     return proc.stdout
 
 
 class Backend:
     """What a scheduler does for :mod:`pipeline.scheduler.submit` and ``status``."""
+
     name = ""
     script_suffix = ".sh"
     #: Template of the step's job script in job_templates/.
@@ -68,18 +74,21 @@ class Backend:
     #: Tasks run when submitted, here (local): dependencies are checked before, not by a scheduler.
     runs_now = False
 
-    def commands(self, script: Path, step: str, tasks: Sequence[int], after: Sequence[str], log_dir: Path,
-                 job_name: str) -> list[list[str]]:
+    def commands(
+        self, script: Path, step: str, tasks: Sequence[int], after: Sequence[str], log_dir: Path, job_name: str
+    ) -> list[list[str]]:
         """The commands submitting ``tasks`` of a step, after the jobs ``after``."""
         raise NotImplementedError
 
-    def submit(self, script: Path, step: str, tasks: Sequence[int], after: Sequence[str], log_dir: Path,
-               job_name: str) -> tuple[dict[int, str], list[list[str]]]:
+    def submit(
+        self, script: Path, step: str, tasks: Sequence[int], after: Sequence[str], log_dir: Path, job_name: str
+    ) -> tuple[dict[int, str], list[list[str]]]:
         """Submit ``tasks`` of a step; returns (job id of each task, the commands run)."""
         raise NotImplementedError
 
-    def command_preview(self, script: Path, step: str, tasks: Sequence[int], after: Sequence[str], log_dir: Path,
-                        job_name: str) -> list[str]:
+    def command_preview(
+        self, script: Path, step: str, tasks: Sequence[int], after: Sequence[str], log_dir: Path, job_name: str
+    ) -> list[str]:
         """The (first) command :meth:`submit` would run (dry runs)."""
         return self.commands(script, step, tasks, after, log_dir, job_name)[0]
 
@@ -102,13 +111,19 @@ class Backend:
 
 class Slurm(Backend):
     """SLURM: a step is one job array (``sbatch --array``), dependencies ``--dependency=afterok:``."""
+
     name = "slurm"
     script_suffix = ".sbatch"
     template = "slurm.sbatch.j2"
 
     def commands(self, script, step, tasks, after, log_dir, job_name):
-        argv = ["sbatch", "--parsable", f"--job-name={job_name}", f"--array={array_spec(tasks)}",
-                f"--output={log_dir / (step + '-%a.out')}"]
+        argv = [
+            "sbatch",
+            "--parsable",
+            f"--job-name={job_name}",
+            f"--array={array_spec(tasks)}",
+            f"--output={log_dir / (step + '-%a.out')}",
+        ]
         if after:
             argv.append("--dependency=afterok:" + ":".join(after))
         return [argv + [str(script)]]
@@ -116,19 +131,21 @@ class Slurm(Backend):
     def submit(self, script, step, tasks, after, log_dir, job_name):
         argv = self.commands(script, step, tasks, after, log_dir, job_name)[0]
         out = _run(argv, "submitting to SLURM").strip()
-        job = out.split(";")[0].strip()          # --parsable: "<id>" or "<id>;<cluster>"
+        job = out.split(";")[0].strip()  # --parsable: "<id>" or "<id>;<cluster>"
         if not job.isdigit():
             raise SchedulerError(f"sbatch answered {out!r}, not a job id")
         return {t: f"{job}_{t}" for t in tasks}, [argv]
 
     def dependency_ids(self, task_ids, whole_array):
-        if whole_array:                           # afterok:<array id> waits for every task of the array
+        if whole_array:  # afterok:<array id> waits for every task of the array
             return sorted({j.split("_")[0] for j in task_ids.values()})
-        return sorted(set(task_ids.values()))     # afterok:<id>_<task>: those tasks only
+        return sorted(set(task_ids.values()))  # afterok:<id>_<task>: those tasks only
 
     def queue(self):
-        out = _run(["squeue", "--noheader", "--array", f"--user={getpass.getuser()}", "--format=%i|%T|%r"],
-                   "asking SLURM for the queue")
+        out = _run(
+            ["squeue", "--noheader", "--array", f"--user={getpass.getuser()}", "--format=%i|%T|%r"],
+            "asking SLURM for the queue",
+        )
         states = {}
         for line in out.splitlines():
             parts = line.strip().split("|")
@@ -161,14 +178,29 @@ class Pbs(Backend):
     """Torque / OpenPBS: one job per task (``qsub -v JPI_TASK=<id>``, as the original submitted one
     job per fold), dependencies ``-W depend=afterok:<id>:<id>``. Not tested here: Debian ships no
     Torque or OpenPBS server."""
+
     name = "pbs"
     script_suffix = ".pbs"
     template = "pbs.qsub.j2"
 
     def commands(self, script, step, tasks, after, log_dir, job_name):
         depend = ["-W", "depend=afterok:" + ":".join(after)] if after else []
-        return [["qsub", "-N", f"{job_name}-{t}", "-o", str(log_dir / f"{step}-{t}.out"), "-j", "oe",
-                 "-v", f"{TASK_ENV}={t}", *depend, str(script)] for t in tasks]
+        return [
+            [
+                "qsub",
+                "-N",
+                f"{job_name}-{t}",
+                "-o",
+                str(log_dir / f"{step}-{t}.out"),
+                "-j",
+                "oe",
+                "-v",
+                f"{TASK_ENV}={t}",
+                *depend,
+                str(script),
+            ]
+            for t in tasks
+        ]
 
     def submit(self, script, step, tasks, after, log_dir, job_name):
         ids, cmds = {}, self.commands(script, step, tasks, after, log_dir, job_name)
@@ -210,6 +242,7 @@ def parse_qstat(text: str) -> dict[str, QueueState]:
 
 class Local(Backend):
     """This machine: each task runs now, one after the other (``bash <script>`` with JPI_TASK)."""
+
     name = "local"
     template = "local.sh.j2"
     runs_now = True

@@ -7,6 +7,7 @@ claimed an image). Here a use case describes its run as :class:`JobStep` objects
 (:meth:`pipeline.usecases.base.UseCase.job_steps`); :mod:`pipeline.scheduler.submit` turns them into
 job scripts and scheduler dependencies. Pure: nothing here runs or submits anything.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -26,15 +27,16 @@ class JobStep:
     trains fold 3), then ``options``. Without ``task_option`` the tasks are interchangeable workers
     that share the work through the stage's own claims (step 5's per-image lock files).
     """
-    name: str                                   # unique in the plan: "prepare", "train", "outputs", "scores"
-    stages: tuple[str, ...]                     # the use-case stages its tasks run (--stages)
-    tasks: tuple[int, ...] = (1,)               # array task ids; folds for training
-    after: tuple[str, ...] = ()                 # steps whose tasks must all end successfully first (afterok)
-    task_option: str | None = None              # option that passes the task id, e.g. "--folds"
-    options: tuple[str, ...] = ()               # further arguments of every task
-    gpu: bool = False                           # asks for the GPU resources of the submission
-    done: Callable[[int], bool] = field(default=_never, compare=False)   # task's artefacts exist
-    what: str = ""                              # in words, for status tables: "train fold {task}"
+
+    name: str  # unique in the plan: "prepare", "train", "outputs", "scores"
+    stages: tuple[str, ...]  # the use-case stages its tasks run (--stages)
+    tasks: tuple[int, ...] = (1,)  # array task ids; folds for training
+    after: tuple[str, ...] = ()  # steps whose tasks must all end successfully first (afterok)
+    task_option: str | None = None  # option that passes the task id, e.g. "--folds"
+    options: tuple[str, ...] = ()  # further arguments of every task
+    gpu: bool = False  # asks for the GPU resources of the submission
+    done: Callable[[int], bool] = field(default=_never, compare=False)  # task's artefacts exist
+    what: str = ""  # in words, for status tables: "train fold {task}"
 
     @property
     def workers(self) -> bool:
@@ -44,8 +46,12 @@ class JobStep:
     def task_argv(self, base: Sequence[str], task: int) -> list[str]:
         """Arguments after ``python -m pipeline`` of ``task``: ``base`` (the command and its options,
         without ``--stages`` and the task option), then ``--stages``, the task option and :attr:`options`."""
-        argv = [*(strip_option(base, self.task_option) if self.task_option else base), "--stages", ",".join(self.stages)]
-        if self.task_option:        # replaces the command's own (``--folds 1,2`` -> task 2: ``--folds 2``)
+        argv = [
+            *(strip_option(base, self.task_option) if self.task_option else base),
+            "--stages",
+            ",".join(self.stages),
+        ]
+        if self.task_option:  # replaces the command's own (``--folds 1,2`` -> task 2: ``--folds 2``)
             argv += [self.task_option, str(task)]
         return argv + list(self.options)
 
@@ -101,7 +107,7 @@ def restrict(steps: Sequence[JobStep], stages: Sequence[str]) -> tuple[JobStep, 
     """The steps running any of ``stages`` (``--stages``), each running only those; a step that
     waited for a dropped step waits for what that one waited for (train,scores: scores after train)."""
     kept: list[JobStep] = []
-    waits: dict[str, tuple[str, ...]] = {}        # step -> the kept steps it (transitively) runs after
+    waits: dict[str, tuple[str, ...]] = {}  # step -> the kept steps it (transitively) runs after
     for s in steps:
         after = tuple(dict.fromkeys(a for b in s.after for a in ((b,) if b in {k.name for k in kept} else waits[b])))
         waits[s.name] = after

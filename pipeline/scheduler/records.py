@@ -9,6 +9,7 @@
 The start and exit records are written by the job scripts themselves, so they tell what happened to
 a task whatever the scheduler keeps (SLURM forgets finished jobs after MinJobAge without accounting).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,9 @@ def read_submissions(work: Path) -> list[dict]:
     try:
         subs = json.loads(path.read_text())
     except ValueError as exc:
-        raise ValueError(f"{path}: not a submissions record ({exc}); move it away to start the records afresh") from None
+        raise ValueError(
+            f"{path}: not a submissions record ({exc}); move it away to start the records afresh"
+        ) from None
     if not isinstance(subs, list):
         raise ValueError(f"{path}: not a submissions record (expected a list)")
     return subs
@@ -61,10 +64,11 @@ def latest_jobs(submissions: list[dict]) -> dict[tuple[str, int], tuple[str, int
 @dataclass(frozen=True)
 class Mark:
     """A task's start or exit record."""
+
     job: str
     host: str
     time: float
-    status: int | None = None      # exit status (exit records)
+    status: int | None = None  # exit status (exit records)
 
 
 def read_mark(work: Path, step: str, task: int, kind: str) -> Mark | None:

@@ -7,6 +7,7 @@ recorded its exit (killed: time limit, memory, node failure), **incomplete** whe
 without its artefacts (say, one of an array of interchangeable workers whose share others still compute), **cancelled**
 when it left the queue without ever starting, and **not submitted** otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,7 @@ ACTIVE = ("queued", "running")
 @dataclass
 class TaskStatus:
     """The state of one task of one step."""
+
     step: str
     task: int
     what: str
@@ -39,7 +41,7 @@ class TaskStatus:
     job: str = ""
     detail: str = ""
     log: str = ""
-    never_runs: bool = False        # queued behind a failed dependency (SLURM: DependencyNeverSatisfied)
+    never_runs: bool = False  # queued behind a failed dependency (SLURM: DependencyNeverSatisfied)
 
     @property
     def active(self) -> bool:
@@ -51,8 +53,13 @@ def _when(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
-def task_states(work: Path, steps: Sequence[JobStep], submissions: list[dict], backend: backends.Backend,
-                queue: dict[str, backends.QueueState]) -> dict[str, dict[int, TaskStatus]]:
+def task_states(
+    work: Path,
+    steps: Sequence[JobStep],
+    submissions: list[dict],
+    backend: backends.Backend,
+    queue: dict[str, backends.QueueState],
+) -> dict[str, dict[int, TaskStatus]]:
     """State of every task of ``steps`` (step name -> task -> :class:`TaskStatus`)."""
     latest = records.latest_jobs(submissions)
     out: dict[str, dict[int, TaskStatus]] = {}
@@ -72,8 +79,11 @@ def task_states(work: Path, steps: Sequence[JobStep], submissions: list[dict], b
             q = backend.find(queue, job)
             if q is not None:
                 st.state, st.never_runs = q.state, q.never_runs
-                st.detail = (f"{q.raw} ({q.reason}): never runs, a step it waits for failed" if q.never_runs
-                             else f"{q.raw}" + (f" ({q.reason})" if q.reason and q.reason != "None" else ""))
+                st.detail = (
+                    f"{q.raw} ({q.reason}): never runs, a step it waits for failed"
+                    if q.never_runs
+                    else f"{q.raw}" + (f" ({q.reason})" if q.reason and q.reason != "None" else "")
+                )
                 continue
             end = records.read_mark(work, step.name, task, "exit")
             start = records.read_mark(work, step.name, task, "start")
@@ -83,13 +93,15 @@ def task_states(work: Path, steps: Sequence[JobStep], submissions: list[dict], b
                     st.detail = f"exit {end.status} on {end.host} at {_when(end.time)}"
                 else:
                     st.state = "incomplete"
-                    st.detail = (f"ended (exit 0) at {_when(end.time)}; " +
-                                 ("the step's outputs are not all there yet" if step.workers
-                                  else "its artefacts are missing"))
+                    st.detail = f"ended (exit 0) at {_when(end.time)}; " + (
+                        "the step's outputs are not all there yet" if step.workers else "its artefacts are missing"
+                    )
             elif start is not None and start.job == job:
                 st.state = "failed"
-                st.detail = (f"started on {start.host} at {_when(start.time)} and never recorded its exit "
-                             "(killed: time limit, memory, node failure?)")
+                st.detail = (
+                    f"started on {start.host} at {_when(start.time)} and never recorded its exit "
+                    "(killed: time limit, memory, node failure?)"
+                )
             else:
                 st.state = "cancelled"
                 st.detail = "left the queue without starting (cancelled?)"
@@ -109,8 +121,12 @@ def table(states: dict[str, dict[int, TaskStatus]]) -> str:
         for st in tasks.values():
             rows.append((st.step, str(st.task), st.state, st.job or "-", st.what, st.detail))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + ("  " + r[5] if r[5] else "")
-                     for r in rows).rstrip() + "\n"
+    return (
+        "\n".join(
+            "  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + ("  " + r[5] if r[5] else "") for r in rows
+        ).rstrip()
+        + "\n"
+    )
 
 
 def rebuild(work: Path, parse: "ParseCommand") -> tuple[object, argparse.Namespace, list[str], dict]:
@@ -118,8 +134,10 @@ def rebuild(work: Path, parse: "ParseCommand") -> tuple[object, argparse.Namespa
     against the folder it was submitted from. ValueError when WORK has no submission."""
     subs = records.read_submissions(work)
     if not subs:
-        raise ValueError(f"{work}: no submissions recorded in {records.jobs_dir(work)} "
-                         "(python -m pipeline submit --scheduler ... <use case command> ... makes them)")
+        raise ValueError(
+            f"{work}: no submissions recorded in {records.jobs_dir(work)} "
+            "(python -m pipeline submit --scheduler ... <use case command> ... makes them)"
+        )
     last = subs[-1]
     uc, args = parse(last["argv"], Path(last["cwd"]))
     return uc, args, last["argv"], last
@@ -138,11 +156,19 @@ def status(work: Path, parse: "ParseCommand") -> dict:
         queue, note = {}, f"the scheduler's queue could not be read ({exc}); states from the records only"
         log.warning("%s", note)
     states = task_states(Path(args.work), steps, records.read_submissions(work), backend, queue)
-    return {"work": str(work), "scheduler": last["scheduler"], "command": " ".join(argv), "states": states,
-            "counts": counts(states), "note": note}
+    return {
+        "work": str(work),
+        "scheduler": last["scheduler"],
+        "command": " ".join(argv),
+        "states": states,
+        "counts": counts(states),
+        "note": note,
+    }
 
 
 def as_json(result: dict) -> dict:
     """``result`` of :func:`status` as plain JSON data."""
-    return {**result, "states": {s: {str(t): asdict(st) for t, st in tasks.items()}
-                                 for s, tasks in result["states"].items()}}
+    return {
+        **result,
+        "states": {s: {str(t): asdict(st) for t, st in tasks.items()} for s, tasks in result["states"].items()},
+    }

@@ -12,6 +12,7 @@ are recorded in WORK/jobs/ (:mod:`pipeline.scheduler.records`).
 A work folder keeps the options it was first submitted with: a submission asking other options
 (another ``--iter``, say) is refused, since the finished artefacts were made with the old ones.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,15 +49,16 @@ class Resources:
     (none by default: the partition's limit) and PBS's ``walltime`` (the original's 320:00:00 by
     default). ``directives`` are further ``#SBATCH`` / ``#PBS`` lines, as written after the prefix.
     """
+
     cpus: int = 1
     gpus: int | None = None
     walltime: str = ""
     mem: str = ""
-    partition: str = ""             # SLURM
-    account: str = ""               # SLURM
-    qos: str = ""                   # SLURM
-    queue: str = ""                 # PBS -q
-    email: str = ""                 # PBS -M (with -m bea)
+    partition: str = ""  # SLURM
+    account: str = ""  # SLURM
+    qos: str = ""  # SLURM
+    queue: str = ""  # PBS -q
+    email: str = ""  # PBS -M (with -m bea)
     directives: tuple[str, ...] = ()
 
 
@@ -70,12 +72,14 @@ ParseCommand = Callable[[Sequence[str], Path], tuple[Any, argparse.Namespace]]
 
 def fingerprint(args: argparse.Namespace) -> dict:
     """The options of a run that change its artefacts, as plain JSON data."""
+
     def plain(v: Any) -> Any:
         if isinstance(v, Path):
             return str(v)
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
         return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
+
     return {k: plain(v) for k, v in sorted(vars(args).items()) if k not in NEUTRAL_OPTIONS}
 
 
@@ -83,39 +87,76 @@ def check_same_options(work: Path, old: dict, new: dict) -> None:
     """Refuse options other than those WORK was submitted with, naming the first that differs."""
     for k in sorted(set(old) | set(new)):
         if old.get(k) != new.get(k):
-            raise ValueError(f"{work} was submitted with {k}={json.dumps(old.get(k))}; this submission asks "
-                             f"{k}={json.dumps(new.get(k))}: its finished artefacts were made with the first; "
-                             f"use a new --work folder")
+            raise ValueError(
+                f"{work} was submitted with {k}={json.dumps(old.get(k))}; this submission asks "
+                f"{k}={json.dumps(new.get(k))}: its finished artefacts were made with the first; "
+                f"use a new --work folder"
+            )
 
 
 # --------------------------------------------------------------------------- scripts
 
+
 def script_environment() -> jinja2.Environment:
     """Jinja environment over job_templates/ with a ``q`` filter quoting a shell word."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(JOB_TEMPLATE_DIR)), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, autoescape=False)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(JOB_TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
     env.filters["q"] = lambda v: shlex.quote(str(v))
     return env
 
 
-def render_script(backend: backends.Backend, step: JobStep, base: Sequence[str], work: Path, cwd: Path,
-                  res: Resources, gpus: int, out: Path) -> Path:
+def render_script(
+    backend: backends.Backend,
+    step: JobStep,
+    base: Sequence[str],
+    work: Path,
+    cwd: Path,
+    res: Resources,
+    gpus: int,
+    out: Path,
+) -> Path:
     """Write the job script of ``step`` (its template in job_templates/) to ``out`` (executable)."""
     groups: dict[str, list[int]] = {}
     for t in step.tasks:
         cmd = shlex.join([sys.executable, "-m", "pipeline", *step.task_argv(base, t)])
         groups.setdefault(cmd, []).append(t)
     # the tasks run from the submitting folder: the checkout's pipeline package goes on the path
-    path = os.pathsep.join(dict.fromkeys([str(REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]))
+    path = os.pathsep.join(
+        dict.fromkeys([str(REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
+    )
     env = [("PYTHONPATH", path), ("PYTHONUNBUFFERED", "1")] + [
-        (k, os.environ[k]) for k in ("CAFFE_ROOT",) if os.environ.get(k)]
-    text = script_environment().get_template(backend.template).render(
-        step=step.name, title=step.what.format(task="<task>") or step.name, scheduler=backend.name,
-        made=time.strftime("%Y-%m-%d %H:%M:%S"), marks=str(records.marks_dir(work)), cwd=str(cwd), env=env,
-        commands=[(ids, cmd) for cmd, ids in groups.items()], cpus=res.cpus, gpus=gpus,
-        time=res.walltime, mem=res.mem, partition=res.partition, account=res.account, qos=res.qos,
-        extra=list(res.directives), walltime=res.walltime or "320:00:00", email=res.email, queue=res.queue,
-        nodes=f"nodes=1:ppn={res.cpus}" + (f":gpus={gpus}:exclusive_process" if gpus else ""))
+        (k, os.environ[k]) for k in ("CAFFE_ROOT",) if os.environ.get(k)
+    ]
+    text = (
+        script_environment()
+        .get_template(backend.template)
+        .render(
+            step=step.name,
+            title=step.what.format(task="<task>") or step.name,
+            scheduler=backend.name,
+            made=time.strftime("%Y-%m-%d %H:%M:%S"),
+            marks=str(records.marks_dir(work)),
+            cwd=str(cwd),
+            env=env,
+            commands=[(ids, cmd) for cmd, ids in groups.items()],
+            cpus=res.cpus,
+            gpus=gpus,
+            time=res.walltime,
+            mem=res.mem,
+            partition=res.partition,
+            account=res.account,
+            qos=res.qos,
+            extra=list(res.directives),
+            walltime=res.walltime or "320:00:00",
+            email=res.email,
+            queue=res.queue,
+            nodes=f"nodes=1:ppn={res.cpus}" + (f":gpus={gpus}:exclusive_process" if gpus else ""),
+        )
+    )
     atomic.write_text(out, text)
     out.chmod(0o755)
     return out
@@ -123,23 +164,31 @@ def render_script(backend: backends.Backend, step: JobStep, base: Sequence[str],
 
 # --------------------------------------------------------------------------- submit
 
+
 @dataclass
 class Submission:
     """What one call of :func:`submit` did (or, dry, would do)."""
+
     n: int
     scheduler: str
-    submitted: dict[str, dict[int, str]] = field(default_factory=dict)   # step -> task -> job id
-    after: dict[str, list[str]] = field(default_factory=dict)            # step -> job ids it waits for
-    commands: dict[str, list[list[str]]] = field(default_factory=dict)   # step -> scheduler commands run
+    submitted: dict[str, dict[int, str]] = field(default_factory=dict)  # step -> task -> job id
+    after: dict[str, list[str]] = field(default_factory=dict)  # step -> job ids it waits for
+    commands: dict[str, list[list[str]]] = field(default_factory=dict)  # step -> scheduler commands run
     scripts: dict[str, str] = field(default_factory=dict)
-    done: dict[str, list[int]] = field(default_factory=dict)             # step -> tasks already done
-    active: dict[str, list[int]] = field(default_factory=dict)           # step -> tasks queued or running
+    done: dict[str, list[int]] = field(default_factory=dict)  # step -> tasks already done
+    active: dict[str, list[int]] = field(default_factory=dict)  # step -> tasks queued or running
     cancelled: list[str] = field(default_factory=list)
-    not_run: dict[str, str] = field(default_factory=dict)                # local: step -> why it did not run
+    not_run: dict[str, str] = field(default_factory=dict)  # local: step -> why it did not run
 
 
-def submit(argv: Sequence[str], scheduler: str, parse: ParseCommand, res: Resources = Resources(),
-           dry_run: bool = False, cwd: Path | None = None) -> Submission:
+def submit(
+    argv: Sequence[str],
+    scheduler: str,
+    parse: ParseCommand,
+    res: Resources = Resources(),
+    dry_run: bool = False,
+    cwd: Path | None = None,
+) -> Submission:
     """Submit the use-case command ``argv`` (``["usecase2", "--data", ...]``) as jobs to ``scheduler``.
 
     Renders WORK/jobs/<n>/<step>.<suffix>, submits the tasks that are neither done nor queued or
@@ -160,8 +209,10 @@ def submit(argv: Sequence[str], scheduler: str, parse: ParseCommand, res: Resour
     if subs:
         check_same_options(work, subs[-1]["fingerprint"], fp)
         if subs[-1]["scheduler"] != scheduler:
-            raise ValueError(f"{work}'s jobs were submitted to {subs[-1]['scheduler']}; submit to the same scheduler "
-                             f"(its queue tells what is still running), or use a new --work folder")
+            raise ValueError(
+                f"{work}'s jobs were submitted to {subs[-1]['scheduler']}; submit to the same scheduler "
+                f"(its queue tells what is still running), or use a new --work folder"
+            )
     try:
         queue = backend.queue()
     except backends.SchedulerError:
@@ -179,7 +230,7 @@ def submit(argv: Sequence[str], scheduler: str, parse: ParseCommand, res: Resour
         st = states[step.name]
         sub.done[step.name] = [t for t in step.tasks if st[t].state == "done"]
         renewed = [a for a in step.after if a in sub.submitted]
-        if renewed:           # its inputs are being made again: queued instances would never run, or run too early
+        if renewed:  # its inputs are being made again: queued instances would never run, or run too early
             stale = [st[t].job for t in step.tasks if st[t].state == "queued"]
         else:
             stale = [st[t].job for t in step.tasks if st[t].never_runs]
@@ -198,21 +249,27 @@ def submit(argv: Sequence[str], scheduler: str, parse: ParseCommand, res: Resour
             if running:
                 after += backend.dependency_ids(running, whole_array=False)
         if backend.runs_now:
-            failed = [f"{a} task {t}" for a in step.after for t in by_name[a].tasks
-                      if not by_name[a].done(t) and _exit_status(work, a, t) not in (0, None)]
+            failed = [
+                f"{a} task {t}"
+                for a in step.after
+                for t in by_name[a].tasks
+                if not by_name[a].done(t) and _exit_status(work, a, t) not in (0, None)
+            ]
             if failed:
                 sub.not_run[step.name] = f"not run: {', '.join(failed)} failed"
                 log.error("%s: %s", step.name, sub.not_run[step.name])
                 continue
         logs = folder / "logs"
-        script = render_script(backend, step, base, work, cwd, res, gpus if step.gpu else 0,
-                               folder / f"{step.name}{backend.script_suffix}")
+        script = render_script(
+            backend, step, base, work, cwd, res, gpus if step.gpu else 0, folder / f"{step.name}{backend.script_suffix}"
+        )
         sub.scripts[step.name] = str(script)
         if dry_run:
             sub.submitted[step.name] = {t: f"<{step.name}>" for t in tasks}
             sub.after[step.name] = after
-            sub.commands[step.name] = [backend.command_preview(script, step.name, tasks, after, logs,
-                                                               job_name(uc.name, step.name))]
+            sub.commands[step.name] = [
+                backend.command_preview(script, step.name, tasks, after, logs, job_name(uc.name, step.name))
+            ]
             continue
         if stale:
             backend.cancel(stale)
@@ -224,8 +281,13 @@ def submit(argv: Sequence[str], scheduler: str, parse: ParseCommand, res: Resour
             records.clear_marks(work, step.name, t)
         ids, cmds = backend.submit(script, step.name, tasks, after, logs, job_name(uc.name, step.name))
         sub.submitted[step.name], sub.after[step.name], sub.commands[step.name] = ids, after, cmds
-        log.info("%s: tasks %s submitted (%s)%s", step.name, ",".join(map(str, tasks)), " ".join(sorted(set(
-            ids.values()))), f", after {':'.join(after)}" if after else "")
+        log.info(
+            "%s: tasks %s submitted (%s)%s",
+            step.name,
+            ",".join(map(str, tasks)),
+            " ".join(sorted(set(ids.values()))),
+            f", after {':'.join(after)}" if after else "",
+        )
         # the record is written after each step, so an error later leaves the submitted jobs recorded
         _record(work, sub, argv, base, fp, cwd, res)
     return sub
@@ -241,12 +303,26 @@ def job_name(usecase: str, step: str) -> str:
     return f"jpi-{usecase}-{step}"
 
 
-def _record(work: Path, sub: Submission, argv: Sequence[str], base: Sequence[str], fp: dict, cwd: Path,
-            res: Resources) -> None:
-    rec = {"n": sub.n, "time": time.strftime("%Y-%m-%d %H:%M:%S"), "scheduler": sub.scheduler, "cwd": str(cwd),
-           "argv": list(base), "fingerprint": fp, "options": dataclasses.asdict(res),
-           "steps": {s: {"tasks": {str(t): j for t, j in ids.items()}, "after": sub.after.get(s, []),
-                         "script": sub.scripts.get(s, ""), "commands": sub.commands.get(s, [])}
-                     for s, ids in sub.submitted.items()},
-           "cancelled": sub.cancelled}
+def _record(
+    work: Path, sub: Submission, argv: Sequence[str], base: Sequence[str], fp: dict, cwd: Path, res: Resources
+) -> None:
+    rec = {
+        "n": sub.n,
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "scheduler": sub.scheduler,
+        "cwd": str(cwd),
+        "argv": list(base),
+        "fingerprint": fp,
+        "options": dataclasses.asdict(res),
+        "steps": {
+            s: {
+                "tasks": {str(t): j for t, j in ids.items()},
+                "after": sub.after.get(s, []),
+                "script": sub.scripts.get(s, ""),
+                "commands": sub.commands.get(s, []),
+            }
+            for s, ids in sub.submitted.items()
+        },
+        "cancelled": sub.cancelled,
+    }
     records.write_submission(work, rec)

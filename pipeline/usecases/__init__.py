@@ -2,6 +2,7 @@
 
 What a use case provides is documented in :mod:`pipeline.usecases.base`.
 """
+
 from __future__ import annotations
 
 from pipeline.usecases.base import UseCase
@@ -13,8 +14,9 @@ from pipeline.usecases.radhical import RADHicaL
 from pipeline.usecases.unet import UNetEpistroma
 
 #: Every use case by its name, in the order of the tutorial's numbering.
-REGISTRY: dict[str, UseCase] = {uc.name: uc for uc in (Nuclei(), Epithelium(), Lymphocytes(), IDC(), RADHicaL(),
-                                                       UNetEpistroma())}
+REGISTRY: dict[str, UseCase] = {
+    uc.name: uc for uc in (Nuclei(), Epithelium(), Lymphocytes(), IDC(), RADHicaL(), UNetEpistroma())
+}
 
 
 def get(name: str) -> UseCase:

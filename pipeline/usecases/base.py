@@ -57,6 +57,7 @@ use-case command by :meth:`UseCase.add_commands`, recomputes it and everything a
 The shared :func:`pipeline.crossval.run` and use case 6's runner do this for their stages; a
 generated demo cohort is a stage too (:meth:`UseCase.demo_data`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,10 +83,11 @@ class Figure:
     ``source`` is one of :data:`SOURCES`: read in the paper, written in the original code's
     comments, or recalled from the paper without a check (marked so in tables).
     """
-    metric: str                 # "f_score", "balanced_accuracy", "detection_rate", ...
+
+    metric: str  # "f_score", "balanced_accuracy", "detection_rate", ...
     value: float
     source: str
-    note: str = ""              # what it was measured on, e.g. "crop variant, no extra rotations"
+    note: str = ""  # what it was measured on, e.g. "crop variant, no extra rotations"
     variant: str | None = None  # the option value it belongs to, if any
 
     def __post_init__(self) -> None:
@@ -102,17 +104,19 @@ class Archive:
     whichever matches. The data sets of the tutorials are declared in
     ``pipeline/usecases/datasets.py``.
     """
-    name: str                   # file name, e.g. "epi.tgz"
-    url: str                    # published location (``--url`` overrides)
-    sha256: str | None = None   # published checksum (checked), or None: the first download's is recorded
-    size: str = ""              # human size, e.g. "336 MB"
-    layout: str = ""            # what the archive holds after extraction, one line for people
-    layouts: tuple[Layout, ...] = ()   # accepted layouts: as published first
+
+    name: str  # file name, e.g. "epi.tgz"
+    url: str  # published location (``--url`` overrides)
+    sha256: str | None = None  # published checksum (checked), or None: the first download's is recorded
+    size: str = ""  # human size, e.g. "336 MB"
+    layout: str = ""  # what the archive holds after extraction, one line for people
+    layouts: tuple[Layout, ...] = ()  # accepted layouts: as published first
 
 
 def solver_from_args(args: argparse.Namespace):
     """SolverParams of ``--iter`` and the solver intervals given (``--test-interval``, ``--snapshot``, ``--display``)."""
     from pipeline.templates import SolverParams
+
     sp = SolverParams(max_iter=args.iterations)
     for k in ("test_interval", "snapshot", "display"):
         if getattr(args, k, None):
@@ -199,8 +203,10 @@ class UseCase(ABC):
         (unless ALLOW_UNVERIFIED=1).
         """
         from pipeline import data as data_sets
-        return data_sets.prepare(data, cache, self.archives, self.reads, fetch_hint=f"python -m pipeline data fetch "
-                                 f"{self.name} --dest DIR")
+
+        return data_sets.prepare(
+            data, cache, self.archives, self.reads, fetch_hint=f"python -m pipeline data fetch {self.name} --dest DIR"
+        )
 
     @abstractmethod
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
@@ -243,11 +249,14 @@ class UseCase(ABC):
         """Training-log CSVs by label: ``WORK/models/<k>_*_log.csv`` as "fold <k>" (``<k>`` may be
         "1_2": fold 1, level 2), in fold order; a single log as "training"."""
         import re
+
         logs = {}
         for p in Path(work).glob("models/*_log.csv"):
             m = re.match(r"(\d+(?:_\d+)*)_", p.name)
-            logs[tuple(int(x) for x in m.group(1).split("_")) if m else (), p.name] = (f"fold {m.group(1)}" if m
-                                                                                   else p.stem, p)
+            logs[tuple(int(x) for x in m.group(1).split("_")) if m else (), p.name] = (
+                f"fold {m.group(1)}" if m else p.stem,
+                p,
+            )
         if len(logs) == 1:
             return {"training": next(iter(logs.values()))[1]}
         return dict(v for _, v in sorted(logs.items()))
@@ -261,8 +270,10 @@ class UseCase(ABC):
                 continue
             if f.metric not in column_of:
                 continue
-            row = rows.setdefault((f.note, f.source), Row("published", {}, kind="published", source=f.source,
-                                                          note=f.note.removeprefix("published, ")))
+            row = rows.setdefault(
+                (f.note, f.source),
+                Row("published", {}, kind="published", source=f.source, note=f.note.removeprefix("published, ")),
+            )
             row.cells[column_of[f.metric]] = Cell(f.value)
         return list(rows.values())
 
@@ -282,8 +293,10 @@ class UseCase(ABC):
 
         Override to add more commands (use case 6 adds its single-stage commands).
         """
-        p = sub.add_parser(self.command, help=f"use case {self.number}: {self.title}, end to end"
-                           if self.number else f"{self.title}, end to end")
+        p = sub.add_parser(
+            self.command,
+            help=f"use case {self.number}: {self.title}, end to end" if self.number else f"{self.title}, end to end",
+        )
         self.add_arguments(p, demo=False)
         p.add_argument("--stages", help="comma-separated subset of " + ",".join(self.stages))
         add_force_argument(p)
@@ -300,9 +313,15 @@ class UseCase(ABC):
         made once, refused when asked again with another seed; returns (data folder, its recipe)."""
         folder = Path(work) / "generated_cohort"
         made: list[Path] = []
-        rec = recipes.stage("cohort", work, options={"usecase": self.name, "seed": seed}, outputs=[folder.name],
-                            what="the generated cohort", force=force,
-                            make=lambda: made.append(self.make_demo_cohort(folder, seed)))
+        rec = recipes.stage(
+            "cohort",
+            work,
+            options={"usecase": self.name, "seed": seed},
+            outputs=[folder.name],
+            what="the generated cohort",
+            force=force,
+            make=lambda: made.append(self.make_demo_cohort(folder, seed)),
+        )
         return made[0] if made else self.make_demo_cohort(folder, seed), rec
 
     def parse_stages(self, text: str | None) -> tuple[str, ...]:
@@ -312,16 +331,20 @@ class UseCase(ABC):
         asked = [s.strip() for s in text.split(",") if s.strip()]
         unknown = [s for s in asked if s not in self.stages]
         if unknown:
-            raise ValueError(f"{self.command}: unknown stage(s) {', '.join(unknown)}; "
-                             f"choose from {','.join(self.stages)}")
+            raise ValueError(
+                f"{self.command}: unknown stage(s) {', '.join(unknown)}; choose from {','.join(self.stages)}"
+            )
         return tuple(s for s in self.stages if s in asked)
 
 
 def add_force_argument(parser: argparse.ArgumentParser) -> None:
     """``--force``: recompute the stages whose recipe changed (and everything after them) instead of refusing."""
-    parser.add_argument("--force", action="store_true",
-                        help="recompute each stage whose options changed since it was made, and every stage after "
-                             "it (default: refuse, naming the option); stages with unchanged options are skipped")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="recompute each stage whose options changed since it was made, and every stage after "
+        "it (default: refuse, naming the option); stages with unchanged options are skipped",
+    )
 
 
 class CrossValidatedUseCase(UseCase):
@@ -336,8 +359,14 @@ class CrossValidatedUseCase(UseCase):
     #: Positive centres per image: published, and for the demo cohorts.
     max_positive: ClassVar[int]
     demo_max_positive: ClassVar[int]
-    numeric_options: ClassVar[tuple[str, ...]] = ("iterations", "seed", "max_positive", "infer_mode", "stride",
-                                                  "caffe_shuffle")
+    numeric_options: ClassVar[tuple[str, ...]] = (
+        "iterations",
+        "seed",
+        "max_positive",
+        "infer_mode",
+        "stride",
+        "caffe_shuffle",
+    )
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -384,30 +413,65 @@ class CrossValidatedUseCase(UseCase):
     # ------------------------------------------------------------------ implemented
     def add_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
         if not demo:
-            parser.add_argument("--data", type=Path, required=True,
-                                help=f"{self.archives[0].name if self.archives else 'archive'} or its extracted folder")
-        parser.add_argument("--work", type=Path, default=Path(f"runs/{self.demo_command or self.command}") if demo
-                            else None, required=not demo, help="work folder")
-        parser.add_argument("--iter", dest="iterations", type=int, default=200 if demo else 600000,
-                            help="training iterations (published 600000)")
-        parser.add_argument("--seed", type=int, default=1, help="folds, centre sampling, list shuffle, Caffe random_seed")
+            parser.add_argument(
+                "--data",
+                type=Path,
+                required=True,
+                help=f"{self.archives[0].name if self.archives else 'archive'} or its extracted folder",
+            )
+        parser.add_argument(
+            "--work",
+            type=Path,
+            default=Path(f"runs/{self.demo_command or self.command}") if demo else None,
+            required=not demo,
+            help="work folder",
+        )
+        parser.add_argument(
+            "--iter",
+            dest="iterations",
+            type=int,
+            default=200 if demo else 600000,
+            help="training iterations (published 600000)",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=1, help="folds, centre sampling, list shuffle, Caffe random_seed"
+        )
         parser.add_argument("-j", "--jobs", type=int, default=1, help="folds trained at the same time")
         parser.add_argument("--gpu", action="store_true", help="train and infer on the GPU")
-        parser.add_argument("--caffe-shuffle", action="store_true",
-                            help="convert_imageset -shuffle (unseeded, as the original)")
-        parser.add_argument("--max-positive", type=int, default=self.demo_max_positive if demo else self.max_positive,
-                            help=f"positive centres per image (published {self.max_positive})")
+        parser.add_argument(
+            "--caffe-shuffle", action="store_true", help="convert_imageset -shuffle (unseeded, as the original)"
+        )
+        parser.add_argument(
+            "--max-positive",
+            type=int,
+            default=self.demo_max_positive if demo else self.max_positive,
+            help=f"positive centres per image (published {self.max_positive})",
+        )
         from pipeline.inference import ENGINES
-        parser.add_argument("--infer-mode", default="fcn" if demo else "exact", choices=sorted(ENGINES),
-                            help="step-5 engine (exact reproduces the original's numbers; fcn is fast)")
+
+        parser.add_argument(
+            "--infer-mode",
+            default="fcn" if demo else "exact",
+            choices=sorted(ENGINES),
+            help="step-5 engine (exact reproduces the original's numbers; fcn is fast)",
+        )
         parser.add_argument("--stride", type=int, default=1, help="step 5: compute every S-th row and column")
-        parser.add_argument("--folds", type=parse_folds, default=(),
-                            help="run the per-fold stages (dbs, prototxt, train, outputs) and the scores of these folds "
-                                 "only, e.g. 1,2 (default: all 5; cluster array tasks run one fold each)")
+        parser.add_argument(
+            "--folds",
+            type=parse_folds,
+            default=(),
+            help="run the per-fold stages (dbs, prototxt, train, outputs) and the scores of these folds "
+            "only, e.g. 1,2 (default: all 5; cluster array tasks run one fold each)",
+        )
         from pipeline.inference import SCORE_SOURCES
-        parser.add_argument("--score-from", default="png", choices=list(SCORE_SOURCES),
-                            help="scores read step 5's 8-bit min-max scaled _prob/_class PNGs (png, default: what the "
-                                 "original's later steps read) or its float maps (npy)")
+
+        parser.add_argument(
+            "--score-from",
+            default="png",
+            choices=list(SCORE_SOURCES),
+            help="scores read step 5's 8-bit min-max scaled _prob/_class PNGs (png, default: what the "
+            "original's later steps read) or its float maps (npy)",
+        )
         parser.add_argument("--test-interval", type=int, default=100 if demo else None)
         parser.add_argument("--snapshot", type=int, default=100 if demo else None)
         parser.add_argument("--display", type=int, default=20 if demo else None)
@@ -415,6 +479,7 @@ class CrossValidatedUseCase(UseCase):
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
         from pipeline import crossval
+
         sp = solver_from_args(args)
         force = getattr(args, "force", False)
         if demo:
@@ -422,11 +487,24 @@ class CrossValidatedUseCase(UseCase):
         else:
             data = self.prepare_data(args.data, args.work / "data")
             data_recipe = recipes.source(args.data)
-        cfg = crossval.Config(data=data, work=args.work, params=self.params_from_args(args),
-                              scoring=self.scoring_from_args(args), iterations=args.iterations, seed=args.seed,
-                              jobs=args.jobs, gpu=args.gpu, caffe_shuffle=args.caffe_shuffle, solver=sp,
-                              infer_mode=args.infer_mode, stride=args.stride, score_from=args.score_from,
-                              force=force, data_recipe=data_recipe, folds=tuple(args.folds))
+        cfg = crossval.Config(
+            data=data,
+            work=args.work,
+            params=self.params_from_args(args),
+            scoring=self.scoring_from_args(args),
+            iterations=args.iterations,
+            seed=args.seed,
+            jobs=args.jobs,
+            gpu=args.gpu,
+            caffe_shuffle=args.caffe_shuffle,
+            solver=sp,
+            infer_mode=args.infer_mode,
+            stride=args.stride,
+            score_from=args.score_from,
+            force=force,
+            data_recipe=data_recipe,
+            folds=tuple(args.folds),
+        )
         summary = crossval.run(self, cfg, stages)
         if demo:
             summary["cohort"] = f"GENERATED (synthetic): the numbers show the pipeline works, nothing about {self.name}"
@@ -441,6 +519,7 @@ class CrossValidatedUseCase(UseCase):
         one recipe record, written by one task (README "Scale out")."""
         from pipeline import crossval
         from pipeline.scheduler.plan import restrict
+
         work = Path(args.work)
         ks = tuple(crossval.selected_folds(args.folds))
         cache: dict[str, Any] = {}
@@ -453,36 +532,71 @@ class CrossValidatedUseCase(UseCase):
                 data = (work / "generated_cohort") if args.demo else self.prepare_data(args.data, work / "data")
                 assignment = json.loads((work / "lists" / "folds.json").read_text())
                 by_patient = self.images_by_patient(data)
-                cache["images"] = {j: crossval.fold_images(assignment, by_patient, j, crossval.NFOLDS, self.validation)
-                                   for j in ks}
+                cache["images"] = {
+                    j: crossval.fold_images(assignment, by_patient, j, crossval.NFOLDS, self.validation) for j in ks
+                }
             return cache["images"][k]
 
         def outputs_done(k: int) -> bool:
             imgs = images(k)
             if imgs is None:
                 return False
-            return all(not part or (crossval.recorded_done(work / folder, "outputs", str(k))
-                                    and not crossval.outputs_missing(work, k, part, folder))
-                       for folder, part in (("output", imgs[0]), ("validation", imgs[1])))
+            return all(
+                not part
+                or (
+                    crossval.recorded_done(work / folder, "outputs", str(k))
+                    and not crossval.outputs_missing(work, k, part, folder)
+                )
+                for folder, part in (("output", imgs[0]), ("validation", imgs[1]))
+            )
 
-        return restrict((
-            JobStep("prepare", ("patches", "folds", "dbs", "prototxt"), done=lambda _t: crossval.prepared(work, ks),
-                    what="patches, folds, databases, nets"),
-            JobStep("train", ("train",), tasks=ks, after=("prepare",), task_option="--folds", gpu=True,
-                    done=lambda k: crossval.trained(work, k), what="train fold {task}"),
-            JobStep("outputs", ("outputs",), tasks=ks, after=("train",), task_option="--folds", gpu=True,
-                    done=outputs_done, what="step 5 of fold {task}"),
-            JobStep("scores", ("scores",), after=("outputs",),
-                    done=lambda _t: all(outputs_done(k) for k in ks) and crossval.scored(work), what="scores"),
-        ), self.parse_stages(getattr(args, "stages", None)))
+        return restrict(
+            (
+                JobStep(
+                    "prepare",
+                    ("patches", "folds", "dbs", "prototxt"),
+                    done=lambda _t: crossval.prepared(work, ks),
+                    what="patches, folds, databases, nets",
+                ),
+                JobStep(
+                    "train",
+                    ("train",),
+                    tasks=ks,
+                    after=("prepare",),
+                    task_option="--folds",
+                    gpu=True,
+                    done=lambda k: crossval.trained(work, k),
+                    what="train fold {task}",
+                ),
+                JobStep(
+                    "outputs",
+                    ("outputs",),
+                    tasks=ks,
+                    after=("train",),
+                    task_option="--folds",
+                    gpu=True,
+                    done=outputs_done,
+                    what="step 5 of fold {task}",
+                ),
+                JobStep(
+                    "scores",
+                    ("scores",),
+                    after=("outputs",),
+                    done=lambda _t: all(outputs_done(k) for k in ks) and crossval.scored(work),
+                    what="scores",
+                ),
+            ),
+            self.parse_stages(getattr(args, "stages", None)),
+        )
 
     def report(self, work: Path, run: dict, pictures: Path) -> Content:
         """Training curves per fold, then :meth:`report_headline` and :meth:`report_sections` of
         ``WORK/scores.json``; problems of the patch stage as notes."""
         import json
+
         content = super().report(work, run, pictures)
         summary = Path(work) / "summary.json"
-        for problem in (json.loads(summary.read_text()).get("problems", []) if summary.is_file() else []):
+        for problem in json.loads(summary.read_text()).get("problems", []) if summary.is_file() else []:
             content.notes.append(f"skipped by the patch stage: {problem}")
         scores = Path(work) / "scores.json"
         if not scores.is_file():
@@ -497,20 +611,34 @@ class CrossValidatedUseCase(UseCase):
         parser.add_argument("--images", nargs="*", default=[], help="images for the map comparison (image use cases)")
         parser.add_argument("--fold", type=int, default=1, help="released fold model to compare with (image use cases)")
         from pipeline.inference import ENGINES
-        parser.add_argument("--mode", default="fcn", choices=sorted(ENGINES),
-                            help="step-5 engine of the map comparison (default fcn: fast; both sides use it)")
+
+        parser.add_argument(
+            "--mode",
+            default="fcn",
+            choices=sorted(ENGINES),
+            help="step-5 engine of the map comparison (default fcn: fast; both sides use it)",
+        )
 
     def regress(self, args: argparse.Namespace, released_dir: Path) -> dict:
         """Probability maps of the released fold model and of ``--ours`` on ``--images``."""
         from pipeline import inference, regression
+
         images = inference.expand_inputs(args.images)
         if not images or not args.ours:
             raise ValueError(f"regress --usecase {self.name} needs --images and at least one --ours with --ours-mean")
         rd = Path(released_dir)
         if self.released_folder and (rd / self.released_folder).is_dir():
             rd = rd / self.released_folder
-        regression.compare_maps(rd / f"{args.fold}_caffenet_train_w32_iter_600000.caffemodel",
-                                rd / f"DB_train_w32_{args.fold}.binaryproto", images, args.out, args.ours,
-                                args.ours_mean, self.magnification, label=f"Use case {self.name}, fold {args.fold}",
-                                mode=args.mode, gpu=args.gpu)
+        regression.compare_maps(
+            rd / f"{args.fold}_caffenet_train_w32_iter_600000.caffemodel",
+            rd / f"DB_train_w32_{args.fold}.binaryproto",
+            images,
+            args.out,
+            args.ours,
+            args.ours_mean,
+            self.magnification,
+            label=f"Use case {self.name}, fold {args.fold}",
+            mode=args.mode,
+            gpu=args.gpu,
+        )
         return {"table": str(Path(args.out) / "maps.md")}

@@ -20,6 +20,7 @@ wrote (``_class.png``; ``_prob.png`` green / 255, min-max scaled), so the thresh
 values the tutorial's "use this threshold on the _prob image" meant; ``--score-from npy`` reads the
 float maps.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,6 +47,7 @@ ROTATIONS = (0, 90)
 @dataclass(frozen=True)
 class Params:
     """Sampling parameters; defaults are the published ones."""
+
     max_positive: int = 5000
     ratio_edge: float = 1.0
     ratio_background: float = 0.3
@@ -153,8 +155,9 @@ def images_by_patient(folder: Path) -> dict[str, list[Path]]:
     return out
 
 
-def run_patches(folder: Path, work: Path, p: Params = Params(), seed: int = 1, jobs: int | None = None,
-                show_progress: bool = True) -> dict:
+def run_patches(
+    folder: Path, work: Path, p: Params = Params(), seed: int = 1, jobs: int | None = None, show_progress: bool = True
+) -> dict:
     """Write every image's patches to ``work/subs`` and the per-patient lists; report in patches_report.json."""
     by_patient = images_by_patient(folder)
     config = {"data": str(Path(folder).resolve()), "params": p.__dict__, "seed": seed}
@@ -163,11 +166,13 @@ def run_patches(folder: Path, work: Path, p: Params = Params(), seed: int = 1, j
     for pid, imgs in by_patient.items():
         for fi, img in enumerate(imgs, start=1):
             tasks.append((str(img), f"{pid}_{fi}", str(subs), p, seed * 100003 + len(tasks)))
-    return sampling.run_image_jobs(work, config, list(by_patient), _process_image, tasks, "patches (epi)", jobs,
-                                   show_progress)
+    return sampling.run_image_jobs(
+        work, config, list(by_patient), _process_image, tasks, "patches (epi)", jobs, show_progress
+    )
 
 
 # --------------------------------------------------------------------------- scores
+
 
 def truth_mask(image: Path, factor: float) -> np.ndarray:
     """The image's mask at the output magnification (MATLAB imresize as in step 1), boolean."""
@@ -176,8 +181,9 @@ def truth_mask(image: Path, factor: float) -> np.ndarray:
     return m.astype(bool)
 
 
-def score_maps(out_dir: Path, images: list[Path], factor: float, stride: int, source: str = "png"
-               ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+def score_maps(
+    out_dir: Path, images: list[Path], factor: float, stride: int, source: str = "png"
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """(P(epithelium) maps, class maps, true masks) of ``images`` over the pixels the original computes.
 
     ``source`` "png" (default) reads the _prob.png green channel / 255 and the _class.png the
@@ -195,8 +201,16 @@ def score_maps(out_dir: Path, images: list[Path], factor: float, stride: int, so
     return probs, classes, truths
 
 
-def score_fold(out_dir: Path, k: int, test: list[Path], val: list[Path], factor: float, stride: int,
-               val_dir: Path | None = None, source: str = "png") -> dict:
+def score_fold(
+    out_dir: Path,
+    k: int,
+    test: list[Path],
+    val: list[Path],
+    factor: float,
+    stride: int,
+    val_dir: Path | None = None,
+    source: str = "png",
+) -> dict:
     """Pixel scores of fold k's test images (maps in ``out_dir``): the class maps, and
     ``P >= threshold`` with the threshold chosen on the validation images (maps in ``val_dir``,
     default ``out_dir``). With ``source`` "png" both read the values the original's PNGs hold."""
@@ -208,8 +222,15 @@ def score_fold(out_dir: Path, k: int, test: list[Path], val: list[Path], factor:
     truth = np.concatenate([t.ravel() for t in tt])
     cls = metrics.pixel_scores(np.concatenate([c.ravel() for c in tc]), truth)
     thr = metrics.pixel_scores(np.concatenate([(p >= th).ravel() for p in tp]), truth)
-    return {"fold": k, "threshold": th, "score_from": source, "class_map": cls, "thresholded": thr,
-            "test_images": [i.name for i in test], "validation_images": [i.name for i in val]}
+    return {
+        "fold": k,
+        "threshold": th,
+        "score_from": source,
+        "class_map": cls,
+        "thresholded": thr,
+        "test_images": [i.name for i in test],
+        "validation_images": [i.name for i in val],
+    }
 
 
 def _f(v) -> str:
@@ -218,29 +239,44 @@ def _f(v) -> str:
 
 def scores_markdown(s: dict) -> str:
     """Per-fold and pooled pixel scores beside the recalled published F-score."""
-    source = {"png": "the 8-bit min-max scaled _class.png and _prob.png (green / 255) the original wrote",
-              "npy": "the float probability maps (.npy)"}.get(s.get("score_from", "png"), s.get("score_from"))
-    lines = ["### Use case 2 (epithelium), pixel level", "",
-             f"Maps read: {source}; threshold chosen on the validation images of each fold.", "",
-             "| fold | threshold | F (class map) | precision | recall | F (P >= threshold) | precision | recall |",
-             "|---|---|---|---|---|---|---|---|"]
+    source = {
+        "png": "the 8-bit min-max scaled _class.png and _prob.png (green / 255) the original wrote",
+        "npy": "the float probability maps (.npy)",
+    }.get(s.get("score_from", "png"), s.get("score_from"))
+    lines = [
+        "### Use case 2 (epithelium), pixel level",
+        "",
+        f"Maps read: {source}; threshold chosen on the validation images of each fold.",
+        "",
+        "| fold | threshold | F (class map) | precision | recall | F (P >= threshold) | precision | recall |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for f in s["folds"]:
         c, t = f["class_map"], f["thresholded"]
-        lines.append(f"| {f['fold']} | {f['threshold']:.2f} | {_f(c['f_score'])} | {_f(c['precision'])} | {_f(c['recall'])} | "
-                     f"{_f(t['f_score'])} | {_f(t['precision'])} | {_f(t['recall'])} |")
+        lines.append(
+            f"| {f['fold']} | {f['threshold']:.2f} | {_f(c['f_score'])} | {_f(c['precision'])} | {_f(c['recall'])} | "
+            f"{_f(t['f_score'])} | {_f(t['precision'])} | {_f(t['recall'])} |"
+        )
     c, t = s["pooled"]["class_map"], s["pooled"]["thresholded"]
-    lines.append(f"| pooled | – | {_f(c['f_score'])} | {_f(c['precision'])} | {_f(c['recall'])} | {_f(t['f_score'])} | "
-                 f"{_f(t['precision'])} | {_f(t['recall'])} |")
+    lines.append(
+        f"| pooled | – | {_f(c['f_score'])} | {_f(c['precision'])} | {_f(c['recall'])} | {_f(t['f_score'])} | "
+        f"{_f(t['precision'])} | {_f(t['recall'])} |"
+    )
     lines.append(f"| published (recalled, unchecked) | | {s['published_f_recalled']:.2f} | | | | | |")
     return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- report
 
-HEADLINE = [Column("cm_f", "F-score", group="class map (argmax)"), Column("cm_p", "precision", group="class map (argmax)"),
-            Column("cm_r", "recall", group="class map (argmax)"), Column("th", "threshold", 2, group="P ≥ threshold"),
-            Column("th_f", "F-score", group="P ≥ threshold"), Column("th_p", "precision", group="P ≥ threshold"),
-            Column("th_r", "recall", group="P ≥ threshold")]
+HEADLINE = [
+    Column("cm_f", "F-score", group="class map (argmax)"),
+    Column("cm_p", "precision", group="class map (argmax)"),
+    Column("cm_r", "recall", group="class map (argmax)"),
+    Column("th", "threshold", 2, group="P ≥ threshold"),
+    Column("th_f", "F-score", group="P ≥ threshold"),
+    Column("th_p", "precision", group="P ≥ threshold"),
+    Column("th_r", "recall", group="P ≥ threshold"),
+]
 _KEYS = {"f": "f_score", "p": "precision", "r": "recall"}
 
 
@@ -249,19 +285,24 @@ def headline_cells(scores: dict, *path: str | int) -> dict:
     entry = scores
     for p in path:
         entry = entry[p]
-    cells = {f"{pre}_{k}": from_json(scores, "scores.json", *path, part, key)
-             for pre, part in (("cm", "class_map"), ("th", "thresholded")) for k, key in _KEYS.items()}
+    cells = {
+        f"{pre}_{k}": from_json(scores, "scores.json", *path, part, key)
+        for pre, part in (("cm", "class_map"), ("th", "thresholded"))
+        for k, key in _KEYS.items()
+    }
     if "threshold" in entry:
         cells["th"] = from_json(scores, "scores.json", *path, "threshold")
     return cells
 
 
-def report_pictures(work: Path, scores: dict, data_dir: Path, factor: float, stride: int,
-                    pictures: Path) -> tuple[list[Picture], list[Row]]:
+def report_pictures(
+    work: Path, scores: dict, data_dir: Path, factor: float, stride: int, pictures: Path
+) -> tuple[list[Picture], list[Row]]:
     """Per fold, the test images of best, median and worst F (class map): truth and predicted
     outlines over the image as step 5 saw it, P(epithelium) beside; and every test image's scores."""
     from pipeline.report import Cell
     from pipeline.report.pictures import describe, outlines, pick_examples
+
     pics, rows = [], []
     for f in scores["folds"]:
         k, out = f["fold"], Path(work) / "output" / str(f["fold"])
@@ -272,8 +313,15 @@ def report_pictures(work: Path, scores: dict, data_dir: Path, factor: float, str
             _, classes, truths = score_maps(out, [data_dir / name], factor, stride, "npy")
             s = metrics.pixel_scores(classes[0], truths[0])
             scored.append((name, s["f_score"]))
-            rows.append(Row(name, {"fold": Cell(k), **{c: Cell(s[key]) for c, key in
-                                                        (("f", "f_score"), ("p", "precision"), ("r", "recall"))}}))
+            rows.append(
+                Row(
+                    name,
+                    {
+                        "fold": Cell(k),
+                        **{c: Cell(s[key]) for c, key in (("f", "f_score"), ("p", "precision"), ("r", "recall"))},
+                    },
+                )
+            )
         for label, name in pick_examples(scored):
             img_path = data_dir / name
             prob = np.load(out / f"{img_path.stem}_prob.npy")
@@ -286,16 +334,23 @@ def report_pictures(work: Path, scores: dict, data_dir: Path, factor: float, str
             fs = "–" if dict(scored)[name] is None else f"{dict(scored)[name]:.3f}"
             title = f"Fold {k}, {describe(label, len(scored))}: {name}, F {fs}"
             file = f"epi_fold{k}_{label}_{img_path.stem}.png"
-            outlines(image[:h, :w], truth[:h, :w], prob[:h, :w].argmax(2) == 1, prob[:h, :w, 1], title,
-                     pictures / file, prob_label="P(epithelium)")
+            outlines(
+                image[:h, :w],
+                truth[:h, :w],
+                prob[:h, :w].argmax(2) == 1,
+                prob[:h, :w, 1],
+                title,
+                pictures / file,
+                prob_label="P(epithelium)",
+            )
             pics.append(Picture(file, title + "."))
     return pics, rows
 
 
 # --------------------------------------------------------------------------- generated cohort
 
-def make_cohort(root: Path, n_patients: int = 6, size: int = 160, seed: int = 0,
-                first_id: int = 8001) -> list[Path]:
+
+def make_cohort(root: Path, n_patients: int = 6, size: int = 160, seed: int = 0, first_id: int = 8001) -> list[Path]:
     """Generated epithelium-like images <patient>_<n>.tif and masks <patient>_<n>_mask.png.
 
     Epithelium: blobs of dense purple nuclei on a purple background (the mask, white); stroma: pink
@@ -303,7 +358,9 @@ def make_cohort(root: Path, n_patients: int = 6, size: int = 160, seed: int = 0,
     """
     from PIL import Image
     from scipy.ndimage import gaussian_filter
+
     from pipeline.synth import EOSIN, EOSIN_DENSE, HEMATOXYLIN
+
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.RandomState(seed)
@@ -323,7 +380,7 @@ def make_cohort(root: Path, n_patients: int = 6, size: int = 160, seed: int = 0,
             r = rng.uniform(1.5, 3.0)
             nuc = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
             img[nuc] = HEMATOXYLIN
-        img[: size // 8, : size // 8] = 245          # white background (gray > 0.8)
+        img[: size // 8, : size // 8] = 245  # white background (gray > 0.8)
         img += rng.normal(0, 6, img.shape)
         arr = np.clip(np.round(img), 0, 255).astype(np.uint8)
         path = root / f"{pid}_00001.tif"
@@ -336,17 +393,19 @@ def make_cohort(root: Path, n_patients: int = 6, size: int = 160, seed: int = 0,
 
 # --------------------------------------------------------------------------- the use case
 
+
 class Epithelium(CrossValidatedUseCase):
     """Use case 2: epithelium segmentation in ER+ breast cancer H&E, 5 patient folds."""
+
     name = "epi"
     number = 2
     title = "epithelium segmentation (pixel level)"
     command = "usecase2"
     demo_command = "demo-epi"
     magnification = Params.resize
-    source_objective = 20.0             # tutorial: "42 ER+ BCa images scanned at 20x" (model at 10x)
+    source_objective = 20.0  # tutorial: "42 ER+ BCa images scanned at 20x" (model at 10x)
     archives = (datasets.EPI,)
-    reads = (datasets.EPI_SIDE_BY_SIDE,)        # masks beside the images, as the MATLAB read them
+    reads = (datasets.EPI_SIDE_BY_SIDE,)  # masks beside the images, as the MATLAB read them
     released_folder = "uc2-epi"
     published = (Figure("f_score", 0.84, "recalled", "pixel level, JPI 2016"),)
     validation = True
@@ -364,42 +423,80 @@ class Epithelium(CrossValidatedUseCase):
 
     def score_fold(self, cfg, k: int, out_dir: Path, test: list[Path], val: list[Path]) -> dict:
         from pipeline.crossval import validation_dir
-        return score_fold(out_dir, k, test, val, cfg.params.resize, cfg.stride, validation_dir(cfg.work, k),
-                          cfg.score_from)
+
+        return score_fold(
+            out_dir, k, test, val, cfg.params.resize, cfg.stride, validation_dir(cfg.work, k), cfg.score_from
+        )
 
     def pool(self, cfg, fold_scores: list[dict]) -> dict:
-        pooled = {key: metrics.scores({m: sum(f[key][m] for f in fold_scores) for m in ("tp", "fp", "fn", "tn")})
-                  for key in ("class_map", "thresholded")}
-        return {"folds": fold_scores, "pooled": pooled, "score_from": cfg.score_from,
-                "published_f_recalled": self.figures("f_score")[0].value}
+        pooled = {
+            key: metrics.scores({m: sum(f[key][m] for f in fold_scores) for m in ("tp", "fp", "fn", "tn")})
+            for key in ("class_map", "thresholded")
+        }
+        return {
+            "folds": fold_scores,
+            "pooled": pooled,
+            "score_from": cfg.score_from,
+            "published_f_recalled": self.figures("f_score")[0].value,
+        }
 
     def markdown(self, scores: dict) -> str:
         return scores_markdown(scores)
 
     def report_headline(self, scores: dict) -> Table:
-        rows = [Row(f"fold {f['fold']}", headline_cells(scores, "folds", i), note=f"{len(f['test_images'])} test image(s)")
-                for i, f in enumerate(scores["folds"])]
+        rows = [
+            Row(f"fold {f['fold']}", headline_cells(scores, "folds", i), note=f"{len(f['test_images'])} test image(s)")
+            for i, f in enumerate(scores["folds"])
+        ]
         rows.append(Row("pooled", headline_cells(scores, "pooled"), kind="pooled", note="all folds' test pixels"))
-        return Table(HEADLINE, rows + self.published_rows({"f_score": "cm_f"}), corner="",
-                     caption="Pixel level, over the pixels the original computes. Class map: argmax of the "
-                             "probability map. P ≥ threshold: the threshold maximising F on validation images "
-                             "(the next fold's patients, seen in training: optimistic).")
+        return Table(
+            HEADLINE,
+            rows + self.published_rows({"f_score": "cm_f"}),
+            corner="",
+            caption="Pixel level, over the pixels the original computes. Class map: argmax of the "
+            "probability map. P ≥ threshold: the threshold maximising F on validation images "
+            "(the next fold's patients, seen in training: optimistic).",
+        )
 
     def report_sections(self, work: Path, run: dict, scores: dict, pictures: Path) -> list[Section]:
         data_dir = Path(json.loads((work / "patches_report.json").read_text())["config"]["data"])
         if not data_dir.is_dir():
             return [Section("Outlines on test images", text=f"{data_dir}: the input images are gone; no pictures.")]
-        pics, rows = report_pictures(work, scores, data_dir, Params.resize, int(run.get("options", {}).get("stride", 1)),
-                                     pictures)
-        cols = [Column("fold", "fold", 0), Column("f", "F (class map)"), Column("p", "precision"), Column("r", "recall")]
-        return [Section("Outlines on test images", pictures=pics, text=(
+        pics, rows = report_pictures(
+            work, scores, data_dir, Params.resize, int(run.get("options", {}).get("stride", 1)), pictures
+        )
+        cols = [
+            Column("fold", "fold", 0),
+            Column("f", "F (class map)"),
+            Column("p", "precision"),
+            Column("r", "recall"),
+        ]
+        return [
+            Section(
+                "Outlines on test images",
+                pictures=pics,
+                text=(
                     "For each fold, the test images with the best, median and worst pixel F-score of the class map. "
                     "Left: the ground-truth epithelium (solid green) and the predicted class map (dashed yellow) "
                     f"outlined over the image resized ×{Params.resize:g}, as the model saw it. Right: the predicted "
-                    "probability of epithelium.")),
-                Section("Test images", tables=[Table(cols, rows, corner="image", caption=(
-                    "Each test image's pixel scores of the class map, computed for this report from the saved "
-                    "probability maps over the same pixels as the table above."))])]
+                    "probability of epithelium."
+                ),
+            ),
+            Section(
+                "Test images",
+                tables=[
+                    Table(
+                        cols,
+                        rows,
+                        corner="image",
+                        caption=(
+                            "Each test image's pixel scores of the class map, computed for this report from the saved "
+                            "probability maps over the same pixels as the table above."
+                        ),
+                    )
+                ],
+            ),
+        ]
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         if not any(Path(folder).glob("*_mask.png")):

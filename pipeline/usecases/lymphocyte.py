@@ -24,6 +24,7 @@ Input (4-lymphocyte/step1_make_patches.m): images ``im<N>.tif`` (100x100 at 20x)
   back to the original image with the inverse of the 4x resize (0-based u = (x + 0.5) / 4 - 0.5),
   matched one to one with the annotated centres.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,12 +55,13 @@ MATCH_RADIUS = 6.0
 @dataclass(frozen=True)
 class Params:
     """Sampling parameters; defaults are the published ones."""
+
     n_positive: int = 2000
     ratio_background: float = 2.0
     clear_radius: int = 5
     scale: float = 4.0
     n_train_pixels: int = 1000
-    classifier: str = "lda"           # "lda" (the code's classify default) or "nb" (the comment's naive Bayes)
+    classifier: str = "lda"  # "lda" (the code's classify default) or "nb" (the comment's naive Bayes)
 
 
 def mask_path_for(image: Path) -> Path:
@@ -69,6 +71,7 @@ def mask_path_for(image: Path) -> Path:
     tutorial's text names images ``img<N>_seg.tif``), that one is used.
     """
     import re
+
     faithful = image.with_name(image.name[2:].replace(".", "m.", 1))
     m = re.search(r"\d+", image.name)
     if not faithful.is_file() and m and image.with_name(f"{m.group(0)}m.tif").is_file():
@@ -79,6 +82,7 @@ def mask_path_for(image: Path) -> Path:
 def read_pair(image: Path, p: Params = Params()) -> tuple[np.ndarray, np.ndarray]:
     """Image (double RGB) and mask (alpha channel, double), upscaled and padded 32 symmetric."""
     from PIL import Image
+
     mpath = mask_path_for(image)
     if not mpath.is_file():
         raise ValueError(f"{image}: no mask {mpath.name}")
@@ -102,15 +106,16 @@ def argmax_colmajor(a: np.ndarray) -> tuple[int, int]:
     return ind % a.shape[0], ind // a.shape[0]
 
 
-def greedy_peaks(val: np.ndarray, radius: float, limit: int | None = None, threshold: float | None = None
-                 ) -> list[tuple[int, int]]:
+def greedy_peaks(
+    val: np.ndarray, radius: float, limit: int | None = None, threshold: float | None = None
+) -> list[tuple[int, int]]:
     """Greedy maxima: take the largest value, zero a disk of ``radius`` around it, repeat.
 
     Stops after ``limit`` picks, when nothing non-zero is left (limit mode) or when the maximum is
     not above ``threshold``. Returns 0-based (row, col).
     """
     v = val.astype(np.float64).copy()
-    yy, xx = np.mgrid[0:v.shape[0], 0:v.shape[1]]
+    yy, xx = np.mgrid[0 : v.shape[0], 0 : v.shape[1]]
     out = []
     while True:
         if limit is not None and (len(out) >= limit or not np.count_nonzero(v)):
@@ -119,7 +124,7 @@ def greedy_peaks(val: np.ndarray, radius: float, limit: int | None = None, thres
         if threshold is not None and not v[r, c] > threshold:
             break
         out.append((r, c))
-        v[(yy - r) ** 2 + (xx - c) ** 2 <= radius ** 2] = 0
+        v[(yy - r) ** 2 + (xx - c) ** 2 <= radius**2] = 0
     return out
 
 
@@ -139,6 +144,7 @@ def pixel_posterior(train: np.ndarray, labels: np.ndarray, sample: np.ndarray, c
         return classify_linear(sample, train, labels)[1][:, 1]
     if classifier == "nb":
         from sklearn.naive_bayes import GaussianNB
+
         return GaussianNB().fit(train, labels).predict_proba(sample)[:, 1]
     raise ValueError(f"classifier {classifier!r} is not one of {CLASSIFIERS}")
 
@@ -146,6 +152,7 @@ def pixel_posterior(train: np.ndarray, labels: np.ndarray, sample: np.ndarray, c
 def negative_centres(io: np.ndarray, mask: np.ndarray, p: Params, rng: np.random.RandomState) -> list[tuple[int, int]]:
     """Hard negatives: the classifier's false positives farthest from any positive pixel (0-based)."""
     from scipy.spatial import cKDTree
+
     h, w, d = io.shape
     # column-major pixel order, as MATLAB's reshape
     pix = io.transpose(1, 0, 2).reshape(-1, d)
@@ -178,7 +185,7 @@ def _process(args) -> ImageResult:
         res.problem = str(exc)
         return res
     rng = np.random.RandomState(seed)
-    io8 = np.clip(np.floor(io * 255 + 0.5), 0, 255).astype(np.uint8)     # imwrite of a double image
+    io8 = np.clip(np.floor(io * 255 + 0.5), 0, 255).astype(np.uint8)  # imwrite of a double image
     out = Path(out_dir)
 
     def write(r, c, max_num, label, kind, rots):
@@ -196,11 +203,11 @@ def _process(args) -> ImageResult:
         res.problem = f"{mask_path_for(image)}: empty mask"
         return res
     idx = rng.choice(len(weights), size=p.n_positive, replace=True, p=weights / weights.sum())
-    r, c = idx % mask.shape[0] + 1, idx // mask.shape[0] + 1                 # ind2sub, 1-based
+    r, c = idx % mask.shape[0] + 1, idx // mask.shape[0] + 1  # ind2sub, 1-based
     res.positives = write(r, c, p.n_positive, 1, "p", (0, 90, 180, 270))
     try:
         neg = negative_centres(io, mask, p, rng)
-    except ValueError as exc:                    # e.g. MATLAB classify's "pooled covariance ... positive definite"
+    except ValueError as exc:  # e.g. MATLAB classify's "pooled covariance ... positive definite"
         res.problem = f"{image}: negative sampling failed ({exc})"
         return res
     nr = np.array([a + 1 for a, _ in neg], dtype=np.int64)
@@ -215,8 +222,9 @@ def images_by_patient(folder: Path) -> dict[str, list[Path]]:
     return {q.stem: [q] for q in sorted(Path(folder).glob("i*.tif"))}
 
 
-def run_patches(folder: Path, work: Path, p: Params = Params(), seed: int = 1, jobs: int | None = None,
-                show_progress: bool = True) -> dict:
+def run_patches(
+    folder: Path, work: Path, p: Params = Params(), seed: int = 1, jobs: int | None = None, show_progress: bool = True
+) -> dict:
     """Patches of every image into ``work/subs``; report (with per-patient entries) in patches_report.json."""
     by_patient = images_by_patient(folder)
     config = {"data": str(Path(folder).resolve()), "params": p.__dict__, "seed": seed}
@@ -226,6 +234,7 @@ def run_patches(folder: Path, work: Path, p: Params = Params(), seed: int = 1, j
 
 
 # --------------------------------------------------------------------------- detection (step 5)
+
 
 def disk_kernel(radius: int = DISK_RADIUS) -> np.ndarray:
     """``fspecial('disk', radius)`` of step5_identify_peak_in_probs.m line 7 (exact MATLAB algorithm)."""
@@ -242,13 +251,18 @@ def to_original_scale(points: np.ndarray, scale: float) -> np.ndarray:
     return (np.asarray(points, dtype=np.float64) + 0.5) / scale - 0.5
 
 
-def detect_peaks(prob_green: np.ndarray, threshold: float = PEAK_THRESHOLD, clear_radius: float = PEAK_CLEAR_RADIUS,
-                 radius: int = DISK_RADIUS) -> list[tuple[int, int]]:
+def detect_peaks(
+    prob_green: np.ndarray,
+    threshold: float = PEAK_THRESHOLD,
+    clear_radius: float = PEAK_CLEAR_RADIUS,
+    radius: int = DISK_RADIUS,
+) -> list[tuple[int, int]]:
     """Lymphocyte centres (0-based row, col) of a P(lymphocyte) map in [0, 1] (by default the
     _prob.png green channel / 255): ``imfilter`` with the disk after symmetric padding 16 (a
     correlation, zero outside the padded image), greedy maxima above ``threshold``,
     ``clear_radius`` cleared around each (step5_identify_peak_in_probs.m)."""
     from scipy.ndimage import correlate
+
     padded = np.pad(prob_green.astype(np.float64), 16, mode="symmetric")
     smooth = correlate(padded, disk_kernel(radius), mode="constant", cval=0.0)[16:-16, 16:-16]
     return greedy_peaks(smooth, clear_radius, threshold=threshold)
@@ -259,6 +273,7 @@ def match_pairs(pred: np.ndarray, truth: np.ndarray, radius: float = MATCH_RADIU
     ((N, 2) row, col) within ``radius``: Hungarian assignment maximising the number of matches, then
     minimising the summed distance."""
     from scipy.optimize import linear_sum_assignment
+
     pred = np.asarray(pred, dtype=np.float64).reshape(-1, 2)
     truth = np.asarray(truth, dtype=np.float64).reshape(-1, 2)
     if not len(pred) or not len(truth):
@@ -285,13 +300,14 @@ def match_detections(pred: np.ndarray, truth: np.ndarray, radius: float = MATCH_
 def true_centres(image: Path) -> np.ndarray:
     """Annotated centres (0-based row, col, original scale): non-zero pixels of the mask's alpha channel."""
     from PIL import Image
+
     with Image.open(mask_path_for(image)) as im:
         alpha = np.asarray(im)[:, :, -1]
     return np.argwhere(alpha > 0)
 
 
-
 # --------------------------------------------------------------------------- scores
+
 
 def map_peaks(out_dir: Path, image: Path, source: str = "png") -> np.ndarray:
     """(N, 2) row, col peaks of ``image``'s step-5 P(lymphocyte) map, at the 4x scale: the
@@ -306,14 +322,21 @@ def score_fold(out_dir: Path, k: int, test: list[Path], scale: float, match_radi
     the original scale (:func:`to_original_scale`) and matched to the true centres."""
     per_image, tot = [], {"tp": 0, "fp": 0, "fn": 0}
     for img in test:
-        s = match_detections(to_original_scale(map_peaks(out_dir, img, source), scale), true_centres(img),
-                             match_radius)
+        s = match_detections(to_original_scale(map_peaks(out_dir, img, source), scale), true_centres(img), match_radius)
         per_image.append({"image": img.name, **s})
         for key in tot:
             tot[key] += s[key]
     pooled = metrics.scores({**tot, "tn": 0})
-    return {"fold": k, "detection": {**tot, "precision": pooled["precision"], "recall": pooled["recall"],
-                                     "f_score": pooled["f_score"]}, "images": per_image}
+    return {
+        "fold": k,
+        "detection": {
+            **tot,
+            "precision": pooled["precision"],
+            "recall": pooled["recall"],
+            "f_score": pooled["f_score"],
+        },
+        "images": per_image,
+    }
 
 
 def _f(v) -> str:
@@ -322,27 +345,45 @@ def _f(v) -> str:
 
 def scores_markdown(s: dict) -> str:
     """Per-fold and pooled detection scores beside the recalled published F-score."""
-    lines = ["### Use case 4 (lymphocytes), detection", "",
-             f"Peaks: disk radius {DISK_RADIUS}, threshold {PEAK_THRESHOLD}, clearing radius "
-             f"{PEAK_CLEAR_RADIUS} (4x scale) on "
-             + ("the 8-bit min-max scaled _prob.png (green / 255), as the original"
-                if s.get("score_from", "png") == "png" else "the float probability maps (.npy)")
-             + f"; peaks mapped to the original scale ((x + 0.5) / 4 - 0.5) and matched one to one within "
-               f"{s['match_radius']} px.", "",
-             "| fold | tp | fp | fn | precision | recall | F-score |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "### Use case 4 (lymphocytes), detection",
+        "",
+        f"Peaks: disk radius {DISK_RADIUS}, threshold {PEAK_THRESHOLD}, clearing radius "
+        f"{PEAK_CLEAR_RADIUS} (4x scale) on "
+        + (
+            "the 8-bit min-max scaled _prob.png (green / 255), as the original"
+            if s.get("score_from", "png") == "png"
+            else "the float probability maps (.npy)"
+        )
+        + f"; peaks mapped to the original scale ((x + 0.5) / 4 - 0.5) and matched one to one within "
+        f"{s['match_radius']} px.",
+        "",
+        "| fold | tp | fp | fn | precision | recall | F-score |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for f in s["folds"]:
         d = f["detection"]
-        lines.append(f"| {f['fold']} | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |")
+        lines.append(
+            f"| {f['fold']} | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |"
+        )
     d = s["pooled"]
-    lines.append(f"| pooled | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |")
+    lines.append(
+        f"| pooled | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |"
+    )
     lines.append(f"| published (recalled, unchecked) | | | | | | {s['published_f_recalled']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- report
 
-HEADLINE = [Column("tp", "tp", 0), Column("fp", "fp", 0), Column("fn", "fn", 0), Column("precision", "precision"),
-            Column("recall", "recall"), Column("f_score", "F-score")]
+HEADLINE = [
+    Column("tp", "tp", 0),
+    Column("fp", "fp", 0),
+    Column("fn", "fn", 0),
+    Column("precision", "precision"),
+    Column("recall", "recall"),
+    Column("f_score", "F-score"),
+]
 
 
 def sort_centres(peaks: np.ndarray, truth: np.ndarray, scale: float, radius: float) -> dict[str, np.ndarray]:
@@ -356,12 +397,17 @@ def sort_centres(peaks: np.ndarray, truth: np.ndarray, scale: float, radius: flo
     pairs = match_pairs(to_original_scale(peaks, scale), truth, radius)
     pi, ti = {i for i, _ in pairs}, {j for _, j in pairs}
     shown = (truth + 0.5) * scale - 0.5
-    return {"truth_matched": shown[sorted(ti)],
-            "truth_missed": shown[[j for j in range(len(truth)) if j not in ti]],
-            "pred_matched": peaks[sorted(pi)], "pred_false": peaks[[i for i in range(len(peaks)) if i not in pi]]}
+    return {
+        "truth_matched": shown[sorted(ti)],
+        "truth_missed": shown[[j for j in range(len(truth)) if j not in ti]],
+        "pred_matched": peaks[sorted(pi)],
+        "pred_false": peaks[[i for i in range(len(peaks)) if i not in pi]],
+    }
 
 
-def image_centres(out_dir: Path, image: Path, scale: float, radius: float, source: str = "png") -> dict[str, np.ndarray]:
+def image_centres(
+    out_dir: Path, image: Path, scale: float, radius: float, source: str = "png"
+) -> dict[str, np.ndarray]:
     """:func:`sort_centres` of an image's step-5 peaks, found as the scores find them
     (:func:`map_peaks`), and its annotation."""
     return sort_centres(map_peaks(out_dir, image, source), true_centres(image), scale, radius)
@@ -372,36 +418,48 @@ def report_pictures(work: Path, scores: dict, data_dir: Path, scale: float, pict
     (matched, missed, false) over the image at the scale step 5 saw it."""
     from pipeline import inference
     from pipeline.report.pictures import centres, describe, pick_examples
+
     radius = scores.get("match_radius", MATCH_RADIUS)
-    source = scores.get("score_from", "png")          # the maps the scores read: the pictures read them too
+    source = scores.get("score_from", "png")  # the maps the scores read: the pictures read them too
     suffix = "npy" if source == "npy" else "png"
     pics = []
     for f in scores["folds"]:
         k, out = f["fold"], Path(work) / "output" / str(f["fold"])
         per = {im["image"]: im for im in f["images"]}
-        have = [(n, im["f_score"]) for n, im in per.items()
-                if (out / f"{Path(n).stem}_prob.{suffix}").is_file()
-                and (data_dir / n).is_file()]
+        have = [
+            (n, im["f_score"])
+            for n, im in per.items()
+            if (out / f"{Path(n).stem}_prob.{suffix}").is_file() and (data_dir / n).is_file()
+        ]
         for label, name in pick_examples(have):
             s = per[name]
             c = image_centres(out, data_dir / name, scale, radius, source)
             fs = "–" if s["f_score"] is None else f"{s['f_score']:.3f}"
-            title = (f"Fold {k}, {describe(label, len(have))}: {name}\n"
-                     f"F {fs} (tp {s['tp']}, fp {s['fp']}, fn {s['fn']})")
+            title = f"Fold {k}, {describe(label, len(have))}: {name}\nF {fs} (tp {s['tp']}, fp {s['fp']}, fn {s['fn']})"
             file = f"lymphocyte_fold{k}_{label}_{Path(name).stem}.png"
-            centres(inference.load_resized(data_dir / name, scale), c["truth_matched"], c["truth_missed"],
-                    c["pred_matched"], c["pred_false"], title, pictures / file)
+            centres(
+                inference.load_resized(data_dir / name, scale),
+                c["truth_matched"],
+                c["truth_missed"],
+                c["pred_matched"],
+                c["pred_false"],
+                title,
+                pictures / file,
+            )
             pics.append(Picture(file, title.replace("\n", ", ") + "."))
     return pics
 
 
 # --------------------------------------------------------------------------- generated cohort
 
+
 def make_cohort(root: Path, n_images: int = 10, size: int = 60, seed: int = 0) -> list[Path]:
     """Generated images ``im<N>.tif`` with small dark round "lymphocytes" (and larger, paler nuclei
     as distractors) on stroma, and masks ``<N>m.tif`` (RGBA, alpha 255 at each lymphocyte centre)."""
     from PIL import Image
+
     from pipeline.synth import EOSIN, HEMATOXYLIN
+
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.RandomState(seed)
@@ -411,13 +469,13 @@ def make_cohort(root: Path, n_images: int = 10, size: int = 60, seed: int = 0) -
         img = np.empty((size, size, 3))
         img[:] = EOSIN + rng.normal(0, 8, 3)
         alpha = np.zeros((size, size), np.uint8)
-        for _ in range(rng.randint(3, 7)):                       # distractor nuclei: large, pale, oval
+        for _ in range(rng.randint(3, 7)):  # distractor nuclei: large, pale, oval
             cy, cx = rng.uniform(0, size, 2)
             nuc = ((yy - cy) / 5.5) ** 2 + ((xx - cx) / 3.5) ** 2 <= 1
             img[nuc] = (HEMATOXYLIN + EOSIN) / 2
-        for _ in range(rng.randint(3, 8)):                       # lymphocytes: small, dark, round
+        for _ in range(rng.randint(3, 8)):  # lymphocytes: small, dark, round
             cy, cx = rng.randint(4, size - 4, 2)
-            img[(yy - cy) ** 2 + (xx - cx) ** 2 <= 3.5 ** 2] = HEMATOXYLIN * 0.7
+            img[(yy - cy) ** 2 + (xx - cx) ** 2 <= 3.5**2] = HEMATOXYLIN * 0.7
             alpha[cy, cx] = 255
         img += rng.normal(0, 5, img.shape)
         path = root / f"im{i}.tif"
@@ -432,16 +490,18 @@ def make_cohort(root: Path, n_images: int = 10, size: int = 60, seed: int = 0) -
 
 # --------------------------------------------------------------------------- the use case
 
+
 class Lymphocytes(CrossValidatedUseCase):
     """Use case 4: lymphocyte detection in breast cancer H&E; each image its own patient, 5 folds."""
+
     name = "lymphocyte"
     number = 4
     title = "lymphocyte detection"
     command = "usecase4"
     demo_command = "demo-lymphocyte"
     magnification = Params.scale
-    source_objective = 20.0             # tutorial: "scanned at 20x" (the paper says 40x; the author: 20x); model at "80x"
-    archives = (datasets.LYMPHOCYTE,)          # its code reads both accepted layouts in place
+    source_objective = 20.0  # tutorial: "scanned at 20x" (the paper says 40x; the author: 20x); model at "80x"
+    archives = (datasets.LYMPHOCYTE,)  # its code reads both accepted layouts in place
     released_folder = "uc4-lymphocyte"
     published = (Figure("f_score", 0.90, "recalled", "detection, JPI 2016"),)
     validation = False
@@ -450,11 +510,19 @@ class Lymphocytes(CrossValidatedUseCase):
     numeric_options = CrossValidatedUseCase.numeric_options + ("classifier", "match_radius")
 
     def add_usecase_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
-        parser.add_argument("--classifier", default="lda", choices=list(CLASSIFIERS),
-                            help="negatives: lda (default: what the original code ran, MATLAB classify's linear "
-                                 "discriminant with a uniform prior) or nb (naive Bayes, as its comment says)")
-        parser.add_argument("--match-radius", type=float, default=MATCH_RADIUS,
-                            help="detections match true centres within this many pixels (original scale)")
+        parser.add_argument(
+            "--classifier",
+            default="lda",
+            choices=list(CLASSIFIERS),
+            help="negatives: lda (default: what the original code ran, MATLAB classify's linear "
+            "discriminant with a uniform prior) or nb (naive Bayes, as its comment says)",
+        )
+        parser.add_argument(
+            "--match-radius",
+            type=float,
+            default=MATCH_RADIUS,
+            help="detections match true centres within this many pixels (original scale)",
+        )
 
     def images_by_patient(self, folder: Path) -> dict[str, list[Path]]:
         return images_by_patient(folder)
@@ -469,43 +537,71 @@ class Lymphocytes(CrossValidatedUseCase):
         return run_patches(cfg.data, cfg.work, cfg.params, cfg.seed, show_progress=cfg.show_progress)
 
     def score_fold(self, cfg, k: int, out_dir: Path, test: list[Path], val: list[Path]) -> dict:
-        return score_fold(out_dir, k, test, cfg.params.scale, cfg.scoring.get("match_radius", MATCH_RADIUS),
-                          cfg.score_from)
+        return score_fold(
+            out_dir, k, test, cfg.params.scale, cfg.scoring.get("match_radius", MATCH_RADIUS), cfg.score_from
+        )
 
     def pool(self, cfg, fold_scores: list[dict]) -> dict:
         c = {m: sum(f["detection"][m] for f in fold_scores) for m in ("tp", "fp", "fn")}
         pooled = metrics.scores({**c, "tn": 0})
-        return {"folds": fold_scores, "pooled": {**c, **{m: pooled[m] for m in ("precision", "recall", "f_score")}},
-                "match_radius": cfg.scoring.get("match_radius", MATCH_RADIUS), "score_from": cfg.score_from,
-                "published_f_recalled": self.figures("f_score")[0].value}
+        return {
+            "folds": fold_scores,
+            "pooled": {**c, **{m: pooled[m] for m in ("precision", "recall", "f_score")}},
+            "match_radius": cfg.scoring.get("match_radius", MATCH_RADIUS),
+            "score_from": cfg.score_from,
+            "published_f_recalled": self.figures("f_score")[0].value,
+        }
 
     def markdown(self, scores: dict) -> str:
         return scores_markdown(scores)
 
     def report_headline(self, scores: dict) -> Table:
-        rows = [Row(f"fold {f['fold']}", {c.key: from_json(scores, "scores.json", "folds", i, "detection", c.key)
-                                          for c in HEADLINE}, note=f"{len(f['images'])} test image(s)")
-                for i, f in enumerate(scores["folds"])]
-        rows.append(Row("pooled", {c.key: from_json(scores, "scores.json", "pooled", c.key) for c in HEADLINE},
-                        kind="pooled", note="all folds' test images"))
-        return Table(HEADLINE, rows + self.published_rows({"f_score": "f_score"}), caption=(
-            f"Detection: peaks of P(lymphocyte) (disk radius {DISK_RADIUS}, threshold {PEAK_THRESHOLD}, clearing "
-            f"radius {PEAK_CLEAR_RADIUS} at the 4x scale) matched one to one to the annotated centres within "
-            f"{scores.get('match_radius', MATCH_RADIUS):g} px at the original scale."))
+        rows = [
+            Row(
+                f"fold {f['fold']}",
+                {c.key: from_json(scores, "scores.json", "folds", i, "detection", c.key) for c in HEADLINE},
+                note=f"{len(f['images'])} test image(s)",
+            )
+            for i, f in enumerate(scores["folds"])
+        ]
+        rows.append(
+            Row(
+                "pooled",
+                {c.key: from_json(scores, "scores.json", "pooled", c.key) for c in HEADLINE},
+                kind="pooled",
+                note="all folds' test images",
+            )
+        )
+        return Table(
+            HEADLINE,
+            rows + self.published_rows({"f_score": "f_score"}),
+            caption=(
+                f"Detection: peaks of P(lymphocyte) (disk radius {DISK_RADIUS}, threshold {PEAK_THRESHOLD}, clearing "
+                f"radius {PEAK_CLEAR_RADIUS} at the 4x scale) matched one to one to the annotated centres within "
+                f"{scores.get('match_radius', MATCH_RADIUS):g} px at the original scale."
+            ),
+        )
 
     def report_sections(self, work: Path, run: dict, scores: dict, pictures: Path) -> list[Section]:
         import json
+
         data_dir = Path(json.loads((work / "patches_report.json").read_text())["config"]["data"])
         if not data_dir.is_dir():
             return [Section("Detections on test images", text=f"{data_dir}: the input images are gone; no pictures.")]
         radius = scores.get("match_radius", MATCH_RADIUS)
-        return [Section("Detections on test images", pictures=report_pictures(work, scores, data_dir, Params.scale,
-                                                                              pictures), text=(
-            "For each fold, the test images with the best, median and worst detection F-score, enlarged "
-            f"×{Params.scale:g} as the model saw them. Green circles: annotated centres with a detection within "
-            f"{radius:g} px (original scale), green plus signs those detections; thick orange circles: annotated "
-            "centres nothing detected (false negatives); magenta crosses: detections matching no centre "
-            "(false positives)."))]
+        return [
+            Section(
+                "Detections on test images",
+                pictures=report_pictures(work, scores, data_dir, Params.scale, pictures),
+                text=(
+                    "For each fold, the test images with the best, median and worst detection F-score, enlarged "
+                    f"×{Params.scale:g} as the model saw them. Green circles: annotated centres with a detection within "
+                    f"{radius:g} px (original scale), green plus signs those detections; thick orange circles: annotated "
+                    "centres nothing detected (false negatives); magenta crosses: detections matching no centre "
+                    "(false positives)."
+                ),
+            )
+        ]
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         if not any(Path(folder).glob("i*.tif")):

@@ -16,6 +16,7 @@ Scores (invented here: the tutorial's step 6 was visual): each test image's ``P(
 threshold`` (default .5), holes filled, graded per annotated nucleus as RADHicaL's
 grade_single_image.m does (F-score, TPR, PPV, detection rate; :mod:`pipeline.nuclei_grading`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,6 +42,7 @@ PAD = 32
 @dataclass(frozen=True)
 class Params:
     """Sampling parameters; defaults are the published ones."""
+
     max_positive: int = 2500
     ratio_edge: float = 1.0
     ratio_background: float = 0.3
@@ -51,8 +53,11 @@ class Params:
 
 def class_masks(io: np.ndarray, mask: np.ndarray, p: Params = Params()) -> dict[str, np.ndarray]:
     """Positive, edge and background masks of a padded image and its padded mask."""
-    return {"positive": mask != 0, "edge": nuclei.edge_ring(mask, p.edge_dilation),
-            "background": nuclei.negative_mask(io, p.patch_dim, p.negative_rule)}
+    return {
+        "positive": mask != 0,
+        "edge": nuclei.edge_ring(mask, p.edge_dilation),
+        "background": nuclei.negative_mask(io, p.patch_dim, p.negative_rule),
+    }
 
 
 def load_pair(image: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -87,8 +92,9 @@ def _process_image(args) -> sampling.ImageResult:
     return res
 
 
-def run_patches(folder: Path, work: Path, p: Params = Params(), seed: int = 1, jobs: int | None = None,
-                show_progress: bool = True) -> dict:
+def run_patches(
+    folder: Path, work: Path, p: Params = Params(), seed: int = 1, jobs: int | None = None, show_progress: bool = True
+) -> dict:
     """Every image's patches into ``work/subs``; report (with per-patient entries) in patches_report.json."""
     by_patient = nuclei.images_by_patient(folder)
     if not by_patient:
@@ -99,11 +105,13 @@ def run_patches(folder: Path, work: Path, p: Params = Params(), seed: int = 1, j
     for pid, imgs in by_patient.items():
         for fi, img in enumerate(imgs, start=1):
             tasks.append((str(img), f"{pid}_{fi}", str(subs), p, seed * 100003 + len(tasks)))
-    return sampling.run_image_jobs(work, config, list(by_patient), _process_image, tasks, "patches (nuclei)", jobs,
-                                   show_progress)
+    return sampling.run_image_jobs(
+        work, config, list(by_patient), _process_image, tasks, "patches (nuclei)", jobs, show_progress
+    )
 
 
 # --------------------------------------------------------------------------- scores
+
 
 def segmentation(prob: np.ndarray, threshold: float) -> np.ndarray:
     """``P(class 1) > threshold`` with holes filled (the final step of RADHicaL's get_masks)."""
@@ -115,12 +123,18 @@ def score_fold(out_dir: Path, k: int, test: list[Path], threshold: float) -> dic
     grades, per_image = [], []
     for img in test:
         prob = np.load(Path(out_dir) / f"{img.stem}_prob.npy")
-        g = nuclei_grading.grade_single_image(nuclei.read_mask(nuclei.mask_path(img)).values,
-                                              segmentation(prob, threshold))
+        g = nuclei_grading.grade_single_image(
+            nuclei.read_mask(nuclei.mask_path(img)).values, segmentation(prob, threshold)
+        )
         grades.append(g)
         per_image.append({"image": img.name, **nuclei_grading.image_scores(g)})
-    return {"fold": k, "threshold": threshold, "scores": nuclei_grading.summarize(grades), "images": per_image,
-            "grades": grades}
+    return {
+        "fold": k,
+        "threshold": threshold,
+        "scores": nuclei_grading.summarize(grades),
+        "images": per_image,
+        "grades": grades,
+    }
 
 
 def _f(v) -> str:
@@ -129,20 +143,28 @@ def _f(v) -> str:
 
 def scores_markdown(s: dict) -> str:
     """Per-fold and pooled per-nucleus scores beside the recalled published F-score."""
-    lines = ["### Use case 1 (nuclei), per annotated nucleus", "",
-             f"P(nucleus) > {s['threshold']:g}, holes filled, graded as grade_single_image.m (mean per image, "
-             "nanmean over images).", "",
-             "| fold | images | nuclei | detection rate | F-score | TPR | PPV |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "### Use case 1 (nuclei), per annotated nucleus",
+        "",
+        f"P(nucleus) > {s['threshold']:g}, holes filled, graded as grade_single_image.m (mean per image, "
+        "nanmean over images).",
+        "",
+        "| fold | images | nuclei | detection rate | F-score | TPR | PPV |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for f in s["folds"] + [{"fold": "pooled", "scores": s["pooled"]}]:
         c = f["scores"]
-        lines.append(f"| {f['fold']} | {c['images']} | {c['nuclei']} | {_f(c['detection_rate'])} | {_f(c['f_score'])} | "
-                     f"{_f(c['tpr'])} | {_f(c['ppv'])} |")
+        lines.append(
+            f"| {f['fold']} | {c['images']} | {c['nuclei']} | {_f(c['detection_rate'])} | {_f(c['f_score'])} | "
+            f"{_f(c['tpr'])} | {_f(c['ppv'])} |"
+        )
     for fig in s["published"]:
         lines.append(f"| published ({fig['source']}, unchecked: {fig['note']}) | | | | {fig['value']:.4f} | | |")
     return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- regression
+
 
 def patch_set(images: list[Path], p: Params, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Step 1's patches of ``images`` at rotation 0 (positives, edge, background as sampled for
@@ -164,8 +186,15 @@ def patch_set(images: list[Path], p: Params, seed: int = 1) -> tuple[np.ndarray,
     return np.stack(wins).astype(np.float32) / 255, np.array(labels)
 
 
-def regress_models(models: list[tuple[str, Path, Path]], images: list[Path], out: Path, p: Params, mode: str,
-                   gpu: bool = False, threshold: float = 0.5) -> dict:
+def regress_models(
+    models: list[tuple[str, Path, Path]],
+    images: list[Path],
+    out: Path,
+    p: Params,
+    mode: str,
+    gpu: bool = False,
+    threshold: float = 0.5,
+) -> dict:
     """Each model (name, caffemodel, mean) on the same images: patch level (step 1's patches, window
     and mirror averaged) and pixel level (step-5 maps with ``mode``, P(nucleus) > threshold, holes
     filled, graded per nucleus). Writes ``regress_nuclei.{json,md}`` into ``out``."""
@@ -179,29 +208,41 @@ def regress_models(models: list[tuple[str, Path, Path]], images: list[Path], out
         prob = classify.PatchClassifier(model, mean, gpu=gpu, net_dir=out).predict(wins)
         patch = metrics.scores(metrics.confusion(labels, prob.argmax(1) == 1))
         engine = inference.make_engine(mode, model, mean, gpu=gpu, net_dir=out)
-        grades = [nuclei_grading.grade_single_image(nuclei.read_mask(nuclei.mask_path(img)).values,
-                                                    segmentation(engine.run(inference.load_resized(img, 1.0),
-                                                                            inference.Options(all_pixels=True)),
-                                                                 threshold)) for img in images]
+        grades = [
+            nuclei_grading.grade_single_image(
+                nuclei.read_mask(nuclei.mask_path(img)).values,
+                segmentation(
+                    engine.run(inference.load_resized(img, 1.0), inference.Options(all_pixels=True)), threshold
+                ),
+            )
+            for img in images
+        ]
         rows.append({"model": name, "patch": patch, "pixel": nuclei_grading.summarize(grades)})
     report = {"images": [i.name for i in images], "patches": int(len(labels)), "mode": mode, "rows": rows}
     atomic.write_text(out / "regress_nuclei.json", json.dumps(report, indent=1))
-    lines = [f"Use case 1 (nuclei): {len(labels)} patches (step 1, rotation 0) and {len(images)} image(s), "
-             f"maps with the {mode} engine, P(nucleus) > {threshold:g}", "",
-             "| model | patch F | patch balanced acc. | patch acc. | nucleus detection rate | nucleus F | TPR | PPV |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Use case 1 (nuclei): {len(labels)} patches (step 1, rotation 0) and {len(images)} image(s), "
+        f"maps with the {mode} engine, P(nucleus) > {threshold:g}",
+        "",
+        "| model | patch F | patch balanced acc. | patch acc. | nucleus detection rate | nucleus F | TPR | PPV |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         a, b = r["patch"], r["pixel"]
-        lines.append(f"| {r['model']} | {_f(a['f_score'])} | {_f(a['balanced_accuracy'])} | {_f(a['accuracy'])} | "
-                     f"{_f(b['detection_rate'])} | {_f(b['f_score'])} | {_f(b['tpr'])} | {_f(b['ppv'])} |")
+        lines.append(
+            f"| {r['model']} | {_f(a['f_score'])} | {_f(a['balanced_accuracy'])} | {_f(a['accuracy'])} | "
+            f"{_f(b['detection_rate'])} | {_f(b['f_score'])} | {_f(b['tpr'])} | {_f(b['ppv'])} |"
+        )
     atomic.write_text(out / "regress_nuclei.md", "\n".join(lines) + "\n")
     return report
 
 
 # --------------------------------------------------------------------------- the use case
 
+
 class Nuclei(CrossValidatedUseCase):
     """Use case 1: nuclei segmentation in ER+ breast cancer H&E (40x), 5 patient folds, 2 classes."""
+
     name = "nuclei"
     number = 1
     title = "nuclei segmentation (pixel level, graded per nucleus)"
@@ -217,10 +258,18 @@ class Nuclei(CrossValidatedUseCase):
     demo_max_positive = 150
 
     def add_usecase_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
-        parser.add_argument("--threshold", type=float, default=0.5,
-                            help="segmentation: P(nucleus) > threshold, holes filled (default .5)")
-        parser.add_argument("--negative-rule", default="faithful", choices=nuclei.NEGATIVE_RULES,
-                            help="Q2: makeNegativeMask's J<.3 on uint8 (faithful: J==0) or on J/255 (corrected)")
+        parser.add_argument(
+            "--threshold",
+            type=float,
+            default=0.5,
+            help="segmentation: P(nucleus) > threshold, holes filled (default .5)",
+        )
+        parser.add_argument(
+            "--negative-rule",
+            default="faithful",
+            choices=nuclei.NEGATIVE_RULES,
+            help="Q2: makeNegativeMask's J<.3 on uint8 (faithful: J==0) or on J/255 (corrected)",
+        )
 
     def images_by_patient(self, folder: Path) -> dict[str, list[Path]]:
         return nuclei.images_by_patient(folder)
@@ -241,8 +290,12 @@ class Nuclei(CrossValidatedUseCase):
 
     def pool(self, cfg, fold_scores: list[dict]) -> dict:
         pooled = nuclei_grading.summarize([g for f in fold_scores for g in f.pop("grades")])
-        return {"folds": fold_scores, "pooled": pooled, "threshold": cfg.scoring.get("threshold", 0.5),
-                "published": [f.__dict__ for f in self.published]}
+        return {
+            "folds": fold_scores,
+            "pooled": pooled,
+            "threshold": cfg.scoring.get("threshold", 0.5),
+            "published": [f.__dict__ for f in self.published],
+        }
 
     def markdown(self, scores: dict) -> str:
         return scores_markdown(scores)
@@ -252,16 +305,25 @@ class Nuclei(CrossValidatedUseCase):
         (patch and pixel level), plus the map comparison against the released ``--fold`` model."""
         images = inference.expand_inputs(args.images) if args.images else []
         if not images and args.data:
-            images = [i for v in nuclei.images_by_patient(self.prepare_data(args.data, Path(args.out) / "data")).values()
-                      for i in v]
+            images = [
+                i
+                for v in nuclei.images_by_patient(self.prepare_data(args.data, Path(args.out) / "data")).values()
+                for i in v
+            ]
         if not images:
             raise ValueError("regress --usecase nuclei needs --images or --data (images with their _mask.png)")
         if len(args.ours_mean) != len(args.ours):
             raise ValueError("give one --ours-mean per --ours model")
         rd = Path(released_dir)
         rd = rd / self.released_folder if (rd / self.released_folder).is_dir() else rd
-        models = [(f"released fold {k}", rd / f"{k}_caffenet_train_w32_iter_600000.caffemodel",
-                   rd / f"DB_train_w32_{k}.binaryproto") for k in range(1, 6)]
+        models = [
+            (
+                f"released fold {k}",
+                rd / f"{k}_caffenet_train_w32_iter_600000.caffemodel",
+                rd / f"DB_train_w32_{k}.binaryproto",
+            )
+            for k in range(1, 6)
+        ]
         models += [(f"ours {Path(m).name}", Path(m), Path(mm)) for m, mm in zip(args.ours, args.ours_mean)]
         regress_models(models, images, args.out, Params(max_positive=200), args.mode, args.gpu)
         if args.ours:

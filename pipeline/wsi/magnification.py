@@ -7,6 +7,7 @@ power (``openslide.objective-power``, e.g. Aperio's AppMag) and/or microns per p
 (``openslide.mpp-x``). Objective power and mpp are linked here by the usual convention
 ``mpp = 10 / objective`` (40x = 0.25 um/px, 20x = 0.5 um/px).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,9 +32,10 @@ class Scale:
     pixels per pixel of that level (1 when the level is exactly right, < 1 when it is shrunk, > 1
     when enlarged). ``shape``: the slide's (rows, columns) at the model's magnification.
     """
+
     slide_objective: float
-    source: str                 # where slide_objective came from: "--mpp", "objective-power", "mpp"
-    slide_mpp: float | None     # level-0 um per pixel when known (given or a property)
+    source: str  # where slide_objective came from: "--mpp", "objective-power", "mpp"
+    slide_mpp: float | None  # level-0 um per pixel when known (given or a property)
     model_objective: float
     downsample: float
     level: int
@@ -56,6 +58,7 @@ def slide_objective(properties: dict[str, str], mpp: float | None = None) -> tup
     the tutorials used: "scanned at 20x"); then its mpp (``openslide.mpp-x``). Raises
     :class:`MissingMagnification` when none is there.
     """
+
     def number(key: str) -> float | None:
         try:
             v = float(properties.get(key, ""))
@@ -73,9 +76,11 @@ def slide_objective(properties: dict[str, str], mpp: float | None = None) -> tup
         return power, "objective-power", prop_mpp
     if prop_mpp is not None:
         return MPP_TIMES_OBJECTIVE / prop_mpp, "mpp", prop_mpp
-    raise MissingMagnification("the slide has neither an objective power (openslide.objective-power) nor microns "
-                               "per pixel (openslide.mpp-x); give its level-0 resolution with --mpp (um per pixel, "
-                               "e.g. 0.25 for 40x, 0.5 for 20x)")
+    raise MissingMagnification(
+        "the slide has neither an objective power (openslide.objective-power) nor microns "
+        "per pixel (openslide.mpp-x); give its level-0 resolution with --mpp (um per pixel, "
+        "e.g. 0.25 for 40x, 0.5 for 20x)"
+    )
 
 
 def choose_level(downsamples: list[float] | tuple[float, ...], wanted: float) -> int:
@@ -88,8 +93,12 @@ def choose_level(downsamples: list[float] | tuple[float, ...], wanted: float) ->
     return best
 
 
-def plan_scale(level_shapes: list[tuple[int, int]], downsamples: list[float], objective: tuple[float, str, float | None],
-               model_objective: float) -> Scale:
+def plan_scale(
+    level_shapes: list[tuple[int, int]],
+    downsamples: list[float],
+    objective: tuple[float, str, float | None],
+    model_objective: float,
+) -> Scale:
     """The level and resampling factor giving ``model_objective`` on a slide of ``objective``
     (from :func:`slide_objective`). ``level_shapes``: (rows, columns) of each level."""
     if not model_objective > 0:
@@ -102,8 +111,17 @@ def plan_scale(level_shapes: list[tuple[int, int]], downsamples: list[float], ob
     if abs(factor - 1) <= TOLERANCE:
         factor = 1.0
     rows, cols = level_shapes[level]
-    shape = (int(rows * factor), int(cols * factor))      # int(n * f), as caffe.io.resize_image's callers did
+    shape = (int(rows * factor), int(cols * factor))  # int(n * f), as caffe.io.resize_image's callers did
     if min(shape) < 1:
         raise ValueError(f"at {model_objective:g}x the slide is {shape[1]}x{shape[0]} pixels: nothing to compute")
-    return Scale(slide_objective=power, source=source, slide_mpp=mpp, model_objective=model_objective,
-                 downsample=wanted, level=level, level_downsample=ld, factor=factor, shape=shape)
+    return Scale(
+        slide_objective=power,
+        source=source,
+        slide_mpp=mpp,
+        model_objective=model_objective,
+        downsample=wanted,
+        level=level,
+        level_downsample=ld,
+        factor=factor,
+        shape=shape,
+    )

@@ -6,6 +6,7 @@ cut back to the tile and stored (:mod:`pipeline.wsi.store`). Workers sharing a s
 any number of processes, or job-array tasks given :func:`pipeline.wsi.tiling.part` of the tile list,
 can work on one slide; finished tiles are skipped.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,7 +43,7 @@ def compute_tile(slide: Slide, plan: Plan, engine: Engine, tile: Tile, batch: in
         raise ValueError(f"the plan was made for the {plan.settings.mode} engine, not {engine.name}")
     box = with_context(tile, plan.context, plan.scale.shape)
     prob = engine.run(read_model_pixels(slide, plan, box), Options(all_pixels=True, batch=batch))
-    out = np.array(prob[tile.y0 - box[0]:tile.y1 - box[0], tile.x0 - box[2]:tile.x1 - box[2]], dtype=np.float32)
+    out = np.array(prob[tile.y0 - box[0] : tile.y1 - box[0], tile.x0 - box[2] : tile.x1 - box[2]], dtype=np.float32)
     if not plan.settings.all_pixels:
         if tile.y0 == 0:
             out[0] = 0
@@ -51,8 +52,13 @@ def compute_tile(slide: Slide, plan: Plan, engine: Engine, tile: Tile, batch: in
     return out
 
 
-def process_tiles(plan: Plan, engine: Engine, tiles: list[Tile] | None = None, batch: int = 2048,
-                  on_tile: Callable[[Tile], None] | None = None) -> dict:
+def process_tiles(
+    plan: Plan,
+    engine: Engine,
+    tiles: list[Tile] | None = None,
+    batch: int = 2048,
+    on_tile: Callable[[Tile], None] | None = None,
+) -> dict:
     """Compute ``tiles`` (default: all of the plan's) that are not finished and not claimed by another worker.
 
     Returns {"computed": n, "done_before": n, "claimed_elsewhere": n, "pixels": n, "seconds": s}.
@@ -72,10 +78,10 @@ def process_tiles(plan: Plan, engine: Engine, tiles: list[Tile] | None = None, b
                 stats["claimed_elsewhere"] += 1
                 continue
             try:
-                if store.is_done(tile):                 # finished by another worker since the listing
+                if store.is_done(tile):  # finished by another worker since the listing
                     continue
                 prob = compute_tile(slide, plan, engine, tile, batch)
-                if not claim.still_held():              # judged dead and taken over meanwhile: theirs now
+                if not claim.still_held():  # judged dead and taken over meanwhile: theirs now
                     stats["claimed_elsewhere"] += 1
                     continue
                 store.save(tile, prob)

@@ -9,6 +9,7 @@ global coordinates (not from a tile's), and at the slide's border the nearest pi
 exactly the values the whole slide resampled in one piece has. For ``factor = 0.5`` this is the
 mean of each 2x2 block, as the original's 0.5 resize was.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,13 @@ def source_span(g0: int, g1: int, factor: float, n: int) -> tuple[int, int]:
     return int(lo.min()), int(hi.max()) + 1
 
 
-def resample(region: np.ndarray, origin: tuple[int, int], factor: float, box: tuple[int, int, int, int],
-             level_shape: tuple[int, int]) -> np.ndarray:
+def resample(
+    region: np.ndarray,
+    origin: tuple[int, int],
+    factor: float,
+    box: tuple[int, int, int, int],
+    level_shape: tuple[int, int],
+) -> np.ndarray:
     """Model pixels ``box`` = (y0, y1, x0, x1) from ``region`` (h x w x 3 uint8, level pixels whose
     top-left is level pixel ``origin``; it must cover :func:`source_span` of the box on both axes).
 
@@ -41,14 +47,14 @@ def resample(region: np.ndarray, origin: tuple[int, int], factor: float, box: tu
     y0, y1, x0, x1 = box
     img = region.astype(np.float32) / np.float32(255)
     if factor == 1.0:
-        return img[y0 - origin[0]:y1 - origin[0], x0 - origin[1]:x1 - origin[1]]
+        return img[y0 - origin[0] : y1 - origin[0], x0 - origin[1] : x1 - origin[1]]
     rlo, rhi, rw = _axis(y0, y1, factor, level_shape[0])
     clo, chi, cw = _axis(x0, x1, factor, level_shape[1])
     rlo, rhi, clo, chi = rlo - origin[0], rhi - origin[0], clo - origin[1], chi - origin[1]
     if min(rlo.min(), clo.min()) < 0 or rhi.max() >= region.shape[0] or chi.max() >= region.shape[1]:
         raise ValueError("resample: the region does not cover the box's source pixels")
     rw, cw = rw[:, None, None], cw[None, :, None]
-    rows = img[rlo] * (1 - rw) + img[rhi] * rw                  # (y1-y0) x w x 3
+    rows = img[rlo] * (1 - rw) + img[rhi] * rw  # (y1-y0) x w x 3
     return rows[:, clo] * (1 - cw) + rows[:, chi] * cw
 
 

@@ -4,6 +4,7 @@ Any format OpenSlide reads: Aperio SVS, Hamamatsu NDPI, MIRAX, Leica SCN, Philip
 generic tiled TIFF... Regions come back as RGB uint8; transparent pixels (outside the scanned
 area) are composited onto the slide's background colour (``openslide.background-color``, else white).
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,9 +22,11 @@ class SlideError(ValueError):
 def _openslide():
     try:
         import openslide
-    except ImportError as exc:                    # the package or its library is missing
-        raise SlideError(f"openslide cannot be imported ({exc}); run `make setup` (requirements.txt installs "
-                         "openslide-python and openslide-bin)") from exc
+    except ImportError as exc:  # the package or its library is missing
+        raise SlideError(
+            f"openslide cannot be imported ({exc}); run `make setup` (requirements.txt installs "
+            "openslide-python and openslide-bin)"
+        ) from exc
     return openslide
 
 
@@ -41,8 +44,9 @@ class Slide:
         try:
             self._osr = openslide.OpenSlide(str(self.path))
         except openslide.OpenSlideUnsupportedFormatError:
-            raise SlideError(f"{self.path}: not a slide format OpenSlide reads (SVS, NDPI, MRXS, SCN, tiled TIFF, "
-                             "DICOM, ...)") from None
+            raise SlideError(
+                f"{self.path}: not a slide format OpenSlide reads (SVS, NDPI, MRXS, SCN, tiled TIFF, DICOM, ...)"
+            ) from None
         except openslide.OpenSlideError as exc:
             raise SlideError(f"{self.path}: OpenSlide cannot open it ({exc})") from None
         self.properties: dict[str, str] = dict(self._osr.properties)
@@ -51,7 +55,7 @@ class Slide:
         self.level_downsamples: list[float] = [float(d) for d in self._osr.level_downsamples]
         bg = self.properties.get("openslide.background-color", "FFFFFF")
         try:
-            self.background = tuple(int(bg[i:i + 2], 16) for i in (0, 2, 4))
+            self.background = tuple(int(bg[i : i + 2], 16) for i in (0, 2, 4))
         except ValueError:
             self.background = (255, 255, 255)
 
@@ -75,9 +79,11 @@ class Slide:
         ds = self.level_downsamples[level]
         try:
             rgba = self._osr.read_region((int(round(x0 * ds)), int(round(y0 * ds))), level, (x1 - x0, y1 - y0))
-        except Exception as exc:            # openslide raises OpenSlideError on corrupt tiles
-            raise SlideError(f"{self.path}: cannot read level {level} rows {y0}..{y1} columns {x0}..{x1} "
-                             f"({exc.__class__.__name__}: {exc})") from None
+        except Exception as exc:  # openslide raises OpenSlideError on corrupt tiles
+            raise SlideError(
+                f"{self.path}: cannot read level {level} rows {y0}..{y1} columns {x0}..{x1} "
+                f"({exc.__class__.__name__}: {exc})"
+            ) from None
         a = np.asarray(rgba)
         alpha = a[:, :, 3:4].astype(np.float32) / 255
         if alpha.min() >= 1:
@@ -90,6 +96,7 @@ class Slide:
         the coarsest fitting level in strips and block-averaged by a whole factor: (H x W x 3 uint8, downsample)."""
         from pipeline.wsi.magnification import choose_level
         from pipeline.wsi.tissue import block_mean
+
         level = choose_level(self.level_downsamples, max(1.0, max_downsample))
         ld = self.level_downsamples[level]
         k = max(1, int(max_downsample / ld + 1e-6))

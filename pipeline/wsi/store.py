@@ -5,6 +5,7 @@ float32, model magnification); a file under that name is a finished tile (it is 
 when complete), so an interrupted slide resumes from the tiles present. ``.r<row>_c<col>.lock`` is
 the claim of the worker computing it (:class:`pipeline.claims.Claim`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -6,6 +6,7 @@ output pixel then sees exactly the input it sees when the slide is computed in o
 context is the engine's reach: 16 px for the 32x32 windows of ``reference``/``exact``, more for
 ``fcn`` (see :attr:`pipeline.inference.Engine.context`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Tile:
     """Tile ``(row, col)`` of the grid: model pixels [y0, y1) x [x0, x1)."""
+
     row: int
     col: int
     y0: int
@@ -41,8 +43,11 @@ def grid(shape: tuple[int, int], size: int) -> list[Tile]:
     if size < 1:
         raise ValueError(f"tile size must be positive, got {size}")
     h, w = shape
-    return [Tile(r, c, y, min(y + size, h), x, min(x + size, w))
-            for r, y in enumerate(range(0, h, size)) for c, x in enumerate(range(0, w, size))]
+    return [
+        Tile(r, c, y, min(y + size, h), x, min(x + size, w))
+        for r, y in enumerate(range(0, h, size))
+        for c, x in enumerate(range(0, w, size))
+    ]
 
 
 def with_context(tile: Tile, context: int, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -56,7 +61,7 @@ def part(items: list, index: int, count: int) -> list:
     if count < 1 or not 0 <= index < count:
         raise ValueError(f"part {index} of {count}: the index must be in 0..{count - 1}")
     n = len(items)
-    return items[index * n // count:(index + 1) * n // count]
+    return items[index * n // count : (index + 1) * n // count]
 
 
 def parse_part(text: str) -> tuple[int, int]:
@@ -65,5 +70,5 @@ def parse_part(text: str) -> tuple[int, int]:
         i, n = (int(v) for v in text.split("/"))
     except ValueError:
         raise ValueError(f"--part {text!r}: write I/N, e.g. 0/4 for the first of four parts") from None
-    part([], i, n)                      # validates
+    part([], i, n)  # validates
     return i, n

@@ -9,6 +9,7 @@ Methods (``--tissue``):
   background), tissue where the grey level in [0, 1] is at most ``threshold`` (0.8).
 - ``none``: every pixel is tissue (every tile is computed).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,6 +37,7 @@ def tissue_mask(rgb: np.ndarray, method: str = "otsu", threshold: float = GREY_T
         if grey.max() - grey.min() < 1e-9:
             return np.zeros(grey.shape, dtype=bool)
         from skimage.filters import threshold_otsu
+
         return grey < threshold_otsu(grey)
     raise ValueError(f"unknown tissue method {method!r}; choose from {', '.join(METHODS)}")
 
@@ -47,7 +49,7 @@ def tissue_fraction(mask: np.ndarray, box: tuple[int, int, int, int], scale: flo
     r0, c0 = int(np.floor(y0 * scale)), int(np.floor(x0 * scale))
     r1 = max(r0 + 1, int(np.ceil(y1 * scale - 1e-9)))
     c1 = max(c0 + 1, int(np.ceil(x1 * scale - 1e-9)))
-    sub = mask[min(r0, mask.shape[0] - 1):r1, min(c0, mask.shape[1] - 1):c1]
+    sub = mask[min(r0, mask.shape[0] - 1) : r1, min(c0, mask.shape[1] - 1) : c1]
     return float(sub.mean()) if sub.size else 0.0
 
 

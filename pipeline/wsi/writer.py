@@ -14,6 +14,7 @@ ones (every 2nd, 4th, ... pixel: nearest neighbour, so class maps stay class map
 tile, with the resolution tags set (OpenSlide reports their mpp); they are written strip by strip
 from the tile files, never the whole slide in memory.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,14 @@ log = logging.getLogger(__name__)
 TIFF_TILE = 256
 
 
-def gather(tiles: dict[tuple[int, int], Tile], store: TileStore, tile_size: int, rows: np.ndarray, cols: np.ndarray,
-           n_classes: int) -> np.ndarray:
+def gather(
+    tiles: dict[tuple[int, int], Tile],
+    store: TileStore,
+    tile_size: int,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    n_classes: int,
+) -> np.ndarray:
     """Probabilities at model pixels ``rows`` x ``cols`` (sorted global coordinates), len(rows) x
     len(cols) x n_classes float32; 0 where no tile was computed."""
     out = np.zeros((len(rows), len(cols), n_classes), dtype=np.float32)
@@ -65,30 +72,45 @@ def _tiles_of(strips: Iterator[np.ndarray], width: int, tile: int) -> Iterator[n
     for strip in strips:
         for x in range(0, width, tile):
             block = np.zeros((tile, tile) + strip.shape[2:], dtype=strip.dtype)
-            part = strip[:, x:x + tile]
-            block[:part.shape[0], :part.shape[1]] = part
+            part = strip[:, x : x + tile]
+            block[: part.shape[0], : part.shape[1]] = part
             yield block
 
 
-def write_pyramid(path: Path, shape: tuple[int, int], samples: int, strip: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                  mpp: float | None = None, tile: int = TIFF_TILE) -> list[tuple[int, int]]:
+def write_pyramid(
+    path: Path,
+    shape: tuple[int, int],
+    samples: int,
+    strip: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    mpp: float | None = None,
+    tile: int = TIFF_TILE,
+) -> list[tuple[int, int]]:
     """Write a pyramidal tiled TIFF atomically; ``strip(rows, cols)`` returns the uint8 pixels at those
     full-resolution coordinates (len(rows) x len(cols) [x samples]). Returns the levels' (rows, columns)."""
     import tifffile
+
     h, w = shape
     levels = []
     res = {} if mpp is None else {"resolutionunit": "CENTIMETER"}
-    with atomic.atomic_path(Path(path)) as tmp, tifffile.TiffWriter(tmp, bigtiff=h * w * samples > 2 ** 31) as tw:
+    with atomic.atomic_path(Path(path)) as tmp, tifffile.TiffWriter(tmp, bigtiff=h * w * samples > 2**31) as tw:
         for k, step in enumerate(pyramid_steps(shape, tile)):
             cols = np.arange(0, w, step)
             rows_all = np.arange(0, h, step)
-            strips = (strip(rows_all[y:y + tile], cols) for y in range(0, len(rows_all), tile))
+            strips = (strip(rows_all[y : y + tile], cols) for y in range(0, len(rows_all), tile))
             lshape = (len(rows_all), len(cols)) + ((samples,) if samples > 1 else ())
             if mpp is not None:
                 res["resolution"] = (1e4 / (mpp * step), 1e4 / (mpp * step))
-            tw.write(_tiles_of(strips, len(cols), tile), shape=lshape, dtype=np.uint8, tile=(tile, tile),
-                     photometric="rgb" if samples == 3 else "minisblack", compression="zlib",
-                     subfiletype=1 if k else 0, metadata=None, **res)
+            tw.write(
+                _tiles_of(strips, len(cols), tile),
+                shape=lshape,
+                dtype=np.uint8,
+                tile=(tile, tile),
+                photometric="rgb" if samples == 3 else "minisblack",
+                compression="zlib",
+                subfiletype=1 if k else 0,
+                metadata=None,
+                **res,
+            )
             levels.append(lshape[:2])
     return levels
 

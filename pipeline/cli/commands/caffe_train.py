@@ -1,4 +1,5 @@
 """``python -m pipeline caffe-train``: caffe train on any rendered solver (resuming)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,6 +15,10 @@ def add(sub) -> None:
 
 def run(a) -> int:
     from pipeline import training
+
     res = training.train(a.solver, gpu=a.gpu, resume=not a.no_resume)
-    print(f"model: {res.model}\nlog: {res.log}\ncsv: {res.csv}" + (f"\nresumed from {res.resumed_from}" if res.resumed_from else ""))
+    print(
+        f"model: {res.model}\nlog: {res.log}\ncsv: {res.csv}"
+        + (f"\nresumed from {res.resumed_from}" if res.resumed_from else "")
+    )
     return 0

@@ -7,6 +7,7 @@
 NAME and X are a use case (name or command, e.g. ``epi`` or ``usecase2``) or a data set of
 ``pipeline/usecases/datasets.py`` (``nuclei``, ``tubule``...).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,7 @@ def _sources() -> dict[str, tuple[str, tuple]]:
     """name -> (title, archives) for every use case with archives and every declared data set."""
     from pipeline.usecases import REGISTRY
     from pipeline.usecases.datasets import DATASETS
+
     out = {name: (f"data set {a.name}", (a,)) for name, a in DATASETS.items()}
     for name, uc in REGISTRY.items():
         if uc.archives:
@@ -36,46 +38,69 @@ def _fetch_options(p: argparse.ArgumentParser) -> None:
 
 def add(sub) -> None:
     names = sorted(_sources())
-    da = sub.add_parser("data", help="download a data set (data fetch NAME) or check one (data check DATA --usecase X)",
-                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    da = sub.add_parser(
+        "data",
+        help="download a data set (data fetch NAME) or check one (data check DATA --usecase X)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     dsub = da.add_subparsers(dest="data_command", required=True, metavar="{fetch,check,NAME}")
     f = dsub.add_parser("fetch", help="download a data set's archive (progress, resumable, sha256)")
     f.add_argument("name", choices=names, metavar="NAME", help="use case or data set: " + ", ".join(names))
     _fetch_options(f)
     c = dsub.add_parser("check", help="what an archive or folder holds (patients, images, masks, sizes, values)")
     c.add_argument("data", type=Path, help="archive or folder")
-    c.add_argument("--usecase", required=True, choices=names, metavar="X", help="use case or data set: " + ", ".join(names))
-    c.add_argument("--work", type=Path, help="extract under WORK/data (as the use-case run does; default: a "
-                                             "temporary folder, removed afterwards)")
+    c.add_argument(
+        "--usecase", required=True, choices=names, metavar="X", help="use case or data set: " + ", ".join(names)
+    )
+    c.add_argument(
+        "--work",
+        type=Path,
+        help="extract under WORK/data (as the use-case run does; default: a temporary folder, removed afterwards)",
+    )
     c.add_argument("--json", type=Path, help="also write the report as JSON")
     c.add_argument("--no-verify", action="store_true", help="accept a checksum mismatch (deliberate)")
     c.set_defaults(func=run_check)
-    for name in names:                       # `data <name>`: same as `data fetch <name>`
-        p = dsub.add_parser(name)           # no help: not listed
+    for name in names:  # `data <name>`: same as `data fetch <name>`
+        p = dsub.add_parser(name)  # no help: not listed
         p.set_defaults(name=name)
         _fetch_options(p)
 
 
 def run_fetch(a) -> int:
     from pipeline import data
+
     title, archives = _sources()[a.name]
     for arch in archives:
         path = data.fetch(arch, a.dest, url=a.url, verify_hash=not a.no_verify)
         rec = json.loads(path.with_name(path.name + ".json").read_text())
-        state = ("verified against the published sha256" if rec["verified"] else
-                 "UNVERIFIED: no published checksum" + (" (or --no-verify)" if arch.sha256 else "") +
-                 "; recorded in " + path.name + ".json")
+        state = (
+            "verified against the published sha256"
+            if rec["verified"]
+            else "UNVERIFIED: no published checksum"
+            + (" (or --no-verify)" if arch.sha256 else "")
+            + "; recorded in "
+            + path.name
+            + ".json"
+        )
         print(f"{a.name} ({title}): {path}\n  {rec['bytes']} bytes, sha256 {rec['sha256']} ({state})")
     return 0
 
 
 def run_check(a) -> int:
     from pipeline import data, datacheck
+
     title, archives = _sources()[a.usecase]
     with tempfile.TemporaryDirectory(prefix="data-check-") as tmp:
         cache = Path(a.work) / "data" if a.work else Path(tmp)
-        match, check = data.locate(a.data, cache, archives, allow=data.allow_unverified(a.no_verify), always_hash=True,
-                                   fetch_hint=f"python -m pipeline data fetch {a.usecase} --dest DIR")
+        match, check = data.locate(
+            a.data,
+            cache,
+            archives,
+            allow=data.allow_unverified(a.no_verify),
+            always_hash=True,
+            fetch_hint=f"python -m pipeline data fetch {a.usecase} --dest DIR",
+        )
         report = datacheck.inventory(match)
     report = {"data": str(a.data), "archive": check.__dict__ if check else None, **report}
     print(datacheck.format_report(report, title))

@@ -1,4 +1,5 @@
 """``python -m pipeline doctor``: versions and paths of Caffe, pycaffe and the dependencies."""
+
 from __future__ import annotations
 
 
@@ -10,4 +11,5 @@ def add(sub) -> None:
 
 def run(a) -> int:
     from pipeline import doctor
+
     return doctor.main(quiet=a.quiet)

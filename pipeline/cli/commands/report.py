@@ -5,6 +5,7 @@ options, start and end) and ends by building the report; this command rebuilds i
 folder alone, recomputing nothing. The use case's ``report`` hook supplies the headline and the
 pictures (:mod:`pipeline.usecases.base`); the page is :mod:`pipeline.report`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,14 @@ _NOT_OPTIONS = {"usecase", "demo", "func", "command", "verbose", "stages", "argv
 
 def add(sub) -> None:
     from pipeline.usecases import REGISTRY
+
     r = sub.add_parser("report", help="rebuild WORK/report/index.html from a finished work folder (recomputes nothing)")
     r.add_argument("work", type=Path, help="work folder of a use-case run")
-    r.add_argument("--usecase", choices=list(REGISTRY),
-                   help=f"use case of the folder when it has no {RUN_JSON} (runs of older versions)")
+    r.add_argument(
+        "--usecase",
+        choices=list(REGISTRY),
+        help=f"use case of the folder when it has no {RUN_JSON} (runs of older versions)",
+    )
     r.set_defaults(func=run)
 
 
@@ -36,6 +41,7 @@ def run(a) -> int:
 
 
 # --------------------------------------------------------------------------- run.json
+
 
 def _jsonable(v):
     if isinstance(v, Path):
@@ -49,9 +55,11 @@ def _jsonable(v):
 
 def _version() -> str:
     from pipeline import REPO_ROOT, __version__
+
     try:
-        out = subprocess.run(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10
+        )
         commit = out.stdout.strip() if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
         commit = ""
@@ -69,15 +77,22 @@ def record_run(work: Path, uc, args: argparse.Namespace, stages: tuple[str, ...]
     (with the options as the run left them). The commands of earlier runs in the folder are kept
     under "history"."""
     from pipeline import atomic
+
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     old = read_run(work)
     now = time.strftime("%Y-%m-%d %H:%M:%S")
     command = "python -m pipeline " + shlex.join(getattr(args, "argv", []) or [])
-    doc = {"usecase": uc.name, "command": command, "demo": bool(getattr(args, "demo", False)),
-           "stages": list(stages), "options": {k: _jsonable(v) for k, v in sorted(vars(args).items())
-                                               if k not in _NOT_OPTIONS},
-           "pipeline": _version(), "started": now, "finished": None}
+    doc = {
+        "usecase": uc.name,
+        "command": command,
+        "demo": bool(getattr(args, "demo", False)),
+        "stages": list(stages),
+        "options": {k: _jsonable(v) for k, v in sorted(vars(args).items()) if k not in _NOT_OPTIONS},
+        "pipeline": _version(),
+        "started": now,
+        "finished": None,
+    }
     if finished:
         doc["started"] = old.get("started", now)
         doc["finished"] = now
@@ -91,6 +106,7 @@ def record_run(work: Path, uc, args: argparse.Namespace, stages: tuple[str, ...]
 
 
 # --------------------------------------------------------------------------- the page
+
 
 def _duration(started: str | None, finished: str | None) -> str:
     """'1 h 02 min', '3 min 05 s' or '8 s' between two run.json times ('%Y-%m-%d %H:%M:%S'); '' when
@@ -108,6 +124,7 @@ def options_of(uc, run: dict) -> list:
     """The run's options, those changing numbers (``uc.numeric_options``) first, each beside the
     published run's value (the default of ``uc.command``)."""
     from pipeline.report import Option
+
     p = argparse.ArgumentParser(add_help=False)
     uc.add_arguments(p, demo=False)
     # argparse has no public list of a parser's actions; _actions has been stable since Python 2.7
@@ -117,10 +134,15 @@ def options_of(uc, run: dict) -> list:
 
     def flag(k: str) -> str:
         return flags.get(k, "--" + k.replace("_", "-"))
-    out = [Option(k, flag(k), recorded.get(k), _jsonable(p.get_default(k)), True, k in negated)
-           for k in uc.numeric_options]
-    out += [Option(k, flag(k), v, None, False, k in negated)
-            for k, v in recorded.items() if k not in uc.numeric_options and k not in ("work", "data")]
+
+    out = [
+        Option(k, flag(k), recorded.get(k), _jsonable(p.get_default(k)), True, k in negated) for k in uc.numeric_options
+    ]
+    out += [
+        Option(k, flag(k), v, None, False, k in negated)
+        for k, v in recorded.items()
+        if k not in uc.numeric_options and k not in ("work", "data")
+    ]
     return out
 
 
@@ -128,6 +150,7 @@ def build_for(work: Path, usecase: str | None = None) -> Path:
     """Build ``WORK/report/`` for the use case recorded in ``WORK/run.json`` (or ``usecase``)."""
     from pipeline import report
     from pipeline.usecases import get
+
     work = Path(work)
     run = read_run(work)
     name = usecase or run.get("usecase")
@@ -137,20 +160,48 @@ def build_for(work: Path, usecase: str | None = None) -> Path:
     title = f"Use case {uc.number}: {uc.title}" if uc.number else uc.title
     facts = [("work folder", str(work.resolve())), ("use case", f"{uc.name} ({uc.command})")]
     if run:
-        facts += [("stages", ", ".join(run.get("stages", []))), ("started", run.get("started") or "–"),
-                  ("finished", run.get("finished") or "not finished (interrupted, or still running)"),
-                  ("pipeline version", run.get("pipeline", "–"))]
+        facts += [
+            ("stages", ", ".join(run.get("stages", []))),
+            ("started", run.get("started") or "–"),
+            ("finished", run.get("finished") or "not finished (interrupted, or still running)"),
+            ("pipeline version", run.get("pipeline", "–")),
+        ]
         took = _duration(run.get("started"), run.get("finished"))
         if took:
-            facts.append(("this command took", took + (" (artefacts finished by the earlier commands below were "
-                                                        "reused, not recomputed)" if run.get("history") else "")))
-        facts += [(f"earlier command {i}", f"{h.get('command')} (started {h.get('started')}, "
-                   + (f"finished {h['finished']})" if h.get("finished") else "did not finish)"))
-                  for i, h in enumerate(run.get("history", []), start=1)]
-    generated = ("The data are GENERATED images (made by the demo, not real tissue): the numbers show the "
-                 "pipeline works end to end and say nothing about the published task. The demo also runs far "
-                 "fewer iterations than the publication (see the options).") if run.get("demo") else ""
-    page = report.Page(title=title, command=run.get("command", ""), generated=generated, facts=facts,
-                       options=options_of(uc, run) if run else [],
-                       rebuild=f"python -m pipeline report {shlex.quote(str(work))}")
+            facts.append(
+                (
+                    "this command took",
+                    took
+                    + (
+                        " (artefacts finished by the earlier commands below were reused, not recomputed)"
+                        if run.get("history")
+                        else ""
+                    ),
+                )
+            )
+        facts += [
+            (
+                f"earlier command {i}",
+                f"{h.get('command')} (started {h.get('started')}, "
+                + (f"finished {h['finished']})" if h.get("finished") else "did not finish)"),
+            )
+            for i, h in enumerate(run.get("history", []), start=1)
+        ]
+    generated = (
+        (
+            "The data are GENERATED images (made by the demo, not real tissue): the numbers show the "
+            "pipeline works end to end and say nothing about the published task. The demo also runs far "
+            "fewer iterations than the publication (see the options)."
+        )
+        if run.get("demo")
+        else ""
+    )
+    page = report.Page(
+        title=title,
+        command=run.get("command", ""),
+        generated=generated,
+        facts=facts,
+        options=options_of(uc, run) if run else [],
+        rebuild=f"python -m pipeline report {shlex.quote(str(work))}",
+    )
     return report.build(work, page, lambda pictures: uc.report(work, run, pictures))

@@ -1,4 +1,5 @@
 """``python -m pipeline status WORK``: each task of a submitted run: done, queued, running, failed..."""
+
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ def add(sub) -> None:
 def run_status(a) -> int:
     from pipeline.cli.usecase_command import parse_usecase_argv
     from pipeline.scheduler import status
+
     result = status.status(a.work, parse_usecase_argv)
     if a.json:
         print(json.dumps(status.as_json(result), indent=1))

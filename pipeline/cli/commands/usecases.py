@@ -1,4 +1,5 @@
 """``python -m pipeline usecases``: the registered use cases and their commands."""
+
 from __future__ import annotations
 
 
@@ -9,9 +10,12 @@ def add(sub) -> None:
 
 def run(a) -> int:
     from pipeline.usecases import REGISTRY
+
     print("| name | use case | command | demo | step-5 magnification | stages |")
     print("|---|---|---|---|---|---|")
     for uc in REGISTRY.values():
-        print(f"| {uc.name} | {uc.number or '–'}: {uc.title} | {uc.command} | {uc.demo_command or '–'} | "
-              f"{uc.magnification:g} | {','.join(uc.stages)} |")
+        print(
+            f"| {uc.name} | {uc.number or '–'}: {uc.title} | {uc.command} | {uc.demo_command or '–'} | "
+            f"{uc.magnification:g} | {','.join(uc.stages)} |"
+        )
     return 0

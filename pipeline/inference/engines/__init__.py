@@ -1,4 +1,5 @@
 """Step-5 engines behind one interface (:class:`Engine`): reference, exact, fcn."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,15 @@ from pipeline.inference.engines.reference import ReferenceEngine
 ENGINES: dict[str, type[Engine]] = {e.name: e for e in (ReferenceEngine, ExactEngine, FCNEngine)}
 
 
-def make_engine(mode: str, model: Path, mean: Path, deploy: Path | None = None, dropout: bool = False,
-                gpu: bool = False, net_dir: Path | None = None) -> Engine:
+def make_engine(
+    mode: str,
+    model: Path,
+    mean: Path,
+    deploy: Path | None = None,
+    dropout: bool = False,
+    gpu: bool = False,
+    net_dir: Path | None = None,
+) -> Engine:
     """An engine of the given mode ("reference", "exact", "fcn"); nets it renders go to ``net_dir``."""
     if mode not in ENGINES:
         raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(ENGINES)}")

@@ -1,4 +1,5 @@
 """The interface every step-5 engine implements."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -19,10 +20,11 @@ Progress = Callable[[int], None]
 @dataclass
 class Options:
     """Which pixels an engine computes and how (see ``python -m pipeline infer --help``)."""
-    stride: int = 1                  #: compute every S-th row and column
-    all_pixels: bool = False         #: also the first row and column the original never computes
-    batch: int = 2048                #: windows per net forward (exact engine)
-    max_rows: int | None = None      #: compute only the first N computed rows (benchmarks)
+
+    stride: int = 1  #: compute every S-th row and column
+    all_pixels: bool = False  #: also the first row and column the original never computes
+    batch: int = 2048  #: windows per net forward (exact engine)
+    max_rows: int | None = None  #: compute only the first N computed rows (benchmarks)
     #: H x W bool: compute exactly these pixels (stride, all_pixels and max_rows then do not apply),
     #: as RADHicaL's cascade does (create_output_image_vector.py); None: the rules above
     mask: np.ndarray | None = None
@@ -34,6 +36,7 @@ class Engine(ABC):
     Set-up shared by the engines: the deploy net (given, or rendered from the template into
     ``net_dir``), the weights, the mean, CPU or GPU.
     """
+
     #: Name of the engine (``--mode``).
     name: ClassVar[str]
     #: Input pixels on each side that a pixel's value depends on: an image cut with this margin
@@ -43,9 +46,16 @@ class Engine(ABC):
     #: work scales with the mask) or "bbox" (the mask's bounding box plus a margin is computed).
     mask_work: ClassVar[str] = "windows"
 
-    def __init__(self, model: Path, mean: Path, deploy: Path | None = None, dropout: bool = False,
-                 gpu: bool = False, net_dir: Path | None = None):
-        if gpu:          # before any net is rendered or made: without a usable GPU Caffe ends the process
+    def __init__(
+        self,
+        model: Path,
+        mean: Path,
+        deploy: Path | None = None,
+        dropout: bool = False,
+        gpu: bool = False,
+        net_dir: Path | None = None,
+    ):
+        if gpu:  # before any net is rendered or made: without a usable GPU Caffe ends the process
             require_gpu()
         self.model, self.mean_path = Path(model), Path(mean)
         self.n_out = num_outputs(self.model)
@@ -57,8 +67,10 @@ class Engine(ABC):
     @staticmethod
     def computed(h: int, w: int, opts: Options) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) an engine computes for an h x w image under ``opts`` (``max_rows`` applied)."""
-        return (computed_coords(h, opts.stride, opts.all_pixels)[:opts.max_rows],
-                computed_coords(w, opts.stride, opts.all_pixels))
+        return (
+            computed_coords(h, opts.stride, opts.all_pixels)[: opts.max_rows],
+            computed_coords(w, opts.stride, opts.all_pixels),
+        )
 
     @classmethod
     def window_total(cls, h: int, w: int, opts: Options) -> int:

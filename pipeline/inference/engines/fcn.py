@@ -4,6 +4,7 @@ Its numbers differ from the original's (measured in the README): each window's c
 longer see zero padding at the window border, pooling at the window's edge covers neighbours, and
 the per-channel mean replaces the per-pixel mean image.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,9 +45,18 @@ class FCNEngine(Engine):
         self.stages = []
         for stage, channels in ((1, 3), (2, 32), (3, 32), (4, 64)):
             path = self.net_dir / f"fcn_stage{stage}_{self.n_out}{'_dropout' if self.dropout else ''}.prototxt"
-            templates.write_if_changed(path, templates.render(
-                "fcn_stage.prototxt.j2", stage=stage, channels=channels, height=64, width=64,
-                dropout=self.dropout, num_output=self.n_out))
+            templates.write_if_changed(
+                path,
+                templates.render(
+                    "fcn_stage.prototxt.j2",
+                    stage=stage,
+                    channels=channels,
+                    height=64,
+                    width=64,
+                    dropout=self.dropout,
+                    num_output=self.n_out,
+                ),
+            )
             self.stages.append(self._caffe.Net(str(path), self._caffe.TEST))
         for net in self.stages:
             for name, blobs in net.params.items():
@@ -111,26 +121,28 @@ class FCNEngine(Engine):
         out = np.zeros((h, w, self.n_out), dtype=np.float32)
         if opts.mask is not None:
             return self._run_masked(x, h, w, opts.mask, out, progress)
-        if opts.stride == 8:          # one branch: the computed grid is the net's own 8-pixel grid
+        if opts.stride == 8:  # one branch: the computed grid is the net's own 8-pixel grid
             off = 0 if opts.all_pixels else 1
             oy, ox, oxm = [off], [off], [(w - off) % 8]
-        else:                          # every offset 0..7 on both axes
+        else:  # every offset 0..7 on both axes
             oy = ox = oxm = list(range(8))
         prob = self._region(x, h, w, oy, ox, oxm)
         rows, cols = self.computed(h, w, opts)
         out[np.ix_(rows, cols)] = prob[np.ix_(rows, cols)]
-        if progress is not None:      # one pass over the whole image: the windows come at once
+        if progress is not None:  # one pass over the whole image: the windows come at once
             progress(len(rows) * len(cols))
         return np.nan_to_num(out)
 
-    def _run_masked(self, x: np.ndarray, h: int, w: int, mask: np.ndarray, out: np.ndarray,
-                    progress: Progress | None = None) -> np.ndarray:
+    def _run_masked(
+        self, x: np.ndarray, h: int, w: int, mask: np.ndarray, out: np.ndarray, progress: Progress | None = None
+    ) -> np.ndarray:
         """Clusters of masked pixels (closer than 2 x :data:`MASK_MARGIN`) are computed box by box,
         each box the cluster's bounding box widened by the margin (the net's receptive field reaches
         about 18 px beyond a window; pooling edges a few more): the masked pixels get the whole
         image's values to float precision (tested), and the work scales with the boxes' area."""
         from scipy.ndimage import find_objects, label, maximum_filter
-        mask_coords(mask, (h, w))                              # shape check
+
+        mask_coords(mask, (h, w))  # shape check
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return out
@@ -143,8 +155,9 @@ class FCNEngine(Engine):
             rr, cc = rr + sl[0].start, cc + sl[1].start
             r0, r1 = max(0, rr.min() - MASK_MARGIN), min(h, rr.max() + 1 + MASK_MARGIN)
             c0, c1 = max(0, cc.min() - MASK_MARGIN), min(w, cc.max() + 1 + MASK_MARGIN)
-            prob = self._region(np.ascontiguousarray(x[:, r0:r1 + 2 * HW, c0:c1 + 2 * HW]), r1 - r0, c1 - c0,
-                                offs, offs, offs)
+            prob = self._region(
+                np.ascontiguousarray(x[:, r0 : r1 + 2 * HW, c0 : c1 + 2 * HW]), r1 - r0, c1 - c0, offs, offs, offs
+            )
             out[rr, cc] = np.nan_to_num(prob[rr - r0, cc - c0])
             if progress is not None:
                 progress(len(rr))

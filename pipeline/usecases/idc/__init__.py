@@ -4,6 +4,7 @@ Modules: ``dataset`` (archive, layout, split, generated cohort), ``patches`` (MA
 ``runner`` (the stages end to end), ``evaluation`` (patch-level scores: invented here, the original
 had none in code), ``regression`` (the four released models against yours).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,30 +20,43 @@ log = logging.getLogger(__name__)
 
 VARIANT_NAMES = ("crop", "resize", "crop-morerot")
 #: Single-stage commands (``python -m pipeline patches --data ... --work ...``).
-STAGE_HELP = {"patches": "step 1: patches and faithful TAB lists",
-              "lists": "space-separated list copies for convert_imageset",
-              "dbs": "LevelDBs (convert_imageset) and mean (compute_image_mean)",
-              "prototxt": "render solver, train/test and deploy nets, job scripts",
-              "train": "caffe train (resumes from the newest solverstate)"}
+STAGE_HELP = {
+    "patches": "step 1: patches and faithful TAB lists",
+    "lists": "space-separated list copies for convert_imageset",
+    "dbs": "LevelDBs (convert_imageset) and mean (compute_image_mean)",
+    "prototxt": "render solver, train/test and deploy nets, job scripts",
+    "train": "caffe train (resumes from the newest solverstate)",
+}
 
 
 class IDC(UseCase):
     """Use case 6: IDC vs non-IDC patches of 162 patients (84/29/49 train/val/test)."""
+
     name = "idc"
     number = 6
     title = "invasive ductal carcinoma (patch level)"
     command = "usecase6"
     demo_command = "demo"
     magnification = 1.0
-    source_objective = 2.5              # recalled: Cruz-Roa et al. 2014 cut the patches from 40x slides downsampled 16:1
+    source_objective = 2.5  # recalled: Cruz-Roa et al. 2014 cut the patches from 40x slides downsampled 16:1
     stages = ("patches", "lists", "dbs", "prototxt", "train", "evaluate")
     archives = (datasets.IDC,)
     released_folder = "uc6-idc"
     published = (
-        Figure("f_score", 0.7648, "code comment", "published, crop: step1 code comment (no extra rotations)",
-               variant="crop"),
-        Figure("f_score", 0.7558, "code comment", "published, crop-morerot: step1 code comment (extra rotations)",
-               variant="crop-morerot"),
+        Figure(
+            "f_score",
+            0.7648,
+            "code comment",
+            "published, crop: step1 code comment (no extra rotations)",
+            variant="crop",
+        ),
+        Figure(
+            "f_score",
+            0.7558,
+            "code comment",
+            "published, crop-morerot: step1 code comment (extra rotations)",
+            variant="crop-morerot",
+        ),
         Figure("f_score", 0.7648, "recalled", "published, paper (JPI 2016)"),
         Figure("balanced_accuracy", 0.8468, "recalled", "published, paper (JPI 2016)"),
         Figure("f_score", 0.7180, "recalled", "Cruz-Roa et al. 2014"),
@@ -59,22 +73,37 @@ class IDC(UseCase):
             # fixed by the demo; recorded so that its report shows them
             parser.set_defaults(variant="crop", dropout=False, caffe_shuffle=False, oversample=True)
             return
-        parser.add_argument("--data", type=Path, required=True,
-                            help=f"IDC data: {IDC_ZIP} or a folder in the PATIENT/{{0,1}}/*.png layout")
+        parser.add_argument(
+            "--data",
+            type=Path,
+            required=True,
+            help=f"IDC data: {IDC_ZIP} or a folder in the PATIENT/{{0,1}}/*.png layout",
+        )
         parser.add_argument("--work", type=Path, required=True, help="work folder (patches, lists, DBs, models, eval)")
         self._model_arguments(parser)
         self._run_arguments(parser)
-        parser.add_argument("--no-oversample", dest="oversample", action="store_false",
-                            help="evaluate the centre window only (the original averaged it with its mirror)")
+        parser.add_argument(
+            "--no-oversample",
+            dest="oversample",
+            action="store_false",
+            help="evaluate the centre window only (the original averaged it with its mirror)",
+        )
 
     @staticmethod
     def _run_arguments(parser: argparse.ArgumentParser) -> None:
         """Options of the stages before evaluation (the evaluate stage checks its inputs against them)."""
-        parser.add_argument("--iter", dest="iterations", type=int, default=600000,
-                            help="training iterations (published 600000)")
-        parser.add_argument("--seed", type=int, default=1, help="seed of the list shuffle and Caffe's random_seed (default 1)")
-        parser.add_argument("--caffe-shuffle", action="store_true", help="let convert_imageset -shuffle (unseeded, as the original)")
-        parser.add_argument("--split-dir", type=Path, help="folder with cases_{train,val,test}.txt (default: the published split)")
+        parser.add_argument(
+            "--iter", dest="iterations", type=int, default=600000, help="training iterations (published 600000)"
+        )
+        parser.add_argument(
+            "--seed", type=int, default=1, help="seed of the list shuffle and Caffe's random_seed (default 1)"
+        )
+        parser.add_argument(
+            "--caffe-shuffle", action="store_true", help="let convert_imageset -shuffle (unseeded, as the original)"
+        )
+        parser.add_argument(
+            "--split-dir", type=Path, help="folder with cases_{train,val,test}.txt (default: the published split)"
+        )
         parser.add_argument("--skip-bad", action="store_true", help="record unreadable PNGs and go on")
         parser.add_argument("--jobs", type=int, help="patch workers (default: all cores)")
         parser.add_argument("--test-interval", type=int, help="solver test_interval (published 10000)")
@@ -83,8 +112,12 @@ class IDC(UseCase):
 
     @staticmethod
     def _model_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--variant", default="crop", choices=VARIANT_NAMES,
-                            help="published patch variant (default crop = w32_noresize)")
+        parser.add_argument(
+            "--variant",
+            default="crop",
+            choices=VARIANT_NAMES,
+            help="published patch variant (default crop = w32_noresize)",
+        )
         parser.add_argument("--dropout", action="store_true", help="the dropout net (released w32_dropout)")
         parser.add_argument("--gpu", action="store_true", help="train and classify on the GPU")
 
@@ -95,8 +128,10 @@ class IDC(UseCase):
             self.add_arguments(s, demo=False)
             add_force_argument(s)
             s.set_defaults(usecase=self, demo=False, stages=stage)
-        e = sub.add_parser("evaluate", help="use case 6 patch-level scores: of any model (--model ...) or as the "
-                                            "stage (--data ... --work ...)")
+        e = sub.add_parser(
+            "evaluate",
+            help="use case 6 patch-level scores: of any model (--model ...) or as the stage (--data ... --work ...)",
+        )
         e.add_argument("--model", type=Path, help="caffemodel to evaluate (model mode)")
         e.add_argument("--mean", type=Path, help="its binaryproto mean (model mode)")
         e.add_argument("--deploy", type=Path, help="deploy prototxt (default: rendered from the template)")
@@ -108,8 +143,12 @@ class IDC(UseCase):
         e.add_argument("--json", type=Path, help="output JSON (model mode); CSV and Markdown are written beside it")
         e.add_argument("--data", type=Path, help="IDC data (stage mode)")
         e.add_argument("--work", type=Path, help="work folder (stage mode)")
-        e.add_argument("--no-oversample", dest="oversample", action="store_false",
-                       help="evaluate the window alone (default: averaged with its mirror, as caffe.Classifier.predict)")
+        e.add_argument(
+            "--no-oversample",
+            dest="oversample",
+            action="store_false",
+            help="evaluate the window alone (default: averaged with its mirror, as caffe.Classifier.predict)",
+        )
         self._model_arguments(e)
         self._run_arguments(e)
         add_force_argument(e)
@@ -119,78 +158,141 @@ class IDC(UseCase):
         """``python -m pipeline evaluate``: model mode (--model ...) or the stage (--data ... --work ...)."""
         from pipeline import lists
         from pipeline.usecases.idc import evaluation
+
         if a.model is None:
             if a.data is None or a.work is None:
-                raise ValueError("evaluate needs either --model, --mean and --json (model mode) or --data and --work (stage)")
+                raise ValueError(
+                    "evaluate needs either --model, --mean and --json (model mode) or --data and --work (stage)"
+                )
             return self.run(a, ("evaluate",))
         if a.mean is None or a.json is None:
             raise ValueError("evaluate --model needs --mean and --json")
         if a.patients_dir is None and (a.list is None or a.patch_dir is None):
             raise ValueError("evaluate --model needs --patients-dir ROOT, or --list FILE with --patch-dir DIR")
         patients = lists.read_names(a.patients_file) if a.patients_file else None
-        result = evaluation.evaluate(a.model, a.mean, a.variant, a.json, patients_dir=a.patients_dir, patients=patients,
-                                     list_path=a.list, patch_dir=a.patch_dir, oversample=a.oversample, dropout=a.dropout,
-                                     with_rotations=a.with_rotations, gpu=a.gpu, deploy=a.deploy,
-                                     figures=self.published)
+        result = evaluation.evaluate(
+            a.model,
+            a.mean,
+            a.variant,
+            a.json,
+            patients_dir=a.patients_dir,
+            patients=patients,
+            list_path=a.list,
+            patch_dir=a.patch_dir,
+            oversample=a.oversample,
+            dropout=a.dropout,
+            with_rotations=a.with_rotations,
+            gpu=a.gpu,
+            deploy=a.deploy,
+            figures=self.published,
+        )
         return {"overall": result["overall"], "table": str(Path(a.json).with_suffix(".md"))}
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
         from pipeline.templates import SolverParams
         from pipeline.usecases.idc import runner
+
         force = getattr(args, "force", False)
         if demo:
             data, data_recipe = self.demo_data(args.work, args.seed, force)
-            sp = SolverParams(max_iter=args.iterations, test_interval=100, snapshot=100, display=20,
-                              random_seed=args.seed)
+            sp = SolverParams(
+                max_iter=args.iterations, test_interval=100, snapshot=100, display=20, random_seed=args.seed
+            )
             args.split_dir = data
-            cfg = runner.Config(data=data, work=args.work, variant=args.variant, iterations=args.iterations,
-                                seed=args.seed, split_dir=data, solver=sp, figures=self.published, force=force,
-                                data_recipe=data_recipe)
+            cfg = runner.Config(
+                data=data,
+                work=args.work,
+                variant=args.variant,
+                iterations=args.iterations,
+                seed=args.seed,
+                split_dir=data,
+                solver=sp,
+                figures=self.published,
+                force=force,
+                data_recipe=data_recipe,
+            )
             summary = runner.run(cfg, stages)
-            summary["cohort"] = ("GENERATED (synthetic H&E-like patches): the numbers show the pipeline works, "
-                                 "nothing about IDC")
+            summary["cohort"] = (
+                "GENERATED (synthetic H&E-like patches): the numbers show the pipeline works, nothing about IDC"
+            )
             return summary
         sp = SolverParams(max_iter=args.iterations)
         for k in ("test_interval", "snapshot", "display"):
             if getattr(args, k, None):
                 setattr(sp, k, getattr(args, k))
-        cfg = runner.Config(data=args.data, work=args.work, variant=args.variant, iterations=args.iterations,
-                            seed=args.seed, caffe_shuffle=args.caffe_shuffle, gpu=args.gpu, dropout=args.dropout,
-                            split_dir=args.split_dir, skip_bad=args.skip_bad, jobs=args.jobs, solver=sp,
-                            oversample=args.oversample, figures=self.published, force=force)
+        cfg = runner.Config(
+            data=args.data,
+            work=args.work,
+            variant=args.variant,
+            iterations=args.iterations,
+            seed=args.seed,
+            caffe_shuffle=args.caffe_shuffle,
+            gpu=args.gpu,
+            dropout=args.dropout,
+            split_dir=args.split_dir,
+            skip_bad=args.skip_bad,
+            jobs=args.jobs,
+            solver=sp,
+            oversample=args.oversample,
+            figures=self.published,
+            force=force,
+        )
         return runner.run(cfg, stages)
 
     # ------------------------------------------------------------------ report
     def report(self, work: Path, run: dict, pictures: Path) -> Content:
         """Patch-level headline, per-patient table and outcome montages from ``WORK/eval/``."""
         from pipeline.usecases.idc import report
+
         columns = {"f_score": "f_score", "balanced_accuracy": "balanced_accuracy"}
-        return report.content(work, super().report(work, run, pictures),
-                              lambda variant: self.published_rows(columns, variant), pictures)
+        return report.content(
+            work, super().report(work, run, pictures), lambda variant: self.published_rows(columns, variant), pictures
+        )
 
     # ------------------------------------------------------------------ data
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         from pipeline.usecases.idc.dataset import make_cohort
+
         if not (Path(folder) / "cases_test.txt").is_file():
             make_cohort(folder, seed=seed)
-        log.warning("the demo cohort in %s is GENERATED (synthetic H&E-like patches), not real tissue; its numbers "
-                    "say the pipeline works, nothing about IDC", folder)
+        log.warning(
+            "the demo cohort in %s is GENERATED (synthetic H&E-like patches), not real tissue; its numbers "
+            "say the pipeline works, nothing about IDC",
+            folder,
+        )
         return Path(folder)
 
     # ------------------------------------------------------------------ regression
     def add_regress_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--patients-file", type=Path, help="idc: patients to use (default: all folders of the data)")
-        parser.add_argument("--ours-variant", default="crop", choices=VARIANT_NAMES, help="idc: patch variant of --ours")
+        parser.add_argument(
+            "--patients-file", type=Path, help="idc: patients to use (default: all folders of the data)"
+        )
+        parser.add_argument(
+            "--ours-variant", default="crop", choices=VARIANT_NAMES, help="idc: patch variant of --ours"
+        )
 
     def regress(self, args: argparse.Namespace, released_dir: Path) -> dict:
         """The four released models and ``--ours`` on the patches of ``--data`` (patch level)."""
         from pipeline import lists
         from pipeline.usecases.idc import regression
+
         if args.data is None:
             raise ValueError("regress --usecase idc needs --data (IDC zip or folder, e.g. ../shared/realdata/idc)")
         root = self.prepare_data(args.data, args.out / "data")
         patients = lists.read_names(args.patients_file) if args.patients_file else None
-        report = regression.run(released_dir, root, args.out, args.ours, args.ours_mean, args.ours_variant, patients,
-                                gpu=args.gpu, figures=self.published)
-        return {"table": str(args.out / "regress.md"), "written": f"{args.out / 'regress.md'}, {args.out / 'regress.json'}",
-                "rows": len(report["rows"])}
+        report = regression.run(
+            released_dir,
+            root,
+            args.out,
+            args.ours,
+            args.ours_mean,
+            args.ours_variant,
+            patients,
+            gpu=args.gpu,
+            figures=self.published,
+        )
+        return {
+            "table": str(args.out / "regress.md"),
+            "written": f"{args.out / 'regress.md'}, {args.out / 'regress.json'}",
+            "rows": len(report["rows"]),
+        }

@@ -1,5 +1,6 @@
 """Use case 6 data: the IDC archive, its PATIENT/{0,1}/*.png layout, the published patient split,
 and a generated IDC-like cohort for demos and tests (clearly not real tissue)."""
+
 from __future__ import annotations
 
 import logging
@@ -39,13 +40,17 @@ def prepare_idc(data: Path, cache: Path) -> Path:
 
     Raises FileNotFoundError naming what was looked for when there is none.
     """
-    return data_sets.prepare(data, cache, (datasets.IDC,),
-                             fetch_hint="python -m pipeline data fetch idc --dest DIR")
+    return data_sets.prepare(data, cache, (datasets.IDC,), fetch_hint="python -m pipeline data fetch idc --dest DIR")
 
 
-def make_cohort(root: Path, n_patients: int = 12, per_class: tuple[int, int] = (60, 30),
-                seed: int = 0, first_id: int = 90001,
-                split: tuple[int, int, int] = (7, 2, 3)) -> dict[str, list[str]]:
+def make_cohort(
+    root: Path,
+    n_patients: int = 12,
+    per_class: tuple[int, int] = (60, 30),
+    seed: int = 0,
+    first_id: int = 90001,
+    split: tuple[int, int, int] = (7, 2, 3),
+) -> dict[str, list[str]]:
     """Write a generated IDC-like cohort under ``root`` and its cases_{train,val,test}.txt.
 
     Layout and names as the dataset: ROOT/PATIENT/{0,1}/<patient>_idx5_x<X>_y<Y>_class<C>.png,
@@ -53,7 +58,9 @@ def make_cohort(root: Path, n_patients: int = 12, per_class: tuple[int, int] = (
     Deterministic for a given seed.
     """
     from PIL import Image
+
     from pipeline.synth import he_patch
+
     root = Path(root)
     rng = np.random.RandomState(seed)
     ids = [str(first_id + i) for i in range(n_patients)]
@@ -66,7 +73,7 @@ def make_cohort(root: Path, n_patients: int = 12, per_class: tuple[int, int] = (
                 patch = he_patch(rng, label)
                 Image.fromarray(patch).save(d / f"{pid}_idx5_x{x}_y{y}_class{label}.png")
     n_train, n_val, _ = split
-    out = {"train": ids[:n_train], "val": ids[n_train:n_train + n_val], "test": ids[n_train + n_val:]}
+    out = {"train": ids[:n_train], "val": ids[n_train : n_train + n_val], "test": ids[n_train + n_val :]}
     for case, pids in out.items():
         lists.write_names(root / f"cases_{case}.txt", pids)
     log.info("generated IDC cohort: %d patients x %s patches in %s (not real tissue)", n_patients, per_class, root)

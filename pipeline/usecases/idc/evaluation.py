@@ -5,6 +5,7 @@ does (unrotated, unless ``with_rotations``), so a model sees what it was trained
 32x32 patches named in a list file are read from a patch folder. Writes JSON ({"overall": ...,
 "patients": {...}}), a per-patch CSV of probabilities and a Markdown table.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,16 +28,23 @@ log = logging.getLogger(__name__)
 @dataclass
 class PatchSet:
     """Patches to classify: names, patient IDs, true labels and uint8 RGB pixels (N x 32 x 32 x 3)."""
+
     names: list[str]
     patients: list[str]
     labels: np.ndarray
     pixels: np.ndarray
 
 
-def from_patients(root: Path, variant: str, patients: list[str] | None = None,
-                  with_rotations: bool = False, show_progress: bool = True) -> PatchSet:
+def from_patients(
+    root: Path,
+    variant: str,
+    patients: list[str] | None = None,
+    with_rotations: bool = False,
+    show_progress: bool = True,
+) -> PatchSet:
     """Cut/resize each original patch of ``patients`` (all folders of ``root`` if None)."""
     from tqdm import tqdm
+
     root = Path(root)
     v = VARIANTS[variant]
     if patients is None:
@@ -47,8 +55,12 @@ def from_patients(root: Path, variant: str, patients: list[str] | None = None,
         if not pdir.is_dir():
             log.warning("patient %s: no folder under %s", pid, root)
             continue
-        files = [(label, f) for label in (0, 1) if (pdir / str(label)).is_dir()
-                 for f in sorted((pdir / str(label)).glob("*.png"))]
+        files = [
+            (label, f)
+            for label in (0, 1)
+            if (pdir / str(label)).is_dir()
+            for f in sorted((pdir / str(label)).glob("*.png"))
+        ]
         if not files:
             raise FileNotFoundError(f"{pdir}: patient folder holds no PNG patches under 0/ or 1/")
         for label, f in files:
@@ -120,8 +132,9 @@ def _fmt(v) -> str:
     return "–" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-def markdown_table(result: dict, variant: str, figures: tuple[Figure, ...] = (),
-                   title: str = "Use case 6 (IDC), patch level") -> str:
+def markdown_table(
+    result: dict, variant: str, figures: tuple[Figure, ...] = (), title: str = "Use case 6 (IDC), patch level"
+) -> str:
     """Measured scores beside the published ``figures`` (one row per figure note; figures of other
     variants left out), then one row per patient."""
     o = result["overall"]
@@ -136,22 +149,45 @@ def markdown_table(result: dict, variant: str, figures: tuple[Figure, ...] = (),
             g["sources"].append(fig.source)
     for note, g in groups.items():
         rows.append((note, g.get("f_score"), g.get("balanced_accuracy"), g.get("accuracy"), ", ".join(g["sources"])))
-    lines = [f"### {title} -- variant {variant}", "",
-             f"Confusion (class 1 = IDC): tp {o['tp']}, fp {o['fp']}, fn {o['fn']}, tn {o['tn']} (n = {o['n']})", "",
-             "| | F-score | balanced accuracy | accuracy | source |", "|---|---|---|---|---|"]
+    lines = [
+        f"### {title} -- variant {variant}",
+        "",
+        f"Confusion (class 1 = IDC): tp {o['tp']}, fp {o['fp']}, fn {o['fn']}, tn {o['tn']} (n = {o['n']})",
+        "",
+        "| | F-score | balanced accuracy | accuracy | source |",
+        "|---|---|---|---|---|",
+    ]
     lines += [f"| {a} | {_fmt(f)} | {_fmt(b)} | {_fmt(c)} | {s} |" for a, f, b, c, s in rows]
-    lines += ["", "| patient | n | tp | fp | fn | tn | F-score | balanced accuracy | accuracy |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| patient | n | tp | fp | fn | tn | F-score | balanced accuracy | accuracy |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for pid, s in result["patients"].items():
-        lines.append(f"| {pid} | {s['n']} | {s['tp']} | {s['fp']} | {s['fn']} | {s['tn']} | {_fmt(s['f_score'])} | "
-                     f"{_fmt(s['balanced_accuracy'])} | {_fmt(s['accuracy'])} |")
+        lines.append(
+            f"| {pid} | {s['n']} | {s['tp']} | {s['fp']} | {s['fn']} | {s['tn']} | {_fmt(s['f_score'])} | "
+            f"{_fmt(s['balanced_accuracy'])} | {_fmt(s['accuracy'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def evaluate(model: Path, mean: Path, variant: str, json_out: Path, patients_dir: Path | None = None,
-             patients: list[str] | None = None, list_path: Path | None = None, patch_dir: Path | None = None,
-             oversample: bool = True, dropout: bool = False, with_rotations: bool = False, gpu: bool = False,
-             deploy: Path | None = None, figures: tuple[Figure, ...] = (), show_progress: bool = True) -> dict:
+def evaluate(
+    model: Path,
+    mean: Path,
+    variant: str,
+    json_out: Path,
+    patients_dir: Path | None = None,
+    patients: list[str] | None = None,
+    list_path: Path | None = None,
+    patch_dir: Path | None = None,
+    oversample: bool = True,
+    dropout: bool = False,
+    with_rotations: bool = False,
+    gpu: bool = False,
+    deploy: Path | None = None,
+    figures: tuple[Figure, ...] = (),
+    show_progress: bool = True,
+) -> dict:
     """Classify and score; writes ``json_out``, its CSV and a Markdown table (``.md``) with the
     published ``figures`` beside the measured ones. The deploy net, unless given, is rendered
     beside ``json_out``."""
@@ -164,11 +200,22 @@ def evaluate(model: Path, mean: Path, variant: str, json_out: Path, patients_dir
     clf = PatchClassifier(model, mean, deploy=deploy, dropout=dropout, gpu=gpu, net_dir=Path(json_out).parent)
     probs = classify(clf, ps, oversample)
     result = summarize(ps, probs)
-    result["config"] = {"model": str(model), "mean": str(mean), "variant": variant, "oversample": oversample,
-                        "dropout": dropout, "with_rotations": with_rotations}
+    result["config"] = {
+        "model": str(model),
+        "mean": str(mean),
+        "variant": variant,
+        "oversample": oversample,
+        "dropout": dropout,
+        "with_rotations": with_rotations,
+    }
     write_outputs(ps, probs, result, json_out)
     atomic.write_text(Path(json_out).with_suffix(".md"), markdown_table(result, variant, figures))
     o = result["overall"]
-    log.info("evaluated %d patches: F %s, balanced accuracy %s, accuracy %s", o["n"], _fmt(o["f_score"]),
-             _fmt(o["balanced_accuracy"]), _fmt(o["accuracy"]))
+    log.info(
+        "evaluated %d patches: F %s, balanced accuracy %s, accuracy %s",
+        o["n"],
+        _fmt(o["f_score"]),
+        _fmt(o["balanced_accuracy"]),
+        _fmt(o["accuracy"]),
+    )
     return result

@@ -10,6 +10,7 @@ and reported; a file whose crop leaves the image (MATLAB index error) is skipped
 Lists: "<name>\\t<class>" per output patch, and the parent list "<source name>\\t<class>" per
 source file, in patient order of the cases file, class 0 then 1, files in name order.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,10 +33,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Variant:
     """One published patch variant."""
+
     name: str
-    method: str                      # "crop" or "resize"
-    rotations: tuple[tuple[int, ...], tuple[int, ...]]   # per class 0, 1
-    released: str                    # name of the released model / mean ("w32_noresize", ...)
+    method: str  # "crop" or "resize"
+    rotations: tuple[tuple[int, ...], tuple[int, ...]]  # per class 0, 1
+    released: str  # name of the released model / mean ("w32_noresize", ...)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -69,10 +71,11 @@ def make_patches(img: np.ndarray, variant: Variant, label: int) -> list[tuple[in
 @dataclass
 class PatientResult:
     """What one patient produced."""
+
     patient: str
     entries: list[lists.Entry] = field(default_factory=list)
     parents: list[lists.Entry] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)   # (file, reason)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     written: int = 0
     missing: bool = False
 
@@ -95,8 +98,9 @@ def _process_patient(args: tuple[str, str, str, str, bool]) -> PatientResult:
                 img = read_rgb_like_matlab(cdir / fname)
             except Exception as exc:
                 if not skip_bad:
-                    raise ValueError(f"{cdir / fname}: unreadable PNG ({exc}); rerun with --skip-bad "
-                                     "to record it and go on") from exc
+                    raise ValueError(
+                        f"{cdir / fname}: unreadable PNG ({exc}); rerun with --skip-bad to record it and go on"
+                    ) from exc
                 res.skipped.append((str(cdir / fname), f"unreadable: {exc}"))
                 continue
             if img.shape[:2] != (50, 50):
@@ -118,8 +122,15 @@ def _process_patient(args: tuple[str, str, str, str, bool]) -> PatientResult:
     return res
 
 
-def run_patches(data_root: Path, work: Path, variant: str = "crop", split_dir: Path | None = None,
-                jobs: int | None = None, skip_bad: bool = False, show_progress: bool = True) -> dict:
+def run_patches(
+    data_root: Path,
+    work: Path,
+    variant: str = "crop",
+    split_dir: Path | None = None,
+    jobs: int | None = None,
+    skip_bad: bool = False,
+    show_progress: bool = True,
+) -> dict:
     """Write the variant's patches into ``work/subs`` and the faithful lists into ``work/lists``.
 
     Lists (TAB-separated, names of the original MATLAB): ``<case>_32w_1.txt`` and
@@ -129,6 +140,7 @@ def run_patches(data_root: Path, work: Path, variant: str = "crop", split_dir: P
     (:mod:`pipeline.recipes`, called by the runner); this function always writes.
     """
     from tqdm import tqdm
+
     work = Path(work)
     report_path = work / "patches_report.json"
     split = load_split(split_dir)
@@ -142,8 +154,7 @@ def run_patches(data_root: Path, work: Path, variant: str = "crop", split_dir: P
     jobs = jobs or os.cpu_count() or 1
     with ProcessPoolExecutor(max_workers=jobs) as ex:
         it = ex.map(_process_patient, tasks, chunksize=1)
-        for r in tqdm(it, total=len(tasks), desc=f"patches ({variant})", unit="patient",
-                      disable=not show_progress):
+        for r in tqdm(it, total=len(tasks), desc=f"patches ({variant})", unit="patient", disable=not show_progress):
             results[r.patient] = r
     counts: dict[str, dict[str, int]] = {}
     missing, skipped = [], []
@@ -158,24 +169,31 @@ def run_patches(data_root: Path, work: Path, variant: str = "crop", split_dir: P
             skipped += r.skipped
         lists.write_list(list_dir / f"{case}_32w_1.txt", entries)
         lists.write_list(list_dir / f"{case}_32w_parent_1.txt", parents)
-        counts[case] = {"patches_class0": sum(e.label == 0 for e in entries),
-                        "patches_class1": sum(e.label == 1 for e in entries),
-                        "sources_class0": sum(e.label == 0 for e in parents),
-                        "sources_class1": sum(e.label == 1 for e in parents)}
+        counts[case] = {
+            "patches_class0": sum(e.label == 0 for e in entries),
+            "patches_class1": sum(e.label == 1 for e in entries),
+            "sources_class0": sum(e.label == 0 for e in parents),
+            "sources_class1": sum(e.label == 1 for e in parents),
+        }
     train = lists.read_list(list_dir / "train_32w_1.txt") + lists.read_list(list_dir / "val_32w_1.txt")
     lists.write_list(list_dir / "train_w32_1.txt", train)
     lists.write_list(list_dir / "test_w32_1.txt", lists.read_list(list_dir / "test_32w_1.txt"))
-    parents_train = (lists.read_list(list_dir / "train_32w_parent_1.txt")
-                     + lists.read_list(list_dir / "val_32w_parent_1.txt"))
+    parents_train = lists.read_list(list_dir / "train_32w_parent_1.txt") + lists.read_list(
+        list_dir / "val_32w_parent_1.txt"
+    )
     lists.write_list(list_dir / "train_w32_parent_1.txt", parents_train)
     lists.write_list(list_dir / "test_w32_parent_1.txt", lists.read_list(list_dir / "test_32w_parent_1.txt"))
     for p in missing:
         log.warning("patient %s of the split is missing from %s", p, data_root)
     for f, why in skipped:
         log.warning("skipped %s: %s", f, why)
-    report = {"config": config, "counts": counts, "missing_patients": missing,
-              "skipped": [{"file": f, "reason": why} for f, why in skipped],
-              "written": sum(r.written for r in results.values())}
+    report = {
+        "config": config,
+        "counts": counts,
+        "missing_patients": missing,
+        "skipped": [{"file": f, "reason": why} for f, why in skipped],
+        "written": sum(r.written for r in results.values()),
+    }
     atomic.write_text(report_path, json.dumps(report, indent=1))
     log.info("patches: %s", ", ".join(f"{c}: {v['patches_class0']}+{v['patches_class1']}" for c, v in counts.items()))
     return report

@@ -7,6 +7,7 @@ for), and a table reports confusion counts, F-score, balanced accuracy, agreemen
 model of the same variant (share of patches given the same class, mean |dP(class 1)|) and the
 published figure.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,27 +30,40 @@ RELEASED_FOR_VARIANT = {"crop": "w32_noresize", "resize": "w32", "crop-morerot":
 @dataclass(frozen=True)
 class ReleasedIDC:
     """One released use-case-6 model and the patch variant it was trained on."""
-    name: str        # "w32", "w32_noresize", ...
-    variant: str     # patch variant (pipeline.usecases.idc.patches.VARIANTS)
+
+    name: str  # "w32", "w32_noresize", ...
+    variant: str  # patch variant (pipeline.usecases.idc.patches.VARIANTS)
     dropout: bool
-    model: str       # file name
-    mean: str        # file name
+    model: str  # file name
+    mean: str  # file name
 
 
 IDC_MODELS = [
     ReleasedIDC("w32", "resize", False, "1_caffenet_train_w32_iter_600000.caffemodel", "DB_train_w32.binaryproto"),
-    ReleasedIDC("w32_noresize", "crop", False, "1_caffenet_train_w32_noresize_iter_600000.caffemodel",
-                "DB_train_w32_noresize.binaryproto"),
-    ReleasedIDC("w32_noresize_morerot", "crop-morerot", False,
-                "1_caffenet_train_w32_noresize_morerot_iter_600000.caffemodel", "DB_train_w32_noresize_morerot.binaryproto"),
-    ReleasedIDC("w32_dropout", "resize", True, "1_caffenet_train_w32_dropout_iter_600000.caffemodel",
-                "DB_train_w32.binaryproto"),
+    ReleasedIDC(
+        "w32_noresize",
+        "crop",
+        False,
+        "1_caffenet_train_w32_noresize_iter_600000.caffemodel",
+        "DB_train_w32_noresize.binaryproto",
+    ),
+    ReleasedIDC(
+        "w32_noresize_morerot",
+        "crop-morerot",
+        False,
+        "1_caffenet_train_w32_noresize_morerot_iter_600000.caffemodel",
+        "DB_train_w32_noresize_morerot.binaryproto",
+    ),
+    ReleasedIDC(
+        "w32_dropout", "resize", True, "1_caffenet_train_w32_dropout_iter_600000.caffemodel", "DB_train_w32.binaryproto"
+    ),
 ]
 
 
 @dataclass
 class Candidate:
     """A model to compare: name, files, patch variant, net."""
+
     name: str
     model: Path
     mean: Path
@@ -66,11 +80,15 @@ def has_dropout(model: Path) -> bool:
 
 def default_mean_for(model: Path) -> Path:
     """The mean a pipeline work folder pairs with a model: WORK/DB_train_w32_1.binaryproto."""
-    for cand in (Path(model).parent.parent / "DB_train_w32_1.binaryproto", Path(model).parent / "DB_train_w32_1.binaryproto"):
+    for cand in (
+        Path(model).parent.parent / "DB_train_w32_1.binaryproto",
+        Path(model).parent / "DB_train_w32_1.binaryproto",
+    ):
         if cand.is_file():
             return cand
-    raise FileNotFoundError(f"{model}: no mean given and no DB_train_w32_1.binaryproto beside its work folder; "
-                            "pass --ours-mean")
+    raise FileNotFoundError(
+        f"{model}: no mean given and no DB_train_w32_1.binaryproto beside its work folder; pass --ours-mean"
+    )
 
 
 def candidates(released_dir: Path, ours: list[Path], ours_means: list[Path], ours_variant: str) -> list[Candidate]:
@@ -91,9 +109,18 @@ def candidates(released_dir: Path, ours: list[Path], ours_means: list[Path], our
     return out
 
 
-def run(released_dir: Path, data_root: Path, out_dir: Path, ours: list[Path] | None = None,
-        ours_means: list[Path] | None = None, ours_variant: str = "crop", patients: list[str] | None = None,
-        gpu: bool = False, figures: tuple[Figure, ...] = (), show_progress: bool = True) -> dict:
+def run(
+    released_dir: Path,
+    data_root: Path,
+    out_dir: Path,
+    ours: list[Path] | None = None,
+    ours_means: list[Path] | None = None,
+    ours_variant: str = "crop",
+    patients: list[str] | None = None,
+    gpu: bool = False,
+    figures: tuple[Figure, ...] = (),
+    show_progress: bool = True,
+) -> dict:
     """Evaluate every candidate on the same patients; write ``regress.json`` and ``regress.md``.
 
     ``figures``: the published figures; each released model's row shows the F-score of its variant.
@@ -105,7 +132,9 @@ def run(released_dir: Path, data_root: Path, out_dir: Path, ours: list[Path] | N
     probs: dict[str, np.ndarray] = {}
     for c in cands:
         if c.variant not in patch_sets:
-            patch_sets[c.variant] = evaluation.from_patients(data_root, c.variant, patients, show_progress=show_progress)
+            patch_sets[c.variant] = evaluation.from_patients(
+                data_root, c.variant, patients, show_progress=show_progress
+            )
         ps = patch_sets[c.variant]
         clf = PatchClassifier(c.model, c.mean, dropout=c.dropout, gpu=gpu, net_dir=out_dir)
         p = evaluation.classify(clf, ps)
@@ -120,11 +149,22 @@ def run(released_dir: Path, data_root: Path, out_dir: Path, ours: list[Path] | N
         o = results[c.name]["overall"]
         same = float(np.mean(probs[c.name].argmax(1) == probs[ref].argmax(1)))
         dp = float(np.mean(np.abs(probs[c.name][:, 1] - probs[ref][:, 1])))
-        pub = next((f.value for f in figures if f.metric == "f_score" and f.variant == c.variant), None) \
-            if c.released else None
-        rows.append({"model": c.name, "variant": c.variant + (" +dropout" if c.dropout else ""),
-                     **{k: o[k] for k in ("tp", "fp", "fn", "tn", "n", "f_score", "balanced_accuracy", "accuracy")},
-                     "agreement_with": ref, "same_class": same, "mean_abs_dp": dp, "published_f_score": pub})
+        pub = (
+            next((f.value for f in figures if f.metric == "f_score" and f.variant == c.variant), None)
+            if c.released
+            else None
+        )
+        rows.append(
+            {
+                "model": c.name,
+                "variant": c.variant + (" +dropout" if c.dropout else ""),
+                **{k: o[k] for k in ("tp", "fp", "fn", "tn", "n", "f_score", "balanced_accuracy", "accuracy")},
+                "agreement_with": ref,
+                "same_class": same,
+                "mean_abs_dp": dp,
+                "published_f_score": pub,
+            }
+        )
     report = {"data": str(data_root), "patients": sorted(set(next(iter(patch_sets.values())).patients)), "rows": rows}
     atomic.write_text(out_dir / "regress.json", json.dumps(report, indent=1))
     atomic.write_text(out_dir / "regress.md", markdown(report))
@@ -137,11 +177,16 @@ def _f(v, nd: int = 4) -> str:
 
 def markdown(report: dict) -> str:
     """The regression table."""
-    lines = [f"Patients: {', '.join(report['patients'])} ({report['data']})", "",
-             "| model | variant | tp | fp | fn | tn | F-score | balanced acc. | accuracy | agreement with | same class | mean abs dP | published F |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Patients: {', '.join(report['patients'])} ({report['data']})",
+        "",
+        "| model | variant | tp | fp | fn | tn | F-score | balanced acc. | accuracy | agreement with | same class | mean abs dP | published F |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in report["rows"]:
-        lines.append(f"| {r['model']} | {r['variant']} | {r['tp']} | {r['fp']} | {r['fn']} | {r['tn']} | {_f(r['f_score'])} | "
-                     f"{_f(r['balanced_accuracy'])} | {_f(r['accuracy'])} | {r['agreement_with']} | {_f(r['same_class'])} | "
-                     f"{_f(r['mean_abs_dp'], 5)} | {_f(r['published_f_score'])} |")
+        lines.append(
+            f"| {r['model']} | {r['variant']} | {r['tp']} | {r['fp']} | {r['fn']} | {r['tn']} | {_f(r['f_score'])} | "
+            f"{_f(r['balanced_accuracy'])} | {_f(r['accuracy'])} | {r['agreement_with']} | {_f(r['same_class'])} | "
+            f"{_f(r['mean_abs_dp'], 5)} | {_f(r['published_f_score'])} |"
+        )
     return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ per-patient table and montages of true/false positives and negatives, all from `
 Nothing is classified again: the per-patch probabilities come from ``eval/metrics.csv``, the
 patches from the data folder the patches stage recorded (``patches_report.json``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,28 +18,46 @@ from pipeline.patches import read_rgb_like_matlab
 from pipeline.report import Column, Content, Picture, Row, Section, Table, from_json
 
 METRICS = "eval/metrics.json"
-HEADLINE = [Column("tp", "tp", 0), Column("fp", "fp", 0), Column("fn", "fn", 0), Column("tn", "tn", 0),
-            Column("f_score", "F-score"), Column("balanced_accuracy", "balanced accuracy"), Column("accuracy", "accuracy")]
+HEADLINE = [
+    Column("tp", "tp", 0),
+    Column("fp", "fp", 0),
+    Column("fn", "fn", 0),
+    Column("tn", "tn", 0),
+    Column("f_score", "F-score"),
+    Column("balanced_accuracy", "balanced accuracy"),
+    Column("accuracy", "accuracy"),
+]
 #: Groups of the montage: (name, true label, predicted label).
-GROUPS = (("true positives: IDC, called IDC", 1, 1), ("false positives: not IDC, called IDC", 0, 1),
-          ("false negatives: IDC, called not IDC", 1, 0), ("true negatives: not IDC, called not IDC", 0, 0))
+GROUPS = (
+    ("true positives: IDC, called IDC", 1, 1),
+    ("false positives: not IDC, called IDC", 0, 1),
+    ("false negatives: IDC, called not IDC", 1, 0),
+    ("true negatives: not IDC, called not IDC", 0, 0),
+)
 
 
 def headline(doc: dict, published: list[Row]) -> Table:
     """The test split's scores from ``eval/metrics.json`` beside the published rows."""
     o = doc["overall"]
-    measured = Row("test split", {c.key: from_json(doc, METRICS, "overall", c.key) for c in HEADLINE},
-                   note=f"{len(doc['patients'])} patient(s), {o['n']} patches")
-    return Table(HEADLINE, [measured] + published, caption=(
-        f"Patch level, class 1 = IDC; variant {doc['config']['variant']}; each original 50x50 test patch once"
-        + (", window and mirror averaged." if doc["config"].get("oversample", True) else ", window alone.")))
+    measured = Row(
+        "test split",
+        {c.key: from_json(doc, METRICS, "overall", c.key) for c in HEADLINE},
+        note=f"{len(doc['patients'])} patient(s), {o['n']} patches",
+    )
+    return Table(
+        HEADLINE,
+        [measured] + published,
+        caption=(
+            f"Patch level, class 1 = IDC; variant {doc['config']['variant']}; each original 50x50 test patch once"
+            + (", window and mirror averaged." if doc["config"].get("oversample", True) else ", window alone.")
+        ),
+    )
 
 
 def per_patient(doc: dict) -> Table:
     """One row per test patient, numbers read from ``eval/metrics.json``."""
     cols = [Column("n", "patches", 0)] + HEADLINE
-    rows = [Row(pid, {c.key: from_json(doc, METRICS, "patients", pid, c.key) for c in cols})
-            for pid in doc["patients"]]
+    rows = [Row(pid, {c.key: from_json(doc, METRICS, "patients", pid, c.key) for c in cols}) for pid in doc["patients"]]
     return Table(cols, rows, corner="patient", caption="Per test patient.")
 
 
@@ -54,6 +73,7 @@ def montage(csv_path: Path, data_root: Path, out: Path, per_group: int = 24) -> 
     """Montages of the four outcome groups: at most ``per_group`` original patches each, evenly
     spaced in the ranking by the probability of the predicted class (most confident first)."""
     from pipeline.report.pictures import montages
+
     with open(csv_path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     groups: dict[str, list[np.ndarray]] = {}
@@ -73,10 +93,14 @@ def montage(csv_path: Path, data_root: Path, out: Path, per_group: int = 24) -> 
     if not any(groups.values()):
         return None
     montages(groups, "Test patches by outcome (most confident first)", out, columns=6, scale=2)
-    return Picture(out.name, (
-        "Test patches by outcome, as the data set holds them (50x50; the net saw the centre 32x32, or all of it "
-        f"resized). Up to {per_group} per group, evenly spaced from the most to the least confident call, "
-        "left to right, top to bottom; the count of each group in brackets.")), counts
+    return Picture(
+        out.name,
+        (
+            "Test patches by outcome, as the data set holds them (50x50; the net saw the centre 32x32, or all of it "
+            f"resized). Up to {per_group} per group, evenly spaced from the most to the least confident call, "
+            "left to right, top to bottom; the count of each group in brackets."
+        ),
+    ), counts
 
 
 def content(work: Path, content: Content, published: Callable[[str], list[Row]], pictures: Path) -> Content:

@@ -10,6 +10,7 @@ solverstate); a rerun with other options is refused, naming the option, unless `
     WORK/models/                       solver, nets, job scripts, snapshots, training log, CSV, plot
     WORK/eval/                         metrics JSON, per-patch CSV, Markdown table
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,6 +34,7 @@ STAGES = ("patches", "lists", "dbs", "prototxt", "train", "evaluate")
 @dataclass
 class Config:
     """Options of one use-case-6 run (the ones that change numbers are in the README)."""
+
     data: Path
     work: Path
     variant: str = "crop"
@@ -47,9 +49,9 @@ class Config:
     solver: templates.SolverParams = field(default_factory=templates.SolverParams)
     oversample: bool = True
     show_progress: bool = True
-    force: bool = False                  # recompute stages whose recipe changed instead of refusing
-    data_recipe: recipes.Recipe | None = None    # recipe of ``data`` when a stage made it (the demo cohort)
-    figures: tuple[Figure, ...] = ()     # published figures for the evaluation table
+    force: bool = False  # recompute stages whose recipe changed instead of refusing
+    data_recipe: recipes.Recipe | None = None  # recipe of ``data`` when a stage made it (the demo cohort)
+    figures: tuple[Figure, ...] = ()  # published figures for the evaluation table
 
 
 def stage_lists(work: Path) -> dict[str, Path]:
@@ -84,7 +86,9 @@ def stage_dbs(cfg: Config, space_lists: dict[str, Path]) -> tuple[Path, Path, Pa
 
 def split_option(split: dict[str, list[str]]) -> str:
     """The split as a recipe option: patient counts and a digest of the three lists."""
-    return f"{len(split['train'])}/{len(split['val'])}/{len(split['test'])} patients, sha256 {recipes.digest(split, 12)}"
+    return (
+        f"{len(split['train'])}/{len(split['val'])}/{len(split['test'])} patients, sha256 {recipes.digest(split, 12)}"
+    )
 
 
 def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
@@ -97,13 +101,16 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     t0 = time.time()
     work = Path(cfg.work)
     work.mkdir(parents=True, exist_ok=True)
-    upto = STAGES[:max(STAGES.index(s) for s in stages) + 1]
+    upto = STAGES[: max(STAGES.index(s) for s in stages) + 1]
     summary: dict = {"variant": cfg.variant, "work": str(work)}
     root = prepare_idc(cfg.data, work / "data")
     split = load_split(cfg.split_dir)
     model_dir = work / "models"
-    params = dataclasses.replace(cfg.solver, max_iter=cfg.iterations, random_seed=cfg.solver.random_seed
-                                 if cfg.solver.random_seed is not None else cfg.seed)
+    params = dataclasses.replace(
+        cfg.solver,
+        max_iter=cfg.iterations,
+        random_seed=cfg.solver.random_seed if cfg.solver.random_seed is not None else cfg.seed,
+    )
     snapshot = f"caffenet_train_{VARIANTS[cfg.variant].released}" + ("_dropout" if cfg.dropout else "")
     model = model_dir / f"1_{snapshot}_iter_{cfg.iterations}.caffemodel"
     solver_path = model_dir / "1-alexnet_solver_ada.prototxt"
@@ -111,51 +118,114 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     def step(name: str, folder: Path, **kw) -> recipes.Step:
         return recipes.Step(name, folder, label=name, run=name in stages, force=cfg.force, **kw)
 
-    rec = step("patches", work, options={"variant": cfg.variant, "split": split_option(split)},
-               inputs={"data": cfg.data_recipe or recipes.source(cfg.data)},
-               outputs=["patches_report.json", "subs"], byproducts=["lists/*.txt"],
-               what="the patches, their lists and report",
-               make=lambda: run_patches(root, work, cfg.variant, cfg.split_dir, cfg.jobs, cfg.skip_bad,
-                                        cfg.show_progress)).ensure()
+    rec = step(
+        "patches",
+        work,
+        options={"variant": cfg.variant, "split": split_option(split)},
+        inputs={"data": cfg.data_recipe or recipes.source(cfg.data)},
+        outputs=["patches_report.json", "subs"],
+        byproducts=["lists/*.txt"],
+        what="the patches, their lists and report",
+        make=lambda: run_patches(root, work, cfg.variant, cfg.split_dir, cfg.jobs, cfg.skip_bad, cfg.show_progress),
+    ).ensure()
     rep = json.loads((work / "patches_report.json").read_text())
     summary["patches"] = rep["counts"]
     summary["missing_patients"] = rep["missing_patients"]
     summary["skipped"] = len(rep["skipped"])
     if "lists" in upto:
-        rec = step("lists", work / "lists", inputs={"patches": rec}, outputs=["space/train_w32_1.txt",
-                   "space/test_w32_1.txt"], what="the space-separated lists", make=lambda: stage_lists(work)).ensure()
+        rec = step(
+            "lists",
+            work / "lists",
+            inputs={"patches": rec},
+            outputs=["space/train_w32_1.txt", "space/test_w32_1.txt"],
+            what="the space-separated lists",
+            make=lambda: stage_lists(work),
+        ).ensure()
     if "dbs" in upto:
         space = {case: work / "lists" / "space" / f"{case}_w32_1.txt" for case in ("train", "test")}
-        rec = step("dbs", work, key="1", options={"seed": None if cfg.caffe_shuffle else cfg.seed,
-                                                  "caffe_shuffle": cfg.caffe_shuffle},
-                   inputs={"lists": rec}, outputs=["DB_train_1", "DB_test_1", "DB_train_w32_1.binaryproto"],
-                   byproducts=["DB_train_1.*", "DB_test_1.*", "DB_train_w32_1.binaryproto.*"],
-                   what="the databases and mean", make=lambda: stage_dbs(cfg, space)).ensure()
+        rec = step(
+            "dbs",
+            work,
+            key="1",
+            options={"seed": None if cfg.caffe_shuffle else cfg.seed, "caffe_shuffle": cfg.caffe_shuffle},
+            inputs={"lists": rec},
+            outputs=["DB_train_1", "DB_test_1", "DB_train_w32_1.binaryproto"],
+            byproducts=["DB_train_1.*", "DB_test_1.*", "DB_train_w32_1.binaryproto.*"],
+            what="the databases and mean",
+            make=lambda: stage_dbs(cfg, space),
+        ).ensure()
     if "prototxt" in upto:
+
         def prototxt() -> None:
             n_test = len(lists.read_list(work / "lists" / "space" / "test_w32_1.txt"))
-            templates.render_fold(model_dir, "1", work / "DB_train_1", work / "DB_test_1",
-                                  work / "DB_train_w32_1.binaryproto", n_test, gpu=cfg.gpu, dropout=cfg.dropout,
-                                  solver=params, snapshot_name=snapshot)
-        rec = step("prototxt", model_dir, key="1",
-                   options=crossval.solver_options(params, dropout=cfg.dropout, gpu=cfg.gpu),
-                   inputs={"dbs": rec}, outputs=[solver_path.name], byproducts=["1-*", "deploy_train32*.prototxt"],
-                   what="the solver and nets", make=prototxt).ensure()
+            templates.render_fold(
+                model_dir,
+                "1",
+                work / "DB_train_1",
+                work / "DB_test_1",
+                work / "DB_train_w32_1.binaryproto",
+                n_test,
+                gpu=cfg.gpu,
+                dropout=cfg.dropout,
+                solver=params,
+                snapshot_name=snapshot,
+            )
+
+        rec = step(
+            "prototxt",
+            model_dir,
+            key="1",
+            options=crossval.solver_options(params, dropout=cfg.dropout, gpu=cfg.gpu),
+            inputs={"dbs": rec},
+            outputs=[solver_path.name],
+            byproducts=["1-*", "deploy_train32*.prototxt"],
+            what="the solver and nets",
+            make=prototxt,
+        ).ensure()
     if "train" in upto:
+
         def train() -> None:
             res = training.train(solver_path, gpu=cfg.gpu, show_progress=cfg.show_progress)
             summary["training_log_csv"] = str(res.csv)
-        rec = step("train", model_dir, key="1", inputs={"prototxt": rec}, outputs=[model.name],
-                   byproducts=[f"1_{snapshot}_*"], what="the trained model", make=train).ensure()
+
+        rec = step(
+            "train",
+            model_dir,
+            key="1",
+            inputs={"prototxt": rec},
+            outputs=[model.name],
+            byproducts=[f"1_{snapshot}_*"],
+            what="the trained model",
+            make=train,
+        ).ensure()
         summary["model"] = str(model)
     if "evaluate" in upto:
+
         def evaluate() -> None:
-            evaluation.evaluate(model, work / "DB_train_w32_1.binaryproto", cfg.variant, work / "eval" / "metrics.json",
-                                patients_dir=root, patients=split["test"], oversample=cfg.oversample,
-                                dropout=cfg.dropout, gpu=cfg.gpu, figures=cfg.figures, show_progress=cfg.show_progress)
-        step("evaluate", work / "eval", options={"oversample": cfg.oversample}, inputs={"model": rec},
-             outputs=["metrics.json", "metrics.md"], byproducts=["metrics.*"], what="the evaluation",
-             make=evaluate).ensure()
+            evaluation.evaluate(
+                model,
+                work / "DB_train_w32_1.binaryproto",
+                cfg.variant,
+                work / "eval" / "metrics.json",
+                patients_dir=root,
+                patients=split["test"],
+                oversample=cfg.oversample,
+                dropout=cfg.dropout,
+                gpu=cfg.gpu,
+                figures=cfg.figures,
+                show_progress=cfg.show_progress,
+            )
+
+        step(
+            "evaluate",
+            work / "eval",
+            options={"oversample": cfg.oversample},
+            inputs={"model": rec},
+            outputs=["metrics.json", "metrics.md"],
+            byproducts=["metrics.*"],
+            what="the evaluation",
+            make=evaluate,
+        ).ensure()
         summary["overall"] = json.loads((work / "eval" / "metrics.json").read_text())["overall"]
         summary["table"] = str(work / "eval" / "metrics.md")
     summary["seconds"] = round(time.time() - t0, 1)

@@ -8,6 +8,7 @@ level only where the coarser one is unsure. Modules: ``levels`` (level masks, cl
 ``cascade`` (inference), ``search`` (thresholds), ``table`` (the headline table), ``stale``
 (stage completion keyed on inputs).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,7 @@ def _folds(text: str) -> tuple[int, ...]:
 
 class RADHicaL(UseCase):
     """RADHicaL: four-level nuclei segmentation cascade against the naive level-1 run."""
+
     name = "radhical"
     number = None
     title = "RADHicaL multi-resolution nuclei cascade"
@@ -46,65 +48,136 @@ class RADHicaL(UseCase):
     stages = STAGES
     archives = (datasets.NUCLEI,)
     reads = (datasets.NUCLEI_SIDE_BY_SIDE,)
-    released_folder = None           # no RADHicaL model was ever released (RADHICAL.md section 11)
+    released_folder = None  # no RADHicaL model was ever released (RADHICAL.md section 11)
     published = table.figures()
 
     def add_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
         if not demo:
-            parser.add_argument("--data", type=Path, required=True, help="nuclei.tgz or a folder of "
-                                "<pid>_500_f<id>_original.tif with _mask.png")
-        parser.add_argument("--work", type=Path, default=Path("runs/demo-radhical") if demo else None,
-                            required=not demo, help="work folder")
-        parser.add_argument("--iter", dest="iterations", type=int, default=300 if demo else 600000,
-                            help="training iterations per level model (published 600000)")
-        parser.add_argument("--seed", type=int, default=1, help="folds, centre sampling, list shuffle, Caffe random_seed")
+            parser.add_argument(
+                "--data",
+                type=Path,
+                required=True,
+                help="nuclei.tgz or a folder of <pid>_500_f<id>_original.tif with _mask.png",
+            )
+        parser.add_argument(
+            "--work",
+            type=Path,
+            default=Path("runs/demo-radhical") if demo else None,
+            required=not demo,
+            help="work folder",
+        )
+        parser.add_argument(
+            "--iter",
+            dest="iterations",
+            type=int,
+            default=300 if demo else 600000,
+            help="training iterations per level model (published 600000)",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=1, help="folds, centre sampling, list shuffle, Caffe random_seed"
+        )
         parser.add_argument("-j", "--jobs", type=int, default=1, help="level models trained at the same time")
         parser.add_argument("--gpu", action="store_true", help="train and infer on the GPU")
-        parser.add_argument("--caffe-shuffle", action="store_true", help="convert_imageset -shuffle (unseeded, as the original)")
-        parser.add_argument("--max-positive", type=int, default=120 if demo else 500,
-                            help="patches per class, level and image (published 500)")
-        parser.add_argument("--train-folds", type=_folds, default=(1,) if demo else (1, 2, 3, 4, 5),
-                            help="folds whose four level models are trained (published: all five; the cascade "
-                                 "uses --fold only)")
-        parser.add_argument("--fold", type=int, default=1, help="the fold whose level models the cascade uses (original: 1)")
+        parser.add_argument(
+            "--caffe-shuffle", action="store_true", help="convert_imageset -shuffle (unseeded, as the original)"
+        )
+        parser.add_argument(
+            "--max-positive",
+            type=int,
+            default=120 if demo else 500,
+            help="patches per class, level and image (published 500)",
+        )
+        parser.add_argument(
+            "--train-folds",
+            type=_folds,
+            default=(1,) if demo else (1, 2, 3, 4, 5),
+            help="folds whose four level models are trained (published: all five; the cascade uses --fold only)",
+        )
+        parser.add_argument(
+            "--fold", type=int, default=1, help="the fold whose level models the cascade uses (original: 1)"
+        )
         from pipeline.inference import ENGINES
-        parser.add_argument("--infer-mode", default="fcn" if demo else "exact", choices=sorted(ENGINES),
-                            help="step-5 engine (exact: the original's numbers; fcn: fast, other numbers)")
+
+        parser.add_argument(
+            "--infer-mode",
+            default="fcn" if demo else "exact",
+            choices=sorted(ENGINES),
+            help="step-5 engine (exact: the original's numbers; fcn: fast, other numbers)",
+        )
         parser.add_argument("--batch", type=int, default=2048, help="windows per net forward (exact engine)")
-        parser.add_argument("--rule", default="python", choices=rules.RULES,
-                            help="Q6: which pixels a level computes: python (create_output_image_vector.py, default) "
-                                 "or matlab (get_masks_2thresh_3class.m)")
-        parser.add_argument("--q1", default="old-numpy", choices=rules.Q1_MODES,
-                            help="Q1, probs[:,:,2][thresh_upper]=0: old-numpy (row int(upper) zeroed, what ran), "
-                                 "intended (the accepted pixels), refuse (error, as current numpy)")
-        parser.add_argument("--png", default="minmax", choices=cascade.PNG_MODES,
-                            help="Q11: _prob.png scaling between levels: minmax (scipy.misc.imsave) or round")
-        parser.add_argument("--negative-rule", default="faithful", choices=nuclei.NEGATIVE_RULES,
-                            help="Q2: makeNegativeMask's J<.3 on uint8 (faithful: J==0) or on J/255 (corrected)")
-        parser.add_argument("--mask-values", default="faithful", choices=nuclei.MASK_VALUES,
-                            help="Q3: masks as double(imread) (faithful; 0/255 for 8-bit PNGs) or 0/1 (binary)")
-        parser.add_argument("--lower", help="lower thresholds L1,L2,L3,L4 (published .5267,.733,.18,.12); with --upper, "
-                                            "the only cascade run")
+        parser.add_argument(
+            "--rule",
+            default="python",
+            choices=rules.RULES,
+            help="Q6: which pixels a level computes: python (create_output_image_vector.py, default) "
+            "or matlab (get_masks_2thresh_3class.m)",
+        )
+        parser.add_argument(
+            "--q1",
+            default="old-numpy",
+            choices=rules.Q1_MODES,
+            help="Q1, probs[:,:,2][thresh_upper]=0: old-numpy (row int(upper) zeroed, what ran), "
+            "intended (the accepted pixels), refuse (error, as current numpy)",
+        )
+        parser.add_argument(
+            "--png",
+            default="minmax",
+            choices=cascade.PNG_MODES,
+            help="Q11: _prob.png scaling between levels: minmax (scipy.misc.imsave) or round",
+        )
+        parser.add_argument(
+            "--negative-rule",
+            default="faithful",
+            choices=nuclei.NEGATIVE_RULES,
+            help="Q2: makeNegativeMask's J<.3 on uint8 (faithful: J==0) or on J/255 (corrected)",
+        )
+        parser.add_argument(
+            "--mask-values",
+            default="faithful",
+            choices=nuclei.MASK_VALUES,
+            help="Q3: masks as double(imread) (faithful; 0/255 for 8-bit PNGs) or 0/1 (binary)",
+        )
+        parser.add_argument(
+            "--lower",
+            help="lower thresholds L1,L2,L3,L4 (published .5267,.733,.18,.12); with --upper, the only cascade run",
+        )
         parser.add_argument("--upper", help="upper thresholds U2,U3,U4 (published .61,.8267,.16; above 1: accept none)")
         parser.add_argument("--grid", type=int, default=32, help="threshold search grid (linspace(0, 1, 32))")
-        parser.add_argument("--compute-budget", type=float, help="automatic pick: at most this fraction of level 1's "
-                                                                  "pixels computed (e.g. 0.15); default none")
-        parser.add_argument("--f-tolerance", type=float, default=0.005,
-                            help="automatic pick: least computation within this F of the best (default 0.005)")
-        parser.add_argument("--validation", type=int, default=10,
-                            help="validation patients: the first N of test_w32_parent_<fold>.txt (original 10)")
-        parser.add_argument("--exclude-validation", action="store_true",
-                            help="test on the fold's test patients minus the validation ones (the original did not say)")
+        parser.add_argument(
+            "--compute-budget",
+            type=float,
+            help="automatic pick: at most this fraction of level 1's pixels computed (e.g. 0.15); default none",
+        )
+        parser.add_argument(
+            "--f-tolerance",
+            type=float,
+            default=0.005,
+            help="automatic pick: least computation within this F of the best (default 0.005)",
+        )
+        parser.add_argument(
+            "--validation",
+            type=int,
+            default=10,
+            help="validation patients: the first N of test_w32_parent_<fold>.txt (original 10)",
+        )
+        parser.add_argument(
+            "--exclude-validation",
+            action="store_true",
+            help="test on the fold's test patients minus the validation ones (the original did not say)",
+        )
         parser.add_argument("--test-interval", type=int, default=100000 if demo else None)
         parser.add_argument("--snapshot", type=int, default=100000 if demo else None)
         parser.add_argument("--display", type=int, default=50 if demo else None)
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
         from pipeline.usecases.radhical import runner
+
         sp = solver_from_args(args)
         if getattr(args, "force", False):
-            log.info("radhical: --force changes nothing: its stages rebuild what was made with other inputs or "
-                     "options by themselves (radhical/stale.py, not the stage recipes)")
+            log.info(
+                "radhical: --force changes nothing: its stages rebuild what was made with other inputs or "
+                "options by themselves (radhical/stale.py, not the stage recipes)"
+            )
         if (args.lower is None) != (args.upper is None):
             raise ValueError("give both --lower L1,L2,L3,L4 and --upper U2,U3,U4, or neither")
         thresholds = cascade.Thresholds.parse(args.lower, args.upper) if args.lower else None
@@ -112,19 +185,41 @@ class RADHicaL(UseCase):
             raise ValueError(f"--compute-budget {args.compute_budget}: a fraction of level 1's pixels, above 0")
         if args.grid < 2:
             raise ValueError(f"--grid {args.grid}: at least 2 thresholds")
-        data = self.make_demo_cohort(args.work / "generated_cohort", args.seed) if demo else \
-            self.prepare_data(args.data, args.work / "data")
+        data = (
+            self.make_demo_cohort(args.work / "generated_cohort", args.seed)
+            if demo
+            else self.prepare_data(args.data, args.work / "data")
+        )
         params = Params(max_positive=args.max_positive, negative_rule=args.negative_rule, mask_values=args.mask_values)
-        opts = cascade.Options(mode=args.infer_mode, rule=args.rule, q1=args.q1, png=args.png, gpu=args.gpu,
-                               batch=args.batch)
-        cfg = runner.Config(data=data, work=args.work, params=params, iterations=args.iterations, seed=args.seed,
-                            train_folds=args.train_folds, fold=args.fold, jobs=args.jobs, gpu=args.gpu,
-                            caffe_shuffle=args.caffe_shuffle, solver=sp, validation_count=args.validation,
-                            exclude_validation=args.exclude_validation, cascade=opts, thresholds=thresholds,
-                            grid=args.grid, budget=args.compute_budget, tolerance=args.f_tolerance)
+        opts = cascade.Options(
+            mode=args.infer_mode, rule=args.rule, q1=args.q1, png=args.png, gpu=args.gpu, batch=args.batch
+        )
+        cfg = runner.Config(
+            data=data,
+            work=args.work,
+            params=params,
+            iterations=args.iterations,
+            seed=args.seed,
+            train_folds=args.train_folds,
+            fold=args.fold,
+            jobs=args.jobs,
+            gpu=args.gpu,
+            caffe_shuffle=args.caffe_shuffle,
+            solver=sp,
+            validation_count=args.validation,
+            exclude_validation=args.exclude_validation,
+            cascade=opts,
+            thresholds=thresholds,
+            grid=args.grid,
+            budget=args.compute_budget,
+            tolerance=args.f_tolerance,
+        )
         if cfg.fold not in cfg.train_folds and "train" in stages:
-            log.warning("--fold %d is not among --train-folds %s: its level models must exist already", cfg.fold,
-                        cfg.train_folds)
+            log.warning(
+                "--fold %d is not among --train-folds %s: its level models must exist already",
+                cfg.fold,
+                cfg.train_folds,
+            )
         summary = runner.run(cfg, stages)
         if demo:
             summary["cohort"] = "GENERATED (synthetic): the numbers show the pipeline works, nothing about nuclei"

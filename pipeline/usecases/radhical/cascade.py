@@ -16,6 +16,7 @@ key): a finished level is never recomputed, and a run with other options never r
 Full runs (``-b`` at every level, for the threshold search) and the naive run (level 1, ``-b``)
 share keys, so the naive run reuses the full level-1 outputs of the same images.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,11 +42,13 @@ PNG_MODES = ("minmax", "round")
 
 # --------------------------------------------------------------------------- thresholds
 
+
 @dataclass(frozen=True)
 class Thresholds:
     """Per-level thresholds in get_masks order (index 0 = level 1): ``lower[l]`` on P1 + P2 and
     ``upper[l]`` on P2 of level l's output decide what level l - 1 computes; ``lower[0]`` is the
     final threshold on level 1's P1 (``upper[0]`` is unused, -1 in the original)."""
+
     lower: tuple[float, float, float, float]
     upper: tuple[float, float, float, float]
 
@@ -64,8 +67,10 @@ class Thresholds:
         bad = [f"lower(level {i + 1}) = {v}" for i, v in enumerate(self.lower) if not 0 <= v <= 1]
         bad += [f"upper(level {i + 1}) = {v}" for i, v in enumerate(self.upper) if i and v < 0]
         if bad:
-            raise ValueError(f"{origin}: {', '.join(bad)} outside [0, 1] (an upper threshold may exceed 1: "
-                             "no pixel is then accepted without computing)")
+            raise ValueError(
+                f"{origin}: {', '.join(bad)} outside [0, 1] (an upper threshold may exceed 1: "
+                "no pixel is then accepted without computing)"
+            )
 
     @classmethod
     def parse(cls, lower: str, upper: str, origin: str = "--lower/--upper") -> "Thresholds":
@@ -74,15 +79,17 @@ class Thresholds:
             lo = tuple(float(v) for v in lower.split(","))
             up = tuple(float(v) for v in upper.split(","))
         except ValueError:
-            raise ValueError(f"{origin}: thresholds must be comma-separated numbers, got {lower!r} / {upper!r}") from None
+            raise ValueError(
+                f"{origin}: thresholds must be comma-separated numbers, got {lower!r} / {upper!r}"
+            ) from None
         if len(lo) != 4 or len(up) != 3:
             raise ValueError(f"{origin}: give --lower L1,L2,L3,L4 (4 values) and --upper U2,U3,U4 (3 values)")
-        t = cls(lo, (-1.0,) + up)   # type: ignore[arg-type]
+        t = cls(lo, (-1.0,) + up)  # type: ignore[arg-type]
         t.validate(origin)
         return t
 
     def text(self) -> str:
-        """"L1,L2,L3,L4 / U2,U3,U4"."""
+        """ "L1,L2,L3,L4 / U2,U3,U4"."""
         return f"{','.join(f'{v:g}' for v in self.lower)} / {','.join(f'{v:g}' for v in self.upper[1:])}"
 
 
@@ -94,13 +101,15 @@ COMPUTE_ALL = Thresholds((0.5267, 0.0, 0.0, 0.0), (-1.0, 2.0, 2.0, 2.0))
 
 # --------------------------------------------------------------------------- options and models
 
+
 @dataclass(frozen=True)
 class Options:
     """How the cascade runs (defaults faithful to create_output_image_vector.py)."""
-    mode: str = "exact"              # step-5 engine
-    rule: str = "python"             # Q6: python (the script) or matlab (get_masks)
-    q1: str = "old-numpy"            # Q1: old-numpy, intended, refuse
-    png: str = "minmax"              # Q11: minmax (scipy.misc.imsave) or round (round(255 p))
+
+    mode: str = "exact"  # step-5 engine
+    rule: str = "python"  # Q6: python (the script) or matlab (get_masks)
+    q1: str = "old-numpy"  # Q1: old-numpy, intended, refuse
+    png: str = "minmax"  # Q11: minmax (scipy.misc.imsave) or round (round(255 p))
     gpu: bool = False
     batch: int = 2048
 
@@ -118,6 +127,7 @@ class Options:
 @dataclass(frozen=True)
 class LevelModel:
     """The trained net of one level (``<k>_<l>_caffenet_train_w32_iter_<N>.caffemodel``) and its mean."""
+
     level: int
     model: Path
     mean: Path
@@ -126,19 +136,28 @@ class LevelModel:
 def level_models(work: Path, fold: int, iterations: int) -> dict[int, LevelModel]:
     """The original's names: models/<k>_<l>_caffenet_train_w32_iter_<N>.caffemodel, DB_train_w32_<k>_<l>.binaryproto."""
     work = Path(work)
-    return {lv: LevelModel(lv, work / "models" / f"{fold}_{lv}_caffenet_train_w32_iter_{iterations}.caffemodel",
-                           work / f"DB_train_w32_{fold}_{lv}.binaryproto") for lv in LEVELS}
+    return {
+        lv: LevelModel(
+            lv,
+            work / "models" / f"{fold}_{lv}_caffenet_train_w32_iter_{iterations}.caffemodel",
+            work / f"DB_train_w32_{fold}_{lv}.binaryproto",
+        )
+        for lv in LEVELS
+    }
 
 
 def check_models(models: dict[int, LevelModel], levels: tuple[int, ...]) -> None:
     """FileNotFoundError naming every missing model or mean of ``levels`` (before anything runs)."""
     missing = [f"level {lv}: {p}" for lv in levels for p in (models[lv].model, models[lv].mean) if not p.is_file()]
     if missing:
-        raise FileNotFoundError("the cascade needs these level files, which are missing (train the level models "
-                                "first, or check --fold/--iter): " + "; ".join(missing))
+        raise FileNotFoundError(
+            "the cascade needs these level files, which are missing (train the level models "
+            "first, or check --fold/--iter): " + "; ".join(missing)
+        )
 
 
 # --------------------------------------------------------------------------- outputs
+
 
 def prob_path(level_dir: Path, stem: str, level: int) -> Path:
     """``<stem>_<level>_prob.png`` (the original's name, ``fname[0:-4]`` + level)."""
@@ -161,6 +180,7 @@ def read_prob(level_dir: Path, stem: str, level: int) -> np.ndarray:
 def read_masks(level_dir: Path, stem: str, level: int) -> tuple[np.ndarray, np.ndarray]:
     """(computed, accepted) pixel masks a level recorded."""
     from PIL import Image
+
     out = []
     for what in ("computed", "accepted"):
         with Image.open(_mask_path(level_dir, stem, level, what)) as im:
@@ -188,12 +208,14 @@ def compose(net_out: np.ndarray, computed: np.ndarray, accepted: np.ndarray) -> 
 
 # --------------------------------------------------------------------------- the cascade
 
+
 @dataclass
 class RunResult:
     """Where a run's levels are and what each image cost per level."""
+
     name: str
-    levels: dict[int, str] = field(default_factory=dict)              # level -> folder
-    images: dict[str, dict[int, dict]] = field(default_factory=dict)   # stem -> level -> stats
+    levels: dict[int, str] = field(default_factory=dict)  # level -> folder
+    images: dict[str, dict[int, dict]] = field(default_factory=dict)  # stem -> level -> stats
 
     def level_dir(self, level: int) -> Path:
         return Path(self.levels[level])
@@ -202,8 +224,9 @@ class RunResult:
 class Cascade:
     """The level models and options of one configuration; runs chains of levels over images."""
 
-    def __init__(self, models: dict[int, LevelModel], opts: Options, root: Path, net_dir: Path,
-                 show_progress: bool = True):
+    def __init__(
+        self, models: dict[int, LevelModel], opts: Options, root: Path, net_dir: Path, show_progress: bool = True
+    ):
         opts.validate()
         self.models, self.opts = models, opts
         self.root, self.net_dir = Path(root), Path(net_dir)
@@ -228,18 +251,26 @@ class Cascade:
     def key(self, level: int, parent: str | None, lower: float, upper: float) -> tuple[str, dict]:
         """Folder key of a level's outputs and the recipe it hashes."""
         m = self.models[level]
-        recipe = {"level": level, "model": self._digest(m.model), "mean": self._digest(m.mean),
-                  "mode": self.opts.mode, "png": self.opts.png, "base": parent is None}
+        recipe = {
+            "level": level,
+            "model": self._digest(m.model),
+            "mean": self._digest(m.mean),
+            "mode": self.opts.mode,
+            "png": self.opts.png,
+            "base": parent is None,
+        }
         if parent is not None:
             recipe.update(parent=parent, lower=lower, upper=upper, rule=self.opts.rule, q1=self.opts.q1)
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12], recipe
 
-    def run(self, images: list[Path], name: str, thresholds: Thresholds | None,
-            levels: tuple[int, ...] = (4, 3, 2, 1)) -> RunResult:
+    def run(
+        self, images: list[Path], name: str, thresholds: Thresholds | None, levels: tuple[int, ...] = (4, 3, 2, 1)
+    ) -> RunResult:
         """Run ``levels`` (coarse to fine) over ``images``: with ``thresholds`` None every level is a
         base run (``-b``: every pixel), else the first level is the base and each next level the
         cascade. Finished image-levels are skipped. Writes WORK/cascade/<name>.json."""
         from tqdm import tqdm
+
         check_models(self.models, levels)
         if thresholds is not None:
             thresholds.validate(name)
@@ -271,23 +302,46 @@ class Cascade:
                         full = load_image(img)
                     cascading = thresholds is not None and prev is not None
                     lo, up = thresholds.for_run_of(lv) if cascading else (0.0, 1.0)
-                    res.images[stem][lv] = self._level(full, img, stem, lv, d, res.level_dir(prev) if cascading else None,
-                                                       prev, lo, up)
+                    res.images[stem][lv] = self._level(
+                        full, img, stem, lv, d, res.level_dir(prev) if cascading else None, prev, lo, up
+                    )
                 prev = lv if thresholds is not None else None
-        atomic.write_text(self.root / f"{name}.json", json.dumps(
-            {"name": name, "thresholds": asdict(thresholds) if thresholds else None, "options": asdict(self.opts),
-             "levels": res.levels, "images": res.images}, indent=1))
+        atomic.write_text(
+            self.root / f"{name}.json",
+            json.dumps(
+                {
+                    "name": name,
+                    "thresholds": asdict(thresholds) if thresholds else None,
+                    "options": asdict(self.opts),
+                    "levels": res.levels,
+                    "images": res.images,
+                },
+                indent=1,
+            ),
+        )
         return res
 
-    def _level(self, full: np.ndarray, img: Path, stem: str, level: int, out_dir: Path, parent_dir: Path | None,
-               parent_level: int | None, lower: float, upper: float) -> dict:
+    def _level(
+        self,
+        full: np.ndarray,
+        img: Path,
+        stem: str,
+        level: int,
+        out_dir: Path,
+        parent_dir: Path | None,
+        parent_level: int | None,
+        lower: float,
+        upper: float,
+    ) -> dict:
         """One image at one level; writes masks, _prob.png, then the stats JSON (done marker)."""
         t0 = time.perf_counter()
         d = DIVISORS[level]
         h, w = int(full.shape[0] / d), int(full.shape[1] / d)
         if h < 1 or w < 1:
-            raise ValueError(f"{img}: {full.shape[0]}x{full.shape[1]} is too small for level {level} "
-                             f"(divided by {d} it has no pixel)")
+            raise ValueError(
+                f"{img}: {full.shape[0]}x{full.shape[1]} is too small for level {level} "
+                f"(divided by {d} it has no pixel)"
+            )
         image = inference.resize_to_like_caffe(full, (h, w))
         origin = f"{img.name} level {level}"
         if parent_dir is None:
@@ -306,10 +360,18 @@ class Cascade:
         write_png(_mask_path(out_dir, stem, level, "computed"), computed.astype(np.uint8) * 255)
         write_png(_mask_path(out_dir, stem, level, "accepted"), accepted.astype(np.uint8) * 255)
         write_png(prob_path(out_dir, stem, level), encode_prob(prob, self.opts.png))
-        stats = {"image": img.name, "level": level, "shape": [h, w], "pixels": h * w,
-                 "computed": int(computed.sum()), "accepted": int(accepted.sum()),
-                 "seconds": round(time.perf_counter() - t0, 4), "engine_seconds": round(t2 - t1, 4),
-                 "lower": lower if parent_dir is not None else None, "upper": upper if parent_dir is not None else None}
+        stats = {
+            "image": img.name,
+            "level": level,
+            "shape": [h, w],
+            "pixels": h * w,
+            "computed": int(computed.sum()),
+            "accepted": int(accepted.sum()),
+            "seconds": round(time.perf_counter() - t0, 4),
+            "engine_seconds": round(t2 - t1, 4),
+            "lower": lower if parent_dir is not None else None,
+            "upper": upper if parent_dir is not None else None,
+        }
         atomic.write_text(_stats_path(out_dir, stem, level), json.dumps(stats))
         log.debug("%s: %d of %d pixels computed, %d accepted", origin, stats["computed"], h * w, stats["accepted"])
         return stats

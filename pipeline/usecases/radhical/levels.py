@@ -18,6 +18,7 @@ fraction the paper defines (Q4); with 8-bit masks (0/255, Q3) the values run to 
 takes almost every partly positive pixel as class 2 and class 1 keeps only values below .99/255 of
 coverage.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,7 +63,7 @@ def coarse_classes(values: np.ndarray, negative_base: np.ndarray, level: int) ->
     neg = imresize_scale(np.asarray(negative_base, dtype=bool), FACTORS[level], method="nearest")
     if neg.shape != values.shape:
         raise ValueError(f"level {level}: negative mask {neg.shape} and mask {values.shape} differ")
-    return {"p2": values > .99, "p1": (values < .99) & (values > 0), "n0": neg & (values == 0)}
+    return {"p2": values > 0.99, "p1": (values < 0.99) & (values > 0), "n0": neg & (values == 0)}
 
 
 def base_classes(mask: np.ndarray, negative: np.ndarray, edge: np.ndarray) -> dict[str, np.ndarray]:

@@ -13,6 +13,7 @@ The stage report (``WORK/patches_report.json``, written last) holds per level an
 entries in step 2's order (class 2, class 1, class 0; at level 1 class 1 then 0), counts per image
 and level, the kinds of mask files found, and every problem naming its file.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,21 +34,28 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Params:
     """Sampling parameters; defaults are the published ones."""
-    max_positive: int = 500               # npositive_samples_per_image (every class cap derives from it)
-    ratio_edge: float = 1.0               # ratio_nuclei_dilation
+
+    max_positive: int = 500  # npositive_samples_per_image (every class cap derives from it)
+    ratio_edge: float = 1.0  # ratio_nuclei_dilation
     ratio_background: float = 0.3
     rotations: tuple[int, ...] = (0, 90)
-    negative_rule: str = "faithful"       # Q2: faithful (J == 0) or corrected (J/255 < .3)
-    mask_values: str = "faithful"         # Q3: faithful (as read, 0/255 for 8-bit) or binary (0/1)
-    patch_dim: int = 50                   # makeNegativeMask's window
+    negative_rule: str = "faithful"  # Q2: faithful (J == 0) or corrected (J/255 < .3)
+    mask_values: str = "faithful"  # Q3: faithful (as read, 0/255 for 8-bit) or binary (0/1)
+    patch_dim: int = 50  # makeNegativeMask's window
 
 
 def _process(task: tuple) -> dict:
     """All levels of one image (worker process)."""
     image, base, work, p, seed = task
     image, work = Path(image), Path(work)
-    res: dict = {"patient": base.split("_")[0], "image": image.name, "counts": {}, "entries": {}, "problems": [],
-                 "mask_kind": None}
+    res: dict = {
+        "patient": base.split("_")[0],
+        "image": image.name,
+        "counts": {},
+        "entries": {},
+        "problems": [],
+        "mask_kind": None,
+    }
     try:
         io = read_rgb_like_matlab(image)
         if io.ndim != 3:
@@ -66,14 +74,18 @@ def _process(task: tuple) -> dict:
             res["problems"].append(
                 f"{image}: level {lv} (x{FACTORS[lv]:g}) is {io_l.shape[0]}x{io_l.shape[1]}, smaller than "
                 f"{MIN_LEVEL_SIZE}x{MIN_LEVEL_SIZE}: no 32x32 patch centre fits (images need at least "
-                f"{int(np.ceil(MIN_LEVEL_SIZE / FACTORS[lv]))} px a side for level {lv}); no level-{lv} patches")
+                f"{int(np.ceil(MIN_LEVEL_SIZE / FACTORS[lv]))} px a side for level {lv}); no level-{lv} patches"
+            )
             res["counts"][str(lv)], res["entries"][str(lv)] = {}, []
             continue
         out = work / f"subs_{lv}"
         if lv == 1:
             cls = base_classes(m, negative, nuclei.edge_ring(m, 3))
-            plan = [("p", 1, p.max_positive), ("e", 0, p.max_positive * p.ratio_edge),
-                    ("b", 0, p.max_positive * p.ratio_background)]
+            plan = [
+                ("p", 1, p.max_positive),
+                ("e", 0, p.max_positive * p.ratio_edge),
+                ("b", 0, p.max_positive * p.ratio_background),
+            ]
         else:
             cls = coarse_classes(level_mask(m, lv), negative, lv)
             plan = [("p2", 2, p.max_positive), ("p1", 1, p.max_positive), ("n0", 0, p.max_positive)]
@@ -86,8 +98,15 @@ def _process(task: tuple) -> dict:
     return res
 
 
-def run_patches(folder: Path, by_patient: dict[str, list[Path]], work: Path, p: Params = Params(), seed: int = 1,
-                jobs: int | None = None, show_progress: bool = True) -> dict:
+def run_patches(
+    folder: Path,
+    by_patient: dict[str, list[Path]],
+    work: Path,
+    p: Params = Params(),
+    seed: int = 1,
+    jobs: int | None = None,
+    show_progress: bool = True,
+) -> dict:
     """Patches of every image at every level; the stage report (reused when its config matches)."""
     work = Path(work)
     report_path = work / "patches_report.json"
@@ -114,10 +133,19 @@ def run_patches(folder: Path, by_patient: dict[str, list[Path]], work: Path, p: 
         for lv, ents in r["entries"].items():
             entries[lv][r["patient"]] += ents
     if kinds.get("8-bit 0/255") and p.mask_values == "faithful":
-        log.warning("%d mask(s) are 8-bit 0/255: read as double(imread) like the original, levels 2-4 class "
-                    "values run to 255, so almost every partly positive pixel is class 2 and class 1 nearly "
-                    "vanishes (quirk Q3); --mask-values binary uses 0/1", kinds["8-bit 0/255"])
-    report = {"config": config, "patients": list(by_patient), "mask_kinds": kinds, "problems": problems,
-              "images": {r["image"]: r["counts"] for r in results if r["counts"]}, "entries": entries}
+        log.warning(
+            "%d mask(s) are 8-bit 0/255: read as double(imread) like the original, levels 2-4 class "
+            "values run to 255, so almost every partly positive pixel is class 2 and class 1 nearly "
+            "vanishes (quirk Q3); --mask-values binary uses 0/1",
+            kinds["8-bit 0/255"],
+        )
+    report = {
+        "config": config,
+        "patients": list(by_patient),
+        "mask_kinds": kinds,
+        "problems": problems,
+        "images": {r["image"]: r["counts"] for r in results if r["counts"]},
+        "entries": entries,
+    }
     atomic.write_text(report_path, json.dumps(report))
     return report

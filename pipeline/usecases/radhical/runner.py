@@ -16,6 +16,7 @@ Work folder (the original's names):
 
 Shared stages do the per-fold work with fold names "<k>_<l>" (:mod:`pipeline.crossval`).
 """
+
 from __future__ import annotations
 
 import json
@@ -37,22 +38,23 @@ STAGES = ("patches", "folds", "dbs", "prototxt", "train", "full", "search", "cas
 @dataclass
 class Config:
     """Options of one RADHicaL run (defaults: the published ones)."""
+
     data: Path
     work: Path
     params: Params = field(default_factory=Params)
     iterations: int = 600000
     seed: int = 1
     nfolds: int = 5
-    train_folds: tuple[int, ...] = (1, 2, 3, 4, 5)    # folds whose 4 level models are trained
-    fold: int = 1                                      # the cascade's models (the original: fold 1)
+    train_folds: tuple[int, ...] = (1, 2, 3, 4, 5)  # folds whose 4 level models are trained
+    fold: int = 1  # the cascade's models (the original: fold 1)
     jobs: int = 1
     gpu: bool = False
     caffe_shuffle: bool = False
     solver: templates.SolverParams = field(default_factory=templates.SolverParams)
-    validation_count: int = 10                         # first N of test_w32_parent_<fold>.txt
-    exclude_validation: bool = False                   # test images: the fold's test patients minus those
+    validation_count: int = 10  # first N of test_w32_parent_<fold>.txt
+    exclude_validation: bool = False  # test images: the fold's test patients minus those
     cascade: cascade.Options = field(default_factory=cascade.Options)
-    thresholds: cascade.Thresholds | None = None       # explicit; else published (and the search's pick)
+    thresholds: cascade.Thresholds | None = None  # explicit; else published (and the search's pick)
     grid: int = 32
     budget: float | None = None
     tolerance: float = 0.005
@@ -60,9 +62,18 @@ class Config:
 
     def crossval(self) -> crossval.Config:
         """The shared per-fold stages' view of this run."""
-        return crossval.Config(data=self.data, work=self.work, iterations=self.iterations, seed=self.seed,
-                               nfolds=self.nfolds, jobs=self.jobs, gpu=self.gpu, caffe_shuffle=self.caffe_shuffle,
-                               solver=self.solver, show_progress=self.show_progress)
+        return crossval.Config(
+            data=self.data,
+            work=self.work,
+            iterations=self.iterations,
+            seed=self.seed,
+            nfolds=self.nfolds,
+            jobs=self.jobs,
+            gpu=self.gpu,
+            caffe_shuffle=self.caffe_shuffle,
+            solver=self.solver,
+            show_progress=self.show_progress,
+        )
 
 
 def fold_level(k: int, level: int) -> str:
@@ -71,6 +82,7 @@ def fold_level(k: int, level: int) -> str:
 
 
 # --------------------------------------------------------------------------- steps 2-4
+
 
 def stage_folds(cfg: Config, report: dict) -> dict[str, int]:
     """Seeded patient folds; per level the faithful TAB lists in subs_<l>/, space copies and parents in lists/."""
@@ -89,9 +101,12 @@ def stage_folds(cfg: Config, report: dict) -> dict[str, int]:
 
 
 def _db_recipe(cfg: Config, name: str) -> dict:
-    return {"train": stale.file_digest(cfg.work / "lists" / f"train_w32_{name}.txt"),
-            "test": stale.file_digest(cfg.work / "lists" / f"test_w32_{name}.txt"),
-            "seed": cfg.seed, "caffe_shuffle": cfg.caffe_shuffle}
+    return {
+        "train": stale.file_digest(cfg.work / "lists" / f"train_w32_{name}.txt"),
+        "test": stale.file_digest(cfg.work / "lists" / f"test_w32_{name}.txt"),
+        "seed": cfg.seed,
+        "caffe_shuffle": cfg.caffe_shuffle,
+    }
 
 
 def stage_dbs(cfg: Config, k: int, level: int) -> None:
@@ -100,10 +115,15 @@ def stage_dbs(cfg: Config, k: int, level: int) -> None:
     n = crossval.fold_names(name)
     recipe = _db_recipe(cfg, name)
     if not lists.read_list(cfg.work / "lists" / f"train_w32_{name}.txt"):
-        raise ValueError(f"fold {k}, level {level}: no training patches in {cfg.work / f'subs_{level}'}; see the "
-                         "problems in patches_report.json (images too small for this level?)")
-    stale.refresh(cfg.work / n["train_db"], recipe, also=[cfg.work / n["test_db"], cfg.work / n["mean"],
-                                                           cfg.work / "models" / f"{name}_caffenet_train_w32*"])
+        raise ValueError(
+            f"fold {k}, level {level}: no training patches in {cfg.work / f'subs_{level}'}; see the "
+            "problems in patches_report.json (images too small for this level?)"
+        )
+    stale.refresh(
+        cfg.work / n["train_db"],
+        recipe,
+        also=[cfg.work / n["test_db"], cfg.work / n["mean"], cfg.work / "models" / f"{name}_caffenet_train_w32*"],
+    )
     crossval.stage_dbs(cfg.crossval(), name, subs=cfg.work / f"subs_{level}")
     stale.mark(cfg.work / n["train_db"], recipe)
 
@@ -114,6 +134,7 @@ def stage_prototxt(cfg: Config, k: int, level: int) -> Path:
 
 
 # --------------------------------------------------------------------------- steps 5-7
+
 
 def images_of(by_patient: dict[str, list[Path]], patients: list[str]) -> list[Path]:
     """The images of ``patients``, in their order."""
@@ -147,8 +168,14 @@ def load_validation(res: cascade.RunResult, images: list[Path]) -> list[search.V
 
 def stage_search(cfg: Config, full: cascade.RunResult, images: list[Path]) -> dict:
     """The threshold search on the validation images' full outputs (reused when its inputs match)."""
-    recipe = {"levels": full.levels, "images": [i.name for i in images], "grid": cfg.grid, "budget": cfg.budget,
-              "tolerance": cfg.tolerance, "masks": [stale.file_digest(nuclei.mask_path(i)) for i in images]}
+    recipe = {
+        "levels": full.levels,
+        "images": [i.name for i in images],
+        "grid": cfg.grid,
+        "budget": cfg.budget,
+        "tolerance": cfg.tolerance,
+        "masks": [stale.file_digest(nuclei.mask_path(i)) for i in images],
+    }
     out = cfg.work / "search"
     if stale.refresh(out / "search.json", recipe):
         return json.loads((out / "search.json").read_text())
@@ -177,20 +204,31 @@ def grade_run(res: cascade.RunResult, images: list[Path], lower1: float, levels:
     grades, per_image = [], []
     for img in images:
         stem = img.name[:-4]
-        shape = res.images[stem][1]["shape"]               # level 1 is the image's own size
-        g = nuclei_grading.grade_single_image(nuclei.read_mask(nuclei.mask_path(img), shape).values,
-                                              cascade.final_segmentation(res, stem, lower1))
+        shape = res.images[stem][1]["shape"]  # level 1 is the image's own size
+        g = nuclei_grading.grade_single_image(
+            nuclei.read_mask(nuclei.mask_path(img), shape).values, cascade.final_segmentation(res, stem, lower1)
+        )
         grades.append(g)
-        per_image.append({"image": img.name, **nuclei_grading.image_scores(g),
-                          "levels": {str(lv): res.images[stem][lv] for lv in levels}})
+        per_image.append(
+            {
+                "image": img.name,
+                **nuclei_grading.image_scores(g),
+                "levels": {str(lv): res.images[stem][lv] for lv in levels},
+            }
+        )
     n = max(1, len(images))
     pixels = {lv: sum(res.images[i.name[:-4]][lv]["computed"] for i in images) / n for lv in levels}
     seconds = sum(res.images[i.name[:-4]][lv]["seconds"] for i in images for lv in levels) / n
     return {"scores": nuclei_grading.summarize(grades), "pixels": pixels, "seconds": seconds, "images": per_image}
 
 
-def stage_table(cfg: Config, runs: dict[str, tuple[cascade.RunResult, cascade.Thresholds]],
-                naive: cascade.RunResult, images: list[Path], searched: dict | None) -> dict:
+def stage_table(
+    cfg: Config,
+    runs: dict[str, tuple[cascade.RunResult, cascade.Thresholds]],
+    naive: cascade.RunResult,
+    images: list[Path],
+    searched: dict | None,
+) -> dict:
     """Grade every run and the naive one; WORK/radhical.{json,md}."""
     rows = {}
     for label, (res, t) in runs.items():
@@ -198,26 +236,35 @@ def stage_table(cfg: Config, runs: dict[str, tuple[cascade.RunResult, cascade.Th
         rows[label] = {**r, "thresholds": t.text()}
     lower1 = next(iter(runs.values()))[1].lower[0]
     nv = grade_run(naive, images, lower1, (1,))
-    notes = [f"Naive: the fold-{cfg.fold} level-1 model on every pixel (create_output_image_vector.py -b 1 1), "
-             f"final threshold P1 > {lower1:g}, holes filled; RADHicaL: the {cfg.cascade.rule} cascade rule, "
-             f"engine {cfg.cascade.mode}, PNGs {cfg.cascade.png}, Q1 {cfg.cascade.q1}.",
-             "Scores: per annotated nucleus (grade_single_image), mean per image, nanmean over images; "
-             "predictions touching no annotated nucleus cost nothing.",
-             "Windows: 32x32 windows classified (one per computed pixel, any level); wall time: reading, "
-             "resizing, selecting, classifying and writing, all levels."]
+    notes = [
+        f"Naive: the fold-{cfg.fold} level-1 model on every pixel (create_output_image_vector.py -b 1 1), "
+        f"final threshold P1 > {lower1:g}, holes filled; RADHicaL: the {cfg.cascade.rule} cascade rule, "
+        f"engine {cfg.cascade.mode}, PNGs {cfg.cascade.png}, Q1 {cfg.cascade.q1}.",
+        "Scores: per annotated nucleus (grade_single_image), mean per image, nanmean over images; "
+        "predictions touching no annotated nucleus cost nothing.",
+        "Windows: 32x32 windows classified (one per computed pixel, any level); wall time: reading, "
+        "resizing, selecting, classifying and writing, all levels.",
+    ]
     if searched is not None:
-        notes.append(f"Searched thresholds: automatic pick on {len(searched['images'])} validation image(s), "
-                     f"grid {searched['grid']}, budget {searched['budget']}, tolerance {searched['tolerance']} "
-                     "(search/search.png).")
+        notes.append(
+            f"Searched thresholds: automatic pick on {len(searched['images'])} validation image(s), "
+            f"grid {searched['grid']}, budget {searched['budget']}, tolerance {searched['tolerance']} "
+            "(search/search.png)."
+        )
     md = table.markdown(rows, {**nv, "thresholds": ""}, len(images), cfg.fold, notes)
-    out = {"runs": rows, "naive": nv, "images": [i.name for i in images],
-           "published": {k: {"radhical": v[0], "naive": v[1]} for k, v in table.PUBLISHED.items()}}
+    out = {
+        "runs": rows,
+        "naive": nv,
+        "images": [i.name for i in images],
+        "published": {k: {"radhical": v[0], "naive": v[1]} for k, v in table.PUBLISHED.items()},
+    }
     atomic.write_text(cfg.work / "radhical.json", json.dumps(out, indent=1, default=float))
     atomic.write_text(cfg.work / "radhical.md", md)
     return out
 
 
 # --------------------------------------------------------------------------- the run
+
 
 def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     """Run the stages; returns (and writes WORK/summary.json) a summary naming the table."""
@@ -235,9 +282,13 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     report = run_patches(cfg.data, by_patient, cfg.work, cfg.params, cfg.seed, show_progress=cfg.show_progress)
     assignment = stage_folds(cfg, report)
     probs = report["problems"]
-    summary: dict = {"folds": assignment, "mask_kinds": report["mask_kinds"],
-                     "problems": probs if len(probs) <= 5 else f"{len(probs)} (listed in patches_report.json)",
-                     "iterations": cfg.iterations, "fold": cfg.fold}
+    summary: dict = {
+        "folds": assignment,
+        "mask_kinds": report["mask_kinds"],
+        "problems": probs if len(probs) <= 5 else f"{len(probs)} (listed in patches_report.json)",
+        "iterations": cfg.iterations,
+        "fold": cfg.fold,
+    }
     pairs = [(k, lv) for k in cfg.train_folds for lv in LEVELS]
     if "dbs" in stages:
         for k, lv in pairs:

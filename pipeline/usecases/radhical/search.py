@@ -15,6 +15,7 @@ the thresholds whose F is within ``tolerance`` of the best F that fits the compu
 every pixel in the default cascade, whose rule is ``>=``: quirk Q6). The published thresholds are
 evaluated at each step too.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,13 +41,15 @@ START = Thresholds((0.0, 0.0, 0.0, 0.0), (-1.0, 1.0, 1.0, 1.0))
 class Validation:
     """One validation image: its full outputs per level (H_l x W_l x 3 float, as im2double of the
     _prob.png) and its annotation (H x W, non-zero = nucleus)."""
+
     name: str
     probs: dict[int, np.ndarray]
     truth: np.ndarray
 
 
-def get_masks(probs: dict[int, np.ndarray], t: Thresholds, memo: dict | None = None
-              ) -> tuple[np.ndarray, dict[int, int], int]:
+def get_masks(
+    probs: dict[int, np.ndarray], t: Thresholds, memo: dict | None = None
+) -> tuple[np.ndarray, dict[int, int], int]:
     """get_masks_2thresh_3class on full outputs: (final mask before hole filling, nnz_comp per
     level, numel of level 1). ``memo`` caches the coarser levels' masks between calls."""
     memo = {} if memo is None else memo
@@ -59,7 +62,7 @@ def get_masks(probs: dict[int, np.ndarray], t: Thresholds, memo: dict | None = N
             if lv == 4:
                 memo[key] = (np.ones(io.shape[:2], bool), np.zeros(io.shape[:2], bool))
             else:
-                prev_key = (lv + 1, t.lower[lv + 1:], t.upper[lv + 1:])
+                prev_key = (lv + 1, t.lower[lv + 1 :], t.upper[lv + 1 :])
                 pc, pa = memo[prev_key]
                 comp_out, fixed_out = rules.matlab_out(probs[lv + 1], pc, pa, t.lower[lv], t.upper[lv])
                 memo[key] = rules.matlab_pixels(comp_out, fixed_out, io.shape[:2])
@@ -86,7 +89,7 @@ def evaluate(images: list[Validation], t: Thresholds, memos: list[dict]) -> dict
 def _with(t: Thresholds, which: str, level: int, value: float) -> Thresholds:
     lo, up = list(t.lower), list(t.upper)
     (lo if which == "lower" else up)[level - 1] = float(value)
-    return Thresholds(tuple(lo), tuple(up))      # type: ignore[arg-type]
+    return Thresholds(tuple(lo), tuple(up))  # type: ignore[arg-type]
 
 
 def pick(points: list[dict], budget: float | None, tolerance: float, eligible=lambda p: True) -> tuple[int, bool]:
@@ -103,10 +106,16 @@ def pick(points: list[dict], budget: float | None, tolerance: float, eligible=la
     return min(near, key=lambda i: (points[i]["computed_fraction"], -points[i]["f_score"])), bool(fits)
 
 
-def search(images: list[Validation], grid: int = 32, budget: float | None = None, tolerance: float = 0.005,
-           show_progress: bool = True) -> dict:
+def search(
+    images: list[Validation],
+    grid: int = 32,
+    budget: float | None = None,
+    tolerance: float = 0.005,
+    show_progress: bool = True,
+) -> dict:
     """The seven steps; returns {"steps": [...], "thresholds": chosen, "published": evaluation}."""
     from tqdm import tqdm
+
     if not images:
         raise ValueError("the threshold search needs at least one validation image")
     ts = np.linspace(0, 1, grid)
@@ -126,18 +135,43 @@ def search(images: list[Validation], grid: int = 32, budget: float | None = None
         # rounds to 0 in the PNG, but the default cascade (P2 >= 0) would accept every pixel
         i, fits = pick(points, budget, tolerance, (lambda p: p["t"] > 0) if which == "upper" else (lambda p: True))
         if budget is not None and not fits:
-            log.warning("threshold search, %s of level %d: no threshold computes at most %.1f%% of the pixels; "
-                        "took the best F", which, level, 100 * budget)
+            log.warning(
+                "threshold search, %s of level %d: no threshold computes at most %.1f%% of the pixels; took the best F",
+                which,
+                level,
+                100 * budget,
+            )
         t = _with(t, which, level, points[i]["t"])
-        steps.append({"which": which, "level": level, "points": points, "pick": i, "fits_budget": fits,
-                      "published": published, "thresholds_after": {"lower": list(t.lower), "upper": list(t.upper)}})
-        log.info("search %s(%d) = %.4f: F %.4f, %.1f%% of pixels computed", which, level, points[i]["t"],
-                 points[i]["f_score"] or float("nan"), 100 * (points[i]["computed_fraction"] or 0))
+        steps.append(
+            {
+                "which": which,
+                "level": level,
+                "points": points,
+                "pick": i,
+                "fits_budget": fits,
+                "published": published,
+                "thresholds_after": {"lower": list(t.lower), "upper": list(t.upper)},
+            }
+        )
+        log.info(
+            "search %s(%d) = %.4f: F %.4f, %.1f%% of pixels computed",
+            which,
+            level,
+            points[i]["t"],
+            points[i]["f_score"] or float("nan"),
+            100 * (points[i]["computed_fraction"] or 0),
+        )
     bar.close()
-    return {"grid": grid, "budget": budget, "tolerance": tolerance, "images": [im.name for im in images],
-            "steps": steps, "thresholds": {"lower": list(t.lower), "upper": list(t.upper)},
-            "final": evaluate(images, t, [{} for _ in images]),
-            "published_final": evaluate(images, PUBLISHED, [{} for _ in images])}
+    return {
+        "grid": grid,
+        "budget": budget,
+        "tolerance": tolerance,
+        "images": [im.name for im in images],
+        "steps": steps,
+        "thresholds": {"lower": list(t.lower), "upper": list(t.upper)},
+        "final": evaluate(images, t, [{} for _ in images]),
+        "published_final": evaluate(images, PUBLISHED, [{} for _ in images]),
+    }
 
 
 def chosen(result: dict) -> Thresholds:
@@ -152,8 +186,10 @@ def write(result: dict, out_dir: Path) -> dict[str, Path]:
     rows = ["step,which,level,t,f_score,computed_fraction,picked"]
     for n, s in enumerate(result["steps"], start=1):
         for i, p in enumerate(s["points"]):
-            rows.append(f"{n},{s['which']},{s['level']},{p['t']:.6f},{p['f_score']},{p['computed_fraction']},"
-                        f"{int(i == s['pick'])}")
+            rows.append(
+                f"{n},{s['which']},{s['level']},{p['t']:.6f},{p['f_score']},{p['computed_fraction']},"
+                f"{int(i == s['pick'])}"
+            )
     atomic.write_text(out_dir / "search.csv", "\n".join(rows) + "\n")
     plot(result, out_dir / "search.png")
     return {"json": out_dir / "search.json", "csv": out_dir / "search.csv", "png": out_dir / "search.png"}
@@ -163,8 +199,10 @@ def plot(result: dict, path: Path) -> None:
     """F against the percentage of pixels computed, one panel per step; the pick and the published
     value marked."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     steps = result["steps"]
     fig, axes = plt.subplots(2, 4, figsize=(16, 7.5))
     for ax, s in zip(axes.ravel(), steps):
@@ -173,8 +211,13 @@ def plot(result: dict, path: Path) -> None:
         # when the computation does not vary (the first step), F is drawn against the threshold
         by_t = bool(pts) and max(fr) - min(fr) < 0.005
         xof = (lambda p: p["t"]) if by_t else (lambda p: 100 * p["computed_fraction"])  # noqa: E731
-        ax.plot([xof(p) for p in pts], [p["f_score"] for p in pts], ".-", color="0.4",
-                label="linspace(0, 1, %d)" % result["grid"])
+        ax.plot(
+            [xof(p) for p in pts],
+            [p["f_score"] for p in pts],
+            ".-",
+            color="0.4",
+            label="linspace(0, 1, %d)" % result["grid"],
+        )
         for p in pts[:: max(1, len(pts) // 6)]:
             ax.annotate(f"{p['t']:.2f}", (xof(p), p["f_score"]), fontsize=7)
         c = s["points"][s["pick"]]
@@ -184,8 +227,9 @@ def plot(result: dict, path: Path) -> None:
         if pub["f_score"] is not None:
             ax.plot(xof(pub), pub["f_score"], "bs", ms=7, label=f"published {pub['t']:g}")
         ax.set_title(f"level {s['level']}: {s['which']} threshold")
-        ax.set_xlabel(f"threshold ({100 * fr[0]:.0f}% of level 1's pixels computed)" if by_t
-                      else "pixels computed, % of level 1")
+        ax.set_xlabel(
+            f"threshold ({100 * fr[0]:.0f}% of level 1's pixels computed)" if by_t else "pixels computed, % of level 1"
+        )
         ax.set_ylabel("mean per-nucleus F")
         ax.legend(fontsize=7)
     axes.ravel()[-1].axis("off")

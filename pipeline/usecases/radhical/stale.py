@@ -4,6 +4,7 @@ A marker ``<artefact>.recipe.json`` beside the artefact holds the recipe (a smal
 checksums, seeds, options). :func:`refresh` removes the artefacts of a stale recipe before the
 stage runs; :func:`mark` records the recipe once they are built.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,13 +32,13 @@ def refresh(artefact: Path, recipe: dict, also: list[Path] = ()) -> bool:
     """True when ``artefact`` was built with ``recipe``. Otherwise it (and ``also``: files, folders
     or globs of what derives from it) is removed so the stage rebuilds it; returns False."""
     marker = _marker(artefact)
-    recipe = json.loads(json.dumps(recipe, sort_keys=True))          # as stored: JSON keys are strings
+    recipe = json.loads(json.dumps(recipe, sort_keys=True))  # as stored: JSON keys are strings
     if marker.is_file() and json.loads(marker.read_text()) == recipe and Path(artefact).exists():
         return True
     if marker.is_file() or Path(artefact).exists():
         log.info("%s: built with other inputs or options; rebuilding", artefact)
     for p in [Path(artefact), *also]:
-        for q in (p.parent.glob(p.name) if any(ch in p.name for ch in "*?[") else [p]):
+        for q in p.parent.glob(p.name) if any(ch in p.name for ch in "*?[") else [p]:
             if q.is_dir():
                 shutil.rmtree(q)
             elif q.exists():

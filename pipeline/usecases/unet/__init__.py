@@ -8,6 +8,7 @@ One job a module: ``tiling`` (pure tile geometry), ``split`` (patients per role)
 ``usecase`` (commands and options). Only ``usecase`` is imported by the registry: torch, PyTables and
 albumentations are imported when a stage runs (``make setup-unet`` installs them).
 """
+
 from pipeline.usecases.unet.usecase import UNetEpistroma
 
 __all__ = ["UNetEpistroma"]

@@ -24,6 +24,7 @@ the pipeline is reseeded per epoch from ``--seed`` (:func:`reseed`). Validation 
 random augmentations is the original's (Q3); ``clean`` validation uses only a deterministic centre
 crop of the crop size (what visualize_validation_results.ipynb kept, a random crop there).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,21 +36,26 @@ def train_transforms(patch: int = 256, seed: int | None = None) -> Any:
     import albumentations as A
     import cv2
     from albumentations.pytorch import ToTensorV2
-    return A.Compose([
-        A.VerticalFlip(p=.5),
-        A.HorizontalFlip(p=.5),
-        A.HueSaturationValue(hue_shift_limit=(-25, 0), sat_shift_limit=0, val_shift_limit=0, p=1),
-        A.Rotate(p=1, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0),
-        A.RandomSizedCrop(min_max_height=(patch, patch), size=(patch, patch)),
-        A.ToFloat(max_value=255),
-        ToTensorV2(),
-    ], seed=seed)
+
+    return A.Compose(
+        [
+            A.VerticalFlip(p=0.5),
+            A.HorizontalFlip(p=0.5),
+            A.HueSaturationValue(hue_shift_limit=(-25, 0), sat_shift_limit=0, val_shift_limit=0, p=1),
+            A.Rotate(p=1, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0),
+            A.RandomSizedCrop(min_max_height=(patch, patch), size=(patch, patch)),
+            A.ToFloat(max_value=255),
+            ToTensorV2(),
+        ],
+        seed=seed,
+    )
 
 
 def clean_transforms(patch: int = 256) -> Any:
     """Validation without augmentation (Q3's clean variant): centre crop, /255, tensors."""
     import albumentations as A
     from albumentations.pytorch import ToTensorV2
+
     return A.Compose([A.CenterCrop(patch, patch), A.ToFloat(max_value=255), ToTensorV2()])
 
 

@@ -8,6 +8,7 @@ epoch, for resuming), each written under a temporary name and renamed. ``best_lo
 epoch's {"train", "val"} losses) holds Python floats, not numpy scalars (Q5), so
 ``torch.load(weights_only=True)`` reads it: a checkpoint is data, never code.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,14 +28,19 @@ class BadCheckpoint(ValueError):
 
 def make_state(epoch: int, model: Any, optim: Any, losses: dict[str, float], arch: dict) -> dict:
     """The original's dict (plain Python numbers and tensors only)."""
-    return {"epoch": int(epoch), "model_dict": model.state_dict(), "optim_dict": optim.state_dict(),
-            "best_loss_on_test": {k: float(v) for k, v in losses.items()},
-            **{k: arch[k] for k in ARCH_KEYS}}
+    return {
+        "epoch": int(epoch),
+        "model_dict": model.state_dict(),
+        "optim_dict": optim.state_dict(),
+        "best_loss_on_test": {k: float(v) for k, v in losses.items()},
+        **{k: arch[k] for k in ARCH_KEYS},
+    }
 
 
 def save(path: Path, state: dict) -> None:
     """torch.save under a temporary name, then rename."""
     import torch
+
     with atomic.atomic_path(Path(path)) as tmp:
         torch.save(state, tmp)
 
@@ -45,15 +51,18 @@ def load(path: Path, arch: dict | None = None) -> dict:
     import pickle
 
     import torch
+
     path = Path(path)
     if not path.is_file():
         raise BadCheckpoint(f"{path}: checkpoint does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise BadCheckpoint(f"{path}: refused by torch.load(weights_only=True): it holds objects other than "
-                            f"tensors and plain Python values ({str(exc).splitlines()[0]})") from None
-    except Exception as exc:     # zip/pickle errors of a file that is no checkpoint
+        raise BadCheckpoint(
+            f"{path}: refused by torch.load(weights_only=True): it holds objects other than "
+            f"tensors and plain Python values ({str(exc).splitlines()[0]})"
+        ) from None
+    except Exception as exc:  # zip/pickle errors of a file that is no checkpoint
         raise BadCheckpoint(f"{path}: not a PyTorch checkpoint ({exc.__class__.__name__}: {str(exc)[:200]})") from None
     if not isinstance(state, dict):
         raise BadCheckpoint(f"{path}: holds a {type(state).__name__}, not the original's checkpoint dict")
@@ -71,11 +80,13 @@ def model_from(path: Path, device: str = "cpu") -> tuple[Any, dict]:
     """(UNet in eval mode on ``device``, checkpoint) rebuilt from the stored hyper-parameters, as
     make_output_unet_cmd.py and visualize_validation_results.ipynb did."""
     from pipeline.usecases.unet.model import build
+
     state = load(path)
     try:
         model = build(state)
         model.load_state_dict(state["model_dict"])
     except (RuntimeError, TypeError, ValueError) as exc:
-        raise BadCheckpoint(f"{path}: its weights do not fit the architecture it names "
-                            f"({str(exc).splitlines()[0]})") from None
+        raise BadCheckpoint(
+            f"{path}: its weights do not fit the architecture it names ({str(exc).splitlines()[0]})"
+        ) from None
     return model.to(device).eval(), state

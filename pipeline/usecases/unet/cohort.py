@@ -1,4 +1,5 @@
 """Generated epithelium-like images for the U-Net's demos and benchmark (not real tissue)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +12,7 @@ def enlarged_cohort(folder: Path, n_patients: int, size: int, seed: int, factor:
     from PIL import Image
 
     from pipeline.usecases.epi import make_cohort
+
     folder = Path(folder)
     small = folder.with_name(folder.name + ".small")
     make_cohort(small, n_patients=n_patients, size=size // factor, seed=seed)

@@ -21,6 +21,7 @@ the test images).
     WORK/unet/output-uc2grid/              U-Net maps resized to use case 2's grid
     WORK/comparison.md, comparison.json    the table
 """
+
 from __future__ import annotations
 
 import json
@@ -42,17 +43,19 @@ log = logging.getLogger(__name__)
 @dataclass
 class Options:
     """What the side by side needs beyond the U-Net's :class:`runner.Config`."""
+
     fold: int = 1
     caffe_iterations: int = 600000
     caffe_max_positive: int = 5000
     caffe_infer_mode: str = "exact"
     caffe_solver: templates.SolverParams = field(default_factory=templates.SolverParams)
-    data_recipe: recipes.Recipe | None = None     # the generated cohort's recipe (demo), else the data path
+    data_recipe: recipes.Recipe | None = None  # the generated cohort's recipe (demo), else the data path
 
 
 def caffe_parameters(model: Path) -> int:
     """Number of weights in a caffemodel (all layers' blobs)."""
     from pipeline.classify import read_model
+
     param = read_model(model)
     n = 0
     for layer in list(param.layer) + list(param.layers):
@@ -65,6 +68,7 @@ def caffe_parameters(model: Path) -> int:
 def megapixels(images: list[Path]) -> float:
     """Input megapixels of images (their original size)."""
     from PIL import Image
+
     total = 0
     for i in images:
         with Image.open(i) as im:
@@ -78,7 +82,9 @@ def resize_maps(src: Path, dst: Path, images: list[Path], factor: float) -> None
     dst.mkdir(parents=True, exist_ok=True)
     for img in images:
         prob = np.load(src / f"{img.stem}_prob.npy")
-        small = np.stack([imresize_scale(prob[..., c].astype(np.float64), factor) for c in range(prob.shape[2])], axis=2)
+        small = np.stack(
+            [imresize_scale(prob[..., c].astype(np.float64), factor) for c in range(prob.shape[2])], axis=2
+        )
         with atomic.atomic_path(dst / f"{img.stem}_prob.npy") as tmp, open(tmp, "wb") as fh:
             np.save(fh, small.astype(np.float32))
 
@@ -102,10 +108,20 @@ def _caffe_side(uc2, ucfg: runner.Config, opt: Options, work: Path, timings: Tim
     """Use case 2's own run (:func:`pipeline.crossval.run`, fold ``opt.fold`` only), stage group by
     stage group so that each is timed when it computes."""
     k = opt.fold
-    cfg = crossval.Config(data=Path(ucfg.data), work=work, params=epi.Params(max_positive=opt.caffe_max_positive),
-                          iterations=opt.caffe_iterations, seed=ucfg.seed, gpu=ucfg.gpu, solver=opt.caffe_solver,
-                          infer_mode=opt.caffe_infer_mode, show_progress=ucfg.show_progress, folds=(k,),
-                          force=ucfg.force, data_recipe=opt.data_recipe)
+    cfg = crossval.Config(
+        data=Path(ucfg.data),
+        work=work,
+        params=epi.Params(max_positive=opt.caffe_max_positive),
+        iterations=opt.caffe_iterations,
+        seed=ucfg.seed,
+        gpu=ucfg.gpu,
+        solver=opt.caffe_solver,
+        infer_mode=opt.caffe_infer_mode,
+        show_progress=ucfg.show_progress,
+        folds=(k,),
+        force=ucfg.force,
+        data_recipe=opt.data_recipe,
+    )
     prep_done = crossval.recorded_done(work, "dbs", str(k))
     t = time.perf_counter()
     crossval.run(uc2, cfg, ("patches", "folds", "dbs"))
@@ -132,6 +148,7 @@ def _caffe_side(uc2, ucfg: runner.Config, opt: Options, work: Path, timings: Tim
 def _unet_side(ucfg: runner.Config, timings: Timings) -> dict:
     from pipeline.usecases.unet.checkpoint import BEST
     from pipeline.usecases.unet.database import DATANAME
+
     work = Path(ucfg.work)
     had_dbs = (work / "pytables.json").is_file() and (work / f"{DATANAME}_train.pytable").is_file()
     s = runner.run(ucfg, ("dbs",))
@@ -142,8 +159,13 @@ def _unet_side(ucfg: runner.Config, timings: Timings) -> dict:
     o = s["outputs"]
     if o["computed"]:
         timings.record("unet_infer", o["seconds"], megapixels=o["pixels"] / 1e6, images=len(o["computed"]))
-    return {"scores": s["scores"], "model": work / BEST, "parameters": s["training"]["parameters"], "split": s["split"],
-            "output": work / "output"}
+    return {
+        "scores": s["scores"],
+        "model": work / BEST,
+        "parameters": s["training"]["parameters"],
+        "split": s["split"],
+        "output": work / "output",
+    }
 
 
 def run(uc2, ucfg: runner.Config, opt: Options) -> dict:
@@ -155,14 +177,20 @@ def run(uc2, ucfg: runner.Config, opt: Options) -> dict:
     unet = _unet_side(unet_cfg, timings)
     test = [Path(ucfg.data) / n for n in unet["scores"]["images"]]
     if sorted(i.name for i in test) != sorted(caffe["scores"]["test_images"]):
-        raise RuntimeError(f"test images differ: U-Net {sorted(i.name for i in test)}, "
-                           f"Caffe {sorted(caffe['scores']['test_images'])}")
+        raise RuntimeError(
+            f"test images differ: U-Net {sorted(i.name for i in test)}, Caffe {sorted(caffe['scores']['test_images'])}"
+        )
     grid = work / "unet" / "output-uc2grid"
     resize_maps(unet["output"], grid, test, epi.Params().resize)
     unet_grid = runner.score(grid, test, epi.Params().resize)
     rows = _rows(caffe, unet, unet_grid, timings, opt)
-    result = {"fold": opt.fold, "test_images": [i.name for i in test], "split": unet["split"],
-              "rows": rows, "timings": timings.data}
+    result = {
+        "fold": opt.fold,
+        "test_images": [i.name for i in test],
+        "split": unet["split"],
+        "rows": rows,
+        "timings": timings.data,
+    }
     atomic.write_text(work / "comparison.json", json.dumps(result, indent=1, default=str))
     atomic.write_text(work / "comparison.md", markdown(result))
     return {"fold": opt.fold, "test_images": result["test_images"], "table": str(work / "comparison.md")}
@@ -175,17 +203,28 @@ def _per_mp(t: dict | None) -> float | None:
 def _rows(caffe: dict, unet: dict, unet_grid: dict, timings: Timings, opt: Options) -> list[dict]:
     cp = caffe_parameters(caffe["model"])
     up = unet["parameters"]
-    common_c = {"prep_s": (timings.get("caffe_prep") or {}).get("seconds"),
-                "train_s": (timings.get("caffe_train") or {}).get("seconds"),
-                "infer_s_per_mp": _per_mp(timings.get("caffe_infer")), "parameters": cp, "weights_mb": cp * 4 / 1e6}
-    common_u = {"prep_s": (timings.get("unet_prep") or {}).get("seconds"),
-                "train_s": (timings.get("unet_train") or {}).get("seconds"),
-                "infer_s_per_mp": _per_mp(timings.get("unet_infer")), "parameters": up, "weights_mb": up * 4 / 1e6}
+    common_c = {
+        "prep_s": (timings.get("caffe_prep") or {}).get("seconds"),
+        "train_s": (timings.get("caffe_train") or {}).get("seconds"),
+        "infer_s_per_mp": _per_mp(timings.get("caffe_infer")),
+        "parameters": cp,
+        "weights_mb": cp * 4 / 1e6,
+    }
+    common_u = {
+        "prep_s": (timings.get("unet_prep") or {}).get("seconds"),
+        "train_s": (timings.get("unet_train") or {}).get("seconds"),
+        "infer_s_per_mp": _per_mp(timings.get("unet_infer")),
+        "parameters": up,
+        "weights_mb": up * 4 / 1e6,
+    }
     cs = caffe["scores"]
     return [
         {"system": f"Caffe use case 2, class map ({opt.caffe_infer_mode}, 0.5x)", **_sc(cs["class_map"]), **common_c},
-        {"system": f"Caffe use case 2, P >= {cs['threshold']:.2f} (threshold from validation)", **_sc(cs["thresholded"]),
-         **common_c},
+        {
+            "system": f"Caffe use case 2, P >= {cs['threshold']:.2f} (threshold from validation)",
+            **_sc(cs["thresholded"]),
+            **common_c,
+        },
         {"system": "U-Net, class map (1x)", **_sc(unet["scores"]), **common_u},
         {"system": "U-Net, class map on use case 2's grid (0.5x)", **_sc(unet_grid), **common_u},
     ]
@@ -198,16 +237,24 @@ def _sc(s: dict) -> dict:
 def markdown(r: dict) -> str:
     """The side-by-side table."""
     f = lambda v, d=4: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
-    lines = [f"### U-Net vs Caffe use case 2, fold {r['fold']}: {len(r['test_images'])} test images "
-             f"({', '.join(r['test_images'])})", "",
-             "| system | pixels scored | F | precision | recall | data prep (s) | training (s) | "
-             "inference (s per input MP) | parameters | weights (MB, float32) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"### U-Net vs Caffe use case 2, fold {r['fold']}: {len(r['test_images'])} test images "
+        f"({', '.join(r['test_images'])})",
+        "",
+        "| system | pixels scored | F | precision | recall | data prep (s) | training (s) | "
+        "inference (s per input MP) | parameters | weights (MB, float32) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for x in r["rows"]:
-        lines.append(f"| {x['system']} | {x['n']} | {f(x['f_score'])} | {f(x['precision'])} | {f(x['recall'])} | "
-                     f"{f(x['prep_s'], 1)} | {f(x['train_s'], 1)} | {f(x['infer_s_per_mp'], 2)} | {x['parameters']:,} | "
-                     f"{f(x['weights_mb'], 2)} |")
-    lines += ["", "Same test patients and masks; scored with use case 2's pixel scoring (first row and column of "
-              "each map excluded, as there). Caffe's inference covers its test and validation images; data prep = "
-              "patch sampling + LevelDBs (Caffe), pytables (U-Net)."]
+        lines.append(
+            f"| {x['system']} | {x['n']} | {f(x['f_score'])} | {f(x['precision'])} | {f(x['recall'])} | "
+            f"{f(x['prep_s'], 1)} | {f(x['train_s'], 1)} | {f(x['infer_s_per_mp'], 2)} | {x['parameters']:,} | "
+            f"{f(x['weights_mb'], 2)} |"
+        )
+    lines += [
+        "",
+        "Same test patients and masks; scored with use case 2's pixel scoring (first row and column of "
+        "each map excluded, as there). Caffe's inference covers its test and validation images; data prep = "
+        "patch sampling + LevelDBs (Caffe), pytables (U-Net).",
+    ]
     return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ any value below 255 became 0 (stroma), and pixels neither 0 nor 255 were counted
 ``numpixels``. Here a mask with other values than 0 and 255 is an error naming the file, unless
 ``mask_values="truncate"`` reproduces the original.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,11 +52,12 @@ class BadInput(ValueError):
 @dataclass(frozen=True)
 class DBParams:
     """make_hdf5.py's parameters; defaults are the original's."""
+
     patch_size: int = 500
     stride_size: int = 250
     mirror_pad_size: int = 250
     resize: float = 1.0
-    mask_values: str = "error"        # Q10: "truncate" = the original's silent truncation
+    mask_values: str = "error"  # Q10: "truncate" = the original's silent truncation
 
     def __post_init__(self) -> None:
         if self.mask_values not in MASK_VALUES:
@@ -66,6 +68,7 @@ def read_image(path: Path) -> np.ndarray:
     """``cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)``: H x W x 3 uint8 RGB (grey repeated,
     alpha dropped, as cv2's default colour read). Raises BadInput naming the file."""
     import cv2
+
     arr = cv2.imread(str(path))
     if arr is None:
         raise BadInput(f"{path}: cannot read the image (missing, or not an image cv2 can read)")
@@ -80,6 +83,7 @@ def read_mask(path: Path, mask_values: str = "error") -> tuple[np.ndarray, np.nd
     BadInput naming the file and its values when any pixel is neither 0 nor 255 (Q10).
     """
     import cv2
+
     arr = cv2.imread(str(path))
     if arr is None:
         raise BadInput(f"{path}: cannot read the mask (missing, or not an image cv2 can read)")
@@ -89,9 +93,11 @@ def read_mask(path: Path, mask_values: str = "error") -> tuple[np.ndarray, np.nd
     if other and mask_values == "error":
         values = np.unique(m)
         shown = ", ".join(str(v) for v in values[:8]) + (", ..." if len(values) > 8 else "")
-        raise BadInput(f"{path}: mask is not binary: {other} pixels are neither 0 nor 255 (values {shown}). "
-                       f"The original stored mask/255 as uint8, so every value below 255 became stroma; "
-                       f"pass --mask-values truncate to do the same, or fix the mask")
+        raise BadInput(
+            f"{path}: mask is not binary: {other} pixels are neither 0 nor 255 (values {shown}). "
+            f"The original stored mask/255 as uint8, so every value below 255 became stroma; "
+            f"pass --mask-values truncate to do the same, or fix the mask"
+        )
     return (m == 255).astype(np.uint8), counts
 
 
@@ -100,6 +106,7 @@ def _resize(arr: np.ndarray, factor: float, interpolation: int) -> np.ndarray:
     if factor == 1:
         return arr
     import cv2
+
     return cv2.resize(arr, (0, 0), fx=factor, fy=factor, interpolation=interpolation)
 
 
@@ -128,14 +135,22 @@ def image_tiles(image: Path, mask: Path, p: DBParams) -> tuple[np.ndarray, np.nd
         raise BadInput(f"{image}: {exc}") from None
     lost = [db_remainder(s, p.patch_size, p.stride_size, p.mirror_pad_size) for s in io.shape[:2]]
     if any(lost):
-        log.warning("%s: %s rows and %s columns of the padded image are in no tile (Q9: (size + 2*%d - %d) "
-                    "is not a multiple of %d)", image.name, lost[0], lost[1], p.mirror_pad_size, p.patch_size,
-                    p.stride_size)
+        log.warning(
+            "%s: %s rows and %s columns of the padded image are in no tile (Q9: (size + 2*%d - %d) "
+            "is not a multiple of %d)",
+            image.name,
+            lost[0],
+            lost[1],
+            p.mirror_pad_size,
+            p.patch_size,
+            p.stride_size,
+        )
     return img_t, mask_t, counts
 
 
-def write_pytable(path: Path, pairs: list[tuple[Path, Path]], p: DBParams, root: Path,
-                  show_progress: bool = True) -> dict:
+def write_pytable(
+    path: Path, pairs: list[tuple[Path, Path]], p: DBParams, root: Path, show_progress: bool = True
+) -> dict:
     """Write one pytable (atomically) from (image, mask) pairs in the given order.
 
     ``root`` is the data folder: ``filename`` stores each mask's path relative to it. Returns
@@ -143,6 +158,7 @@ def write_pytable(path: Path, pairs: list[tuple[Path, Path]], p: DBParams, root:
     """
     import tables
     from tqdm import tqdm
+
     path = Path(path)
     totals = np.zeros((2, len(CLASSES)))
     totals[0, :] = CLASSES
@@ -150,14 +166,29 @@ def write_pytable(path: Path, pairs: list[tuple[Path, Path]], p: DBParams, root:
     ntiles = 0
     with atomic.atomic_path(path) as tmp:
         with tables.open_file(str(tmp), mode="w") as h5:
-            fn = h5.create_earray(h5.root, "filename", tables.StringAtom(itemsize=FILENAME_BYTES), (0,),
-                                  track_times=False)
-            arrays = {"img": h5.create_earray(h5.root, "img", tables.UInt8Atom(), shape=(0, p.patch_size, p.patch_size, 3),
-                                              chunkshape=(1, p.patch_size, p.patch_size, 3), filters=filters,
-                                              track_times=False),
-                      "mask": h5.create_earray(h5.root, "mask", tables.UInt8Atom(), shape=(0, p.patch_size, p.patch_size),
-                                               chunkshape=(1, p.patch_size, p.patch_size), filters=filters,
-                                               track_times=False)}
+            fn = h5.create_earray(
+                h5.root, "filename", tables.StringAtom(itemsize=FILENAME_BYTES), (0,), track_times=False
+            )
+            arrays = {
+                "img": h5.create_earray(
+                    h5.root,
+                    "img",
+                    tables.UInt8Atom(),
+                    shape=(0, p.patch_size, p.patch_size, 3),
+                    chunkshape=(1, p.patch_size, p.patch_size, 3),
+                    filters=filters,
+                    track_times=False,
+                ),
+                "mask": h5.create_earray(
+                    h5.root,
+                    "mask",
+                    tables.UInt8Atom(),
+                    shape=(0, p.patch_size, p.patch_size),
+                    chunkshape=(1, p.patch_size, p.patch_size),
+                    filters=filters,
+                    track_times=False,
+                ),
+            }
             for image, mask in tqdm(pairs, desc=f"pytable {path.name}", unit="image", disable=not show_progress):
                 img_t, mask_t, counts = image_tiles(image, mask, p)
                 totals[1, :] += counts
@@ -166,12 +197,15 @@ def write_pytable(path: Path, pairs: list[tuple[Path, Path]], p: DBParams, root:
                 name = str(Path(mask).relative_to(root) if Path(mask).is_relative_to(root) else Path(mask).name)
                 encoded = name.encode("utf-8")
                 if len(encoded) > FILENAME_BYTES:
-                    raise BadInput(f"{mask}: its path {name!r} is longer than {FILENAME_BYTES} bytes "
-                                   f"(the filename array's StringAtom)")
+                    raise BadInput(
+                        f"{mask}: its path {name!r} is longer than {FILENAME_BYTES} bytes "
+                        f"(the filename array's StringAtom)"
+                    )
                 fn.append([encoded] * len(img_t))
                 ntiles += len(img_t)
-            npx = h5.create_carray(h5.root, "numpixels", tables.Atom.from_dtype(totals.dtype), totals.shape,
-                                   track_times=False)
+            npx = h5.create_carray(
+                h5.root, "numpixels", tables.Atom.from_dtype(totals.dtype), totals.shape, track_times=False
+            )
             npx[:] = totals
     return {"tiles": ntiles, "images": len(pairs), "numpixels": totals.tolist()}
 
@@ -183,24 +217,29 @@ def check_pytable(path: Path, patch_min: int | None = None) -> dict:
     or shape, img and mask of different lengths, tiles smaller than ``patch_min`` (the training crop).
     """
     import tables
+
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"{path}: pytable does not exist")
     try:
         h5 = tables.open_file(str(path), mode="r")
-    except Exception as exc:       # tables raises HDF5ExtError / OSError variants
+    except Exception as exc:  # tables raises HDF5ExtError / OSError variants
         raise BadInput(f"{path}: not a PyTables/HDF5 file ({exc.__class__.__name__})") from None
     with h5:
         missing = [a for a in ARRAYS if a not in h5.root]
         if missing:
-            raise BadInput(f"{path}: no array(s) {', '.join(missing)} at the root; make_hdf5.py's layout has "
-                           f"{', '.join(ARRAYS)} (v1 databases named the file array 'fname')")
+            raise BadInput(
+                f"{path}: no array(s) {', '.join(missing)} at the root; make_hdf5.py's layout has "
+                f"{', '.join(ARRAYS)} (v1 databases named the file array 'fname')"
+            )
         img, mask, npx = h5.root.img, h5.root.mask, h5.root.numpixels
         problems = []
         if img.dtype != np.uint8 or img.ndim != 4 or img.shape[3] != 3 or img.shape[1] != img.shape[2]:
             problems.append(f"img is {img.dtype} {img.shape}, expected uint8 (N, P, P, 3)")
         if mask.dtype != np.uint8 or mask.ndim != 3 or mask.shape[1:] != img.shape[1:3]:
-            problems.append(f"mask is {mask.dtype} {mask.shape}, expected uint8 {(img.shape[0],) + tuple(img.shape[1:3])}")
+            problems.append(
+                f"mask is {mask.dtype} {mask.shape}, expected uint8 {(img.shape[0],) + tuple(img.shape[1:3])}"
+            )
         if mask.shape[0] != img.shape[0]:
             problems.append(f"img has {img.shape[0]} tiles, mask {mask.shape[0]}")
         if npx.shape != (2, 2):
@@ -210,8 +249,10 @@ def check_pytable(path: Path, patch_min: int | None = None) -> dict:
         if img.shape[0] == 0:
             raise BadInput(f"{path}: holds no tiles")
         if patch_min and img.shape[1] < patch_min:
-            raise BadInput(f"{path}: tiles are {img.shape[1]}x{img.shape[2]}, smaller than the training crop "
-                           f"{patch_min}x{patch_min}")
+            raise BadInput(
+                f"{path}: tiles are {img.shape[1]}x{img.shape[2]}, smaller than the training crop "
+                f"{patch_min}x{patch_min}"
+            )
         return {"tiles": int(img.shape[0]), "patch": int(img.shape[1]), "numpixels": npx[:].tolist()}
 
 
@@ -220,8 +261,9 @@ def fingerprint(obj: dict) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build(work: Path, split: dict[str, list[tuple[Path, Path]]], p: DBParams, root: Path,
-          show_progress: bool = True) -> dict[str, Path]:
+def build(
+    work: Path, split: dict[str, list[tuple[Path, Path]]], p: DBParams, root: Path, show_progress: bool = True
+) -> dict[str, Path]:
     """``WORK/epistroma_{train,val}.pytable`` from the split's pairs, unless already built with the
     same pairs and parameters (recorded in ``WORK/pytables.json``); returns the paths."""
     work = Path(work)

@@ -9,6 +9,7 @@
   ``edge_weight ** ring`` (1.1 on the ring), then a plain mean over N x H x W (not normalised by the
   weights).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,6 +20,7 @@ IGNORE_INDEX = -100
 def edge_ring(mask: np.ndarray, iterations: int = 2) -> np.ndarray:
     """The ring a 2-step cross dilation adds around the mask: H x W uint8 in {0, 1}."""
     from scipy.ndimage import binary_dilation
+
     return (binary_dilation(mask == 1, iterations=iterations) & (mask == 0)).astype(np.uint8)
 
 
@@ -37,6 +39,7 @@ def weighted_loss(logits, target, ring, weights, edge_weight: float):
     """
     import torch
     from torch import nn
+
     ce = nn.CrossEntropyLoss(weight=weights, ignore_index=IGNORE_INDEX, reduction="none")
     return (ce(logits, target) * torch.pow(torch.as_tensor(edge_weight, device=ring.device), ring)).mean()
 

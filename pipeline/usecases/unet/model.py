@@ -12,6 +12,7 @@ Module and parameter names are the original's (``down_path.0.block.0.weight``, `
 configuration (depth 5, wf 2, padding, batch norm, upconv, 3 -> 2 channels), 31,043,586 with wf 6.
 With padding, the input side must be a multiple of 2**(depth-1) for the output to match it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,15 @@ import torch.nn.functional as F
 from torch import nn
 
 #: The tutorial's configuration (train_unet_albumentations.py), in the checkpoint's key names.
-DEFAULT_ARCH = {"n_classes": 2, "in_channels": 3, "padding": True, "depth": 5, "wf": 2,
-                "up_mode": "upconv", "batch_norm": True}
+DEFAULT_ARCH = {
+    "n_classes": 2,
+    "in_channels": 3,
+    "padding": True,
+    "depth": 5,
+    "wf": 2,
+    "up_mode": "upconv",
+    "batch_norm": True,
+}
 ARCH_KEYS = tuple(DEFAULT_ARCH)
 
 
@@ -49,8 +57,9 @@ class UNetUpBlock(nn.Module):
         if up_mode == "upconv":
             self.up: nn.Module = nn.ConvTranspose2d(in_size, out_size, kernel_size=2, stride=2)
         elif up_mode == "upsample":
-            self.up = nn.Sequential(nn.Upsample(mode="bilinear", scale_factor=2),
-                                    nn.Conv2d(in_size, out_size, kernel_size=1))
+            self.up = nn.Sequential(
+                nn.Upsample(mode="bilinear", scale_factor=2), nn.Conv2d(in_size, out_size, kernel_size=1)
+            )
         else:
             raise ValueError(f"up_mode {up_mode!r} is not 'upconv' or 'upsample'")
         self.conv_block = UNetConvBlock(in_size, out_size, padding, batch_norm)
@@ -59,7 +68,7 @@ class UNetUpBlock(nn.Module):
     def center_crop(layer: torch.Tensor, target: torch.Size) -> torch.Tensor:
         _, _, h, w = layer.size()
         dy, dx = (h - target[0]) // 2, (w - target[1]) // 2
-        return layer[:, :, dy:dy + target[0], dx:dx + target[1]]
+        return layer[:, :, dy : dy + target[0], dx : dx + target[1]]
 
     def forward(self, x: torch.Tensor, bridge: torch.Tensor) -> torch.Tensor:
         up = self.up(x)
@@ -70,8 +79,16 @@ class UNet(nn.Module):
     """``UNet(in_channels, n_classes, depth, wf, padding, batch_norm, up_mode)``: N x in x H x W ->
     N x n_classes x H' x W' logits (H' = H with padding and H a multiple of 2**(depth-1))."""
 
-    def __init__(self, in_channels: int = 1, n_classes: int = 2, depth: int = 5, wf: int = 6,
-                 padding: bool = False, batch_norm: bool = False, up_mode: str = "upconv"):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        n_classes: int = 2,
+        depth: int = 5,
+        wf: int = 6,
+        padding: bool = False,
+        batch_norm: bool = False,
+        up_mode: str = "upconv",
+    ):
         super().__init__()
         if up_mode not in ("upconv", "upsample"):
             raise ValueError(f"up_mode {up_mode!r} is not 'upconv' or 'upsample'")

@@ -12,6 +12,7 @@ use case 2's pixel scoring applies; the original's placeholder (a 1x1 ``_class.p
 working, so parallel runs skip the image) is a lock file here (a crash leaves no fake output), and
 outputs are written under temporary names.
 """
+
 from __future__ import annotations
 
 import glob
@@ -58,6 +59,7 @@ def predict(model, img: np.ndarray, patch: int = 256, batch: int = 10, device: s
     Raises Untileable for a tile size the model cannot take or an image the padding cannot take.
     """
     import torch
+
     depth = len(model.down_path)
     if patch % 2 ** (depth - 1):
         raise Untileable(f"tile size {patch} is not a multiple of 2**(depth-1) = {2 ** (depth - 1)}")
@@ -66,7 +68,7 @@ def predict(model, img: np.ndarray, patch: int = 256, batch: int = 10, device: s
     outs = []
     with torch.no_grad():
         for i in range(0, len(tiles), batch):
-            x = torch.from_numpy(tiles[i:i + batch].transpose(0, 3, 1, 2) / 255).float().to(device)
+            x = torch.from_numpy(tiles[i : i + batch].transpose(0, 3, 1, 2) / 255).float().to(device)
             outs.append(model(x).cpu().numpy())
     logits = np.concatenate(outs).transpose(0, 2, 3, 1)
     return stitch(logits, grid)
@@ -83,11 +85,12 @@ def write(paths: dict[str, Path], logits: np.ndarray, save_npy: bool = True) -> 
     """_prob.npy (optional), _prob.png, then _class.png (argmax of the logits x 255; the original's
     output, written last: it marks the image done), each atomically."""
     from pipeline.atomic import atomic_path
+
     prob = softmax(logits)
     if save_npy:
         with atomic_path(paths["npy"]) as tmp, open(tmp, "wb") as fh:
             np.save(fh, prob)
-    prob_png, _ = inference.encode_outputs(prob, minmax_scale=False)    # round(255 p), not min-max
+    prob_png, _ = inference.encode_outputs(prob, minmax_scale=False)  # round(255 p), not min-max
     write_png(paths["prob"], prob_png)
     n = logits.shape[-1]
     write_png(paths["class"], (logits.argmax(axis=2) * (256 / (n - 1) - 1)).astype(np.uint8))
@@ -97,8 +100,18 @@ def is_done(paths: dict[str, Path], save_npy: bool) -> bool:
     return paths["class"].is_file() and paths["prob"].is_file() and (not save_npy or paths["npy"].is_file())
 
 
-def run(images: list[Path], model_path: Path, out_dir: Path, patch: int = 256, batch: int = 10, resize: float = 1.0,
-        force: bool = False, gpu: bool = False, save_npy: bool = True, show_progress: bool = True) -> dict:
+def run(
+    images: list[Path],
+    model_path: Path,
+    out_dir: Path,
+    patch: int = 256,
+    batch: int = 10,
+    resize: float = 1.0,
+    force: bool = False,
+    gpu: bool = False,
+    save_npy: bool = True,
+    show_progress: bool = True,
+) -> dict:
     """Outputs of ``images`` with the checkpoint ``model_path`` into ``out_dir``.
 
     Returns {"computed", "skipped", "seconds", "pixels" (input pixels of computed images), "parameters"}.
@@ -110,6 +123,7 @@ def run(images: list[Path], model_path: Path, out_dir: Path, patch: int = 256, b
     from pipeline.usecases.unet.checkpoint import model_from
     from pipeline.usecases.unet.model import n_parameters
     from pipeline.usecases.unet.train import device_for
+
     device = device_for(gpu)
     model, state = model_from(model_path, device)
     out_dir = Path(out_dir)
@@ -132,5 +146,11 @@ def run(images: list[Path], model_path: Path, out_dir: Path, patch: int = 256, b
                 raise BadInput(f"{img_path}: {exc}") from None
             write(paths, logits, save_npy)
             done.append(str(img_path))
-    return {"computed": done, "skipped": skipped, "seconds": round(time.perf_counter() - t0, 3), "pixels": pixels,
-            "parameters": n_parameters(model), "epoch": state["epoch"]}
+    return {
+        "computed": done,
+        "skipped": skipped,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "pixels": pixels,
+        "parameters": n_parameters(model),
+        "epoch": state["epoch"],
+    }

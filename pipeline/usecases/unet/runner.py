@@ -17,6 +17,7 @@ parameters changed, training resumes only with the same options (else it is refu
 input is the best checkpoint (by sha256): outputs of another model are refused, or with ``force``
 recomputed.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,6 +40,7 @@ STAGES = ("dbs", "train", "outputs", "scores")
 @dataclass
 class Config:
     """Options of one U-Net run."""
+
     data: Path
     work: Path
     split: str = "original"
@@ -49,7 +51,7 @@ class Config:
     out_batch: int = 10
     gpu: bool = False
     show_progress: bool = True
-    force: bool = False             # start training over / recompute outputs made with other options
+    force: bool = False  # start training over / recompute outputs made with other options
 
 
 def patients_and_images(folder: Path) -> dict[str, list[Path]]:
@@ -75,6 +77,7 @@ def score(out_dir: Path, images: list[Path], factor: float = 1.0) -> dict:
     """Pooled pixel scores of the class maps (argmax of ``<stem>_prob.npy``) against the masks,
     with use case 2's :func:`pipeline.usecases.epi.score_maps` (its masks, its pixels)."""
     import numpy as np
+
     _, classes, truths = epi.score_maps(out_dir, images, factor, 1, "npy")
     pred = np.concatenate([c.ravel() for c in classes])
     return metrics.pixel_scores(pred, np.concatenate([t.ravel() for t in truths]))
@@ -82,14 +85,17 @@ def score(out_dir: Path, images: list[Path], factor: float = 1.0) -> dict:
 
 def markdown(s: dict, title: str) -> str:
     f = lambda v: "–" if v is None else f"{v:.4f}"  # noqa: E731
-    return (f"### {title}\n\n| images | pixels | F | precision | recall | accuracy |\n|---|---|---|---|---|---|\n"
-            f"| {len(s['images'])} | {s['n']} | {f(s['f_score'])} | {f(s['precision'])} | {f(s['recall'])} | "
-            f"{f(s['accuracy'])} |\n")
+    return (
+        f"### {title}\n\n| images | pixels | F | precision | recall | accuracy |\n|---|---|---|---|---|---|\n"
+        f"| {len(s['images'])} | {s['n']} | {f(s['f_score'])} | {f(s['precision'])} | {f(s['recall'])} | "
+        f"{f(s['accuracy'])} |\n"
+    )
 
 
 def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     """Run ``stages``; returns (and writes to WORK/summary.json) the summary."""
     from pipeline.usecases.unet import database
+
     t0 = time.time()
     work = Path(cfg.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -102,40 +108,77 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     dbs = {ph: work / f"{database.DATANAME}_{ph}.pytable" for ph in ("train", "val")}
     if "dbs" in stages:
         td = time.perf_counter()
-        dbs = database.build(work, {"train": pairs_of(sp.train, by_patient), "val": pairs_of(sp.val, by_patient)},
-                             cfg.db, Path(cfg.data), cfg.show_progress)
+        dbs = database.build(
+            work,
+            {"train": pairs_of(sp.train, by_patient), "val": pairs_of(sp.val, by_patient)},
+            cfg.db,
+            Path(cfg.data),
+            cfg.show_progress,
+        )
         summary["dbs_seconds"] = round(time.perf_counter() - td, 1)
     if "train" in stages:
         from pipeline.usecases.unet.train import train
+
         summary["training"] = train(work, dbs, cfg.train, cfg.gpu, cfg.show_progress, cfg.force)
     test_images = [i for p in sp.test for i in by_patient[p]]
     if "outputs" in stages or "scores" in stages:
         from pipeline.usecases.unet import output
         from pipeline.usecases.unet.checkpoint import BEST
+
         best = work / BEST
         if not best.is_file():
             raise recipes.MissingInput(f"{best}: no trained model (made by the train stage)")
         made: dict = {}
         out_rec = recipes.stage(
-            "outputs", work, options={"patch": cfg.out_patch, "batch": cfg.out_batch, "resize": cfg.db.resize,
-                                      "images": [i.name for i in test_images]},
+            "outputs",
+            work,
+            options={
+                "patch": cfg.out_patch,
+                "batch": cfg.out_batch,
+                "resize": cfg.db.resize,
+                "images": [i.name for i in test_images],
+            },
             inputs={"model": {**recipes.source(best, sha256=download.sha256_of(best)), "label": "model"}},
             outputs=["output"],
-            what="the U-Net's outputs of the test images", run="outputs" in stages, force=cfg.force,
-            make=lambda: made.update(output.run(test_images, best, work / "output", cfg.out_patch, cfg.out_batch,
-                                                cfg.db.resize, gpu=cfg.gpu, show_progress=cfg.show_progress)))
+            what="the U-Net's outputs of the test images",
+            run="outputs" in stages,
+            force=cfg.force,
+            make=lambda: made.update(
+                output.run(
+                    test_images,
+                    best,
+                    work / "output",
+                    cfg.out_patch,
+                    cfg.out_batch,
+                    cfg.db.resize,
+                    gpu=cfg.gpu,
+                    show_progress=cfg.show_progress,
+                )
+            ),
+        )
         if "outputs" in stages:
             summary["outputs"] = made or {"computed": [], "skipped": [str(i) for i in test_images]}
 
         def write_scores() -> None:
-            sc = {**score(work / "output", test_images, cfg.db.resize), "images": [i.name for i in test_images],
-                  "split": sp.mode}
+            sc = {
+                **score(work / "output", test_images, cfg.db.resize),
+                "images": [i.name for i in test_images],
+                "split": sp.mode,
+            }
             atomic.write_text(work / "scores.json", json.dumps(sc, indent=1))
             atomic.write_text(work / "scores.md", markdown(sc, f"U-Net, pixel level, test images of split {sp.mode}"))
+
         if "scores" in stages:
-            recipes.stage("scores", work, options={"resize": cfg.db.resize}, inputs={"outputs": out_rec},
-                          outputs=["scores.json", "scores.md"], what="the U-Net's scores", force=cfg.force,
-                          make=write_scores)
+            recipes.stage(
+                "scores",
+                work,
+                options={"resize": cfg.db.resize},
+                inputs={"outputs": out_rec},
+                outputs=["scores.json", "scores.md"],
+                what="the U-Net's scores",
+                force=cfg.force,
+                make=write_scores,
+            )
             summary["scores"] = json.loads((work / "scores.json").read_text())
             summary["table"] = str(work / "scores.md")
     summary["seconds"] = round(time.time() - t0, 1)

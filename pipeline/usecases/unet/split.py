@@ -11,6 +11,7 @@
   K % 5 + 1, which use case 2 also uses to pick its threshold; they are on the training side
   (optimistic, as there).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ UC2_FOLDS = 5
 @dataclass(frozen=True)
 class Split:
     """Patient IDs of each role."""
+
     mode: str
     train: tuple[str, ...]
     val: tuple[str, ...]
@@ -35,6 +37,7 @@ class Split:
 def original_split(patients: list[str], seed: int, test_size: float = 0.1) -> Split:
     """make_hdf5.py's ShuffleSplit over patients, seeded: train, and val = test = the held-out ones."""
     from sklearn.model_selection import ShuffleSplit
+
     pts = sorted(patients)
     if len(pts) < 2:
         raise ValueError(f"{len(pts)} patient(s): the 90/10 split needs at least 2")
@@ -50,9 +53,12 @@ def uc2_fold_split(patients: list[str], fold: int, seed: int) -> Split:
         raise ValueError(f"uc2 fold {fold} is not 1..{UC2_FOLDS}")
     assignment = folds.assign_folds(list(patients), UC2_FOLDS, seed)
     vk = fold % UC2_FOLDS + 1
-    return Split(f"uc2-fold {fold}", tuple(p for p in patients if assignment[p] != fold),
-                 tuple(p for p in patients if assignment[p] == vk),
-                 tuple(p for p in patients if assignment[p] == fold))
+    return Split(
+        f"uc2-fold {fold}",
+        tuple(p for p in patients if assignment[p] != fold),
+        tuple(p for p in patients if assignment[p] == vk),
+        tuple(p for p in patients if assignment[p] == fold),
+    )
 
 
 def parse(text: str) -> tuple[str, int | None]:

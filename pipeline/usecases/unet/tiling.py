@@ -12,6 +12,7 @@ Two tilings, both from choosehappy/PytorchDigitalPathology ``segmentation_epistr
   cropped to the input size: output pixel (r, c) comes from tile (r // stride, c // stride), whose
   central block holds it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,14 +40,15 @@ def db_tiles(arr: np.ndarray, patch: int = 500, stride: int = 250, mirror_pad: i
     """
     h, w = arr.shape[:2]
     if min(h, w) <= mirror_pad:
-        raise Untileable(f"image is {h}x{w}: each side must exceed the mirror padding {mirror_pad} "
-                         f"(make_hdf5.py mirror_pad_size)")
+        raise Untileable(
+            f"image is {h}x{w}: each side must exceed the mirror padding {mirror_pad} (make_hdf5.py mirror_pad_size)"
+        )
     pad = [(mirror_pad, mirror_pad), (mirror_pad, mirror_pad)] + [(0, 0)] * (arr.ndim - 2)
     io = np.pad(arr, pad, mode="reflect")
     rows, cols = tile_starts(io.shape[0], patch, stride), tile_starts(io.shape[1], patch, stride)
     if not rows or not cols:
         raise Untileable(f"image is {h}x{w}: padded to {io.shape[0]}x{io.shape[1]} it holds no {patch}x{patch} tile")
-    return np.stack([io[r:r + patch, c:c + patch] for r in rows for c in cols])
+    return np.stack([io[r : r + patch, c : c + patch] for r in rows for c in cols])
 
 
 def db_remainder(size: int, patch: int = 500, stride: int = 250, mirror_pad: int = 250) -> int:
@@ -60,15 +62,16 @@ def db_remainder(size: int, patch: int = 500, stride: int = 250, mirror_pad: int
 @dataclass(frozen=True)
 class OutputGrid:
     """Geometry of make_output_unet_cmd.py for one H x W image (all in pixels)."""
+
     height: int
     width: int
-    patch: int            # tile side (-p, 256)
-    stride: int           # patch // 2 (128)
-    pad: int              # reflect padding, stride // 2 (64)
-    pad_bottom: int       # zero padding to a multiple of patch
+    patch: int  # tile side (-p, 256)
+    stride: int  # patch // 2 (128)
+    pad: int  # reflect padding, stride // 2 (64)
+    pad_bottom: int  # zero padding to a multiple of patch
     pad_right: int
-    rows: int             # tiles down
-    cols: int             # tiles across
+    rows: int  # tiles down
+    cols: int  # tiles across
 
     @property
     def n_tiles(self) -> int:
@@ -98,13 +101,13 @@ def output_tiles(img: np.ndarray, grid: OutputGrid) -> np.ndarray:
     io = np.pad(img, [(p, p), (p, p)] + [(0, 0)] * (img.ndim - 2), mode="reflect")
     io = np.pad(io, [(0, grid.pad_bottom), (0, grid.pad_right)] + [(0, 0)] * (img.ndim - 2), mode="constant")
     s, k = grid.stride, grid.patch
-    return np.stack([io[r * s:r * s + k, c * s:c * s + k] for r in range(grid.rows) for c in range(grid.cols)])
+    return np.stack([io[r * s : r * s + k, c * s : c * s + k] for r in range(grid.rows) for c in range(grid.cols)])
 
 
 def stitch(outputs: np.ndarray, grid: OutputGrid) -> np.ndarray:
     """Mosaic of the tiles' central blocks, cropped to the image: H x W x C from
     n_tiles x patch x patch x C (the network's outputs per tile, channels last)."""
     p, s = grid.pad, grid.stride
-    centres = outputs.reshape(grid.rows, grid.cols, grid.patch, grid.patch, -1)[:, :, p:p + s, p:p + s, :]
+    centres = outputs.reshape(grid.rows, grid.cols, grid.patch, grid.patch, -1)[:, :, p : p + s, p : p + s, :]
     mosaic = centres.transpose(0, 2, 1, 3, 4).reshape(grid.rows * s, grid.cols * s, -1)
-    return mosaic[:grid.height, :grid.width]
+    return mosaic[: grid.height, : grid.width]

@@ -12,6 +12,7 @@ seeded nothing); ``WORK/history.csv`` and ``WORK/unet_training.png`` (loss and a
 for people without TensorBoard). Each epoch reseeds torch, the shuffling and the augmentations from
 (seed, epoch), so a resumed run continues exactly as an uninterrupted one.
 """
+
 from __future__ import annotations
 
 import csv
@@ -42,11 +43,12 @@ HISTORY_FIELDS = ("epoch", "train_loss", "val_loss") + tuple(f"val_{s}" for s in
 @dataclass(frozen=True)
 class TrainParams:
     """The trainer's parameters; defaults are the original's."""
+
     epochs: int = 100
     batch_size: int = 3
     patch_size: int = 256
     edge_weight: float = 1.1
-    val_augment: bool = True        # Q3: the original augments validation tiles too
+    val_augment: bool = True  # Q3: the original augments validation tiles too
     wf: int = 2
     depth: int = 5
     seed: int = 1
@@ -56,8 +58,10 @@ class TrainParams:
 
     def check(self) -> None:
         if self.patch_size % 2 ** (self.depth - 1):
-            raise ValueError(f"--patch-size {self.patch_size} must be a multiple of 2**(depth-1) = "
-                             f"{2 ** (self.depth - 1)} for the padded U-Net's output to match its input")
+            raise ValueError(
+                f"--patch-size {self.patch_size} must be a multiple of 2**(depth-1) = "
+                f"{2 ** (self.depth - 1)} for the padded U-Net's output to match its input"
+            )
         if self.edge_weight <= 0:
             raise ValueError(f"--edge-weight {self.edge_weight} must be positive (1 = no edge boost)")
         if self.epochs < 1 or self.batch_size < 1:
@@ -65,14 +69,17 @@ class TrainParams:
 
 
 def device_for(gpu: bool) -> str:
-    """"cuda" when asked and present; RuntimeError saying why when asked and absent; else "cpu"."""
+    """ "cuda" when asked and present; RuntimeError saying why when asked and absent; else "cpu"."""
     import torch
+
     if not gpu:
         return "cpu"
     if not torch.cuda.is_available():
         build = "built without CUDA" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
-        raise RuntimeError(f"--gpu: CUDA is not available (torch {torch.__version__} is {build}, or no GPU is "
-                           f"visible); run without --gpu to train and infer on the CPU")
+        raise RuntimeError(
+            f"--gpu: CUDA is not available (torch {torch.__version__} is {build}, or no GPU is "
+            f"visible); run without --gpu to train and infer on the CPU"
+        )
     return "cuda"
 
 
@@ -88,6 +95,7 @@ class TileDataset:
         self.transforms = transforms
         self._h5 = None
         import tables
+
         with tables.open_file(str(self.path), mode="r") as h5:
             self.numpixels = h5.root.numpixels[:]
             self.n = int(h5.root.img.shape[0])
@@ -97,6 +105,7 @@ class TileDataset:
 
     def __getitem__(self, i: int):
         import tables
+
         if self._h5 is None:
             self._h5 = tables.open_file(str(self.path), mode="r")
         img = self._h5.root.img[i]
@@ -111,7 +120,7 @@ class TileDataset:
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch) % 2 ** 31
+    return (seed * 1_000_003 + epoch) % 2**31
 
 
 def _read_history(path: Path, upto: int) -> list[dict]:
@@ -132,8 +141,10 @@ def _write_history(path: Path, rows: list[dict]) -> None:
 def plot_history(rows: list[dict], path: Path) -> None:
     """Loss (train, val) and validation pixel accuracy per epoch, as a PNG."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     ep = [int(r["epoch"]) for r in rows]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     a1.plot(ep, [float(r["train_loss"]) for r in rows], label="train/loss")
@@ -151,9 +162,12 @@ def plot_history(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _run_phase(model, loader, phase: str, optim, weights, edge_weight: float, device: str, bar) -> tuple[float, np.ndarray]:
+def _run_phase(
+    model, loader, phase: str, optim, weights, edge_weight: float, device: str, bar
+) -> tuple[float, np.ndarray]:
     """One pass over a loader: (mean of the batch losses, confusion matrix of the val phase)."""
     import torch
+
     losses = []
     cm = np.zeros((2, 2))
     model.train(phase == "train")
@@ -177,12 +191,20 @@ def _run_phase(model, loader, phase: str, optim, weights, edge_weight: float, de
 
 def _val_scalars(cm: np.ndarray) -> dict[str, float]:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {"acc": float((cm / cm.sum()).trace()), "TN": cm[0, 0], "TP": cm[1, 1], "FP": cm[0, 1], "FN": cm[1, 0],
-                "TNR": float(cm[0, 0] / (cm[0, 0] + cm[0, 1])), "TPR": float(cm[1, 1] / (cm[1, 1] + cm[1, 0]))}
+        return {
+            "acc": float((cm / cm.sum()).trace()),
+            "TN": cm[0, 0],
+            "TP": cm[1, 1],
+            "FP": cm[0, 1],
+            "FN": cm[1, 0],
+            "TNR": float(cm[0, 0] / (cm[0, 0] + cm[0, 1])),
+            "TPR": float(cm[1, 1] / (cm[1, 1] + cm[1, 0])),
+        }
 
 
-def train(work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False, show_progress: bool = True,
-          force: bool = False) -> dict:
+def train(
+    work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False, show_progress: bool = True, force: bool = False
+) -> dict:
     """Train (or resume) into ``work``; returns {"best", "last", "epochs", "best_epoch", "seconds", ...}.
 
     Resumes from ``work/epistroma_unet_last_model.pth`` when it was made with the same parameters
@@ -193,14 +215,18 @@ def train(work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False, s
     from torch.utils.data import DataLoader
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
+
     p.check()
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     info = {ph: check_pytable(dbs[ph], p.patch_size) for ph in ("train", "val")}
     db_record = work / "pytables.json"
     config = {k: v for k, v in asdict(p).items() if k != "epochs"}
-    config["pytables"] = json.loads(db_record.read_text()).get("fingerprint") if db_record.is_file() else \
-        {ph: str(Path(dbs[ph]).resolve()) for ph in dbs}
+    config["pytables"] = (
+        json.loads(db_record.read_text()).get("fingerprint")
+        if db_record.is_file()
+        else {ph: str(Path(dbs[ph]).resolve()) for ph in dbs}
+    )
     fp = fingerprint(config)
     record = work / "train.json"
     last_path, best_path = work / checkpoint.LAST, work / checkpoint.BEST
@@ -209,10 +235,13 @@ def train(work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False, s
         if old.get("fingerprint") != fp:
             diff = sorted(k for k in config if old.get("config", {}).get(k) != config[k])
             if not force:
-                raise recipes.StaleRecipe(f"{work}: trained with other options ({', '.join(diff)}); use "
-                                          f"{recipes.FORCE_HINT} to train again from scratch, or {recipes.NEW_WORK_HINT}")
-            log.warning("%s: trained with other options (%s): training again from scratch (--force)", work,
-                        ", ".join(diff))
+                raise recipes.StaleRecipe(
+                    f"{work}: trained with other options ({', '.join(diff)}); use "
+                    f"{recipes.FORCE_HINT} to train again from scratch, or {recipes.NEW_WORK_HINT}"
+                )
+            log.warning(
+                "%s: trained with other options (%s): training again from scratch (--force)", work, ", ".join(diff)
+            )
             for f in (last_path, best_path, work / "history.csv", work / "unet_training.png"):
                 f.unlink(missing_ok=True)
             shutil.rmtree(work / "runs", ignore_errors=True)
@@ -233,8 +262,13 @@ def train(work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False, s
             best = float(checkpoint.load(best_path, arch)["best_loss_on_test"]["val"])
         log.info("resuming after epoch %d (best validation loss so far %.4f)", start, best)
     history = _read_history(work / "history.csv", start)
-    summary = {"parameters": n_parameters(model), "device": device, "tiles": {k: v["tiles"] for k, v in info.items()},
-               "best": str(best_path), "last": str(last_path)}
+    summary = {
+        "parameters": n_parameters(model),
+        "device": device,
+        "tiles": {k: v["tiles"] for k, v in info.items()},
+        "best": str(best_path),
+        "last": str(last_path),
+    }
     if start >= p.epochs:
         log.info("already trained for %d epochs (asked %d)", start, p.epochs)
         return {**summary, **_summary_of(history)}
@@ -243,9 +277,15 @@ def train(work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False, s
     val_tf = augment.train_transforms(p.patch_size) if p.val_augment else augment.clean_transforms(p.patch_size)
     data = {"train": TileDataset(dbs["train"], train_tf), "val": TileDataset(dbs["val"], val_tf)}
     weights = torch.from_numpy(class_weights(data["train"].numpixels)).to(device)
-    log.info("U-Net %s: %d parameters; class weights %s; %d train and %d val tiles; %s",
-             arch, summary["parameters"], weights.cpu().numpy().round(4).tolist(), len(data["train"]),
-             len(data["val"]), device)
+    log.info(
+        "U-Net %s: %d parameters; class weights %s; %d train and %d val tiles; %s",
+        arch,
+        summary["parameters"],
+        weights.cpu().numpy().round(4).tolist(),
+        len(data["train"]),
+        len(data["val"]),
+        device,
+    )
     writer = SummaryWriter(log_dir=str(work / "runs"), purge_step=start if start else None)
     try:
         for epoch in range(start, p.epochs):
@@ -257,12 +297,19 @@ def train(work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False, s
                 augment.reseed(val_tf, s + 1)
             losses, cm = {}, None
             nb = sum(math.ceil(len(d) / p.batch_size) for d in data.values())
-            with tqdm(total=nb, desc=f"epoch {epoch + 1}/{p.epochs}", unit="batch", disable=not show_progress,
-                      leave=False) as bar:
+            with tqdm(
+                total=nb, desc=f"epoch {epoch + 1}/{p.epochs}", unit="batch", disable=not show_progress, leave=False
+            ) as bar:
                 for phase in ("train", "val"):
                     gen = torch.Generator().manual_seed(s + (phase == "val"))
-                    loader = DataLoader(data[phase], batch_size=p.batch_size, shuffle=True, num_workers=0,
-                                        pin_memory=device == "cuda", generator=gen)
+                    loader = DataLoader(
+                        data[phase],
+                        batch_size=p.batch_size,
+                        shuffle=True,
+                        num_workers=0,
+                        pin_memory=device == "cuda",
+                        generator=gen,
+                    )
                     losses[phase], cm_ = _run_phase(model, loader, phase, optim, weights, p.edge_weight, device, bar)
                     if phase == "val":
                         cm = cm_
@@ -278,13 +325,27 @@ def train(work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False, s
                 best = losses["val"]
                 checkpoint.save(best_path, state)
             checkpoint.save(last_path, state)
-            history.append({"epoch": epoch + 1, "train_loss": f"{losses['train']:.6f}", "val_loss": f"{losses['val']:.6f}",
-                            **{f"val_{k}": f"{val[k]:.6g}" for k in SCALARS},
-                            "seconds": f"{time.perf_counter() - t0:.2f}", "best": int(improved)})
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": f"{losses['train']:.6f}",
+                    "val_loss": f"{losses['val']:.6f}",
+                    **{f"val_{k}": f"{val[k]:.6g}" for k in SCALARS},
+                    "seconds": f"{time.perf_counter() - t0:.2f}",
+                    "best": int(improved),
+                }
+            )
             _write_history(work / "history.csv", history)
             plot_history(history, work / "unet_training.png")
-            log.info("[%d/%d] train loss %.4f, val loss %.4f, val acc %.4f%s", epoch + 1, p.epochs, losses["train"],
-                     losses["val"], val["acc"], "  **" if improved else "")
+            log.info(
+                "[%d/%d] train loss %.4f, val loss %.4f, val acc %.4f%s",
+                epoch + 1,
+                p.epochs,
+                losses["train"],
+                losses["val"],
+                val["acc"],
+                "  **" if improved else "",
+            )
     finally:
         writer.close()
         for d in data.values():
@@ -297,5 +358,10 @@ def _summary_of(history: list[dict]) -> dict:
         return {"epochs": 0}
     best = [r for r in history if str(r["best"]) == "1"]
     b = min(best or history, key=lambda r: float(r["val_loss"]))
-    return {"epochs": int(history[-1]["epoch"]), "best_epoch": int(b["epoch"]), "best_val_loss": float(b["val_loss"]),
-            "best_val_acc": float(b["val_acc"]), "train_seconds": round(sum(float(r["seconds"]) for r in history), 1)}
+    return {
+        "epochs": int(history[-1]["epoch"]),
+        "best_epoch": int(b["epoch"]),
+        "best_val_loss": float(b["val_loss"]),
+        "best_val_acc": float(b["val_acc"]),
+        "train_seconds": round(sum(float(r["seconds"]) for r in history), 1),
+    }
