@@ -10,8 +10,15 @@ job scripts and scheduler dependencies. Pure: nothing here runs or submits anyth
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+#: Parses a use-case command line (``["usecase2", "--data", ...]``) run from a folder into the use case
+#: (an object with ``name`` and ``job_steps``) and its options; the command line supplies it
+#: (:func:`pipeline.cli.usecase_command.parse_usecase_argv`), as this package knows no use case.
+ParseCommand = Callable[[Sequence[str], Path], tuple[Any, argparse.Namespace]]
 
 
 def _never(task: int) -> bool:

@@ -15,13 +15,10 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from pipeline.scheduler import backends, records
-from pipeline.scheduler.plan import JobStep
-
-if TYPE_CHECKING:
-    from pipeline.scheduler.submit import ParseCommand
+from pipeline.scheduler.plan import JobStep, ParseCommand
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +126,7 @@ def table(states: dict[str, dict[int, TaskStatus]]) -> str:
     )
 
 
-def rebuild(work: Path, parse: "ParseCommand") -> tuple[object, argparse.Namespace, list[str], dict]:
+def rebuild(work: Path, parse: ParseCommand) -> tuple[object, argparse.Namespace, list[str], dict]:
     """The use case, parsed options and command of WORK's newest submission, paths made absolute
     against the folder it was submitted from. ValueError when WORK has no submission."""
     subs = records.read_submissions(work)
@@ -143,9 +140,9 @@ def rebuild(work: Path, parse: "ParseCommand") -> tuple[object, argparse.Namespa
     return uc, args, last["argv"], last
 
 
-def status(work: Path, parse: "ParseCommand") -> dict:
+def status(work: Path, parse: ParseCommand) -> dict:
     """Each task's state (see the module docstring) of WORK's submitted run, with counts; ``parse``
-    reads the recorded use-case command (:data:`pipeline.scheduler.submit.ParseCommand`)."""
+    reads the recorded use-case command (:data:`pipeline.scheduler.plan.ParseCommand`)."""
     uc, args, argv, last = rebuild(work, parse)
     steps = uc.job_steps(args)
     backend = backends.get(last["scheduler"])

@@ -25,13 +25,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import jinja2
 
 from pipeline import JOB_TEMPLATE_DIR, REPO_ROOT, atomic
 from pipeline.scheduler import backends, records
-from pipeline.scheduler.plan import JobStep, check_plan, strip_option
+from pipeline.scheduler.plan import JobStep, ParseCommand, check_plan, strip_option
 from pipeline.scheduler.status import task_states
 
 log = logging.getLogger(__name__)
@@ -63,11 +63,6 @@ class Resources:
 
 
 # --------------------------------------------------------------------------- the use-case command
-
-#: Parses a use-case command line (``["usecase2", "--data", ...]``) run from a folder into the use case
-#: (an object with ``name`` and ``job_steps``) and its options; the command line supplies it
-#: (:func:`pipeline.cli.usecase_command.parse_usecase_argv`), as this package knows no use case.
-ParseCommand = Callable[[Sequence[str], Path], tuple[Any, argparse.Namespace]]
 
 
 def fingerprint(args: argparse.Namespace) -> dict:
