@@ -260,6 +260,13 @@ def test_resume_continues_as_an_uninterrupted_run(cohort, trained, tmp_path):
     cfg.force = True
     s = runner.run(cfg, ("outputs", "scores"))  # recomputed with the new model
     assert len(s["outputs"]["computed"]) == 1 and s["scores"]["n"] == 63 * 63
+    assert s["model"] == {"choice": "best", "checkpoint": checkpoint.BEST, "epoch": 1}
+    cfg.model_choice = "last"  # the last epoch's checkpoint instead: named in the scores
+    s = runner.run(cfg, ("outputs", "scores"))
+    assert s["scores"]["model"] == {"choice": "last", "checkpoint": checkpoint.LAST, "epoch": 1}
+    cfg.val_in_training = True
+    with pytest.raises(ValueError, match="--val-in-training applies to --split 'uc2-fold K'"):
+        runner.run(cfg, ("outputs",))
 
 
 def test_outputs_skip_force_and_bad_input(cohort, trained, tmp_path):

@@ -149,12 +149,13 @@ def markdown(r: dict) -> str:
     u1 = r["unet_1x"]
     lines += [
         "",
-        "Data preparation over the same images (every image of the cohort): Caffe's patches and fold "
-        f"{r['fold']}'s LevelDBs and mean; the U-Net's pytables (training and validation) plus a pytable of "
-        "the test images built only for this timing. An epoch-equivalent is one pass over the side's "
+        "Data preparation over the same images (every image of the cohort): Caffe's patches (one process "
+        f"per core) and fold {r['fold']}'s LevelDBs and mean; the U-Net's pytables (training and validation) "
+        "plus a pytable of the test images built only for this timing. An epoch-equivalent is one pass over the side's "
         "training samples (Caffe: patches of its training list; U-Net: tiles of its training pytable, one "
         "random crop each); training time includes each side's test or validation passes. Inference: "
-        "the test and validation images on both sides, with the same number of CPU threads. "
+        "the test and validation images on both sides. Training and inference with the same number of CPU "
+        "threads on both sides. "
         f"The U-Net's class map on its own 1x grid: F {_f(u1['f_score'])} over {u1['n']} pixels.",
     ]
     if p.get("demo"):
