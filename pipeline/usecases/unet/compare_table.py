@@ -116,7 +116,9 @@ def markdown(r: dict) -> str:
     lines += [
         "",
         "Paired over the test images (per-image F, U-Net minus Caffe; exact two-sided sign test over the "
-        "images that differ; percentile bootstrap 95% interval of the mean difference, 10,000 resamples):",
+        "images that differ; percentile bootstrap 95% interval of the mean difference, 10,000 resamples; "
+        "with n images the sign test cannot go below 2/2^n and the interval only spans the n differences, "
+        "so a few images say little):",
         "",
         "| rule | images | mean F Caffe | mean F U-Net | mean difference | U-Net better / worse / tied | "
         "sign test p | bootstrap 95% interval |",
@@ -268,7 +270,7 @@ def side_by_side(
             ax.plot(c[:, 1] - 1, c[:, 0] - 1, style, color=COLOURS[key], linewidth=1.4)
 
     fig = Figure(figsize=(12, 4.6), dpi=100)
-    axes = fig.subplots(1, 3)
+    *axes, cax = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 0.05]})
     axes[0].imshow(image)
     outline(axes[0], truth, "truth", "-")
     axes[0].set_title("H&E (0.5x) and the true epithelium", fontsize=10)
@@ -280,7 +282,7 @@ def side_by_side(
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(im, ax=list(axes[1:]), fraction=0.03)
+    fig.colorbar(im, cax=cax)
     fig.legend(
         handles=[
             Line2D([], [], color=COLOURS["truth"], linestyle="-", label="ground truth"),
