@@ -311,6 +311,42 @@ def test_cli_errors_name_the_file(cohort, trained, tmp_path, caplog):
     assert "wf3.pth: its weights do not fit" in caplog.text
 
 
+def test_maps_on_use_case_2s_grid_and_per_image_scores(tmp_path):
+    """The U-Net's 1x maps resized to use case 2's 0.5x grid from the float map or from its PNG give the
+    same class maps (the PNG holds round(255 P)); each side's scores are use case 2's, per image too."""
+    from pipeline.usecases.unet import compare
+
+    data, out, grid = tmp_path / "data", tmp_path / "out", {s: tmp_path / s for s in ("npy", "png")}
+    data.mkdir()
+    out.mkdir()
+    rng = np.random.RandomState(3)
+    imgs = []
+    for n, pid in enumerate(("8001", "8002")):
+        mask = np.zeros((16, 16), np.uint8)
+        mask[2 + n : 10, 4:14] = 255
+        img = data / f"{pid}_00001.tif"
+        Image.fromarray(rng.randint(0, 255, (16, 16, 3)).astype(np.uint8)).save(img)
+        Image.fromarray(mask).save(data / f"{pid}_00001_mask.png")
+        p1 = np.clip(mask / 255 * 0.8 + rng.uniform(0, 0.3, mask.shape), 0, 1).astype(np.float32)
+        np.save(out / f"{img.stem}_prob.npy", np.stack([1 - p1, p1], axis=2))
+        Image.fromarray(np.stack([np.round(255 * (1 - p1)), np.round(255 * p1), 0 * p1], 2).astype(np.uint8)).save(
+            out / f"{img.stem}_prob.png"
+        )
+        Image.fromarray(((p1 > 0.5) * 255).astype(np.uint8)).save(out / f"{img.stem}_class.png")
+        imgs.append(img)
+    for source, folder in grid.items():
+        compare.resize_maps(out, folder, imgs, 0.5, source)
+    a, b = (np.load(grid[s] / f"{imgs[0].stem}_prob.npy") for s in ("npy", "png"))
+    assert a.shape == b.shape == (8, 8, 2) and np.abs(a - b).max() <= 1 / 255 + 1e-6
+    s = compare.side_scores(grid["npy"], grid["npy"], imgs[:1], imgs[1:], 0.5, 1, "npy")
+    one = epi.score_fold(grid["npy"], 0, imgs[:1], imgs[1:], 0.5, 1, None, "npy")
+    assert s["class_map"] == one["class_map"] and s["threshold"] == one["threshold"]  # use case 2's scoring
+    assert s["per_image"] == {
+        imgs[0].name: {"class_map": one["class_map"]["f_score"], "thresholded": one["thresholded"]["f_score"]}
+    }
+    assert s["class_map"]["n"] == 7 * 7  # the 0.5x grid without its first row and column, as use case 2
+
+
 def test_side_by_side_with_caffe_use_case_2_on_one_fold(cohort, tmp_path):
     """Caffe's use case 2 (real patches, LevelDBs, caffe train, fcn outputs) and the U-Net on fold 2 under
     one protocol: the same test and validation patients, the validation patients held out of BOTH
@@ -324,7 +360,7 @@ def test_side_by_side_with_caffe_use_case_2_on_one_fold(cohort, tmp_path):
         data=cohort,
         work=tmp_path,
         db=SMALL_DB,
-        train=TrainParams(epochs=2, patch_size=32),
+        train=TrainParams(epochs=1, patch_size=32),
         out_patch=32,
         show_progress=False,
     )
@@ -356,7 +392,7 @@ def test_side_by_side_with_caffe_use_case_2_on_one_fold(cohort, tmp_path):
         assert 0.05 <= r[side]["threshold"] <= 0.95 and set(r[side]["per_image"]) == set(s["test_images"])
     assert r["protocol"]["score_from"] == "npy" and r["unet_1x"]["n"] == len(test) * 63 * 63
     m = r["protocol"]["unet_model"]
-    assert m["choice"] == "best" and 1 <= m["epoch"] <= 2 and r["protocol"]["unet_epochs"] == 2
+    assert m == {"choice": "best", "checkpoint": checkpoint.BEST, "epoch": 1} and r["protocol"]["unet_epochs"] == 1
     pc = r["paired"]["class_map"]
     assert pc["n"] + len(pc["left_out"]) == len(test) and pc["wins"] + pc["losses"] + pc["ties"] == pc["n"]
     assert r["parameters"]["unet"] == 122_466 and r["parameters"]["caffe"] > 0
@@ -364,8 +400,8 @@ def test_side_by_side_with_caffe_use_case_2_on_one_fold(cohort, tmp_path):
     assert t["caffe_prep"]["images"] == t["unet_prep"]["images"] == 6  # both over every image
     assert t["caffe_infer"]["images"] == t["unet_infer"]["images"] == len(test) + len(val)  # the same images
     assert t["caffe_infer"]["threads"] == t["unet_infer"]["threads"] == 1
-    assert t["caffe_train"]["samples"] == 10 * t["caffe_train"]["batch"] and t["unet_train"]["epochs"] == 2
-    assert t["unet_train"]["samples"] == 2 * t["unet_train"]["train_samples"]
+    assert t["caffe_train"]["samples"] == 10 * t["caffe_train"]["batch"] and t["unet_train"]["epochs"] == 1
+    assert t["unet_train"]["samples"] == t["unet_train"]["train_samples"] == 4 * 9  # 4 patients, 3 x 3 tiles
     md = (tmp_path / "comparison.md").read_text()
     assert "held out of both sides' training" in md and "best epoch" in md and "sign test p" in md
     assert md.count("(from validation)") == 2 and "epoch-equivalents" in md
