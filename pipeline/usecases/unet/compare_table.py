@@ -227,7 +227,7 @@ def _tables(r: dict) -> list[Table]:
     cost_cols = [
         Column("prep_images", "data prep: images", 0),
         Column("prep_s_per_mp", "data prep: s per input MP", 1),
-        Column("budget_run", "budget (published)"),
+        Column("budget_run", "budget this run (published)"),
         Column("epoch_equivalents", "epoch-equivalents", 2),
         Column("s_per_epoch", "training s per epoch-equivalent", 1),
         Column("infer_mp_per_s", "inference input MP/s", 3),
