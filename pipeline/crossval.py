@@ -71,6 +71,9 @@ class Config:
     force: bool = False  # recompute stages whose recipe changed instead of refusing
     data_recipe: recipes.Recipe | None = None  # recipe of ``data`` when a stage made it (the demo cohort)
     folds: tuple[int, ...] = ()  # the folds whose per-fold stages and scores run (default all)
+    # fold k's training lists leave out its validation patients (fold k % nfolds + 1), who then only
+    # choose the threshold; False: they train too, as the original's folds did
+    hold_out_validation: bool = False
 
 
 # --------------------------------------------------------------------------- per-fold stages
@@ -133,9 +136,25 @@ def stage_folds(cfg: Config, report: dict) -> dict[str, int]:
     """Seeded patient folds and their lists (lists/{train,test}_w32_<k>.txt, *_parent_<k>.txt)."""
     patients = report["patients"]
     assignment = folds.assign_folds(patients, cfg.nfolds, cfg.seed)
-    folds.write_fold_lists(cfg.work / "lists", patients, sampling.entries_from_report(report), assignment, cfg.nfolds)
+    per_patient = sampling.entries_from_report(report)
+    folds.write_fold_lists(cfg.work / "lists", patients, per_patient, assignment, cfg.nfolds)
+    if cfg.hold_out_validation:
+        write_train_lists_without_validation(cfg.work / "lists", patients, per_patient, assignment, cfg.nfolds)
     atomic.write_text(cfg.work / "lists" / "folds.json", json.dumps(assignment, indent=1))
     return assignment
+
+
+def write_train_lists_without_validation(
+    out_dir: Path, patients: Sequence[str], per_patient: dict, assignment: dict[str, int], nfolds: int
+) -> None:
+    """Rewrite each fold's train_w32_<k>.txt and train_w32_parent_<k>.txt without the patients of
+    fold k % nfolds + 1 (its validation patients, :func:`fold_images`); the test lists are unchanged."""
+    for k in range(1, nfolds + 1):
+        keep = [p for p in patients if assignment[p] not in (k, k % nfolds + 1)]
+        lists.write_list(
+            Path(out_dir) / f"train_w32_{k}.txt", [e for p in keep for e in per_patient.get(p, [])], sep=" "
+        )
+        lists.write_names(Path(out_dir) / f"train_w32_parent_{k}.txt", keep)
 
 
 def stage_dbs(cfg: Config, k: int | str, subs: Path | None = None) -> None:
@@ -316,7 +335,11 @@ def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dic
         fold_rec = step(
             "folds",
             work / "lists",
-            options={"seed": cfg.seed, "nfolds": cfg.nfolds},
+            options={
+                "seed": cfg.seed,
+                "nfolds": cfg.nfolds,
+                **({"hold_out_validation": True} if cfg.hold_out_validation else {}),
+            },
             inputs={"patches": patches},
             outputs=["folds.json"],
             byproducts=["*.txt"],

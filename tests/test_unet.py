@@ -260,6 +260,13 @@ def test_resume_continues_as_an_uninterrupted_run(cohort, trained, tmp_path):
     cfg.force = True
     s = runner.run(cfg, ("outputs", "scores"))  # recomputed with the new model
     assert len(s["outputs"]["computed"]) == 1 and s["scores"]["n"] == 63 * 63
+    assert s["model"] == {"choice": "best", "checkpoint": checkpoint.BEST, "epoch": 1}
+    cfg.model_choice = "last"  # the last epoch's checkpoint instead: named in the scores
+    s = runner.run(cfg, ("outputs", "scores"))
+    assert s["scores"]["model"] == {"choice": "last", "checkpoint": checkpoint.LAST, "epoch": 1}
+    cfg.val_in_training = True
+    with pytest.raises(ValueError, match="--val-in-training applies to --split 'uc2-fold K'"):
+        runner.run(cfg, ("outputs",))
 
 
 def test_outputs_skip_force_and_bad_input(cohort, trained, tmp_path):
@@ -304,9 +311,47 @@ def test_cli_errors_name_the_file(cohort, trained, tmp_path, caplog):
     assert "wf3.pth: its weights do not fit" in caplog.text
 
 
+def test_maps_on_use_case_2s_grid_and_per_image_scores(tmp_path):
+    """The U-Net's 1x maps resized to use case 2's 0.5x grid from the float map or from its PNG give the
+    same class maps (the PNG holds round(255 P)); each side's scores are use case 2's, per image too."""
+    from pipeline.usecases.unet import compare
+
+    data, out, grid = tmp_path / "data", tmp_path / "out", {s: tmp_path / s for s in ("npy", "png")}
+    data.mkdir()
+    out.mkdir()
+    rng = np.random.RandomState(3)
+    imgs = []
+    for n, pid in enumerate(("8001", "8002")):
+        mask = np.zeros((16, 16), np.uint8)
+        mask[2 + n : 10, 4:14] = 255
+        img = data / f"{pid}_00001.tif"
+        Image.fromarray(rng.randint(0, 255, (16, 16, 3)).astype(np.uint8)).save(img)
+        Image.fromarray(mask).save(data / f"{pid}_00001_mask.png")
+        p1 = np.clip(mask / 255 * 0.8 + rng.uniform(0, 0.3, mask.shape), 0, 1).astype(np.float32)
+        np.save(out / f"{img.stem}_prob.npy", np.stack([1 - p1, p1], axis=2))
+        Image.fromarray(np.stack([np.round(255 * (1 - p1)), np.round(255 * p1), 0 * p1], 2).astype(np.uint8)).save(
+            out / f"{img.stem}_prob.png"
+        )
+        Image.fromarray(((p1 > 0.5) * 255).astype(np.uint8)).save(out / f"{img.stem}_class.png")
+        imgs.append(img)
+    for source, folder in grid.items():
+        compare.resize_maps(out, folder, imgs, 0.5, source)
+    a, b = (np.load(grid[s] / f"{imgs[0].stem}_prob.npy") for s in ("npy", "png"))
+    assert a.shape == b.shape == (8, 8, 2) and np.abs(a - b).max() <= 1 / 255 + 1e-6
+    s = compare.side_scores(grid["npy"], grid["npy"], imgs[:1], imgs[1:], 0.5, 1, "npy")
+    one = epi.score_fold(grid["npy"], 0, imgs[:1], imgs[1:], 0.5, 1, None, "npy")
+    assert s["class_map"] == one["class_map"] and s["threshold"] == one["threshold"]  # use case 2's scoring
+    assert s["per_image"] == {
+        imgs[0].name: {"class_map": one["class_map"]["f_score"], "thresholded": one["thresholded"]["f_score"]}
+    }
+    assert s["class_map"]["n"] == 7 * 7  # the 0.5x grid without its first row and column, as use case 2
+
+
 def test_side_by_side_with_caffe_use_case_2_on_one_fold(cohort, tmp_path):
-    """Caffe's use case 2 (real patches, LevelDBs, caffe train, fcn outputs, its scores) and the U-Net on
-    fold 2: the same test patient, the table's four rows, timings recorded once."""
+    """Caffe's use case 2 (real patches, LevelDBs, caffe train, fcn outputs) and the U-Net on fold 2 under
+    one protocol: the same test and validation patients, the validation patients held out of BOTH
+    sides' training, both scored from float maps on the same 0.5x pixels, per-image F paired, costs
+    timed like with like, and the report page showing one test image through both systems."""
     from pipeline import folds
     from pipeline.templates import SolverParams
     from pipeline.usecases.unet import compare
@@ -321,23 +366,49 @@ def test_side_by_side_with_caffe_use_case_2_on_one_fold(cohort, tmp_path):
     )
     sp = SolverParams(max_iter=10)
     sp.test_interval, sp.snapshot, sp.display = 10, 10, 5
-    opt = compare.Options(fold=2, caffe_iterations=10, caffe_max_positive=20, caffe_infer_mode="fcn", caffe_solver=sp)
+    opt = compare.Options(
+        fold=2, caffe_iterations=10, caffe_max_positive=20, caffe_infer_mode="fcn", caffe_solver=sp, threads=1
+    )
     s = compare.run(epi.Epithelium(), cfg, opt)
     patients = list(epi.images_by_patient(cohort))
-    test = [p for p, f in folds.assign_folds(patients, 5, 1).items() if f == 2]
+    assignment = folds.assign_folds(patients, 5, 1)
+    test = [p for p, f in assignment.items() if f == 2]
+    val = [p for p, f in assignment.items() if f == 3]  # use case 2's validation patients of fold 2
+    train = sorted(p for p, f in assignment.items() if f not in (2, 3))
     assert sorted(s["test_images"]) == sorted(f"{p}_00001.tif" for p in test)
     r = json.loads((tmp_path / "comparison.json").read_text())
-    assert [x["system"].split(",")[0] for x in r["rows"]] == ["Caffe use case 2"] * 2 + ["U-Net"] * 2
-    caffe, unet, grid = r["rows"][0], r["rows"][2], r["rows"][3]
-    assert caffe["n"] == grid["n"] == 31 * 31 and unet["n"] == 63 * 63  # same pixels on the 0.5x grid
-    assert unet["parameters"] == 122_466 and caffe["parameters"] > 0
-    # every stage timed (recorded to 10 ms: a warm, tiny stage may record 0.0)
-    assert all(
-        r["timings"][k]["seconds"] >= 0
-        for k in ("caffe_prep", "caffe_train", "caffe_infer", "unet_prep", "unet_train", "unet_infer")
-    )
+    assert r["validation_images"] == [f"{p}_00001.tif" for p in val] and r["train_patients"] == train
+    # neither side trained on the validation (or test) patients
+    caffe_train = (tmp_path / "caffe" / "lists" / "train_w32_parent_2.txt").read_text().split()
+    assert sorted(caffe_train) == train
+    lines = (tmp_path / "caffe" / "lists" / "train_w32_2.txt").read_text().splitlines()
+    listed = {line.split("_")[0] for line in lines}  # "<patient>_<image>_..._.png <label>"
+    assert listed <= set(train) and not listed & set(val)
+    assert json.loads((tmp_path / "unet" / "split.json").read_text())["train"] == train
+    assert (tmp_path / "unet" / "validation" / f"{val[0]}_00001_prob.npy").is_file()  # the U-Net's validation maps
+    # the same pixels, maps and scoring on both sides: each a class-map and a validation-threshold row
+    for side in ("caffe", "unet"):
+        assert r[side]["class_map"]["n"] == r[side]["thresholded"]["n"] == len(test) * 31 * 31  # 0.5x, row/col 0 out
+        assert 0.05 <= r[side]["threshold"] <= 0.95 and set(r[side]["per_image"]) == set(s["test_images"])
+    assert r["protocol"]["score_from"] == "npy" and r["unet_1x"]["n"] == len(test) * 63 * 63
+    m = r["protocol"]["unet_model"]
+    assert m == {"choice": "best", "checkpoint": checkpoint.BEST, "epoch": 1} and r["protocol"]["unet_epochs"] == 1
+    pc = r["paired"]["class_map"]
+    assert pc["n"] + len(pc["left_out"]) == len(test) and pc["wins"] + pc["losses"] + pc["ties"] == pc["n"]
+    assert r["parameters"]["unet"] == 122_466 and r["parameters"]["caffe"] > 0
+    t = r["timings"]
+    assert t["caffe_prep"]["images"] == t["unet_prep"]["images"] == 6  # both over every image
+    assert t["caffe_infer"]["images"] == t["unet_infer"]["images"] == len(test) + len(val)  # the same images
+    assert t["caffe_infer"]["threads"] == t["unet_infer"]["threads"] == 1
+    assert t["caffe_train"]["samples"] == 10 * t["caffe_train"]["batch"] and t["unet_train"]["epochs"] == 1
+    assert t["unet_train"]["samples"] == t["unet_train"]["train_samples"] == 4 * 9  # 4 patients, 3 x 3 tiles
+    md = (tmp_path / "comparison.md").read_text()
+    assert "held out of both sides' training" in md and "best epoch" in md and "sign test p" in md
+    assert md.count("(from validation)") == 2 and "epoch-equivalents" in md
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert s["report"] == str(tmp_path / "report" / "index.html") and "side_by_side_" in page
+    assert len(list((tmp_path / "report" / "pictures").glob("side_by_side_*.png"))) == 1
     before = json.loads((tmp_path / "timings.json").read_text())
     compare.run(epi.Epithelium(), cfg, opt)  # all done: recorded figures kept
     after = json.loads((tmp_path / "timings.json").read_text())
     assert after["caffe_train"] == before["caffe_train"] and after["unet_infer"] == before["unet_infer"]
-    assert "| U-Net, class map (1x) |" in (tmp_path / "comparison.md").read_text()

@@ -83,8 +83,14 @@ def test_uc2_fold_split_uses_use_case_2_folds():
     for k in range(1, 6):
         s = splits.uc2_fold_split(patients, k, seed=3)
         assert set(s.test) == {p for p in patients if assignment[p] == k}
-        assert set(s.train) == {p for p in patients if assignment[p] != k}
-        assert set(s.val) == {p for p in patients if assignment[p] == k % 5 + 1} and set(s.val) <= set(s.train)
+        vk = k % 5 + 1
+        assert set(s.train) == {p for p in patients if assignment[p] not in (k, vk)}  # validation held out
+        assert set(s.val) == {p for p in patients if assignment[p] == vk} and not set(s.val) & set(s.train)
+        published = splits.uc2_fold_split(patients, k, seed=3, val_in_training=True)  # use case 2's protocol
+        assert set(published.train) == {p for p in patients if assignment[p] != k} and set(s.val) <= set(
+            published.train
+        )
+        assert published.val == s.val and published.test == s.test and "validation in training" in published.mode
     assert splits.parse("uc2-fold 3") == ("uc2-fold", 3) and splits.parse("uc2-fold=2") == ("uc2-fold", 2)
     with pytest.raises(ValueError, match="uc2-fold K"):
         splits.parse("fold 3")
@@ -147,3 +153,33 @@ def test_published_epi_layout_is_read_through_use_case_2s_listing(tmp_path):
     folder = UNetEpistroma().prepare_data(src, tmp_path / "cache")
     by_patient = epi.images_by_patient(folder)
     assert list(by_patient) == ["8001", "8002"] and all(epi.mask_path(i).is_file() for i in by_patient["8001"])
+
+
+def test_sign_test_exact_values():
+    from pipeline.usecases.unet.paired import sign_test
+
+    assert sign_test(5, 0) == 2 / 32  # both tails of Binomial(5, 1/2): 2 * 1/32
+    assert sign_test(0, 5) == 2 / 32
+    assert sign_test(4, 1) == 2 * (1 + 5) / 32  # P(X <= 1) = (C(5,0) + C(5,1)) / 32
+    assert sign_test(2, 2) == 1.0 and sign_test(0, 0) == 1.0  # capped at 1; no pairs
+    assert sign_test(10, 0) == 2 / 1024
+
+
+def test_paired_comparison_over_the_same_images():
+    from pipeline.usecases.unet.paired import bootstrap_ci, compare
+
+    a = {"x.tif": 0.80, "y.tif": 0.70, "z.tif": 0.60, "w.tif": None, "v.tif": 0.5}
+    b = {"x.tif": 0.90, "y.tif": 0.75, "z.tif": 0.60, "w.tif": 0.9, "u.tif": 0.1}
+    r = compare(a, b, seed=1)
+    assert r["images"] == ["x.tif", "y.tif", "z.tif"] and r["left_out"] == ["u.tif", "v.tif", "w.tif"]
+    assert (r["wins"], r["losses"], r["ties"]) == (2, 0, 1)
+    assert r["mean_diff"] == pytest.approx((0.10 + 0.05 + 0.0) / 3)
+    assert r["mean_a"] == pytest.approx(0.7) and r["mean_b"] == pytest.approx(0.75)
+    assert r["sign_p"] == 0.5  # 2 wins of 2 non-ties: 2 * 1/4
+    lo, hi = r["ci95"]
+    assert 0.0 <= lo <= r["mean_diff"] <= hi <= 0.10  # resampled means lie within the diffs' range
+    assert r == compare(a, b, seed=1)  # seeded: one interval
+    assert bootstrap_ci([0.03, 0.03, 0.03]) == pytest.approx((0.03, 0.03))  # no spread, no width
+    assert bootstrap_ci([0.2]) == pytest.approx((0.2, 0.2)) and bootstrap_ci([]) is None
+    empty = compare({"a": None}, {"a": 0.5})
+    assert empty["n"] == 0 and empty["mean_diff"] is None and empty["ci95"] is None and empty["sign_p"] == 1.0

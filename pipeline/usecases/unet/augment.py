@@ -30,14 +30,17 @@ from __future__ import annotations
 from typing import Any
 
 
-def train_transforms(patch: int = 256, seed: int | None = None) -> Any:
+def train_transforms(patch: int = 256, seed: int | None = None, record: bool = False) -> Any:
     """The original's augmentation pipeline (see the table above): dict(image=HxWx3 uint8,
-    masks=[HxW uint8, ...]) -> image 3 x patch x patch float32 tensor, masks patch x patch uint8 tensors."""
+    masks=[HxW uint8, ...]) -> image 3 x patch x patch float32 tensor, masks patch x patch uint8 tensors.
+
+    ``record``: each result also holds ``applied_transforms``, the transforms applied and their draws
+    (flips, hue shift, rotation matrix, crop), so that a test can recompute what they did."""
     import albumentations as A
     import cv2
     from albumentations.pytorch import ToTensorV2
 
-    return A.Compose(
+    pipeline = A.Compose(
         [
             A.VerticalFlip(p=0.5),
             A.HorizontalFlip(p=0.5),
@@ -47,8 +50,11 @@ def train_transforms(patch: int = 256, seed: int | None = None) -> Any:
             A.ToFloat(max_value=255),
             ToTensorV2(),
         ],
-        seed=seed,
+        save_applied_params=record,
     )
+    if seed is not None:
+        reseed(pipeline, seed)
+    return pipeline
 
 
 def clean_transforms(patch: int = 256) -> Any:
@@ -60,5 +66,15 @@ def clean_transforms(patch: int = 256) -> Any:
 
 
 def reseed(transforms: Any, seed: int) -> None:
-    """Reset the random draws of a pipeline made by :func:`train_transforms`."""
-    transforms.set_random_seed(seed)
+    """Reset the random draws of a pipeline made by :func:`train_transforms`: one numpy and one Python
+    generator seeded with ``seed``, shared by all its transforms, so that each draw is the next of one
+    stream, as the original's unseeded global generators were.
+
+    Not ``Compose.set_random_seed``: albumentations 2 gives every transform its own generator seeded
+    alike, so the draws repeat across transforms (VerticalFlip and HorizontalFlip flipped together:
+    2 of the 4 flip combinations; a unit test checks all 4 occur)."""
+    import random
+
+    import numpy as np
+
+    transforms.set_random_state(np.random.default_rng(seed), random.Random(seed))

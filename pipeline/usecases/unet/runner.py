@@ -8,6 +8,7 @@ Work folder:
     WORK/runs/                                   TensorBoard event files (`tensorboard --logdir WORK/runs`)
     WORK/history.csv, WORK/unet_training.png     per-epoch losses and validation scalars, and their plot
     WORK/output/<stem>_{class,prob}.png, .npy    outputs of the test patients' images
+    WORK/validation/<stem>_...                   outputs of the validation patients' images (``validation_outputs``)
     WORK/scores.json, WORK/scores.md             pixel scores of the test images (use case 2's scoring)
     WORK/{outputs,scores}.recipe.json            what made them (:mod:`pipeline.recipes`; the model by its sha256)
 
@@ -25,6 +26,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from pipeline import atomic, download, metrics, recipes
 from pipeline.usecases import epi
@@ -35,6 +37,8 @@ from pipeline.usecases.unet.train import TrainParams
 log = logging.getLogger(__name__)
 
 STAGES = ("dbs", "train", "outputs", "scores")
+#: Which checkpoint makes the outputs: the lowest validation loss (the original's) or the last epoch.
+MODEL_CHOICES = ("best", "last")
 
 
 @dataclass
@@ -52,6 +56,17 @@ class Config:
     gpu: bool = False
     show_progress: bool = True
     force: bool = False  # start training over / recompute outputs made with other options
+    val_in_training: bool = False  # uc2-fold K: train on the validation patients too (use case 2's protocol)
+    model_choice: str = "best"  # "best": lowest validation loss (the original's); "last": the last epoch
+    validation_outputs: bool = False  # also write the validation images' outputs (WORK/validation/)
+
+    def checkpoint_name(self) -> str:
+        """The checkpoint the outputs come from (``model_choice``)."""
+        from pipeline.usecases.unet.checkpoint import BEST, LAST
+
+        if self.model_choice not in MODEL_CHOICES:
+            raise ValueError(f"--model-choice {self.model_choice!r}: use one of {', '.join(MODEL_CHOICES)}")
+        return BEST if self.model_choice == "best" else LAST
 
 
 def patients_and_images(folder: Path) -> dict[str, list[Path]]:
@@ -63,10 +78,15 @@ def patients_and_images(folder: Path) -> dict[str, list[Path]]:
     return by_patient
 
 
-def make_split(by_patient: dict[str, list[Path]], text: str, seed: int) -> splits.Split:
+def make_split(by_patient: dict[str, list[Path]], text: str, seed: int, val_in_training: bool = False) -> splits.Split:
+    """The patients of each role for ``--split`` ``text`` (``val_in_training``: uc2-fold only)."""
     mode, fold = splits.parse(text)
     patients = list(by_patient)
-    return splits.original_split(patients, seed) if mode == "original" else splits.uc2_fold_split(patients, fold, seed)
+    if mode == "original":
+        if val_in_training:
+            raise ValueError("--val-in-training applies to --split 'uc2-fold K' (the original split holds out 10%)")
+        return splits.original_split(patients, seed)
+    return splits.uc2_fold_split(patients, fold, seed, val_in_training)
 
 
 def pairs_of(patients: tuple[str, ...], by_patient: dict[str, list[Path]]) -> list[tuple[Path, Path]]:
@@ -101,7 +121,7 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     cfg.train.check()
     by_patient = patients_and_images(cfg.data)
-    sp = make_split(by_patient, cfg.split, cfg.seed)
+    sp = make_split(by_patient, cfg.split, cfg.seed, cfg.val_in_training)
     atomic.write_text(work / "split.json", json.dumps({**sp.as_dict(), "seed": cfg.seed}, indent=1))
     log.info("split %s: %d train, %d val, %d test patients", sp.mode, len(sp.train), len(sp.val), len(sp.test))
     summary: dict = {"split": sp.as_dict()}
@@ -121,13 +141,35 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
 
         summary["training"] = train(work, dbs, cfg.train, cfg.gpu, cfg.show_progress, cfg.force)
     test_images = [i for p in sp.test for i in by_patient[p]]
+    val_images = [i for p in sp.val for i in by_patient[p]] if cfg.validation_outputs and sp.val != sp.test else []
     if "outputs" in stages or "scores" in stages:
-        from pipeline.usecases.unet import output
-        from pipeline.usecases.unet.checkpoint import BEST
+        from pipeline.usecases.unet import checkpoint, output
 
-        best = work / BEST
-        if not best.is_file():
-            raise recipes.MissingInput(f"{best}: no trained model (made by the train stage)")
+        chosen = work / cfg.checkpoint_name()
+        if not chosen.is_file():
+            raise recipes.MissingInput(f"{chosen}: no trained model (made by the train stage)")
+        model_input = {**recipes.source(chosen, sha256=download.sha256_of(chosen)), "label": "model"}
+        more = {} if cfg.model_choice == "best" else {"model_choice": cfg.model_choice}
+        summary["model"] = {
+            "choice": cfg.model_choice,
+            "checkpoint": chosen.name,
+            "epoch": int(checkpoint.load(chosen)["epoch"]),
+        }
+
+        def outputs_of(images: list[Path], folder: str, made: dict) -> Callable[[], None]:
+            return lambda: made.update(
+                output.run(
+                    images,
+                    chosen,
+                    work / folder,
+                    cfg.out_patch,
+                    cfg.out_batch,
+                    cfg.db.resize,
+                    gpu=cfg.gpu,
+                    show_progress=cfg.show_progress,
+                )
+            )
+
         made: dict = {}
         out_rec = recipes.stage(
             "outputs",
@@ -137,33 +179,45 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
                 "batch": cfg.out_batch,
                 "resize": cfg.db.resize,
                 "images": [i.name for i in test_images],
+                **more,
             },
-            inputs={"model": {**recipes.source(best, sha256=download.sha256_of(best)), "label": "model"}},
+            inputs={"model": model_input},
             outputs=["output"],
             what="the U-Net's outputs of the test images",
             run="outputs" in stages,
             force=cfg.force,
-            make=lambda: made.update(
-                output.run(
-                    test_images,
-                    best,
-                    work / "output",
-                    cfg.out_patch,
-                    cfg.out_batch,
-                    cfg.db.resize,
-                    gpu=cfg.gpu,
-                    show_progress=cfg.show_progress,
-                )
-            ),
+            make=outputs_of(test_images, "output", made),
         )
         if "outputs" in stages:
             summary["outputs"] = made or {"computed": [], "skipped": [str(i) for i in test_images]}
+        if val_images:
+            vmade: dict = {}
+            recipes.stage(
+                "validation-outputs",
+                work,
+                options={
+                    "patch": cfg.out_patch,
+                    "batch": cfg.out_batch,
+                    "resize": cfg.db.resize,
+                    "images": [i.name for i in val_images],
+                    **more,
+                },
+                inputs={"model": model_input},
+                outputs=["validation"],
+                what="the U-Net's outputs of the validation images",
+                run="outputs" in stages,
+                force=cfg.force,
+                make=outputs_of(val_images, "validation", vmade),
+            )
+            if "outputs" in stages:
+                summary["validation_outputs"] = vmade or {"computed": [], "skipped": [str(i) for i in val_images]}
 
         def write_scores() -> None:
             sc = {
                 **score(work / "output", test_images, cfg.db.resize),
                 "images": [i.name for i in test_images],
                 "split": sp.mode,
+                "model": summary["model"],
             }
             atomic.write_text(work / "scores.json", json.dumps(sc, indent=1))
             atomic.write_text(work / "scores.md", markdown(sc, f"U-Net, pixel level, test images of split {sp.mode}"))

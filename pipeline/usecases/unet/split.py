@@ -7,9 +7,12 @@
   Validation = the held-out 10%; they are also the images the output stage scores.
 - ``uc2-fold K``: the folds of use case 2 (:func:`pipeline.folds.assign_folds` over the same
   patients with the same seed), so the U-Net trains on exactly the patients Caffe's fold K trains on
-  and is tested on fold K's patients. Validation (best-model selection) = the patients of fold
-  K % 5 + 1, which use case 2 also uses to pick its threshold; they are on the training side
-  (optimistic, as there).
+  and is tested on fold K's patients. Validation (best-model selection, and the threshold of the
+  "P >= threshold" row) = the patients of fold K % 5 + 1, which use case 2 also uses to pick its
+  threshold. By default they are held out of training (as the original's 10% were; the side by side
+  holds them out of Caffe's training too); ``val_in_training`` (``--val-in-training``) trains on them
+  as well, as use case 2's published protocol did (train = every patient outside fold K): then the
+  best epoch is picked on patients the model trained on (optimistic).
 """
 
 from __future__ import annotations
@@ -46,16 +49,18 @@ def original_split(patients: list[str], seed: int, test_size: float = 0.1) -> Sp
     return Split("original", tuple(pts[i] for i in sorted(tr)), val, val)
 
 
-def uc2_fold_split(patients: list[str], fold: int, seed: int) -> Split:
+def uc2_fold_split(patients: list[str], fold: int, seed: int, val_in_training: bool = False) -> Split:
     """Use case 2's fold ``fold`` (1-based): ``patients`` must be listed as use case 2 lists them
-    (``Epithelium.images_by_patient`` order) for the same assignment."""
+    (``Epithelium.images_by_patient`` order) for the same assignment. Validation = fold
+    ``fold % 5 + 1``, held out of training unless ``val_in_training``."""
     if not 1 <= fold <= UC2_FOLDS:
         raise ValueError(f"uc2 fold {fold} is not 1..{UC2_FOLDS}")
     assignment = folds.assign_folds(list(patients), UC2_FOLDS, seed)
     vk = fold % UC2_FOLDS + 1
+    out = (fold,) if val_in_training else (fold, vk)
     return Split(
-        f"uc2-fold {fold}",
-        tuple(p for p in patients if assignment[p] != fold),
+        f"uc2-fold {fold}" + (" (validation in training)" if val_in_training else ""),
+        tuple(p for p in patients if assignment[p] not in out),
         tuple(p for p in patients if assignment[p] == vk),
         tuple(p for p in patients if assignment[p] == fold),
     )

@@ -108,6 +108,18 @@ class UNetEpistroma(UseCase):
         parser.add_argument("--out-batch", type=int, default=10, help="output tiles per batch (original 10)")
         parser.add_argument("--gpu", action="store_true", help="train and infer with CUDA (an error when absent)")
         parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default, all cores)")
+        parser.add_argument(
+            "--val-in-training",
+            action="store_true",
+            help="uc2-fold K: train on the validation patients too, as use case 2's published protocol "
+            "(default: held out, as the original's 10%%)",
+        )
+        parser.add_argument(
+            "--model-choice",
+            choices=("best", "last"),
+            default="best",
+            help="outputs from the lowest-validation-loss epoch (the original's) or the last epoch",
+        )
 
     def add_commands(self, sub: Any) -> None:
         super().add_commands(sub)
@@ -133,6 +145,12 @@ class UNetEpistroma(UseCase):
 
             p.add_argument(
                 "--infer-mode", default="fcn" if demo else "exact", choices=sorted(ENGINES), help="Caffe step-5 engine"
+            )
+            p.add_argument(
+                "--score-from",
+                choices=("npy", "png"),
+                default="npy",
+                help="both sides scored from their float maps (default) or from the PNGs each wrote",
             )
             self._common(p, demo)
             add_force_argument(p)
@@ -183,6 +201,8 @@ class UNetEpistroma(UseCase):
             out_batch=args.out_batch,
             gpu=args.gpu,
             force=getattr(args, "force", False),
+            val_in_training=args.val_in_training,
+            model_choice=args.model_choice,
         )
 
     def _data(self, args: argparse.Namespace, demo: bool) -> tuple[Path, Any]:
@@ -218,6 +238,10 @@ class UNetEpistroma(UseCase):
             caffe_infer_mode=args.infer_mode,
             caffe_solver=sp,
             data_recipe=data_recipe,
+            val_in_training=args.val_in_training,
+            score_from=args.score_from,
+            threads=args.threads,
+            demo=demo,
         )
         summary = compare.run(uc2, self.config(args, data), opt)
         if demo:
