@@ -8,12 +8,18 @@ docs/fault-injection.md is the table of these faults.
 
 from __future__ import annotations
 
+import io
+import shutil
 import subprocess
+import sys
+import tarfile
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from pipeline import REPO_ROOT, templates
+from pipeline import REPO_ROOT, extract, templates
 from pipeline.scheduler import backends, submit
 
 # --------------------------------------------------------------------------- 7: job scripts
@@ -92,3 +98,151 @@ def test_fold_job_scripts_quote_a_hostile_work_folder(tmp_path):
         text=True,
     )
     assert proc.stdout.splitlines()[-2:] == ["--solver", str(ff.solver)]
+
+
+# --------------------------------------------------------------------------- 5: damaged archives
+
+
+def _three_member_tar(path: Path, mode: str = "w") -> list[int]:
+    """A tar of a.txt, b.txt, c.txt (1000 bytes each); returns the offset where each member's
+    header starts, and the offset of the end-of-archive blocks last."""
+    offsets = []
+    with tarfile.open(path, mode) as tf:
+        for i, name in enumerate(("a.txt", "b.txt", "c.txt")):
+            offsets.append(tf.offset)
+            info = tarfile.TarInfo(name)
+            info.size = 1000
+            tf.addfile(info, io.BytesIO(bytes([65 + i]) * 1000))
+        offsets.append(tf.offset)
+    return offsets
+
+
+def test_a_tar_cut_at_a_member_boundary_is_damaged(tmp_path):
+    """The reproduction of issue 28: a plain tar cut after its first member (header 512 + data 1000
+    padded to 1024 = 1536 bytes) extracted "successfully" with 1 of 3 files."""
+    whole = tmp_path / "whole.tar"
+    offsets = _three_member_tar(whole)
+    assert offsets == [0, 1536, 3072, 4608]
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(whole.read_bytes()[: offsets[1]])
+    dest = tmp_path / "out"
+    with pytest.raises(extract.DamagedArchive, match=r"^damaged archive: .*cut\.tar: it ends at byte 1536"):
+        extract.extract(cut, dest, show_progress=False)
+    assert not dest.exists() and not list(tmp_path.glob("out.partial*"))
+    # cut inside a member's data: tarfile's own error becomes the same kind of line
+    cut.write_bytes(whole.read_bytes()[:2000])
+    with pytest.raises(extract.DamagedArchive, match=r"^damaged archive: .*cut\.tar: "):
+        extract.extract(cut, dest, show_progress=False)
+    assert not dest.exists()
+    # the whole archive, with its end-of-archive blocks, is fine
+    extract.extract(whole, dest, show_progress=False)
+    assert sorted(p.name for p in dest.iterdir()) == ["a.txt", "b.txt", "c.txt"]
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.99])
+def test_a_truncated_tgz_is_one_line_and_leaves_nothing(tmp_path, keep):
+    """A .tgz cut short (a download that stopped): EOFError/ReadError/zlib errors were tracebacks."""
+    whole = tmp_path / "whole.tgz"
+    with tarfile.open(whole, "w:gz") as tf:
+        for i in range(3):
+            data = np.random.RandomState(i).bytes(20_000)  # incompressible: the cut falls in the data
+            info = tarfile.TarInfo(f"d/{i}.bin")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    cut = tmp_path / "cut.tgz"
+    raw = whole.read_bytes()
+    cut.write_bytes(raw[: int(len(raw) * keep)])
+    dest = tmp_path / "out"
+    with pytest.raises(extract.DamagedArchive, match=r"^damaged archive: .*cut\.tgz: "):
+        extract.extract(cut, dest, show_progress=False)
+    assert not dest.exists() and not list(tmp_path.glob("out.partial*"))
+
+
+def test_a_truncated_or_corrupt_zip_is_damaged(tmp_path):
+    whole = tmp_path / "whole.zip"
+    with zipfile.ZipFile(whole, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(3):
+            zf.writestr(f"{i}.bin", np.random.RandomState(i).bytes(5000))
+    raw = whole.read_bytes()
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(raw[: len(raw) // 2])  # no central directory: was "neither a zip nor a tar archive"
+    with pytest.raises(extract.DamagedArchive, match=r"^damaged archive: .*cut\.zip: "):
+        extract.extract(cut, tmp_path / "out", show_progress=False)
+    flipped = bytearray(raw)
+    flipped[100] ^= 0xFF  # inside the first member's compressed data: bad CRC or bad deflate stream
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(bytes(flipped))
+    with pytest.raises(extract.DamagedArchive, match=r"^damaged archive: .*bad\.zip: "):
+        extract.extract(bad, tmp_path / "out", show_progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_archive_through_the_command_line_is_one_line(tmp_path):
+    """`--data` a truncated .tgz: one line, exit status 1, no traceback, no extraction marker."""
+    whole = tmp_path / "epi.tgz"
+    with tarfile.open(whole, "w:gz") as tf:
+        data = np.random.RandomState(0).bytes(50_000)
+        info = tarfile.TarInfo("8901_00001.tif")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    cut = tmp_path / "cut" / "mine.tgz"  # not the published name: no checksum to match
+    cut.parent.mkdir()
+    cut.write_bytes(whole.read_bytes()[:20_000])
+    work = tmp_path / "w"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "usecase2",
+            "--data",
+            str(cut),
+            "--work",
+            str(work),
+            "--stages",
+            "patches",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "damaged archive: " in proc.stderr and str(cut) in proc.stderr
+    assert not list(work.rglob("*_extracted.json")) and not list(work.rglob("*_extracted"))
+
+
+def test_an_archive_bomb_is_refused_before_the_disk_fills(tmp_path):
+    """A 40 MB member of zeros compresses to ~40 KB: with a 10 MB cap it is refused from its header
+    before any byte is written; a header claiming more than the free disk space likewise."""
+    bomb = tmp_path / "bomb.tgz"
+    with tarfile.open(bomb, "w:gz") as tf:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 40_000_000
+        tf.addfile(info, io.BytesIO(bytes(info.size)))
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(extract.DamagedArchive, match=r"40000000 bytes .* more than the 10000000 allowed"):
+        extract.extract(bomb, tmp_path / "out", show_progress=False, max_bytes=10_000_000)
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob("out.partial*"))
+    many = tmp_path / "many.tar"
+    with tarfile.open(many, "w") as tf:
+        for i in range(6):
+            tf.addfile(tarfile.TarInfo(f"{i}.txt"), io.BytesIO(b""))
+    with pytest.raises(extract.DamagedArchive, match="more than 5 members"):
+        extract.extract(many, tmp_path / "out", show_progress=False, max_members=5)
+    # a header claiming more than the free space (GNU base-256 size; the data is not there)
+    free = shutil.disk_usage(tmp_path).free
+    huge = tmp_path / "huge.tar"
+    with open(huge, "wb") as fh:
+        info = tarfile.TarInfo("huge.bin")
+        info.size = free + (1 << 30)
+        fh.write(info.tobuf(format=tarfile.GNU_FORMAT))
+        fh.write(bytes(4096))
+    with pytest.raises(extract.DamagedArchive, match=r"free on .*; refused"):
+        extract.extract(huge, tmp_path / "out", show_progress=False, max_bytes=1 << 62)
+    # zip: the central directory's sizes are summed before anything is written
+    zbomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(zbomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros.bin", bytes(20_000_000))
+    with pytest.raises(extract.DamagedArchive, match=r"20000000 bytes .* more than the 10000000 allowed"):
+        extract.extract(zbomb, tmp_path / "out", show_progress=False, max_bytes=10_000_000)
