@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import REPO_ROOT, extract, templates
+from pipeline import REPO_ROOT, extract, templates, training
 from pipeline.scheduler import backends, submit
 
 # --------------------------------------------------------------------------- 7: job scripts
@@ -246,3 +246,97 @@ def test_an_archive_bomb_is_refused_before_the_disk_fills(tmp_path):
         zf.writestr("zeros.bin", bytes(20_000_000))
     with pytest.raises(extract.DamagedArchive, match=r"20000000 bytes .* more than the 10000000 allowed"):
         extract.extract(zbomb, tmp_path / "out", show_progress=False, max_bytes=10_000_000)
+
+
+# --------------------------------------------------------------------------- 3: half-written snapshots
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, caffe):
+    """A real 20-iteration training (snapshots at 10 and 20) of a 12-patch set: (solver, prefix)."""
+    from pipeline import databases, lists
+    from tests.conftest import write_pngs
+
+    root = tmp_path_factory.mktemp("snap")
+    imgs = write_pngs(root / "subs", 12)
+    lst = root / "list.txt"
+    lists.write_list(lst, [lists.Entry(n, lab) for n, _, lab in imgs], sep=" ")
+    databases.build_db(root / "subs", lst, root / "DB_train_1")
+    databases.compute_mean(root / "DB_train_1", root / "mean.binaryproto")
+    sp = templates.SolverParams(max_iter=20, test_interval=10, snapshot=10, display=5, random_seed=1)
+    ff = templates.render_fold(
+        root / "models", "1", root / "DB_train_1", None, root / "mean.binaryproto", 12, solver=sp, batch_size=4
+    )
+    res = training.train(ff.solver, show_progress=False)
+    assert not res.skipped and res.model.name == "1_caffenet_train_w32_iter_20.caffemodel"
+    return ff.solver, ff.snapshot_prefix
+
+
+def _pair(prefix: Path, it: int) -> tuple[Path, Path]:
+    return prefix.with_name(f"{prefix.name}_iter_{it}.caffemodel"), prefix.with_name(
+        f"{prefix.name}_iter_{it}.solverstate"
+    )
+
+
+def _layer_boundary(model: Path, keep: int) -> int:
+    """The byte length of ``model`` up to the end of its first ``keep`` layers: a protobuf cut there
+    still parses (as a net with fewer layers)."""
+    from pipeline.caffe_env import caffe_pb2
+
+    net = caffe_pb2().NetParameter()
+    net.ParseFromString(model.read_bytes())
+    del net.layer[keep:]
+    head = net.SerializeToString()
+    assert model.read_bytes().startswith(head)
+    return len(head)
+
+
+@pytest.mark.parametrize("damage", ["state-half", "state-empty-history", "model-half", "model-layer-boundary"])
+def test_a_half_written_final_snapshot_is_not_finished_training(trained, damage, caplog):
+    """Caffe writes snapshots straight to their final names: a crash during the final snapshot left
+    a truncated model or state that counted as finished training (the model) or broke every resume
+    (the state). Now the pair must parse and agree, and training resumes from the newest good pair."""
+    import logging
+
+    solver, prefix = trained
+    model, state = _pair(prefix, 20)
+    good_model, good_state = model.read_bytes(), state.read_bytes()
+    assert training.check_snapshot(model, state, training.train_layer_names(solver)) is None
+    if damage == "state-half":
+        state.write_bytes(good_state[: len(good_state) // 2])
+    elif damage == "state-empty-history":  # cut where the history blobs start: a valid, shorter message
+        from pipeline.caffe_env import caffe_pb2
+
+        st = caffe_pb2().SolverState()
+        st.ParseFromString(good_state)
+        head = caffe_pb2().SolverState(iter=st.iter, learned_net=st.learned_net).SerializeToString()
+        assert good_state.startswith(head) and len(head) < len(good_state)
+        state.write_bytes(head)
+    elif damage == "model-half":
+        model.write_bytes(good_model[: len(good_model) // 2])
+    else:
+        model.write_bytes(good_model[: _layer_boundary(model, 5)])
+    why = training.check_snapshot(model, state, training.train_layer_names(solver))
+    assert why is not None
+    with caplog.at_level(logging.INFO, logger="pipeline.training"):
+        res = training.train(solver, show_progress=False)
+    assert not res.skipped
+    assert res.resumed_from == _pair(prefix, 10)[1]
+    assert f"{model.name if 'model' in damage else state.name}" in caplog.text
+    assert "resuming from 1_caffenet_train_w32_iter_10.solverstate" in caplog.text
+    assert training.check_snapshot(model, state, training.train_layer_names(solver)) is None
+    assert training.train(solver, show_progress=False).skipped
+
+
+def test_no_good_pair_trains_from_the_start(trained, caplog):
+    import logging
+
+    solver, prefix = trained
+    for it in (10, 20):
+        m, s = _pair(prefix, it)
+        s.write_bytes(s.read_bytes()[:100])
+    with caplog.at_level(logging.WARNING, logger="pipeline.training"):
+        res = training.train(solver, show_progress=False)
+    assert not res.skipped and res.resumed_from is None
+    assert "no snapshot pair parses: training from the start" in caplog.text
+    assert training.check_snapshot(*_pair(prefix, 20), training.train_layer_names(solver)) is None
