@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import REPO_ROOT, extract, templates, training
+from pipeline import REPO_ROOT, atomic, extract, templates, training
 from pipeline.scheduler import backends, submit
 
 # --------------------------------------------------------------------------- 7: job scripts
@@ -340,3 +340,118 @@ def test_no_good_pair_trains_from_the_start(trained, caplog):
     assert not res.skipped and res.resumed_from is None
     assert "no snapshot pair parses: training from the start" in caplog.text
     assert training.check_snapshot(*_pair(prefix, 20), training.train_layer_names(solver)) is None
+
+
+# --------------------------------------------------------------------------- 1: concurrent folder rebuilds
+
+_REPLACER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from pipeline import atomic
+final, tag, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+if sys.argv[4] == "rename":  # as on a file system that cannot exchange two paths (some NFS)
+    atomic._renameat2 = None
+failed = 0
+for i in range(n):
+    try:
+        with atomic.atomic_path(final, is_dir=True) as tmp:
+            tmp.mkdir()
+            for k in range(3):
+                (tmp / f"{{k}}.txt").write_text(f"{{tag}} {{i}}")
+    except OSError as exc:
+        failed += 1
+        print(type(exc).__name__, exc, file=sys.stderr)
+print(failed)
+"""
+
+_READER = """
+import os, sys, time
+final, stop = sys.argv[1], sys.argv[2]
+looks = missing = 0
+while not os.path.exists(stop):
+    looks += 1
+    missing += not os.path.isdir(final)
+print(looks, missing)
+"""
+
+
+@pytest.mark.parametrize("how", ["exchange", "rename"])
+def test_two_processes_replacing_one_folder_never_fail_and_readers_always_see_it(tmp_path, how):
+    """The reproduction of issue 28: two processes replacing the same folder 300 times each (248 of
+    600 failed: ENOTEMPTY on the rename, FileNotFoundError inside rmtree), a third looking at it.
+    Where paths cannot be exchanged in one step ("rename"), the old folder is moved aside first:
+    readers may then miss it for a moment, but no writer fails."""
+    final = tmp_path / "view"
+    with atomic.atomic_path(final, is_dir=True) as tmp:
+        tmp.mkdir()
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen([sys.executable, "-c", _READER, str(final), str(stop)], stdout=subprocess.PIPE, text=True)
+    code = _REPLACER.format(repo=str(REPO_ROOT))
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(final), tag, "300", how],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in ("a", "b")
+    ]
+    outs = [w.communicate(timeout=120) for w in writers]
+    stop.touch()
+    looks, missing = map(int, reader.communicate(timeout=30)[0].split())
+    assert [int(o.split()[-1]) for o, _ in outs] == [0, 0], [e[-2000:] for _, e in outs]
+    assert looks > 0 and (missing == 0 or how == "rename")
+    assert sorted(p.name for p in final.iterdir()) == ["0.txt", "1.txt", "2.txt"]
+    texts = {p.read_text() for p in final.iterdir()}
+    assert texts in ({"a 299"}, {"b 299"})  # one worker's whole last folder, never a mix
+    assert [p.name for p in tmp_path.iterdir() if p.name not in ("view", "stop")] == []  # no leftovers
+
+
+_PRESENTER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from pipeline import layouts
+from pipeline.usecases import datasets
+match = layouts.find(Path(sys.argv[1]), datasets.EPI.layouts)
+for _ in range(int(sys.argv[3])):
+    view = layouts.present(match, (datasets.EPI_SIDE_BY_SIDE,), Path(sys.argv[2]))
+print(view)
+"""
+
+
+def test_cluster_tasks_presenting_one_data_folder_at_once(tmp_path):
+    """Array tasks starting together each call layouts.present on the same data: the link folder is
+    built once and then left alone (its inode does not change), and no task fails."""
+    from tests.archive_builders import epi_files
+
+    data = tmp_path / "data"
+    for name, src in epi_files(tmp_path / "src", 3).items():
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_bytes(src.read_bytes())
+    code = _PRESENTER.format(repo=str(REPO_ROOT))
+    cache = tmp_path / "cache"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(data), str(cache), "20"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in outs]
+    view = Path(outs[0][0].split()[-1])
+    assert outs[1][0].split()[-1] == str(view)
+    names = sorted(p.name for p in view.iterdir())
+    assert names == sorted(f"{8900 + i}_00001{s}" for i in range(3) for s in (".tif", "_mask.png"))
+    inode = view.stat().st_ino
+    again = subprocess.run([sys.executable, "-c", code, str(data), str(cache), "1"], capture_output=True, text=True)
+    assert again.returncode == 0 and view.stat().st_ino == inode  # matching: not rebuilt
+    # a source that changed (an image added) is presented again
+    (data / "8903_00001.tif").write_bytes((data / "8900_00001.tif").read_bytes())
+    (data / "masks" / "8903_00001_mask.png").write_bytes((data / "masks" / "8900_00001_mask.png").read_bytes())
+    again = subprocess.run([sys.executable, "-c", code, str(data), str(cache), "1"], capture_output=True, text=True)
+    assert again.returncode == 0 and len(list(view.iterdir())) == 8
