@@ -8,7 +8,9 @@ docs/fault-injection.md is the table of these faults.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from pipeline import REPO_ROOT, atomic, extract, templates, training
 from pipeline.scheduler import backends, submit
@@ -455,3 +458,56 @@ def test_cluster_tasks_presenting_one_data_folder_at_once(tmp_path):
     (data / "masks" / "8903_00001_mask.png").write_bytes((data / "masks" / "8900_00001_mask.png").read_bytes())
     again = subprocess.run([sys.executable, "-c", code, str(data), str(cache), "1"], capture_output=True, text=True)
     assert again.returncode == 0 and len(list(view.iterdir())) == 8
+
+
+# --------------------------------------------------------------------------- 4a: data replaced at the same path
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *argv], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_source_recipe_identifies_data_by_content(tmp_path):
+    from pipeline import recipes
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.tif").write_bytes(b"one")
+    first = recipes.source(folder)
+    assert recipes.source(folder)["hash"] == first["hash"]  # the same listing: the same recipe
+    (folder / "a.tif").write_bytes(b"two")  # same name and size, new modification time
+    os.utime(folder / "a.tif", ns=(1, 1))
+    second = recipes.source(folder)
+    assert second["hash"] != first["hash"] and second["options"]["path"] == first["options"]["path"]
+    archive = tmp_path / "epi.tgz"
+    archive.write_bytes(b"archive one")
+    a1 = recipes.source(archive)
+    assert a1["options"]["content"] == "sha256 " + hashlib.sha256(b"archive one").hexdigest()
+    archive.write_bytes(b"archive two")
+    assert recipes.source(archive)["options"]["content"] == "sha256 " + hashlib.sha256(b"archive two").hexdigest()
+
+
+def test_data_replaced_at_the_same_path_is_not_reused(tmp_path):
+    """An image of the data folder replaced (same path, new pixels): the patches made from the old
+    one were skipped as "already done"; now the stage is refused as made from other data."""
+    from pipeline.usecases import epi
+
+    data = tmp_path / "data"
+    epi.make_cohort(data, n_patients=3, size=64, seed=2)
+    work = tmp_path / "w"
+    argv = ("usecase2", "--data", str(data), "--work", str(work), "--stages", "patches", "--max-positive", "5")
+    first = _cli(*argv)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = _cli(*argv)
+    assert again.returncode == 0 and "patches: already done with this recipe" in again.stderr
+    img = data / "8001_00001.tif"
+    pixels = np.asarray(Image.open(img))
+    Image.fromarray(255 - pixels).save(img)
+    replaced = _cli(*argv)
+    assert replaced.returncode == 1 and "Traceback" not in replaced.stderr, replaced.stderr[-2000:]
+    assert "patches: " in replaced.stderr and "was made with content=" in replaced.stderr
+    assert "--force" in replaced.stderr
+    forced = _cli(*argv, "--force")
+    assert forced.returncode == 0, forced.stderr[-2000:]
