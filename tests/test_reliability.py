@@ -511,3 +511,121 @@ def test_data_replaced_at_the_same_path_is_not_reused(tmp_path):
     assert "--force" in replaced.stderr
     forced = _cli(*argv, "--force")
     assert forced.returncode == 0, forced.stderr[-2000:]
+
+
+# --------------------------------------------------------------------------- 2: huge images given to infer
+
+
+def sparse_tiff(path: Path, height: int, width: int, tile: int = 1024) -> Path:
+    """A valid RGB tiled TIFF of ``height`` x ``width`` whose tiles are all absent (offset and byte
+    count 0: readers fill them with zeros), so a 100k x 100k image is a file of a few hundred KB."""
+    import struct
+
+    n = -(-height // tile) * -(-width // tile)
+    entries = [  # tag, type (3 SHORT, 4 LONG), count, value or offset
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 3, None),  # BitsPerSample 8, 8, 8
+        (259, 3, 1, 1),  # no compression
+        (262, 3, 1, 2),  # RGB
+        (277, 3, 1, 3),
+        (284, 3, 1, 1),  # chunky
+        (322, 4, 1, tile),
+        (323, 4, 1, tile),
+        (324, 4, n, None),  # TileOffsets
+        (325, 4, n, None),  # TileByteCounts
+    ]
+    ifd_size = 2 + 12 * len(entries) + 4
+    extra = 8 + ifd_size
+    blobs, out = b"", []
+    for tag, typ, count, value in entries:
+        if value is None:
+            data = struct.pack("<3H", 8, 8, 8) if tag == 258 else bytes(4 * n)
+            out.append(struct.pack("<HHII", tag, typ, count, extra + len(blobs)))
+            blobs += data + bytes(len(data) % 2)
+        else:
+            fmt = "<HHIHH" if typ == 3 else "<HHII"
+            out.append(
+                struct.pack(fmt, tag, typ, count, value, 0) if typ == 3 else struct.pack(fmt, tag, typ, count, value)
+            )
+    path.write_bytes(
+        b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries)) + b"".join(out) + bytes(4) + blobs
+    )
+    return path
+
+
+def _limited(gib: int):
+    """preexec_fn: at most ``gib`` GiB of address space (a run that would load the whole image fails
+    with MemoryError instead of the machine's OOM killer)."""
+    import resource
+
+    def f():
+        resource.setrlimit(resource.RLIMIT_AS, (gib << 30, gib << 30))
+
+    return f
+
+
+def test_image_size_is_read_from_the_header(tmp_path):
+    from pipeline.inference import images
+
+    big = sparse_tiff(tmp_path / "big.tif", 100_000, 100_000)
+    assert big.stat().st_size < 200_000
+    assert images.image_size(big) == (100_000, 100_000)
+    png = tmp_path / "small.png"
+    Image.fromarray(np.zeros((7, 9, 3), np.uint8)).save(png)
+    assert images.image_size(png) == (7, 9)
+    with pytest.raises(images.ImageTooLarge, match=r"big\.tif: 100000 x 100000 pixels, .* infer-wsi"):
+        images.check_size(big, max_pixels=100_000_000)
+    images.check_size(png, max_pixels=100)  # 63 pixels
+    with pytest.raises(images.ImageTooLarge, match=r"after --resize 4"):
+        images.check_size(png, max_pixels=100, factor=4)  # 28 x 36 = 1008 pixels once resized
+
+
+def test_infer_refuses_a_huge_tiff_before_loading_it(trained, tmp_path):
+    """``infer`` on a 100k x 100k TIFF: read whole, this is 30 GB of uint8 and twice that in floats
+    (an OOM kill with no hint; here, under a 4 GiB address-space limit, a MemoryError). Now one line
+    from its header, before the model is loaded, pointing to infer-wsi; --max-pixels 0 lifts it."""
+    solver, prefix = trained
+    model, mean = _pair(prefix, 20)[0], prefix.parent.parent / "mean.binaryproto"
+    big = sparse_tiff(tmp_path / "slide.tif", 100_000, 100_000)
+    argv = [sys.executable, "-m", "pipeline", "infer", str(big), "--model", str(model), "--mean", str(mean)]
+    proc = subprocess.run(
+        argv + ["--out", str(tmp_path / "out")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_limited(4),
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert f"{big}: 100000 x 100000 pixels" in proc.stderr and "infer-wsi" in proc.stderr
+    assert "--max-pixels" in proc.stderr
+    assert not list((tmp_path / "out").glob("*.png")) if (tmp_path / "out").exists() else True
+
+
+@pytest.mark.parametrize("dtype, mode", [(np.uint8, "RGB"), (np.uint16, None)])
+def test_images_load_as_float32_without_a_float64_copy(tmp_path, dtype, mode):
+    """caffe.io.load_image's values (skimage.img_as_float, then float32) bit for bit, without the
+    float64 copy: a 1000 x 1000 RGB image peaked at 3 MB raw + 24 MB float64 + 12 MB float32."""
+    import tracemalloc
+
+    import skimage
+    import tifffile
+
+    from pipeline.imageio import load_image
+
+    rng = np.random.RandomState(0)
+    raw = rng.randint(0, np.iinfo(dtype).max + 1, (1000, 1000, 3)).astype(dtype)
+    path = tmp_path / "im.tif"
+    tifffile.imwrite(path, raw, photometric="rgb")
+    expected = skimage.img_as_float(raw).astype(np.float32)
+    load_image(path)  # imports and the reader's first-use allocations out of the measurement
+    tracemalloc.start()
+    img = load_image(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert img.dtype == np.float32 and np.array_equal(img, expected)
+    itemsize = np.dtype(dtype).itemsize
+    # the pixels as stored and the float32 image, plus at most 5 MB of temporaries (the table lookup
+    # goes a million values at a time); before: a float64 copy of 24 MB besides
+    assert peak < (3 * itemsize + 12 + 5) * 1_000_000, peak

@@ -52,6 +52,13 @@ def add(sub) -> None:
         help="return after this worker's pass instead of waiting for images other workers hold "
         "(and taking over a dead worker's image)",
     )
+    inf.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="refuse images with more pixels than this (read from each header before anything is "
+        "loaded; also after --resize): slides go to infer-wsi (default 100000000; 0: no limit)",
+    )
     inf.add_argument("--list", type=Path, help="file listing input images, one a line")
     inf.add_argument(
         "--parents",
@@ -70,6 +77,11 @@ def run(a) -> int:
     images = inference.expand_inputs(a.images, a.list, a.parents)
     if not images:
         raise ValueError("no input images (give files, globs or folders of .tif/.tiff/.png)")
+    from pipeline.inference import images as image_inputs
+
+    limit = image_inputs.MAX_PIXELS if a.max_pixels is None else a.max_pixels
+    for img in images:  # from the headers, before the model or any image is loaded
+        image_inputs.check_size(img, limit, factor)
     engine = inference.make_engine(
         a.mode, a.model, a.mean, deploy=a.deploy, dropout=a.dropout, gpu=a.gpu, net_dir=a.out / "nets"
     )
