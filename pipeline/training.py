@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import atomic
-from pipeline.caffe_env import caffe_pb2, require_gpu, tool_path
+from pipeline.caffe_env import caffe_pb2, refuse_python_layers, require_gpu, tool_path
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +64,20 @@ def snapshots(prefix: Path) -> list[tuple[int, Path, Path]]:
     return sorted(out)
 
 
+def solver_net(solver: Path) -> Path | None:
+    """The net file a solver names (``net:``), relative to the solver's folder; None without one."""
+    sp = read_solver(solver)
+    if not sp.net:
+        return None
+    return Path(sp.net) if Path(sp.net).is_absolute() else Path(solver).resolve().parent / sp.net
+
+
 def train_layer_names(solver: Path) -> list[str]:
     """Names of the layers of the solver's net in the TRAIN phase (those a caffemodel it writes holds,
     besides the split layers Caffe inserts); [] when the net is not a file next to the solver."""
-    sp = read_solver(solver)
-    if not sp.net:
+    net_path = solver_net(solver)
+    if net_path is None:
         return []
-    net_path = Path(sp.net) if Path(sp.net).is_absolute() else Path(solver).resolve().parent / sp.net
     try:
         from google.protobuf import text_format
 
@@ -187,6 +194,9 @@ def train(
     model = final_model(solver)
     log_path = prefix.with_name(prefix.name + "_train.log")
     csv_path = prefix.with_name(prefix.name + "_log.csv")
+    net_path = solver_net(solver)
+    if net_path is not None and net_path.is_file():
+        refuse_python_layers(net_path)  # `caffe train` would import the module a Python layer names
     layers = train_layer_names(solver)
     if model.is_file():
         why = check_snapshot(model, model.with_suffix(".solverstate"), layers)

@@ -755,3 +755,74 @@ def test_a_mirrors_file_is_checked_by_hash_whatever_its_name(changing, tmp_path)
     # deliberately another version: accepted unverified with --no-verify
     path = data.fetch(other, tmp_path / "b", url=f"{changing}/mirror-copy.tgz", verify_hash=False, show_progress=False)
     assert path.read_bytes() == V1
+
+
+# --------------------------------------------------------------------------- 8: Python layers in a user's net
+
+_EVIL = """
+from pathlib import Path
+Path(__file__).with_name("IMPORTED").write_text("the module of a Python layer ran")
+import caffe
+
+
+class Layer(caffe.Layer):
+    def setup(self, bottom, top):
+        pass
+
+    def reshape(self, bottom, top):
+        top[0].reshape(*bottom[0].data.shape)
+
+    def forward(self, bottom, top):
+        top[0].data[...] = bottom[0].data
+
+    def backward(self, top, propagate_down, bottom):
+        pass
+"""
+
+
+def _python_layer_deploy(tmp_path: Path) -> tuple[Path, Path]:
+    """The template's deploy net with a Python layer (module evil_layer) after its input; the module
+    writes IMPORTED beside itself when imported."""
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "evil_layer.py").write_text(_EVIL)
+    text = templates.deploy_text()
+    first = text.index("layer {")
+    evil = 'layer {\n  name: "evil"\n  type: "Python"\n  bottom: "data"\n  top: "data"\n'
+    evil += '  python_param { module: "evil_layer" layer: "Layer" }\n}\n'
+    deploy = tmp_path / "deploy.prototxt"
+    deploy.write_text(text[:first] + evil + text[first:])
+    return deploy, mods
+
+
+def test_a_python_layer_in_a_users_deploy_net_is_refused(trained, tmp_path):
+    solver, prefix = trained
+    model, mean = _pair(prefix, 20)[0], prefix.parent.parent / "mean.binaryproto"
+    deploy, mods = _python_layer_deploy(tmp_path)
+    img = tmp_path / "im.png"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(img)
+    env = dict(os.environ, PYTHONPATH=f"{mods}{os.pathsep}{REPO_ROOT}")
+    argv = [sys.executable, "-m", "pipeline", "infer", str(img), "--model", str(model), "--mean", str(mean)]
+    argv += ["--deploy", str(deploy), "--out", str(tmp_path / "out")]
+    proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert not (mods / "IMPORTED").exists()
+    assert f"{deploy}: layer 'evil' is a Python layer (module evil_layer)" in proc.stderr
+    assert "--allow-python-layers" in proc.stderr
+    # allowed by name: the module is imported (and runs as a layer of the net)
+    proc = subprocess.run(
+        argv + ["--allow-python-layers"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert (mods / "IMPORTED").exists(), proc.stderr[-2000:]
+
+
+def test_a_python_layer_in_a_training_net_is_refused(tmp_path):
+    from pipeline import caffe_env
+
+    deploy, mods = _python_layer_deploy(tmp_path)
+    with pytest.raises(caffe_env.PythonLayerRefused, match=r"layer 'evil' is a Python layer"):
+        caffe_env.refuse_python_layers(deploy)
+    caffe_env.refuse_python_layers(deploy, allow=True)
+    plain = tmp_path / "plain.prototxt"
+    plain.write_text(templates.deploy_text())
+    caffe_env.refuse_python_layers(plain)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -17,6 +18,11 @@ def add(sub) -> None:
     inf.add_argument("--mean", type=Path, required=True, help="binaryproto mean of the model's training DB")
     inf.add_argument("--deploy", type=Path, help="deploy prototxt (default: rendered from the template into --out)")
     inf.add_argument("--dropout", action="store_true", help="the dropout deploy net")
+    inf.add_argument(
+        "--allow-python-layers",
+        action="store_true",
+        help="load a --deploy net with Python layers (they import and run the module they name)",
+    )
     inf.add_argument("--out", type=Path, required=True)
     inf.add_argument(
         "--usecase",
@@ -72,6 +78,10 @@ def run(a) -> int:
     from pipeline import inference
     from pipeline.usecases import get
 
+    if a.allow_python_layers:
+        from pipeline.caffe_env import ALLOW_PYTHON_LAYERS_ENV
+
+        os.environ[ALLOW_PYTHON_LAYERS_ENV] = "1"
     factor = a.resize if a.resize is not None else get(a.usecase).magnification if a.usecase else 1.0
     opts = inference.Options(stride=a.stride, batch=a.batch, all_pixels=a.all_pixels)
     images = inference.expand_inputs(a.images, a.list, a.parents)
