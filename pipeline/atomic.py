@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import glob
 import os
 import shutil
 import socket
@@ -83,7 +84,7 @@ def _is_stale(partial: Path, final: Path) -> bool:
 
 def remove_stale_partials(final: Path) -> None:
     """Delete leftovers of interrupted writes of ``final``, never another live writer's partial."""
-    for p in final.parent.glob(f"{final.name}{PARTIAL}-*"):
+    for p in final.parent.glob(f"{glob.escape(final.name)}{PARTIAL}-*"):
         if not _is_stale(p, final):
             continue
         if p.is_dir() and not p.is_symlink():

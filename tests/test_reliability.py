@@ -826,3 +826,80 @@ def test_a_python_layer_in_a_training_net_is_refused(tmp_path):
     plain = tmp_path / "plain.prototxt"
     plain.write_text(templates.deploy_text())
     caffe_env.refuse_python_layers(plain)
+
+
+# --------------------------------------------------------------------------- 10: smaller ones
+
+
+@pytest.mark.parametrize("name", ["a[1].png", "b*.png", "c?.png"])
+def test_partials_of_names_with_glob_characters_are_cleaned_and_only_theirs(tmp_path, name):
+    """remove_stale_partials globbed ``<name>.partial-*`` unescaped: "a[1].png" never found its own
+    leftovers, and "b*.png" took another file's (a dead writer's partial of "bX.png" is not its own)."""
+    final = tmp_path / name
+    dead = 2**22 + 12345  # above the default pid_max: no such process
+    mine = tmp_path / f"{name}{atomic.PARTIAL}-{atomic.HOST}@{atomic.PIDNS}-{dead}"
+    mine.write_text("left by a killed writer")
+    other_final = tmp_path / name.replace("[1]", "1").replace("*", "X").replace("?", "Y")
+    other = tmp_path / f"{other_final.name}{atomic.PARTIAL}-{atomic.HOST}@{atomic.PIDNS}-{dead}"
+    other.write_text("another file's leftover")
+    atomic.remove_stale_partials(final)
+    assert not mine.exists()
+    assert other.exists()  # removed only when that file is written
+
+
+def test_absurd_objective_powers_are_refused():
+    from pipeline.wsi import magnification as mag
+
+    with pytest.raises(ValueError, match=r"objective power 4000 .*not plausible.*--mpp"):
+        mag.slide_objective({"openslide.objective-power": "4000"})
+    with pytest.raises(ValueError, match=r"objective power 0.001 .*not plausible"):
+        mag.slide_objective({"openslide.objective-power": "0.001"})
+    with pytest.raises(ValueError, match=r"--mpp 1e-05 gives .*not plausible"):
+        mag.slide_objective({}, mpp=1e-5)  # 10 / 1e-5 = 1 000 000x
+    with pytest.raises(ValueError, match=r"model's magnification 1e\+06"):
+        mag.plan_scale([(1000, 1000)], [1.0], (40.0, "objective-power", 0.25), 1e6)
+    # a model at 80x on a 2x slide: 40-fold enlargement of every pixel side
+    with pytest.raises(ValueError, match=r"enlarge the slide 40-fold"):
+        mag.plan_scale([(1000, 1000)], [1.0], (2.0, "objective-power", None), 80.0)
+    assert mag.slide_objective({"openslide.objective-power": "1.25"})[0] == 1.25  # low-power scans stay
+
+
+_READ_THUMB = """
+import resource, sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+import numpy as np
+from pipeline.wsi.slide import Slide
+from pipeline.wsi.tissue import block_mean
+with Slide(Path(sys.argv[1])) as s:
+    thumb, ds = s.read_downsampled(32)
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+np.save(sys.argv[2], thumb)
+print(rss, ds)
+"""
+
+
+def test_the_tissue_thumbnail_of_a_wide_slide_is_read_in_tiles(tmp_path):
+    """A single-level slide 30 000 pixels wide: the thumbnail was read in full-width strips (1024 rows
+    x 30 000 x 4 bytes, a float copy and a float64 block mean: 1.6 GB peak here, 5 GB for a
+    100k-wide slide). Now in 1024 x 1024 tiles: the same thumbnail, a fraction of the memory."""
+    from pipeline.wsi.tissue import block_mean
+    from tests.wsi_slides import write_slide
+
+    rgb = np.full((1024, 30_000, 3), 240, np.uint8)
+    rgb[200:800, 1000:29_000] = (180, 90, 150)
+    slide = write_slide(tmp_path / "wide.tif", rgb, mpp=0.25, downsamples=(1,), tile=512, layout="generic")
+    del rgb
+    proc = subprocess.run(
+        [sys.executable, "-c", _READ_THUMB.format(repo=str(REPO_ROOT)), str(slide), str(tmp_path / "t.npy")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rss_mb, ds = proc.stdout.split()
+    thumb = np.load(tmp_path / "t.npy")
+    expected = np.full((1024, 30_000, 3), 240, np.uint8)
+    expected[200:800, 1000:29_000] = (180, 90, 150)
+    assert float(ds) == 32.0 and np.array_equal(thumb, block_mean(expected, 32))
+    assert int(rss_mb) < 400, rss_mb  # the interpreter, numpy, OpenSlide and a few tiles
