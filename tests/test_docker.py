@@ -274,6 +274,8 @@ def test_package_index_settings_stay_in_the_build_stage():
             assert not _INDEX_SETTING.search(ins["value"]), ins["content"]
         if ins["instruction"] == "ARG":
             assert not ins["value"].startswith("PIP_"), ins["content"]
+    # the settings file is left out of the build context: `COPY . .` would carry it into /opt/project
+    assert _dockerignored("docker/site.env")
     build_args = {ins["value"].split("=")[0] for ins in build if ins["instruction"] == "ARG"}
     assert {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_CERT", "APT_OPTIONS"} <= build_args
     assert not any(ins["instruction"] == "ENV" and "PIP_" in ins["value"] for ins in build)
