@@ -128,15 +128,19 @@ def _file_sha256(path: Path, memo: Path | None) -> str:
     return digest_
 
 
-def _folder_listing(folder: Path) -> str:
+def _folder_listing(folder: Path, skip: Path | None = None) -> str:
     """``listing <hash> (<n> files)``: the hash of every file's relative path, size and modification
-    time under ``folder`` (links followed, each real folder once)."""
+    time under ``folder`` (links followed, each real folder once; ``skip``, a run's work folder
+    inside it, left out)."""
     lines, seen = [], set()
+    if skip is not None:
+        seen.add(os.path.realpath(skip))
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         real = os.path.realpath(dirpath)
         if real in seen:
             dirnames[:] = []
             continue
+        dirnames[:] = [d for d in dirnames if os.path.realpath(os.path.join(dirpath, d)) not in seen]
         seen.add(real)
         dirnames.sort()
         for name in sorted(filenames):
@@ -153,12 +157,13 @@ def _folder_listing(folder: Path) -> str:
 
 def content_identity(path: Path, memo: Path | None = None) -> str:
     """What the data at ``path`` is, by content: ``sha256 <hex>`` of a file (an archive), or a folder's
-    ``listing <hash> (<n> files)`` of names, sizes and modification times; "" when it is absent."""
+    ``listing <hash> (<n> files)`` of names, sizes and modification times; "" when it is absent.
+    ``memo``: the run's ``WORK/data`` (archives' sha256 remembered there; WORK is left out of a listing)."""
     path = Path(path)
     if path.is_file():
         return "sha256 " + _file_sha256(path.resolve(), memo)
     if path.is_dir():
-        return _folder_listing(path)
+        return _folder_listing(path, skip=Path(memo).parent if memo else None)
     return ""
 
 

@@ -484,6 +484,12 @@ def test_source_recipe_identifies_data_by_content(tmp_path):
     os.utime(folder / "a.tif", ns=(1, 1))
     second = recipes.source(folder)
     assert second["hash"] != first["hash"] and second["options"]["path"] == first["options"]["path"]
+    # a run's work folder inside the data folder is not part of the data
+    work = folder / "runs" / "w"
+    third = recipes.source(folder, memo=work / "data")
+    (work / "data").mkdir(parents=True)
+    (work / "patches_report.json").write_text("{}")
+    assert recipes.source(folder, memo=work / "data")["hash"] == third["hash"]
     archive = tmp_path / "epi.tgz"
     archive.write_bytes(b"archive one")
     a1 = recipes.source(archive)
