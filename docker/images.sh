@@ -4,8 +4,10 @@
 #
 # Each one uses the running Docker daemon, or (as root) starts a loopback-only one
 # (docker/daemon.sh) and stops it at the end; a daemon it did not start is never stopped.
-# Builds use the base image debian:12 when present, else pull it, else make it locally
-# (docker/make_base.sh: debootstrap from this machine's Debian mirror), so they work air-gapped.
+# Builds use the base image debian:12 when present, else pull it, else the project's own local base
+# jpi-dl-base:bookworm (docker/make_base.sh: debootstrap from this machine's Debian mirror), so they
+# work air-gapped. This machine's package-index settings (docker/site.env, written by make_base.sh:
+# pip index, apt proxy...) go to the build as build arguments, never into an image.
 #
 # Variables (the Makefile passes them):
 #   CUDA=1             the CUDA image (CAFFE_BUILD_FLAGS=--gpu), tag IMAGE:cuda; else IMAGE:cpu
@@ -37,12 +39,16 @@ ensure_daemon() {
   trap 'bash docker/daemon.sh stop' EXIT
 }
 
+LOCAL_BASE=jpi-dl-base:bookworm
+base=debian:12
 ensure_base() {
   docker image inspect debian:12 >/dev/null 2>&1 && return 0
+  if docker image inspect "$LOCAL_BASE" >/dev/null 2>&1; then base="$LOCAL_BASE"; return 0; fi
   log "no debian:12 image here: trying the registry"
   if timeout 120 docker pull debian:12 >/dev/null 2>&1; then return 0; fi
-  log "the registry cannot be reached: making debian:12 locally (docker/make_base.sh)"
-  bash docker/make_base.sh
+  log "the registry cannot be reached: making $LOCAL_BASE locally (docker/make_base.sh)"
+  bash docker/make_base.sh --tag "$LOCAL_BASE"
+  base="$LOCAL_BASE"
 }
 
 # ---------------------------------------------------------------- build
@@ -66,9 +72,13 @@ stage_wheels() {
 build() {
   ensure_base
   stage_wheels
-  local args=(--build-arg "VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' pipeline/__init__.py)"
+  local args=(--build-arg "BASE_IMAGE=$base" --build-arg "VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' pipeline/__init__.py)"
               --build-arg "VCS_REF=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
               --build-arg "CAFFE_RECIPE=$(cat docker/build_caffe.sh docker/patches/*.patch | sha256sum | cut -c1-16)")
+  local setting
+  if [ -f docker/site.env ]; then   # KEY=VALUE lines of docker/site_settings.sh
+    while IFS= read -r setting; do [ -z "$setting" ] || args+=(--build-arg "$setting"); done < docker/site.env
+  fi
   if [ "$cuda" = 1 ]; then
     args+=(--build-arg CAFFE_BUILD_FLAGS=--gpu --build-arg "CUDA_TOOLKIT=${CUDA_TOOLKIT:-wheels}"
            --build-arg "CUDA_ARCH_BIN=${CUDA_ARCH_BIN:-}")

@@ -1,27 +1,29 @@
 #!/usr/bin/env bash
 # Build the Debian 12 base image locally, without a registry: debootstrap from this machine's own
-# Debian mirror, then `docker import`, tagged as docker/Dockerfile's FROM expects (debian:12).
+# Debian mirror, then `docker import`, tagged under the project's own name (jpi-dl-base:bookworm;
+# docker/images.sh passes it to docker/Dockerfile as BASE_IMAGE), never as Docker Hub's debian:12.
 #
 # For hospitals and HPC centres that cannot reach Docker Hub. Carried into the image, so that apt
-# and pip inside behave as on this machine:
-#   - the Debian mirrors (docker/debian_mirror.sh reads /etc/apt/sources.list(.d), never edited);
+# inside behaves as on this machine:
+#   - the Debian mirrors (docker/debian_mirror.sh reads /etc/apt/sources.list(.d), never edited),
+#     without user:password@ in their URLs;
 #   - the CA certificates: /usr/local/share/ca-certificates/*.crt and the bundle
-#     /etc/ssl/certs/ca-certificates.crt;
-#   - apt settings about downloads: the files of /etc/apt/apt.conf.d that set Acquire::... and
-#     belong to no package (proxies, certificates, validity of snapshot mirrors);
-#   - pip settings: /etc/pip.conf, /etc/xdg/pip/, and the variables PIP_INDEX_URL,
-#     PIP_EXTRA_INDEX_URL, PIP_TRUSTED_HOST, PIP_CERT, PIP_DEFAULT_TIMEOUT.
+#     /etc/ssl/certs/ca-certificates.crt.
+# This machine's package-index settings (apt's Acquire:: proxies and snapshot validity, pip's
+# /etc/pip.conf, /etc/xdg/pip/ and PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_TRUSTED_HOST, PIP_CERT,
+# PIP_DEFAULT_TIMEOUT) are NOT put into the image: docker/site_settings.sh writes them, credentials
+# removed, to docker/site.env, which docker/images.sh passes as build arguments (build stage only).
 #
-# Usage: docker/make_base.sh [--tag debian:12] [--suite bookworm]   (root; installs debootstrap)
+# Usage: docker/make_base.sh [--tag jpi-dl-base:bookworm] [--suite bookworm]   (root; installs debootstrap)
 set -euo pipefail
 
-tag="debian:12"
+tag="jpi-dl-base:bookworm"
 suite="bookworm"
 while [ $# -gt 0 ]; do
   case "$1" in
     --tag) tag="$2"; shift ;;
     --suite) suite="$2"; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "make_base.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -31,8 +33,13 @@ log() { printf '[docker-base] %s\n' "$*" >&2; }
 [ "$(id -u)" = 0 ] || { log "debootstrap needs root"; exit 1; }
 docker info >/dev/null 2>&1 || { log "no Docker daemon answers (docker/daemon.sh start)"; exit 1; }
 
+# the mirrors as apt reads them; user:password@ is never written into the image
+no_credentials() { sed -E 's#([A-Za-z][A-Za-z0-9+.-]*://)[^/@[:space:]]+@#\1#g'; }
 mirror="$(bash "$(dirname "$0")/debian_mirror.sh")"
 security="$(bash "$(dirname "$0")/debian_mirror.sh" security)"
+mirror_in_image="$(printf '%s' "$mirror" | no_credentials)"
+security_in_image="$(printf '%s' "$security" | no_credentials)"
+[ "$mirror_in_image$security_in_image" = "$mirror$security" ] || log "credentials removed from the mirror URLs written into the image"
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 
 command -v debootstrap >/dev/null || {
@@ -50,15 +57,12 @@ debootstrap --variant=minbase --keyring="$keyring" "$suite" "$root" "$mirror" > 
 # apt sources: the same mirrors as this machine
 rm -f "$root/etc/apt/sources.list"
 {
-  printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By: %s\n' "$mirror" "$suite" "$suite" "$keyring"
-  [ -z "$security" ] || printf '\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main\nSigned-By: %s\n' "$security" "$suite" "$keyring"
+  printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By: %s\n' "$mirror_in_image" "$suite" "$suite" "$keyring"
+  [ -z "$security" ] || printf '\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main\nSigned-By: %s\n' "$security_in_image" "$suite" "$keyring"
 } > "$root/etc/apt/sources.list.d/debian.sources"
-# apt settings about downloads (proxies, certificates, validity of snapshot mirrors): the files of
-# apt.conf.d that set Acquire:: and that no package owns (a site's own settings)
-for f in /etc/apt/apt.conf.d/*; do
-  [ -f "$f" ] && grep -q 'Acquire::' "$f" && ! dpkg -S "$f" >/dev/null 2>&1 || continue
-  cp "$f" "$root/etc/apt/apt.conf.d/" && log "apt setting carried: $f"
-done
+# this machine's package-index settings: build arguments (docker/site.env), never in the image
+bash "$(dirname "$0")/site_settings.sh" > "$(dirname "$0")/site.env"
+log "package-index settings for the build stage: $(dirname "$0")/site.env ($(wc -l < "$(dirname "$0")/site.env") setting(s))"
 # keep images small: no apt caches, no translations (as the Docker Hub debian images do)
 cat > "$root/etc/apt/apt.conf.d/docker-clean" <<'EOF'
 DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
@@ -72,13 +76,7 @@ for crt in /usr/local/share/ca-certificates/*.crt; do
   [ -f "$crt" ] && cp "$crt" "$root/usr/local/share/ca-certificates/" && log "CA certificate carried: $crt"
 done
 [ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
-# pip settings
-[ -f /etc/pip.conf ] && cp /etc/pip.conf "$root/etc/pip.conf" && log "pip setting carried: /etc/pip.conf"
-[ -d /etc/xdg/pip ] && mkdir -p "$root/etc/xdg" && cp -r /etc/xdg/pip "$root/etc/xdg/" && log "pip settings carried: /etc/xdg/pip"
 changes=(--change 'CMD ["bash"]' --change 'ENV LANG=C.UTF-8')
-for v in PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST PIP_CERT PIP_DEFAULT_TIMEOUT; do
-  [ -n "${!v:-}" ] && changes+=(--change "ENV $v=${!v}") && log "pip variable carried: $v"
-done
 # no machine identity, logs or caches in the image
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/* "$root"/tmp/*
 : > "$root/etc/machine-id"

@@ -156,3 +156,44 @@ def run_tool(
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise RuntimeError(f"{name} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
     return proc
+
+
+# --------------------------------------------------------------------------- Python layers
+
+#: Set to "1" (``--allow-python-layers``) to load nets with Python layers that the user passes.
+ALLOW_PYTHON_LAYERS_ENV = "ALLOW_PYTHON_LAYERS"
+
+
+class PythonLayerRefused(ValueError):
+    """A net the user passes holds a Python layer: loading it would import and run that module."""
+
+
+def python_layers(net_path: Path) -> list[tuple[str, str]]:
+    """(layer name, module) of each Python layer of a prototxt (``type: "Python"``; the V1 ``layers``
+    have no such type). Raises ValueError when the file does not parse as a net."""
+    from google.protobuf import text_format
+
+    net = caffe_pb2().NetParameter()
+    try:
+        text_format.Merge(Path(net_path).read_text(), net)
+    except (OSError, UnicodeDecodeError, text_format.ParseError) as exc:
+        raise ValueError(f"{net_path}: not a readable Caffe net prototxt ({exc})") from None
+    return [(layer.name, layer.python_param.module) for layer in net.layer if layer.type == "Python"]
+
+
+def refuse_python_layers(net_path: Path, allow: bool | None = None) -> None:
+    """Raise :class:`PythonLayerRefused` naming the file, layer and module when a net the user
+    passes holds a Python layer (Caffe is built with them: loading the net imports any module it
+    names), unless ``allow`` (None: ``$ALLOW_PYTHON_LAYERS == "1"``, which ``--allow-python-layers``
+    sets)."""
+    if allow is None:
+        allow = os.environ.get(ALLOW_PYTHON_LAYERS_ENV) == "1"
+    found = python_layers(net_path)
+    if found and not allow:
+        name, module = found[0]
+        raise PythonLayerRefused(
+            f"{net_path}: layer {name!r} is a Python layer (module {module or '?'}): loading the net would "
+            f"import and run that module; refused (pass --allow-python-layers, or set ALLOW_PYTHON_LAYERS=1, if you trust it)"
+        )
+    if found:
+        log.warning("%s: Python layer(s) %s allowed (--allow-python-layers)", net_path, ", ".join(n for n, _ in found))

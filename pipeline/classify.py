@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import templates
-from pipeline.caffe_env import caffe_pb2, import_caffe, set_mode
+from pipeline.caffe_env import caffe_pb2, import_caffe, refuse_python_layers, set_mode
 from pipeline.databases import read_mean
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,11 @@ def num_outputs(model: Path) -> int:
 
 
 def resolve_deploy(model: Path, deploy: Path | None, net_dir: Path | None, dropout: bool = False) -> Path:
-    """``deploy`` if given, else the template's deploy net for ``model`` (its number of classes)
-    rendered into ``net_dir``. Raises ValueError when neither is given."""
+    """``deploy`` if given (refused when it holds a Python layer, unless allowed:
+    :func:`pipeline.caffe_env.refuse_python_layers`), else the template's deploy net for ``model``
+    (its number of classes) rendered into ``net_dir``. Raises ValueError when neither is given."""
     if deploy is not None:
+        refuse_python_layers(Path(deploy))
         return Path(deploy)
     if net_dir is None:
         raise ValueError(f"{model}: no deploy net given and no folder to render one into (net_dir)")

@@ -205,18 +205,20 @@ def fetch(
     """
     url = url or archive.url
     name = archive.name if url == archive.url or url.endswith("/" + archive.name) else url.rsplit("/", 1)[-1]
-    sha = archive.sha256 if verify_hash and name == archive.name else None
+    # a mirror's file is checked against the published sha256 whatever its name
+    sha = archive.sha256 if verify_hash else None
     path = download.fetch(
         url,
         Path(dest) / name,
         sha256=sha,
         show_progress=show_progress,
         offline_hint=f"Download {url} elsewhere and put {name} into {dest} (or pass the archive itself with --data).",
+        override_hint=(
+            f"if it is deliberately another version than the published {archive.name}, accept it with --no-verify"
+            if name != archive.name
+            else download.OVERRIDE_HINT
+        ),
     )
     if archive.sha256 and sha is None:
-        log.warning(
-            "%s: NOT checked against the published sha256 (%s)",
-            path,
-            "--no-verify" if not verify_hash else "another file name",
-        )
+        log.warning("%s: NOT checked against the published sha256 (--no-verify)", path)
     return path

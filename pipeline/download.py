@@ -7,7 +7,11 @@ it matches; a file already present with the right hash is not fetched again. Its
 :class:`ResumableDownloader` extends it: the bytes go to ``<name>.part`` beside the destination, and
 a later run asks the server for the rest with an HTTP ``Range`` header (through requests, pooch's
 own HTTP client). A server that ignores the range sends the whole file again, which then replaces
-the part.
+the part. The part keeps the server's validator beside it (``<name>.part.json``: URL, ETag,
+Last-Modified, size): the resumed request sends it as ``If-Range``, so a file changed upstream comes
+whole instead of as its new tail; a ranged answer is appended only when its ``Content-Range`` starts
+where the part ends and its ETag, Last-Modified and size are those of the part, else the whole file
+is fetched again. A part without a record (or of another URL) is not resumed.
 
 Beside each download ``<name>.json`` records the URL, size, sha256 and whether that sha256 was
 checked against a published one (``verified``) or only recorded at this first download.
@@ -19,6 +23,7 @@ import datetime
 import json
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -65,19 +70,28 @@ class ResumableDownloader(pooch.HTTPDownloader):
         self.offline_hint = offline_hint
 
     def __call__(self, url: str, output_file: str, pooch_instance, check_only: bool = False):
-        import requests
 
         if check_only:
             return super().__call__(url, output_file, pooch_instance, check_only=True)
         have = self.part.stat().st_size if self.part.is_file() else 0
-        try:
-            resp = requests.get(
-                url, headers={"Range": f"bytes={have}-"} if have else {}, stream=True, timeout=self.timeout
-            )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise DownloadError(
-                f"cannot reach {url} ({type(exc).__name__}). Offline? {self.offline_hint}".strip()
-            ) from exc
+        meta = read_part_record(self.part) if have else None
+        if have and (meta is None or meta.get("url") != url):
+            log.warning("%s: no record of where its %d bytes came from: downloading from the start", self.part, have)
+            have = 0
+        headers = {}
+        if have:
+            headers["Range"] = f"bytes={have}-"
+            validator = meta.get("etag") if not str(meta.get("etag") or "").startswith("W/") else None
+            validator = validator or meta.get("last_modified")
+            if validator:
+                headers["If-Range"] = validator
+        resp = self._get(url, headers)
+        if have and resp.status_code == 206:
+            problem = range_problem(resp.headers, have, meta)
+            if problem:
+                log.warning("%s: %s; downloading the whole file again", url, problem)
+                resp.close()
+                have, resp = 0, self._get(url, {})
         with resp:
             if resp.status_code == 416 and have:  # nothing after the end: the part may be complete
                 self._check_complete(url, have, resp.headers.get("Content-Range", ""))
@@ -85,15 +99,42 @@ class ResumableDownloader(pooch.HTTPDownloader):
                 if resp.status_code >= 400:
                     raise DownloadError(f"{url}: HTTP {resp.status_code} {resp.reason}")
                 if have and resp.status_code != 206:
-                    log.info("%s: the server ignored the range request; downloading from the start", url)
+                    log.info("%s: the server sent the whole file (changed upstream, or ranges ignored)", url)
                     have = 0
                 length = resp.headers.get("Content-Length")
                 total = have + int(length) if length else None
+                if not have:
+                    self._record_part(url, resp.headers, total)
                 self._stream(url, resp, have, total)
         # pooch moves output_file into place when its hash matches and deletes it otherwise: hand it
         # a hard link, so that a mismatching download stays on disk as the part
         Path(output_file).unlink(missing_ok=True)
         os.link(self.part, output_file)
+
+    def _get(self, url: str, headers: dict):
+        import requests
+
+        try:
+            return requests.get(url, headers=headers, stream=True, timeout=self.timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise DownloadError(
+                f"cannot reach {url} ({type(exc).__name__}). Offline? {self.offline_hint}".strip()
+            ) from exc
+
+    def _record_part(self, url: str, headers, total: int | None) -> None:
+        """Write ``<part>.json`` before the part's first byte: where it comes from and its validators."""
+        self.part.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(
+            part_record_path(self.part),
+            json.dumps(
+                {
+                    "url": url,
+                    "etag": headers.get("ETag"),
+                    "last_modified": headers.get("Last-Modified"),
+                    "bytes": total,
+                }
+            ),
+        )
 
     def _stream(self, url: str, resp, have: int, total: int | None) -> None:
         import requests
@@ -130,6 +171,42 @@ class ResumableDownloader(pooch.HTTPDownloader):
         size = content_range.rsplit("/", 1)[-1]
         if size.isdigit() and int(size) != have:
             raise DownloadError(f"{self.part}: {have} bytes, but {url} has {size}; delete it and rerun")
+
+
+def part_record_path(part: Path) -> Path:
+    """``<name>.part.json``: the record of a part's source and validators."""
+    return Path(part).with_name(Path(part).name + ".json")
+
+
+def read_part_record(part: Path) -> dict | None:
+    """The record :class:`ResumableDownloader` keeps beside a part, or None."""
+    try:
+        rec = json.loads(part_record_path(part).read_text())
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+
+
+def range_problem(headers, have: int, meta: dict) -> str | None:
+    """Why a 206 answer to ``Range: bytes=<have>-`` must not be appended to the part, or None: its
+    ``Content-Range`` must start at ``have``, and its ETag, Last-Modified and total size must be
+    those recorded with the part (where both sides give them)."""
+    m = _CONTENT_RANGE.fullmatch((headers.get("Content-Range") or "").strip())
+    if not m:
+        return f"a partial answer without a usable Content-Range ({headers.get('Content-Range')!r})"
+    if int(m.group(1)) != have:
+        return f"the range sent starts at byte {m.group(1)}, not at {have} where the part ends"
+    total = m.group(3)
+    if total.isdigit() and meta.get("bytes") is not None and int(total) != meta["bytes"]:
+        return f"the file has {total} bytes now, {meta['bytes']} when the part was started (changed upstream)"
+    for header, key in (("ETag", "etag"), ("Last-Modified", "last_modified")):
+        now = headers.get(header)
+        if now and meta.get(key) and now != meta[key]:
+            return f"its {header} is {now} now, {meta[key]} when the part was started (changed upstream)"
+    return None
 
 
 OVERRIDE_HINT = "accept it deliberately with --no-verify (or ALLOW_UNVERIFIED=1)"
@@ -174,6 +251,7 @@ def fetch(
             + (f", or {override_hint}" if override_hint else "")
         ) from exc
     part.unlink(missing_ok=True)
+    part_record_path(part).unlink(missing_ok=True)
     digest = sha256_of(dest)
     rec = recorded(dest)
     if rec is None or rec.get("sha256") != digest or rec.get("verified") != (sha256 is not None):

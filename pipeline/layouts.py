@@ -221,7 +221,9 @@ def present(match: Match, reads: Sequence[Layout], cache: Path) -> Path:
     ``reads`` is empty), else a folder of symbolic links under ``cache`` in the layout ``reads[0]``.
 
     The link folder is ``<root name>-as-read-<hash of the root's path>`` (two sources never share
-    one), rebuilt on every call under a temporary name, then renamed.
+    one). It is left alone when it already holds exactly the links this match needs (cluster tasks
+    starting together all call this); otherwise it is built under a temporary name and published in
+    one step (:func:`pipeline.atomic.publish_dir`).
     """
     if not reads or match.layout in reads:
         return match.root
@@ -229,17 +231,38 @@ def present(match: Match, reads: Sequence[Layout], cache: Path) -> Path:
     src = Path(match.root).resolve()
     tag = hashlib.sha1(str(src).encode()).hexdigest()[:8]
     view = Path(cache) / f"{src.name}-as-read-{tag}"
+    links: dict[str, str] = {}
+    for key, img in match.images.items():
+        f = match.fields[key]
+        links[render(target.images, f)] = str(Path(img).resolve())
+        if key in match.masks and target.masks:
+            links[render(target.masks, f)] = str(Path(match.masks[key]).resolve())
+    if _links_in(view) == links:
+        log.debug("%s: already presented in %s", src, view)
+        return view
     with atomic.atomic_path(view, is_dir=True) as tmp:
         tmp.mkdir(parents=True)
-        for key, img in match.images.items():
-            f = match.fields[key]
-            _link(Path(img).resolve(), tmp / render(target.images, f))
-            if key in match.masks and target.masks:
-                _link(Path(match.masks[key]).resolve(), tmp / render(target.masks, f))
+        for rel, dest in links.items():
+            _link(Path(dest), tmp / rel)
     log.info(
         "%s: presented %s (%s) as '%s' in %s (links)", src, match.layout.name, len(match.images), target.name, view
     )
     return view
+
+
+def _links_in(folder: Path) -> dict[str, str] | None:
+    """{relative path: link target} of the symbolic links under ``folder``; None when it is not a
+    folder or holds anything but links and folders."""
+    if not folder.is_dir() or folder.is_symlink():
+        return None
+    out: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            full = os.path.join(dirpath, name)
+            if not os.path.islink(full):
+                return None
+            out[os.path.relpath(full, folder).replace(os.sep, "/")] = os.readlink(full)
+    return out
 
 
 def _link(src: Path, dest: Path) -> None:

@@ -41,6 +41,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import secrets
 import shutil
 import time
@@ -105,10 +106,74 @@ def _hash(stage: str, key: str, options: dict, inputs: Mapping[str, Recipe]) -> 
     )
 
 
-def source(path: Path, **options: Any) -> Recipe:
-    """The recipe of an external input (a data folder or archive the user names): its resolved path
-    and ``options``. It is made by no stage; a different path is a different recipe."""
-    opts = plain({"path": str(Path(path).resolve()), **options})
+def _file_sha256(path: Path, memo: Path | None) -> str:
+    """sha256 of a file, remembered in ``memo/<name>.sha256.json`` by its size, modification time and
+    inode (an archive of GBs is hashed once, not by every run and cluster task)."""
+    from pipeline.download import sha256_of
+
+    st = path.stat()
+    ident = {"path": str(path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+    record = Path(memo) / f"{path.name}.sha256.json" if memo else None
+    if record is not None:
+        try:
+            old = json.loads(record.read_text())
+            if {k: old.get(k) for k in ident} == ident and isinstance(old.get("sha256"), str):
+                return old["sha256"]
+        except (OSError, ValueError):
+            pass
+    digest_ = sha256_of(path)
+    if record is not None:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(record, json.dumps({**ident, "sha256": digest_}))
+    return digest_
+
+
+def _folder_listing(folder: Path, skip: Path | None = None) -> str:
+    """``listing <hash> (<n> files)``: the hash of every file's relative path, size and modification
+    time under ``folder`` (links followed, each real folder once; ``skip``, a run's work folder
+    inside it, left out)."""
+    lines, seen = [], set()
+    if skip is not None:
+        seen.add(os.path.realpath(skip))
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        dirnames[:] = [d for d in dirnames if os.path.realpath(os.path.join(dirpath, d)) not in seen]
+        seen.add(real)
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            try:
+                st = os.stat(full)
+            except FileNotFoundError:  # a dangling link
+                continue
+            rel = os.path.relpath(full, folder).replace(os.sep, "/")
+            lines.append(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n")
+    h = hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()[:16]
+    return f"listing {h} ({len(lines)} files)"
+
+
+def content_identity(path: Path, memo: Path | None = None) -> str:
+    """What the data at ``path`` is, by content: ``sha256 <hex>`` of a file (an archive), or a folder's
+    ``listing <hash> (<n> files)`` of names, sizes and modification times; "" when it is absent.
+    ``memo``: the run's ``WORK/data`` (archives' sha256 remembered there; WORK is left out of a listing)."""
+    path = Path(path)
+    if path.is_file():
+        return "sha256 " + _file_sha256(path.resolve(), memo)
+    if path.is_dir():
+        return _folder_listing(path, skip=Path(memo).parent if memo else None)
+    return ""
+
+
+def source(path: Path, memo: Path | None = None, **options: Any) -> Recipe:
+    """The recipe of an external input (a data folder or archive the user names): its resolved path,
+    its content (:func:`content_identity`, unless ``options`` give its ``sha256``) and ``options``.
+    It is made by no stage; another path, or other data at the same path, is another recipe.
+    ``memo``: a folder remembering archives' sha256 (see :func:`_file_sha256`)."""
+    content = {} if "sha256" in options else {"content": content_identity(path, memo)}
+    opts = plain({"path": str(Path(path).resolve()), **content, **options})
     return {
         "stage": "data",
         "key": "",

@@ -9,6 +9,7 @@ with caffe_pb2 before it is written.
 from __future__ import annotations
 
 import logging
+import shlex
 import stat
 import sys
 from dataclasses import asdict, dataclass
@@ -48,13 +49,16 @@ class FoldFiles:
 
 
 def environment() -> jinja2.Environment:
-    """Jinja environment over prototxt_templates/ and job_templates/ that fails on undefined variables."""
-    return jinja2.Environment(
+    """Jinja environment over prototxt_templates/ and job_templates/ that fails on undefined variables,
+    with a ``q`` filter quoting a shell word (every path in a job script goes through it)."""
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(TEMPLATE_DIR), str(JOB_TEMPLATE_DIR)]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["q"] = lambda v: shlex.quote(str(v))
+    return env
 
 
 def render(name: str, **context) -> str:

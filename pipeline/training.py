@@ -1,5 +1,11 @@
 """Step 4: train with ``caffe train``, resume from the newest snapshot, parse the log.
 
+Caffe writes its snapshots straight to their final names (``<prefix>_iter_<N>.caffemodel``, then
+``.solverstate``): a crash while it writes leaves a truncated file under a final name. So a training
+counts as finished only when the final model and its solverstate both parse and agree
+(:func:`check_snapshot`), and it resumes from the newest pair that does, logging the pairs it passes
+over.
+
 The Caffe log is kept beside the model (``<snapshot prefix>_train.log``, appended across resumed
 runs) and parsed into ``<prefix>_log.csv`` (iteration, train loss, test accuracy, test loss) and a
 PNG plot.
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import atomic
-from pipeline.caffe_env import caffe_pb2, require_gpu, tool_path
+from pipeline.caffe_env import caffe_pb2, refuse_python_layers, require_gpu, tool_path
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,8 @@ def read_solver(solver: Path):
 
 
 def snapshots(prefix: Path) -> list[tuple[int, Path, Path]]:
-    """Complete snapshot pairs (iteration, caffemodel, solverstate) of ``prefix``, oldest first."""
+    """Snapshot pairs present (iteration, caffemodel, solverstate) of ``prefix``, oldest first (whether
+    they parse is :func:`check_snapshot`'s question)."""
     out = []
     for st in prefix.parent.glob(f"{prefix.name}_iter_*.solverstate"):
         m = re.fullmatch(rf"{re.escape(prefix.name)}_iter_(\d+)\.solverstate", st.name)
@@ -55,6 +62,111 @@ def snapshots(prefix: Path) -> list[tuple[int, Path, Path]]:
         if m and model.is_file() and st.stat().st_size > 0:
             out.append((int(m.group(1)), model, st))
     return sorted(out)
+
+
+def solver_net(solver: Path) -> Path | None:
+    """The net file a solver names (``net:``), relative to the solver's folder; None without one."""
+    sp = read_solver(solver)
+    if not sp.net:
+        return None
+    return Path(sp.net) if Path(sp.net).is_absolute() else Path(solver).resolve().parent / sp.net
+
+
+def train_layer_names(solver: Path) -> list[str]:
+    """Names of the layers of the solver's net in the TRAIN phase (those a caffemodel it writes holds,
+    besides the split layers Caffe inserts); [] when the net is not a file next to the solver."""
+    net_path = solver_net(solver)
+    if net_path is None:
+        return []
+    try:
+        from google.protobuf import text_format
+
+        net = caffe_pb2().NetParameter()
+        text_format.Merge(net_path.read_text(), net)
+    except (OSError, ValueError):
+        return []
+    train = caffe_pb2().TRAIN
+
+    def meets(rule) -> bool:
+        return not rule.HasField("phase") or rule.phase == train
+
+    return [
+        layer.name
+        for layer in net.layer
+        if (not layer.include or any(meets(r) for r in layer.include)) and not any(meets(r) for r in layer.exclude)
+    ]
+
+
+def _blob_size(blob) -> int:
+    """Number of values a BlobProto declares (its shape, or the legacy num/channels/height/width)."""
+    if blob.HasField("shape"):
+        n = 1
+        for d in blob.shape.dim:
+            n *= d
+        return n
+    return blob.num * blob.channels * blob.height * blob.width
+
+
+def _blob_ok(blob) -> bool:
+    n = _blob_size(blob)
+    return n == max(len(blob.data), len(blob.double_data))
+
+
+def check_snapshot(model: Path, state: Path, train_layers: list[str] | None = None) -> str | None:
+    """None when a snapshot pair is whole, else why not (one phrase naming the file).
+
+    Whole: both files parse (``NetParameter``, ``SolverState``); the model holds every layer of
+    ``train_layers`` (a protobuf cut at a layer's end still parses, as a net with fewer layers) and
+    every blob has as many values as its shape says; the state is of the model's iteration, names the
+    model, and keeps history blobs (one or more per learnable blob, as its solver type does) whose
+    sizes are the learnable blobs' sizes.
+    """
+    from google.protobuf.message import DecodeError
+
+    pb = caffe_pb2()
+    net, st = pb.NetParameter(), pb.SolverState()
+    for path, msg in ((model, net), (state, st)):
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            return f"{Path(path).name} cannot be read ({exc.strerror})"
+        if not data:
+            return f"{Path(path).name} is empty"
+        try:
+            msg.ParseFromString(data)
+        except (DecodeError, RuntimeError, ValueError) as exc:
+            return f"{Path(path).name} does not parse ({exc}; truncated?)"
+    names = {layer.name for layer in net.layer}
+    lost = [n for n in (train_layers or []) if n not in names]
+    if lost:
+        return f"{model.name} lacks layer(s) {', '.join(lost[:3])} of the net (truncated?)"
+    params = [b for layer in net.layer for b in layer.blobs]
+    if not params or not all(_blob_ok(b) for b in params):
+        return f"{model.name} has no weights or a blob of the wrong size (truncated?)"
+    m = re.search(r"_iter_(\d+)\.caffemodel$", model.name)
+    if m and st.iter != int(m.group(1)):
+        return f"{state.name} is of iteration {st.iter}, not {m.group(1)}"
+    if st.learned_net and Path(st.learned_net).name != model.name:
+        return f"{state.name} belongs to {Path(st.learned_net).name}, not {model.name}"
+    h = list(st.history)
+    if (
+        not h
+        or len(h) % len(params)
+        or any(_blob_size(b) != _blob_size(params[i % len(params)]) or not _blob_ok(b) for i, b in enumerate(h))
+    ):
+        return f"{state.name} has {len(h)} history blob(s) for {len(params)} weight blob(s) (truncated?)"
+    return None
+
+
+def latest_good_snapshot(prefix: Path, train_layers: list[str]) -> tuple[int, Path, Path] | None:
+    """The newest snapshot pair of ``prefix`` that is whole (:func:`check_snapshot`), logging each
+    newer one passed over and why; None when none is."""
+    for it, model, state in reversed(snapshots(prefix)):
+        why = check_snapshot(model, state, train_layers)
+        if why is None:
+            return it, model, state
+        log.warning("snapshot of iteration %d not usable: %s; trying the one before it", it, why)
+    return None
 
 
 def final_model(solver: Path) -> Path:
@@ -69,10 +181,10 @@ def final_model(solver: Path) -> Path:
 def train(
     solver: Path, gpu: bool = False, device: int = 0, resume: bool = True, show_progress: bool = True
 ) -> TrainResult:
-    """Run ``caffe train --solver`` (resuming from the newest snapshot); returns the final model.
+    """Run ``caffe train --solver`` (resuming from the newest whole snapshot pair); returns the final model.
 
-    A finished run (final model present) is skipped. Raises RuntimeError with the log's tail if
-    Caffe fails.
+    A finished run (final model and solverstate present, parsing and agreeing) is skipped. Raises
+    RuntimeError with the log's tail if Caffe fails.
     """
     solver = Path(solver).resolve()
     sp = read_solver(solver)
@@ -82,17 +194,26 @@ def train(
     model = final_model(solver)
     log_path = prefix.with_name(prefix.name + "_train.log")
     csv_path = prefix.with_name(prefix.name + "_log.csv")
+    net_path = solver_net(solver)
+    if net_path is not None and net_path.is_file():
+        refuse_python_layers(net_path)  # `caffe train` would import the module a Python layer names
+    layers = train_layer_names(solver)
     if model.is_file():
-        log.info("training already finished: %s", model)
-        if log_path.is_file():
-            write_log_csv(log_path, csv_path)
-        return TrainResult(model, log_path, csv_path, None, True)
+        why = check_snapshot(model, model.with_suffix(".solverstate"), layers)
+        if why is None:
+            log.info("training already finished: %s", model)
+            if log_path.is_file():
+                write_log_csv(log_path, csv_path)
+            return TrainResult(model, log_path, csv_path, None, True)
+        log.warning("training not finished: its final snapshot is damaged (%s, a crash while Caffe wrote it?)", why)
     cmd = [str(tool_path("caffe")), "train", f"--solver={solver}"]
     resumed = None
-    if resume:
-        snaps = snapshots(prefix)
-        if snaps:
-            resumed = snaps[-1][2]
+    if resume and snapshots(prefix):
+        good = latest_good_snapshot(prefix, layers)
+        if good is None:
+            log.warning("no snapshot pair parses: training from the start (%s_iter_*)", prefix.name)
+        else:
+            resumed = good[2]
             cmd.append(f"--snapshot={resumed}")
             log.info("resuming from %s", resumed.name)
     if gpu:
@@ -122,7 +243,8 @@ def train(
     if bar is not None:
         bar.close()
     write_log_csv(log_path, csv_path)
-    if rc != 0 or not model.is_file():
+    damaged = check_snapshot(model, model.with_suffix(".solverstate"), layers) if model.is_file() else None
+    if rc != 0 or not model.is_file() or damaged:
         hint = ""
         if any("CUDA driver version is insufficient" in ln or "no CUDA-capable device" in ln for ln in tail):
             hint = (
@@ -130,6 +252,8 @@ def train(
                 "training on the CPU: train where an NVIDIA GPU is visible (in Docker: --gpus all), or "
                 "with the CPU build (make setup; the CPU image)."
             )
+        if rc == 0 and damaged:
+            hint += f"\nIts final snapshot is damaged: {damaged} (disk full?)."
         raise RuntimeError(f"caffe train failed (exit {rc}); log {log_path}:\n" + "\n".join(tail) + hint)
     plot_log(csv_path, csv_path.with_suffix(".png"))
     return TrainResult(model, log_path, csv_path, resumed, False)

@@ -40,6 +40,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = PAYLOAD[start:]
         self.send_response(206 if start else 200)
         self.send_header("Content-Length", str(len(body)))
+        if start:  # a 206 names the range it sends (a resume checks it)
+            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
         self.end_headers()
         self.wfile.write(body[: self.cut] if self.cut is not None else body)
 

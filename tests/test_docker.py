@@ -27,7 +27,8 @@ DOCKERFILE = DOCKER / "Dockerfile"
 
 def test_dockerfile_builds_with_the_shared_script_and_runs_unprivileged():
     text = DOCKERFILE.read_text()
-    assert text.count("FROM debian:12") == 2  # build stage, then a runtime stage
+    assert text.count("FROM ${BASE_IMAGE}") == 2  # build stage, then a runtime stage
+    assert "\nARG BASE_IMAGE=debian:12\n" in text  # or the project's own local base (make_base.sh)
     assert "bash docker/build_caffe.sh --python /opt/project/.venv/bin/python" in text
     assert "make setup CAFFE_BUILD_FLAGS=" in text
     assert "COPY --from=build --chown=1000:0 /opt/project /opt/project" in text
@@ -247,3 +248,68 @@ def test_gpu_request_without_a_usable_gpu_is_a_clear_error(caffe):
     with pytest.raises(caffe_env.GpuUnavailable, match=r"cannot use GPU 0 \(.+\)\. .*Leave out --gpu"):
         caffe_env.set_mode(True)
     caffe_env.set_mode(False)  # the process is still alive and usable on the CPU
+
+
+# ---------------------------------------------------------------- the build machine's index settings (issue 28)
+_INDEX_SETTING = re.compile(r"PIP_|pip\.conf|xdg/pip|Acquire::|index-url|APT_OPTIONS", re.IGNORECASE)
+
+
+def test_package_index_settings_stay_in_the_build_stage():
+    """make_base.sh put the build machine's /etc/pip.conf, pip's XDG folder, apt `Acquire::` files and
+    PIP_INDEX_URL (as ENV) into the base image, so the runtime image carried them (`docker inspect`
+    showed PIP_INDEX_URL). Now the base holds none: they reach the build as build arguments of the
+    build stage (and the apt options of the runtime stage's one apt-get), never as a file or ENV."""
+    base = (DOCKER / "make_base.sh").read_text()
+    body = "\n".join(ln for ln in base.splitlines() if not ln.lstrip().startswith("#"))
+    assert "cp /etc/pip.conf" not in body and "/etc/xdg/pip" not in body.replace("site_settings", "")
+    assert '--change "ENV $v' not in body and "ENV $v=" not in body
+    assert 'cp "$f" "$root/etc/apt/apt.conf.d/"' not in body
+    # the base image is the project's own, not an image that looks like Docker Hub's debian:12
+    assert 'tag="jpi-dl-base:bookworm"' in base
+    stages = _stages()
+    assert [s[0]["value"] for s in stages] == ["${BASE_IMAGE} AS build", "${BASE_IMAGE}"]
+    build, runtime = stages
+    for ins in runtime:
+        if ins["instruction"] in ("ENV", "COPY", "ADD", "LABEL"):
+            assert not _INDEX_SETTING.search(ins["value"]), ins["content"]
+        if ins["instruction"] == "ARG":
+            assert not ins["value"].startswith("PIP_"), ins["content"]
+    # the settings file is left out of the build context: `COPY . .` would carry it into /opt/project
+    assert _dockerignored("docker/site.env")
+    build_args = {ins["value"].split("=")[0] for ins in build if ins["instruction"] == "ARG"}
+    assert {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_CERT", "APT_OPTIONS"} <= build_args
+    assert not any(ins["instruction"] == "ENV" and "PIP_" in ins["value"] for ins in build)
+
+
+def test_site_settings_strip_credentials(tmp_path):
+    """docker/site_settings.sh (run by make_base.sh) turns this machine's pip and apt download settings
+    into build arguments, with user:password@ removed from every URL."""
+    pip_conf = tmp_path / "pip.conf"
+    pip_conf.write_text(
+        "[global]\nindex-url = https://alice:s3cret@pypi.example.org/simple\ntimeout = 60\n"
+        "extra-index-url = https://token@more.example.org/simple\n"
+    )
+    apt_dir = tmp_path / "apt.conf.d"
+    apt_dir.mkdir()
+    (apt_dir / "80proxy").write_text('Acquire::http::Proxy "http://bob:pw@proxy.example.org:3128/";\n')
+    (apt_dir / "90valid").write_text('Acquire::Check-Valid-Until "false";\n')
+    env = dict(
+        {k: v for k, v in os.environ.items() if not k.startswith("PIP_")},  # this machine's own aside
+        JPI_PIP_CONF=str(pip_conf),
+        JPI_APT_CONF_DIR=str(apt_dir),
+        PIP_TRUSTED_HOST="pypi.example.org",
+        PIP_CERT="/etc/ssl/certs/site.pem",
+    )
+    out = subprocess.run(["bash", str(DOCKER / "site_settings.sh")], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    args = dict(line.split("=", 1) for line in out.stdout.splitlines())
+    assert args == {
+        "PIP_INDEX_URL": "https://pypi.example.org/simple",
+        "PIP_EXTRA_INDEX_URL": "https://more.example.org/simple",
+        "PIP_TRUSTED_HOST": "pypi.example.org",
+        "PIP_CERT": "/etc/ssl/certs/site.pem",
+        "PIP_DEFAULT_TIMEOUT": "60",
+        "APT_OPTIONS": "-o Acquire::http::Proxy=http://proxy.example.org:3128/ -o Acquire::Check-Valid-Until=false",
+    }
+    assert "s3cret" not in out.stdout + out.stderr and "bob:pw" not in out.stdout + out.stderr
+    assert "credentials removed" in out.stderr

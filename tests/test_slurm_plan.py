@@ -48,7 +48,7 @@ def test_fold_qsub_script_has_the_original_fields_in_order():
         queue="gpufermi",
     )
     assert _pbs_lines(text) == (ORIGINAL_PBS % {"kfoldi": 3}).splitlines()
-    assert text.rstrip().endswith('cd "/w/models"\n\nbash "./3-train_job.sh"\n\nexit')
+    assert text.rstrip().endswith("cd /w/models\n\nbash ./3-train_job.sh\n\nexit")  # quoted words (shlex)
 
 
 def test_fold_qsub_script_without_gpu_mail_or_queue():

@@ -126,8 +126,8 @@ def test_deploy_net_shapes(fold, caffe):
 def test_job_scripts(fold):
     ff, _ = fold
     assert "-m pipeline caffe-train" in ff.job.read_text()
-    assert f'--solver "{ff.solver}"' in ff.job.read_text()
+    assert f"--solver {ff.solver}" in ff.job.read_text()  # a plain path: shlex.quote leaves it bare
     # the original's job name and output (BASE-qsub.pbs: "%(kfoldi)d_TASK"); the job runs 1-train_job.sh
     # from the folder holding it (tests/test_slurm_templates.py compares every field with the original)
     assert '#PBS -N 1_TASK\n#PBS -o "1_TASK_output.out"\n' in ff.pbs.read_text()
-    assert f'cd "{ff.job.parent}"\n\nbash "./{ff.job.name}"\n' in ff.pbs.read_text()
+    assert f"cd {ff.job.parent}\n\nbash ./{ff.job.name}\n" in ff.pbs.read_text()

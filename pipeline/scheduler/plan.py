@@ -11,6 +11,7 @@ job scripts and scheduler dependencies. Pure: nothing here runs or submits anyth
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -68,9 +69,12 @@ class JobStep:
 
 
 def check_plan(steps: Sequence[JobStep]) -> None:
-    """Names unique, tasks non-empty, every ``after`` naming an earlier step; ValueError otherwise."""
+    """Names unique and plain (letters, digits, ``_``, ``-``: they are written into job scripts and
+    file names), tasks non-empty, every ``after`` naming an earlier step; ValueError otherwise."""
     seen: set[str] = set()
     for s in steps:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", s.name):
+            raise ValueError(f"job plan: step name {s.name!r} is not plain (letters, digits, _ and - only)")
         if s.name in seen:
             raise ValueError(f"job plan: step {s.name!r} appears twice")
         if not s.tasks or len(set(s.tasks)) != len(s.tasks) or min(s.tasks) < 0:

@@ -62,6 +62,40 @@ class Resources:
     directives: tuple[str, ...] = ()
 
 
+#: Resource values as option names, for messages.
+_RESOURCE_OPTIONS = {
+    "walltime": "--time",
+    "mem": "--mem",
+    "partition": "--partition",
+    "account": "--account",
+    "qos": "--qos",
+    "queue": "--queue",
+    "email": "--email",
+}
+
+
+def check_resources(res: Resources) -> None:
+    """Refuse resource values that would end or split a ``#SBATCH`` / ``#PBS`` line.
+
+    A newline in a value ends the directive line: the rest becomes a line of the job script that the
+    shell runs (and sbatch stops reading ``#SBATCH`` lines at the first non-comment line). Values
+    are therefore refused, with ValueError naming the option, when they hold a control character
+    (newline, carriage return, tab, ...); the single-word values (all but ``--directive``) also when
+    they hold any whitespace, which the scheduler would read as the end of the value.
+    """
+    values = [(opt, getattr(res, field), False) for field, opt in _RESOURCE_OPTIONS.items()]
+    values += [("--directive", d, True) for d in res.directives]
+    for opt, value, spaces_ok in values:
+        bad = next((c for c in str(value) if ord(c) < 32 or ord(c) == 127), None)
+        if bad is not None:
+            raise ValueError(
+                f"{opt} {value!r}: control character {bad!r} refused (it would end the job script's "
+                f"directive line and run the rest as a command)"
+            )
+        if not spaces_ok and any(c.isspace() for c in str(value)):
+            raise ValueError(f"{opt} {value!r}: whitespace refused in a scheduler resource value")
+
+
 # --------------------------------------------------------------------------- the use-case command
 
 
@@ -114,7 +148,10 @@ def render_script(
     gpus: int,
     out: Path,
 ) -> Path:
-    """Write the job script of ``step`` (its template in job_templates/) to ``out`` (executable)."""
+    """Write the job script of ``step`` (its template in job_templates/) to ``out`` (executable).
+
+    Raises ValueError for resource values that could inject lines (:func:`check_resources`)."""
+    check_resources(res)
     groups: dict[str, list[int]] = {}
     for t in step.tasks:
         cmd = shlex.join([sys.executable, "-m", "pipeline", *step.task_argv(base, t)])
@@ -191,6 +228,7 @@ def submit(
     without submitting or recording. Raises ValueError (bad command, other options than the work
     folder's) and :class:`~pipeline.scheduler.backends.SchedulerError`.
     """
+    check_resources(res)
     cwd = Path(cwd or Path.cwd()).resolve()
     uc, args = parse(argv, cwd)
     work = Path(args.work)

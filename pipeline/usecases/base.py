@@ -486,7 +486,7 @@ class CrossValidatedUseCase(UseCase):
             data, data_recipe = self.demo_data(args.work, args.seed, force)
         else:
             data = self.prepare_data(args.data, args.work / "data")
-            data_recipe = recipes.source(args.data)
+            data_recipe = recipes.source(args.data, memo=args.work / "data")
         cfg = crossval.Config(
             data=data,
             work=args.work,

@@ -17,6 +17,13 @@ from dataclasses import dataclass
 MPP_TIMES_OBJECTIVE = 10.0
 #: Relative tolerance within which a level's downsample counts as the wanted one (no resampling).
 TOLERANCE = 1e-3
+#: Objective powers of a slide's level 0 taken as plausible (scanners: 1.25x .. 100x); outside,
+#: the slide's property (or --mpp) is wrong and would plan a thumbnail or a canvas of terabytes.
+SLIDE_OBJECTIVE_RANGE = (0.5, 150.0)
+#: Magnifications of a model taken as plausible (the use cases: 2.5x .. "80x").
+MODEL_OBJECTIVE_RANGE = (0.1, 200.0)
+#: At most this enlargement of the slide's pixels (lymphocytes' "80x" on a 10x scan: 8).
+MAX_ENLARGEMENT = 16.0
 
 
 class MissingMagnification(ValueError):
@@ -66,16 +73,25 @@ def slide_objective(properties: dict[str, str], mpp: float | None = None) -> tup
             return None
         return v if math.isfinite(v) and v > 0 else None
 
+    def plausible(power: float, what: str) -> float:
+        lo, hi = SLIDE_OBJECTIVE_RANGE
+        if not lo <= power <= hi:
+            raise ValueError(
+                f"{what} gives an objective power {power:g}x, which is not plausible ({lo:g}x..{hi:g}x); "
+                f"give the slide's level-0 resolution with --mpp (um per pixel, e.g. 0.25 for 40x)"
+            )
+        return power
+
     prop_mpp = number("openslide.mpp-x")
     if mpp is not None:
         if not mpp > 0:
             raise ValueError(f"--mpp must be positive, got {mpp}")
-        return MPP_TIMES_OBJECTIVE / mpp, "--mpp", mpp
+        return plausible(MPP_TIMES_OBJECTIVE / mpp, f"--mpp {mpp:g}"), "--mpp", mpp
     power = number("openslide.objective-power")
     if power is not None:
-        return power, "objective-power", prop_mpp
+        return plausible(power, f"objective power {power:g} (openslide.objective-power)"), "objective-power", prop_mpp
     if prop_mpp is not None:
-        return MPP_TIMES_OBJECTIVE / prop_mpp, "mpp", prop_mpp
+        return plausible(MPP_TIMES_OBJECTIVE / prop_mpp, f"mpp {prop_mpp:g} (openslide.mpp-x)"), "mpp", prop_mpp
     raise MissingMagnification(
         "the slide has neither an objective power (openslide.objective-power) nor microns "
         "per pixel (openslide.mpp-x); give its level-0 resolution with --mpp (um per pixel, "
@@ -103,7 +119,16 @@ def plan_scale(
     (from :func:`slide_objective`). ``level_shapes``: (rows, columns) of each level."""
     if not model_objective > 0:
         raise ValueError(f"the model's magnification must be positive, got {model_objective}")
+    lo, hi = MODEL_OBJECTIVE_RANGE
+    if not lo <= model_objective <= hi:
+        raise ValueError(f"the model's magnification {model_objective:g}x is not plausible ({lo:g}x..{hi:g}x)")
     power, source, mpp = objective
+    if model_objective / power > MAX_ENLARGEMENT:
+        raise ValueError(
+            f"a model at {model_objective:g}x on a slide at {power:g}x would enlarge the slide "
+            f"{model_objective / power:g}-fold (at most {MAX_ENLARGEMENT:g}); check the slide's magnification "
+            f"(--mpp) and the model's"
+        )
     wanted = power / model_objective
     level = choose_level(downsamples, wanted)
     ld = float(downsamples[level])

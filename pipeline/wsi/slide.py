@@ -93,7 +93,9 @@ class Slide:
 
     def read_downsampled(self, max_downsample: float) -> tuple[np.ndarray, float]:
         """The whole slide at a downsample of at most ``max_downsample`` (level-0 pixels per pixel), read from
-        the coarsest fitting level in strips and block-averaged by a whole factor: (H x W x 3 uint8, downsample)."""
+        the coarsest fitting level in tiles (about 1024 x 1024, a whole number of blocks a side, so a
+        100k-wide slide never sits in memory a strip at a time) and block-averaged by a whole factor:
+        (H x W x 3 uint8, downsample)."""
         from pipeline.wsi.magnification import choose_level
         from pipeline.wsi.tissue import block_mean
 
@@ -102,5 +104,11 @@ class Slide:
         k = max(1, int(max_downsample / ld + 1e-6))
         h, w = self.level_shapes[level]
         strip = k * max(1, 1024 // k)
-        parts = [block_mean(self.read(level, (y, min(h, y + strip), 0, w)), k) for y in range(0, h, strip)]
-        return np.concatenate(parts, axis=0), ld * k
+        rows = []
+        for y in range(0, h, strip):
+            row = [
+                block_mean(self.read(level, (y, min(h, y + strip), x, min(w, x + strip))), k)
+                for x in range(0, w, strip)
+            ]
+            rows.append(np.concatenate(row, axis=1))
+        return np.concatenate(rows, axis=0), ld * k

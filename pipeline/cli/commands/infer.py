@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -17,6 +18,11 @@ def add(sub) -> None:
     inf.add_argument("--mean", type=Path, required=True, help="binaryproto mean of the model's training DB")
     inf.add_argument("--deploy", type=Path, help="deploy prototxt (default: rendered from the template into --out)")
     inf.add_argument("--dropout", action="store_true", help="the dropout deploy net")
+    inf.add_argument(
+        "--allow-python-layers",
+        action="store_true",
+        help="load a --deploy net with Python layers (they import and run the module they name)",
+    )
     inf.add_argument("--out", type=Path, required=True)
     inf.add_argument(
         "--usecase",
@@ -52,6 +58,13 @@ def add(sub) -> None:
         help="return after this worker's pass instead of waiting for images other workers hold "
         "(and taking over a dead worker's image)",
     )
+    inf.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="refuse images with more pixels than this (read from each header before anything is "
+        "loaded; also after --resize): slides go to infer-wsi (default 100000000; 0: no limit)",
+    )
     inf.add_argument("--list", type=Path, help="file listing input images, one a line")
     inf.add_argument(
         "--parents",
@@ -65,11 +78,20 @@ def run(a) -> int:
     from pipeline import inference
     from pipeline.usecases import get
 
+    if a.allow_python_layers:
+        from pipeline.caffe_env import ALLOW_PYTHON_LAYERS_ENV
+
+        os.environ[ALLOW_PYTHON_LAYERS_ENV] = "1"
     factor = a.resize if a.resize is not None else get(a.usecase).magnification if a.usecase else 1.0
     opts = inference.Options(stride=a.stride, batch=a.batch, all_pixels=a.all_pixels)
     images = inference.expand_inputs(a.images, a.list, a.parents)
     if not images:
         raise ValueError("no input images (give files, globs or folders of .tif/.tiff/.png)")
+    from pipeline.inference import images as image_inputs
+
+    limit = image_inputs.MAX_PIXELS if a.max_pixels is None else a.max_pixels
+    for img in images:  # from the headers, before the model or any image is loaded
+        image_inputs.check_size(img, limit, factor)
     engine = inference.make_engine(
         a.mode, a.model, a.mean, deploy=a.deploy, dropout=a.dropout, gpu=a.gpu, net_dir=a.out / "nets"
     )

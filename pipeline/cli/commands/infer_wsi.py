@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -75,11 +76,21 @@ def add(sub) -> None:
     p.add_argument("--deploy", type=Path, help="deploy prototxt (default: rendered from the template into OUT/nets)")
     p.add_argument("--dropout", action="store_true", help="the dropout deploy net")
     p.add_argument("--gpu", action="store_true")
+    p.add_argument(
+        "--allow-python-layers",
+        action="store_true",
+        help="load a --deploy net with Python layers (they import and run the module they name)",
+    )
     p.set_defaults(func=run)
 
 
 def run(a) -> int:
     from pipeline.usecases import get
+
+    if a.allow_python_layers:
+        from pipeline.caffe_env import ALLOW_PYTHON_LAYERS_ENV
+
+        os.environ[ALLOW_PYTHON_LAYERS_ENV] = "1"  # read by the workers too
     from pipeline.wsi import Settings, infer_slide, parse_part
 
     if a.objective is not None:

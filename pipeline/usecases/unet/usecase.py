@@ -209,7 +209,7 @@ class UNetEpistroma(UseCase):
         """(data folder, its recipe): the generated cohort as a stage (made once per seed), or the user's data."""
         if demo:
             return self.demo_data(args.work, args.seed, getattr(args, "force", False))
-        return self.prepare_data(args.data, args.work / "data"), recipes.source(args.data)
+        return self.prepare_data(args.data, args.work / "data"), recipes.source(args.data, memo=args.work / "data")
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
         require_torch(args.threads)
