@@ -2,48 +2,53 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
 
-from pipeline import atomic, claims
+from pipeline import claims
 from pipeline.claims import Claim
 from pipeline.inference.engines.base import Engine, Options
 from pipeline.inference.geometry import computed_coords, fill_strided
 from pipeline.inference.images import load_resized
-from pipeline.inference.outputs import is_done, output_paths, write_outputs
+from pipeline.inference.outputs import (
+    RECORD,
+    OutputRecord,
+    is_done,
+    output_paths,
+    read_record,
+    write_outputs,
+    write_record,
+)
 
 log = logging.getLogger(__name__)
 
 
-RECORD = ".outputs.json"  #: per output folder: how its PNGs were encoded
+def check_record(out_dir: Path, record: OutputRecord) -> None:
+    """Refuse to add maps to a folder holding maps of another PNG scale; record how this run makes them.
 
-
-def check_png_scale(out_dir: Path, minmax_scale: bool) -> None:
-    """Refuse to add PNGs of one scale to a folder holding PNGs of the other.
-
-    The first run records ``{"png_scale": "minmax"|"round"}`` in ``OUT/.outputs.json``; a later run
-    asking the other scale raises ValueError naming the folder, and so does a folder that holds
-    finished ``_prob.png`` files but no record (written before the scale was recorded, when the
-    default was round(255 p)): finished outputs are never reused under other options.
+    The first run writes ``OUT/.outputs.json`` (:class:`OutputRecord`: engine, stride, all-pixels,
+    resize, PNG scale, model and mean sha256); a later run asking the other PNG scale raises
+    ValueError naming the folder, and so does a folder that holds finished ``_prob.png`` files but
+    no record (written before the scale was recorded, when the default was round(255 p)): finished
+    outputs are never reused under other options.
     """
-    scale = "minmax" if minmax_scale else "round"
     rec = Path(out_dir) / RECORD
     if rec.is_file():
-        old = json.loads(rec.read_text()).get("png_scale")
-        if old != scale:
+        old = read_record(out_dir)
+        if old.png_scale != record.png_scale:
             raise ValueError(
-                f"{out_dir}: holds step-5 PNGs written with --png-scale {old}, this run asks {scale}; "
-                "use another output folder or remove those outputs"
+                f"{out_dir}: holds step-5 PNGs written with --png-scale {old.png_scale}, this run asks "
+                f"{record.png_scale}; use another output folder or remove those outputs"
             )
-        return
-    if any(Path(out_dir).glob("*_prob.png")):
+        if old.engine is not None:
+            return
+    elif any(Path(out_dir).glob("*_prob.png")):
         raise ValueError(
             f"{out_dir}: holds _prob.png files of unknown PNG scaling (written before {RECORD} "
             "existed, when round(255 p) was the default); use another output folder or remove them"
         )
-    atomic.write_text(rec, json.dumps({"png_scale": scale}) + "\n")
+    write_record(out_dir, record)
 
 
 def _compute_one(
@@ -109,6 +114,7 @@ def infer_images(
     show_progress: bool = True,
     wait: bool = True,
     heartbeat: float = claims.HEARTBEAT,
+    usecase: str | None = None,
 ) -> dict:
     """Process images one by one, claiming each (:class:`pipeline.claims.Claim`) so many workers
     can share ``out_dir``.
@@ -120,14 +126,28 @@ def infer_images(
     final names. Progress is shown per row or chunk of windows, with an ETA. With ``wait``, images
     claimed by other workers are revisited every ``heartbeat`` seconds after this worker's own pass
     until they are finished, and a dead worker's image is taken over, so that when any worker
-    returns every image is done. Returns {"computed": [...], "skipped": [...], "seconds": s,
+    returns every image is done. ``out_dir`` records how its maps are made (``.outputs.json``,
+    :class:`~pipeline.inference.outputs.OutputRecord`; ``usecase`` names the use case whose model
+    this is, when known), which the scorers and ``export`` read. Returns {"computed": [...], "skipped": [...], "seconds": s,
     "pixels": n (windows actually computed, not output pixels), "engine": name}.
     """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    check_png_scale(out_dir, minmax_scale)
+    record = OutputRecord.of_run(
+        engine.name,
+        engine.model,
+        engine.mean_path,
+        opts.stride,
+        opts.all_pixels,
+        resize,
+        minmax_scale,
+        dropout=engine.dropout,
+        classes=engine.n_out,
+        usecase=usecase,
+    )
+    check_record(out_dir, record)
     done, skipped, pending, pixels = [], [], [], 0
     t0 = time.perf_counter()
 

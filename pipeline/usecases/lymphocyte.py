@@ -311,8 +311,13 @@ def true_centres(image: Path) -> np.ndarray:
 
 def map_peaks(out_dir: Path, image: Path, source: str = "png") -> np.ndarray:
     """(N, 2) row, col peaks of ``image``'s step-5 P(lymphocyte) map, at the 4x scale: the
-    _prob.png green channel / 255 (``source`` "png", the original) or the float map ("npy")."""
+    _prob.png green channel / 255 (``source`` "png", the original) or the float map ("npy").
+
+    Maps computed with a stride (the folder's record, ``.outputs.json``) are first filled from their
+    computed pixels as ``--all-pixels`` fills them: the disk filter would otherwise average the
+    never-computed zeros in as probabilities 0."""
     green, _ = inference.read_maps(Path(out_dir), image.stem, source)
+    green = inference.read_record(Path(out_dir)).filled(green)
     return np.array(detect_peaks(green), dtype=np.float64).reshape(-1, 2)
 
 
