@@ -52,6 +52,12 @@ def add(sub) -> None:
         help="return after this worker's pass instead of waiting for images other workers hold "
         "(and taking over a dead worker's image)",
     )
+    inf.add_argument(
+        "--force",
+        action="store_true",
+        help="--out holds maps made another way (other --model, --mean, --mode, --stride, --resize, "
+        "--all-pixels, --png-scale, --dropout): remove them and recompute instead of refusing",
+    )
     inf.add_argument("--list", type=Path, help="file listing input images, one a line")
     inf.add_argument(
         "--parents",
@@ -70,6 +76,7 @@ def run(a) -> int:
     images = inference.expand_inputs(a.images, a.list, a.parents)
     if not images:
         raise ValueError("no input images (give files, globs or folders of .tif/.tiff/.png)")
+    inference.runner.check_stems(images, a.out)  # before the net is loaded
     engine = inference.make_engine(
         a.mode, a.model, a.mean, deploy=a.deploy, dropout=a.dropout, gpu=a.gpu, net_dir=a.out / "nets"
     )
@@ -82,6 +89,8 @@ def run(a) -> int:
         save_npy=a.save_npy,
         minmax_scale=a.png_scale == "minmax",
         wait=not a.no_wait,
+        usecase=a.usecase,
+        force=a.force,
     )
     rate = res["pixels"] / res["seconds"] if res["seconds"] else 0
     print(
