@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import folds, inference, lists, metrics, sampling
+from pipeline.export import Spec
 from pipeline.imageio import imread_matlab
 from pipeline.matlab import bwmorph_dilate, imresize_scale, rgb2gray
 from pipeline.patches import read_rgb_like_matlab, save_png
@@ -406,6 +407,7 @@ class Epithelium(CrossValidatedUseCase):
     released_folder = "uc2-epi"
     published = (Figure("f_score", 0.84, "recalled", "pixel level, JPI 2016"),)
     validation = True
+    export = Spec("segmentation", "Epithelium", (200, 0, 0), "annotation")
     max_positive = 5000
     demo_max_positive = 150
 

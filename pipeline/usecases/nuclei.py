@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import atomic, classify, inference, metrics, nuclei, nuclei_grading, sampling
+from pipeline.export import Spec
 from pipeline.matlab import imfill_holes
 from pipeline.patches import read_rgb_like_matlab
 from pipeline.usecases import datasets
@@ -259,6 +260,7 @@ class Nuclei(CrossValidatedUseCase):
     released_folder = "uc1-nuclei"
     published = (Figure("f_score", 0.83, "recalled", "JPI 2016, use case 1"),)
     validation = False
+    export = Spec("segmentation", "Nucleus", (0, 0, 200), "detection")
     max_positive = 2500
     demo_max_positive = 150
 

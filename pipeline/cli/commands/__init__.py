@@ -4,6 +4,7 @@ from pipeline.cli.commands import (
     caffe_train,
     data,
     doctor,
+    export,
     fetch_released,
     infer,
     infer_wsi,
@@ -14,4 +15,17 @@ from pipeline.cli.commands import (
     usecases,
 )
 
-MODULES = (doctor, usecases, data, fetch_released, caffe_train, infer, infer_wsi, regress, report, submit, status)
+MODULES = (
+    doctor,
+    usecases,
+    data,
+    fetch_released,
+    caffe_train,
+    infer,
+    infer_wsi,
+    regress,
+    report,
+    submit,
+    status,
+    export,
+)
