@@ -239,3 +239,34 @@ def test_lymphocyte_run_leaves_points_of_the_scored_peaks(lymphocyte_run):
         fc = load_checked(f)
         scored = ly.to_original_scale(ly.map_peaks(f.parent, Path(f.stem + ".tif")), ly.Params.scale)
         assert np.allclose(points(fc)[:, ::-1] - 0.5, scored, atol=1e-6, rtol=0)
+
+
+def test_infer_wsi_leaves_the_slide_geojson(tmp_path, caffe):
+    """The real command on a generated 20x slide at the epithelium model's 10x (downsample 2), 40-pixel
+    tiles: the slide's GeoJSON, rasterised back at 10x, is the class map of its tiles exactly."""
+    import subprocess
+    import sys
+
+    from pipeline import REPO_ROOT
+    from tests.conftest import RELEASED, need
+    from tests.wsi_slides import tissue_canvas, write_slide
+
+    d = need(RELEASED / "uc2-epi")
+    slide = write_slide(tmp_path / "a20.svs", tissue_canvas((256, 224), fill=0.75), objective=20, mpp=0.5)
+    out = tmp_path / "out"
+    args = ["infer-wsi", slide, "--usecase", "epi", "--tile", "40", "--out", out]
+    args += ["--model", d / "1_caffenet_train_w32_iter_600000.caffemodel", "--mean", d / "DB_train_w32_1.binaryproto"]
+    r = subprocess.run(
+        [sys.executable, "-m", "pipeline", *map(str, args)], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    folder = out / "a20"
+    assert str(folder / "a20.geojson") in r.stdout
+    fc = load_checked(folder / "a20.geojson")
+    plan = Plan.from_json(json.loads((folder / "plan.json").read_text()), folder)
+    cls = np.zeros(plan.scale.shape, bool)
+    for t in plan.tiles:
+        cls[t.y0 : t.y1, t.x0 : t.x1] = np.load(folder / "tiles" / f"{t.name}.npy").argmax(axis=2) == 1
+    assert cls.any() and len(plan.tiles) > 1
+    assert {f["properties"]["classification"]["name"] for f in fc["features"]} == {"Epithelium"}
+    assert np.array_equal(raster(fc, cls.shape, 1 / plan.scale.downsample), cls)

@@ -169,6 +169,8 @@ class OutputRecord:
     model: str | None = None
     mean: str | None = None
     usecase: str | None = None
+    #: The folder it was read from (for messages; not written)
+    folder: str | None = dataclasses.field(default=None, compare=False)
 
     @classmethod
     def of_run(
@@ -202,7 +204,9 @@ class OutputRecord:
 
     def to_json(self) -> str:
         """The record as written to ``.outputs.json`` (one JSON object, keys sorted)."""
-        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True) + "\n"
+        d = dataclasses.asdict(self)
+        d.pop("folder")
+        return json.dumps(d, indent=1, sort_keys=True) + "\n"
 
     def differences(self, other: "OutputRecord") -> list[str]:
         """The ``infer`` options (of :data:`NUMERIC_FIELDS`) whose values differ from ``other``'s."""
@@ -219,7 +223,8 @@ class OutputRecord:
     def _require(self, what: str) -> None:
         if self.stride is None or self.all_pixels is None:
             raise ValueError(
-                f"these step-5 maps were recorded before their stride was ({RECORD} holds only the PNG scale), "
+                f"{self.folder or 'step-5 output folder'}: these step-5 maps were recorded before their stride was "
+                f"({RECORD} holds only the PNG scale), "
                 f"so {what} cannot tell which pixels were computed; recompute them (--force, make: FORCE=1)"
             )
 
@@ -255,8 +260,8 @@ def read_record(out_dir: Path) -> OutputRecord:
         )
     try:
         data = json.loads(path.read_text())
-        known = {f.name for f in dataclasses.fields(OutputRecord)}
-        return OutputRecord(**{k: v for k, v in data.items() if k in known})
+        known = {f.name for f in dataclasses.fields(OutputRecord)} - {"folder"}
+        return OutputRecord(**{k: v for k, v in data.items() if k in known}, folder=str(out_dir))
     except (json.JSONDecodeError, TypeError) as exc:
         raise ValueError(f"{path}: damaged record of how the maps were made ({exc})") from exc
 
