@@ -239,6 +239,12 @@ def test_lymphocyte_run_leaves_points_of_the_scored_peaks(lymphocyte_run):
         fc = load_checked(f)
         scored = ly.to_original_scale(ly.map_peaks(f.parent, Path(f.stem + ".tif")), ly.Params.scale)
         assert np.allclose(points(fc)[:, ::-1] - 0.5, scored, atol=1e-6, rtol=0)
+    # export again: the work folder (use case from its run.json), one fold's folder (its record names
+    # no use case: the run.json two levels up does)
+    before = {f: f.read_text() for f in files}
+    assert main(["export", str(work)]) == 0
+    assert main(["export", str(files[0].parent)]) == 0
+    assert {f: f.read_text() for f in files} == before
 
 
 def test_infer_wsi_leaves_the_slide_geojson(tmp_path, caffe):

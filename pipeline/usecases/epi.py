@@ -183,20 +183,25 @@ def truth_mask(image: Path, factor: float) -> np.ndarray:
 
 
 def score_maps(
-    out_dir: Path, images: list[Path], factor: float, source: str = "png"
+    out_dir: Path, images: list[Path], factor: float, stride: int | None = None, source: str = "png"
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """(P(epithelium) maps, class maps, true masks) of ``images`` over the pixels step 5 computed,
-    as the folder's record says (``.outputs.json``: stride, all-pixels; the original's pixels by default).
+    as the folder's record says (``.outputs.json``: stride, all-pixels; the original's pixels by
+    default). ``stride``: only for maps that are not step-5 outputs (no record: the U-Net's), the
+    original's pixels at that stride; None (step-5 folders): the record decides.
 
     ``source`` "png" (default) reads the _prob.png green channel / 255 and the _class.png the
     original wrote (min-max scaled by scipy.misc.imsave); "npy" the float maps.
     """
     probs, classes, truths = [], [], []
-    record = inference.read_record(Path(out_dir))
+    record = inference.read_record(Path(out_dir)) if stride is None else None
     for img in images:
         p1, cls = inference.read_maps(Path(out_dir), img.stem, source)
         t = truth_mask(img, factor)
-        rr, cc = record.computed(*p1.shape[:2])
+        if record is not None:
+            rr, cc = record.computed(*p1.shape[:2])
+        else:
+            rr, cc = inference.computed_coords(p1.shape[0], stride), inference.computed_coords(p1.shape[1], stride)
         probs.append(p1[np.ix_(rr, cc)])
         classes.append(cls[np.ix_(rr, cc)])
         truths.append(t[np.ix_(rr, cc)])
@@ -215,10 +220,10 @@ def score_fold(
     """Pixel scores of fold k's test images (maps in ``out_dir``): the class maps, and
     ``P >= threshold`` with the threshold chosen on the validation images (maps in ``val_dir``,
     default ``out_dir``). With ``source`` "png" both read the values the original's PNGs hold."""
-    tp, tc, tt = score_maps(out_dir, test, factor, source)
+    tp, tc, tt = score_maps(out_dir, test, factor, source=source)
     th = 0.5
     if val:
-        vp, _, vt = score_maps(val_dir or out_dir, val, factor, source)
+        vp, _, vt = score_maps(val_dir or out_dir, val, factor, source=source)
         th = metrics.best_threshold(vp, vt)
     truth = np.concatenate([t.ravel() for t in tt])
     cls = metrics.pixel_scores(np.concatenate([c.ravel() for c in tc]), truth)
@@ -311,7 +316,7 @@ def report_pictures(
         for name in f["test_images"]:
             if not (out / f"{Path(name).stem}_prob.npy").is_file() or not (data_dir / name).is_file():
                 continue
-            _, classes, truths = score_maps(out, [data_dir / name], factor, "npy")
+            _, classes, truths = score_maps(out, [data_dir / name], factor, source="npy")
             s = metrics.pixel_scores(classes[0], truths[0])
             scored.append((name, s["f_score"]))
             rows.append(
