@@ -276,3 +276,19 @@ def test_infer_wsi_leaves_the_slide_geojson(tmp_path, caffe):
     assert cls.any() and len(plan.tiles) > 1
     assert {f["properties"]["classification"]["name"] for f in fc["features"]} == {"Epithelium"}
     assert np.array_equal(raster(fc, cls.shape, 1 / plan.scale.downsample), cls)
+
+
+def test_the_automatic_export_redoes_only_files_older_than_their_maps(tmp_path):
+    import os
+
+    out = tmp_path / "out"
+    write_maps(out, "a", np.where(HAND, 0.75, 0.25), record(0.5, "epi"))
+    write_maps(out, "b", np.where(HAND, 0.75, 0.25), record(0.5, "epi"))
+    spec = export.Spec("segmentation", "Epithelium", (200, 0, 0))
+    assert [p.name for p in export.export_folder(out, spec, only_missing=True)] == ["a.geojson", "b.geojson"]
+    assert export.export_folder(out, spec, only_missing=True) == []  # both current
+    write_maps(out, "b", np.full(HAND.shape, 0.25), record(0.5, "epi"))  # b's maps made again
+    t = (out / "b.geojson").stat().st_mtime_ns
+    os.utime(out / "b_class.png", ns=(t + 10**9, t + 10**9))
+    assert [p.name for p in export.export_folder(out, spec, only_missing=True)] == ["b.geojson"]
+    assert load_checked(out / "b.geojson")["features"] == []

@@ -149,10 +149,16 @@ def export_detection(folder: Path, stem: str, record: OutputRecord, spec: Spec, 
     return path
 
 
+def is_current(made: Path, source: Path) -> bool:
+    """``made`` exists and is not older than ``source`` (the file it was made from)."""
+    return made.is_file() and made.stat().st_mtime_ns >= source.stat().st_mtime_ns
+
+
 def export_folder(
     folder: Path, spec: Spec, opts: Options = Options(), peaks: Peaks | None = None, only_missing: bool = False
 ) -> list[Path]:
-    """Every image of a step-5 output folder (``only_missing``: those without a ``.geojson`` yet).
+    """Every image of a step-5 output folder (``only_missing``: those without a ``.geojson`` at least as
+    new as their ``_class.png``).
     Raises FileNotFoundError (one line) for a folder without maps or without its record."""
     folder = Path(folder)
     stems = map_stems(folder)
@@ -168,7 +174,7 @@ def export_folder(
         raise ValueError(f"{folder / RECORD}: records no resize (written before issue 23); recompute with --force")
     out = []
     for stem in stems:
-        if only_missing and (folder / f"{stem}.geojson").is_file():
+        if only_missing and is_current(folder / f"{stem}.geojson", output_paths(folder, stem)["class"]):
             continue
         if spec.kind == "segmentation":
             out.append(export_segmentation(folder, stem, record, spec, opts))

@@ -226,8 +226,12 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
             what="the evaluation",
             make=evaluate,
         ).ensure()
-        # a square per test patch, per patient, for QuPath (issue 29): written once, beside the results
-        if not any((work / "eval").glob("*.geojson")):
+        # a square per test patch, per patient, for QuPath (issue 29), beside the results; again when
+        # the results are newer (an evaluation recomputed with --force)
+        made = list((work / "eval").glob("*.geojson"))
+        if not made or not all(export.is_current(f, work / "eval" / "metrics.csv") for f in made):
+            for f in made:
+                f.unlink()
             export.export_patches(work / "eval" / "metrics.csv", EXPORT)
         summary["overall"] = json.loads((work / "eval" / "metrics.json").read_text())["overall"]
         summary["table"] = str(work / "eval" / "metrics.md")
