@@ -15,17 +15,5 @@ from pipeline.cli.commands import (
     usecases,
 )
 
-MODULES = (
-    doctor,
-    usecases,
-    data,
-    fetch_released,
-    caffe_train,
-    infer,
-    infer_wsi,
-    regress,
-    report,
-    submit,
-    status,
-    export,
-)
+MODULES = (doctor, usecases, data, fetch_released, caffe_train, infer, infer_wsi, regress, report, submit, status)
+MODULES += (export,)  # issue 29: results as GeoJSON for QuPath
