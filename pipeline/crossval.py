@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
-from pipeline import atomic, databases, folds, inference, lists, recipes, sampling, templates, training
+from pipeline import atomic, databases, export, folds, inference, lists, recipes, sampling, templates, training
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class FoldedUseCase(Protocol):
     def score_fold(self, cfg: "Config", k: int, out_dir: Path, test: list[Path], val: list[Path]) -> dict: ...
     def pool(self, cfg: "Config", fold_scores: list[dict]) -> dict: ...
     def markdown(self, scores: dict) -> str: ...
+    def export_outputs(self, folder: Path, opts: export.Options, only_missing: bool = False) -> list[Path]: ...
 
 
 @dataclass
@@ -431,6 +432,10 @@ def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dic
             ).ensure()
             for k in ks
         }
+        if getattr(uc, "export", None) is not None:  # GeoJSON beside the maps, for QuPath (issue 29)
+            for k in ks:
+                if test[k]:
+                    uc.export_outputs(output_dir(work, k), export.Options(), only_missing=True)
         # the validation images' maps go to their own folder, apart from the test maps (issue 11)
         validation = {
             k: step(

@@ -101,6 +101,7 @@ def _maps(out_dir, stem, p1_left, p1_right, split=4, size=8):
     prob = np.stack([1 - p1, p1], axis=2)
     prob[0, :] = prob[:, 0] = 0  # never computed by the original
     inference.write_outputs(inference.output_paths(out_dir, stem), prob, save_npy=True)
+    inference.write_record(out_dir, inference.OutputRecord(png_scale="minmax", stride=1, all_pixels=False))
 
 
 def test_scores_read_the_pngs_and_the_validation_folder(tmp_path):
@@ -114,15 +115,15 @@ def test_scores_read_the_pngs_and_the_validation_folder(tmp_path):
     _maps(vdir, val.stem, 0.6, 0.3)
     # validation PNG (max 0.7): 0.6 -> 0.6 * 255 / 0.7 = 218.6 -> 219/255 = 0.859, 0.3 -> 109/255 = 0.427: the lowest
     # grid threshold separating them is 0.45; the float map (0.6 / 0.3) gives 0.35.
-    s = epi.score_fold(out, 1, [test], [val], 1.0, 1, vdir)
+    s = epi.score_fold(out, 1, [test], [val], 1.0, vdir)
     assert s["threshold"] == 0.45 and s["score_from"] == "png"
-    assert epi.score_fold(out, 1, [test], [val], 1.0, 1, vdir, source="npy")["threshold"] == 0.35
+    assert epi.score_fold(out, 1, [test], [val], 1.0, vdir, source="npy")["threshold"] == 0.35
     # class map (_class.png) over the computed 7x7 pixels: columns 1..2 found, column 3 missed:
     # tp 14, fn 7, fp 0 -> F = 28 / 35
     c = s["class_map"]
     assert (c["tp"], c["fp"], c["fn"]) == (14, 0, 7) and c["f_score"] == pytest.approx(0.8)
     with pytest.raises(FileNotFoundError, match="9002_00001_prob.png"):
-        epi.score_fold(out, 1, [test], [val], 1.0, 1, out)  # validation maps are not beside the test maps
+        epi.score_fold(out, 1, [test], [val], 1.0, out)  # validation maps are not beside the test maps
 
 
 def test_validation_outputs_have_their_own_folder(tmp_path):

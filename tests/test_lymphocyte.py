@@ -67,6 +67,7 @@ def _cone_outputs(out_dir: Path, stem: str, size: int = 80, centre=(41, 21)) -> 
     prob = np.stack([1 - p1, p1], axis=2)
     prob[0, :] = prob[:, 0] = 0  # never computed by the original (first row and column)
     inference.write_outputs(inference.output_paths(out_dir, stem), prob, save_npy=True)
+    inference.write_record(out_dir, inference.OutputRecord(png_scale="minmax", stride=1, all_pixels=False))
 
 
 def test_detection_reads_the_min_max_png_as_the_original(tmp_path):

@@ -239,6 +239,42 @@ def test_idc_demo_report(idc_demo):
     assert "<code>--variant</code></th><td>crop</td><td>crop</td>" in html
 
 
+def test_demo_epi_leaves_geojson_that_round_trips_and_is_linked(epi_demo):
+    """Issue 29: every test image's class map as polygons beside its maps, exact when rasterised
+    back at step 5's scale, each file linked from the report."""
+    from tests.geojson_checks import iou, load_checked, raster
+
+    work, _ = epi_demo
+    files = sorted(work.glob("output/*/*.geojson"))
+    assert {f.relative_to(work).with_suffix("") for f in files} == {
+        p.relative_to(work).with_name(p.name[: -len("_class.png")]) for p in work.glob("output/*/*_class.png")
+    }
+    html = (work / "report" / "index.html").read_text()
+    for f in files:
+        fc = load_checked(f)
+        cls = np.load(f.parent / f"{f.stem}_prob.npy").argmax(axis=2) == 1
+        assert iou(raster(fc, cls.shape, fc["pipeline"]["record"]["resize"]), cls) >= 0.99
+        assert np.array_equal(raster(fc, cls.shape, fc["pipeline"]["record"]["resize"]), cls)
+        assert f'href="../{f.relative_to(work).as_posix()}"' in html
+
+
+def test_idc_demo_leaves_a_square_per_test_patch(idc_demo):
+    import csv
+
+    from tests.geojson_checks import load_checked
+
+    work, _ = idc_demo
+    rows = list(csv.DictReader(open(work / "eval" / "metrics.csv")))
+    files = sorted((work / "eval").glob("*.geojson"))
+    assert {f.stem for f in files} == {r["patient"] for r in rows}
+    squares = [f for p in files for f in load_checked(p)["features"]]
+    assert len(squares) == len(rows)
+    assert sorted(f["properties"]["classification"]["name"] for f in squares) == sorted(
+        "IDC" if r["predicted"] == "1" else "Non-IDC" for r in rows
+    )
+    assert "eval/" + files[0].name in (work / "report" / "index.html").read_text()
+
+
 # --------------------------------------------------------------------------- pieces, by hand
 
 

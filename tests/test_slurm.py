@@ -29,8 +29,9 @@ VALIDATION_STEMS = {1: {"8002_00001"}, 2: {"8001_00001"}}
 OUTPUT_KINDS = ("_class.png", "_prob.png", "_prob.npy")
 
 
-def output_names(stems: set[str]) -> set[str]:
-    return {s + kind for s in stems for kind in OUTPUT_KINDS} | {".outputs.json"}
+def output_names(stems: set[str], geojson: bool = False) -> set[str]:
+    """The files of a step-5 folder; ``geojson``: a test folder, with each image's GeoJSON (issue 29)."""
+    return {s + kind for s in stems for kind in OUTPUT_KINDS + ((".geojson",) if geojson else ())} | {".outputs.json"}
 
 
 COMMAND = ["demo-epi", "--iter", "20", "--folds", "1,2"]
@@ -130,7 +131,7 @@ def test_every_artefact(run):
             assert (work / names[key]).exists(), names[key]
         assert training.final_model(crossval.solver_path(work, k)).is_file()
         assert training.final_model(crossval.solver_path(work, k)).name.endswith("_iter_20.caffemodel")
-        assert {p.name for p in (work / "output" / str(k)).iterdir()} == output_names(OUTPUT_STEMS[k])
+        assert {p.name for p in (work / "output" / str(k)).iterdir()} == output_names(OUTPUT_STEMS[k], True)
         assert {p.name for p in (work / "validation" / str(k)).iterdir()} == output_names(VALIDATION_STEMS[k])
     assert not (work / "DB_train_3").exists() and not (work / "output" / "3").exists()
     scores = json.loads((work / "scores.json").read_text())
@@ -188,7 +189,7 @@ def test_rerun_submits_only_what_is_missing(run):
     wait_for(cluster, work, subs[1])
     assert lost.is_file()
     assert {p.name for p in (work / "validation" / "2").iterdir()} == output_names(VALIDATION_STEMS[2])
-    assert {p.name for p in (work / "output" / "2").iterdir()} == output_names(OUTPUT_STEMS[2])
+    assert {p.name for p in (work / "output" / "2").iterdir()} == output_names(OUTPUT_STEMS[2], True)
     # the scores task ran after it; the recomputed image resumed fold 2's step 5 under the same recipe,
     # so the scores stage finds its recipe unchanged (pipeline/recipes.py) and keeps scores.json
     assert kept.stat().st_mtime_ns == kept_before  # the finished images were kept

@@ -24,12 +24,16 @@ from pipeline.inference.images import (
 )
 from pipeline.inference.outputs import (
     PNG_SCALES,
+    RECORD,
     SCORE_SOURCES,
+    OutputRecord,
     bytescale,
     encode_outputs,
     output_paths,
     read_maps,
+    read_record,
     write_outputs,
+    write_record,
 )
 from pipeline.inference.runner import infer_images
 
@@ -39,7 +43,9 @@ __all__ = [
     "HW",
     "IMAGE_SUFFIXES",
     "Options",
+    "OutputRecord",
     "PNG_SCALES",
+    "RECORD",
     "SCORE_SOURCES",
     "WINDOW_FLOP",
     "bytescale",
@@ -53,9 +59,11 @@ __all__ = [
     "output_paths",
     "pad",
     "read_maps",
+    "read_record",
     "resize_like_caffe",
     "resize_to_like_caffe",
     "window_count",
     "windows",
     "write_outputs",
+    "write_record",
 ]

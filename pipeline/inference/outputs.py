@@ -9,13 +9,18 @@ default here. ``round(255 p)`` (probabilities kept on an absolute scale) is the 
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from pipeline import atomic
 from pipeline.imageio import write_png
+from pipeline.inference.geometry import computed_coords, fill_strided
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +119,153 @@ def read_maps(out_dir: Path, stem: str, source: str = "png") -> tuple[np.ndarray
     with Image.open(paths["class"]) as im:
         cls = np.asarray(im.convert("L")) > 0
     return green, cls
+
+
+# --------------------------------------------------------------------------- the record of how maps were made
+
+RECORD = ".outputs.json"  #: per output folder: how its maps were made (:class:`OutputRecord`)
+
+#: The record's fields that change the numbers of a map, with the ``infer`` option that sets each.
+NUMERIC_FIELDS = {
+    "engine": "--mode",
+    "stride": "--stride",
+    "all_pixels": "--all-pixels",
+    "resize": "--resize",
+    "png_scale": "--png-scale",
+    "model_sha256": "--model",
+    "mean_sha256": "--mean",
+    "dropout": "--dropout",
+}
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB chunks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """How the maps of one step-5 output folder were made, kept in ``OUT/.outputs.json``.
+
+    Every field that changes a map's numbers (:data:`NUMERIC_FIELDS`), plus where the model and mean
+    were read from, the number of classes and the use case when known (``infer --usecase``, or the
+    use case whose outputs stage wrote the folder). A field is None in a record written before it
+    was recorded (such a record held only ``png_scale``).
+    """
+
+    png_scale: str
+    engine: str | None = None
+    stride: int | None = None
+    all_pixels: bool | None = None
+    resize: float | None = None
+    model_sha256: str | None = None
+    mean_sha256: str | None = None
+    dropout: bool | None = None
+    classes: int | None = None
+    model: str | None = None
+    mean: str | None = None
+    usecase: str | None = None
+    #: The folder it was read from (for messages; not written)
+    folder: str | None = dataclasses.field(default=None, compare=False)
+
+    @classmethod
+    def of_run(
+        cls,
+        engine: str,
+        model: Path,
+        mean: Path,
+        stride: int,
+        all_pixels: bool,
+        resize: float,
+        minmax_scale: bool,
+        dropout: bool = False,
+        classes: int | None = None,
+        usecase: str | None = None,
+    ) -> "OutputRecord":
+        """The record of a run with these options (the model's and mean's sha256 read now)."""
+        return cls(
+            png_scale="minmax" if minmax_scale else "round",
+            engine=engine,
+            stride=int(stride),
+            all_pixels=bool(all_pixels),
+            resize=float(resize),
+            model_sha256=sha256_file(model),
+            mean_sha256=sha256_file(mean),
+            dropout=bool(dropout),
+            classes=classes,
+            model=str(Path(model).resolve()),
+            mean=str(Path(mean).resolve()),
+            usecase=usecase,
+        )
+
+    def to_json(self) -> str:
+        """The record as written to ``.outputs.json`` (one JSON object, keys sorted)."""
+        d = dataclasses.asdict(self)
+        d.pop("folder")
+        return json.dumps(d, indent=1, sort_keys=True) + "\n"
+
+    def differences(self, other: "OutputRecord") -> list[str]:
+        """The ``infer`` options (of :data:`NUMERIC_FIELDS`) whose values differ from ``other``'s."""
+        return [opt for f, opt in NUMERIC_FIELDS.items() if getattr(self, f) != getattr(other, f)]
+
+    def describe(self, option: str) -> str:
+        """The value of an ``infer`` option in this record, for messages ("--stride 2")."""
+        field = next(f for f, o in NUMERIC_FIELDS.items() if o == option)
+        value = getattr(self, field)
+        if field.endswith("_sha256"):
+            return f"{option} {getattr(self, field[: -len('_sha256')])} (sha256 {str(value)[:12]})"
+        return f"{option} {value}"
+
+    def _require(self, what: str) -> None:
+        if self.stride is None or self.all_pixels is None:
+            raise ValueError(
+                f"{self.folder or 'step-5 output folder'}: these step-5 maps were recorded before their stride was "
+                f"({RECORD} holds only the PNG scale), "
+                f"so {what} cannot tell which pixels were computed; recompute them (--force, make: FORCE=1)"
+            )
+
+    def computed(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of an h x w map that step 5 computed (the rest hold 0): every ``stride``-th
+        from 1 (from 0 with ``all_pixels``, which also filled the rest: then every pixel)."""
+        self._require("scoring")
+        if self.all_pixels:
+            return np.arange(h), np.arange(w)
+        return computed_coords(h, self.stride), computed_coords(w, self.stride)
+
+    def filled(self, prob: np.ndarray) -> np.ndarray:
+        """An H x W (x C) map with every pixel given the value of the computed pixel at or before it
+        on both axes (what ``--all-pixels`` writes), the first row and column left as written (never
+        computed, 0, as at stride 1). The map itself when nothing is missing (stride 1, all pixels)."""
+        self._require("scoring")
+        if self.stride == 1 or self.all_pixels:
+            return prob
+        h, w = prob.shape[:2]
+        out = fill_strided(prob, computed_coords(h, self.stride), computed_coords(w, self.stride))
+        out[0], out[:, 0] = prob[0], prob[:, 0]
+        return out
+
+
+def read_record(out_dir: Path) -> OutputRecord:
+    """The record of a step-5 output folder. FileNotFoundError (one line) when it has none; ValueError
+    when it does not parse."""
+    path = Path(out_dir) / RECORD
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{out_dir}: no {RECORD}, the record of how its maps were made (engine, stride, resize, "
+            "model, ...); these are not step-5 outputs of this project, or were written before the record existed"
+        )
+    try:
+        data = json.loads(path.read_text())
+        known = {f.name for f in dataclasses.fields(OutputRecord)} - {"folder"}
+        return OutputRecord(**{k: v for k, v in data.items() if k in known}, folder=str(out_dir))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ValueError(f"{path}: damaged record of how the maps were made ({exc})") from exc
+
+
+def write_record(out_dir: Path, record: OutputRecord) -> None:
+    """Write ``OUT/.outputs.json`` atomically."""
+    atomic.write_text(Path(out_dir) / RECORD, record.to_json())

@@ -2,48 +2,97 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import time
 from pathlib import Path
 
-from pipeline import atomic, claims
+from pipeline import claims
 from pipeline.claims import Claim
 from pipeline.inference.engines.base import Engine, Options
 from pipeline.inference.geometry import computed_coords, fill_strided
 from pipeline.inference.images import load_resized
-from pipeline.inference.outputs import is_done, output_paths, write_outputs
+from pipeline.inference.outputs import (
+    RECORD,
+    OutputRecord,
+    is_done,
+    output_paths,
+    read_record,
+    write_outputs,
+    write_record,
+)
 
 log = logging.getLogger(__name__)
 
 
-RECORD = ".outputs.json"  #: per output folder: how its PNGs were encoded
+#: What ``force`` removes from a folder whose maps were made under another record: the maps and
+#: their exports (``python -m pipeline export``); nothing else of the folder.
+MADE_FROM_MAPS = ("*_prob.png", "*_class.png", "*_prob.npy", "*.geojson")
 
 
-def check_png_scale(out_dir: Path, minmax_scale: bool) -> None:
-    """Refuse to add PNGs of one scale to a folder holding PNGs of the other.
+def clear_maps(out_dir: Path) -> int:
+    """Remove the maps (and their exports) of ``out_dir``; the number of files removed."""
+    n = 0
+    for pattern in MADE_FROM_MAPS:
+        for f in Path(out_dir).glob(pattern):
+            f.unlink(missing_ok=True)
+            n += 1
+    return n
 
-    The first run records ``{"png_scale": "minmax"|"round"}`` in ``OUT/.outputs.json``; a later run
-    asking the other scale raises ValueError naming the folder, and so does a folder that holds
-    finished ``_prob.png`` files but no record (written before the scale was recorded, when the
-    default was round(255 p)): finished outputs are never reused under other options.
+
+def check_record(out_dir: Path, record: OutputRecord, force: bool = False) -> None:
+    """Refuse to add maps to a folder holding maps made another way; record how this run makes them.
+
+    The first run writes ``OUT/.outputs.json`` (:class:`OutputRecord`: engine, stride, all-pixels,
+    resize, PNG scale, model and mean sha256, dropout). A later run whose record differs in any of
+    them raises ValueError naming the folder and the options (``--stride 2`` there, ``--stride 1``
+    now), and so do a folder holding finished ``_prob.png`` files but no record, or a record from
+    before the model and options were recorded (only the PNG scale): finished maps are never reused
+    under other options, so a rerun never silently skips images. With ``force`` those maps (and
+    their GeoJSON exports) are removed instead and computed again under the new record.
     """
-    scale = "minmax" if minmax_scale else "round"
     rec = Path(out_dir) / RECORD
+    problem = None
     if rec.is_file():
-        old = json.loads(rec.read_text()).get("png_scale")
-        if old != scale:
-            raise ValueError(
-                f"{out_dir}: holds step-5 PNGs written with --png-scale {old}, this run asks {scale}; "
-                "use another output folder or remove those outputs"
+        old = read_record(out_dir)
+        if old.engine is None:
+            problem = (
+                f"{out_dir}: holds step-5 maps recorded before their model and options were (only --png-scale "
+                f"{old.png_scale}), so they may have been made another way"
             )
-        return
-    if any(Path(out_dir).glob("*_prob.png")):
-        raise ValueError(
-            f"{out_dir}: holds _prob.png files of unknown PNG scaling (written before {RECORD} "
-            "existed, when round(255 p) was the default); use another output folder or remove them"
+        elif diff := record.differences(old):
+            problem = (
+                f"{out_dir}: holds step-5 maps made with {', '.join(old.describe(o) for o in diff)}; this run asks "
+                f"{', '.join(record.describe(o) for o in diff)}"
+            )
+        elif record.usecase and old.usecase != record.usecase:
+            write_record(out_dir, dataclasses.replace(old, usecase=record.usecase))
+            return
+        else:
+            return
+    elif any(Path(out_dir).glob("*_prob.png")):
+        problem = (
+            f"{out_dir}: holds _prob.png files without {RECORD} (written before the record existed), "
+            "so it is unknown how they were made"
         )
-    atomic.write_text(rec, json.dumps({"png_scale": scale}) + "\n")
+    if problem and not force:
+        raise ValueError(f"{problem}; use another output folder, or --force to recompute them")
+    if problem:
+        log.warning("%s; --force: removing %d file(s) and recomputing", problem, clear_maps(out_dir))
+    write_record(out_dir, record)
+
+
+def check_stems(images: list[Path], out_dir: Path) -> None:
+    """Refuse inputs of one stem from different files: their maps would be the same files of
+    ``out_dir`` (``<stem>_prob.png``), so the second would never be computed. ValueError naming both."""
+    seen: dict[str, Path] = {}
+    for p in images:
+        first = seen.setdefault(Path(p).stem, Path(p))
+        if first.resolve() != Path(p).resolve():
+            raise ValueError(
+                f"inputs {first} and {p} share the name {Path(p).stem!r}: both would write "
+                f"{Path(out_dir) / (Path(p).stem + '_prob.png')}; rename one, or infer them into separate --out folders"
+            )
 
 
 def _compute_one(
@@ -109,6 +158,8 @@ def infer_images(
     show_progress: bool = True,
     wait: bool = True,
     heartbeat: float = claims.HEARTBEAT,
+    usecase: str | None = None,
+    force: bool = False,
 ) -> dict:
     """Process images one by one, claiming each (:class:`pipeline.claims.Claim`) so many workers
     can share ``out_dir``.
@@ -120,14 +171,32 @@ def infer_images(
     final names. Progress is shown per row or chunk of windows, with an ETA. With ``wait``, images
     claimed by other workers are revisited every ``heartbeat`` seconds after this worker's own pass
     until they are finished, and a dead worker's image is taken over, so that when any worker
-    returns every image is done. Returns {"computed": [...], "skipped": [...], "seconds": s,
+    returns every image is done. ``out_dir`` records how its maps are made (``.outputs.json``,
+    :class:`~pipeline.inference.outputs.OutputRecord`; ``usecase`` names the use case whose model
+    this is, when known), which the scorers and ``export`` read; a folder holding maps made another
+    way (other model, mean, engine, stride, all-pixels, resize, PNG scale or dropout) is refused,
+    or with ``force`` its maps are removed and computed again (:func:`check_record`). Inputs of one
+    stem from different files are refused before any work (:func:`check_stems`). Returns {"computed": [...], "skipped": [...], "seconds": s,
     "pixels": n (windows actually computed, not output pixels), "engine": name}.
     """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
+    check_stems(images, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    check_png_scale(out_dir, minmax_scale)
+    record = OutputRecord.of_run(
+        engine.name,
+        engine.model,
+        engine.mean_path,
+        opts.stride,
+        opts.all_pixels,
+        resize,
+        minmax_scale,
+        dropout=engine.dropout,
+        classes=engine.n_out,
+        usecase=usecase,
+    )
+    check_record(out_dir, record, force)
     done, skipped, pending, pixels = [], [], [], 0
     t0 = time.perf_counter()
 

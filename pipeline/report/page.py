@@ -108,6 +108,20 @@ def _files(folder: Path) -> list[tuple[str, str]]:
     return [(p.name, f"{p.stat().st_size / 1024:.0f} KB") for p in sorted(folder.glob("*.png"))]
 
 
+#: Where a work folder's GeoJSON exports lie (``python -m pipeline export``): step-5 output folders'
+#: images, use case 6's patients.
+GEOJSON_GLOBS = ("output/*/*.geojson", "eval/*.geojson")
+
+
+def geojson_links(work: Path) -> list[tuple[str, str, str]]:
+    """(link from ``report/index.html``, label, size) of every GeoJSON export of ``work``."""
+    files = [p for g in GEOJSON_GLOBS for p in sorted(Path(work).glob(g))]
+    return [
+        (f"../{p.relative_to(work).as_posix()}", p.relative_to(work).as_posix(), f"{p.stat().st_size / 1024:.0f} KB")
+        for p in files
+    ]
+
+
 def build(work: Path, page: Page, make_content: Callable[[Path], Content]) -> Path:
     """Write ``work/report/`` and return the path of its ``index.html``.
 
@@ -141,6 +155,7 @@ def build(work: Path, page: Page, make_content: Callable[[Path], Content]) -> Pa
                 options=options,
                 curves=Picture(curves.name, _curves_caption(content)) if curves else None,
                 files=_files(pics),
+                geojson=geojson_links(work),
                 pictures_dir=PICTURES,
                 static_dir=STATIC,
             )

@@ -67,6 +67,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pipeline import export as geojson_export
 from pipeline import recipes
 from pipeline.layouts import Layout  # use cases declare their layouts with it
 from pipeline.report.content import Cell, Content, Row, Section, Table
@@ -178,6 +179,9 @@ class UseCase(ABC):
     #: Options (argparse ``dest`` names) whose values change numbers: each report lists them beside
     #: the values of the published run (the command's defaults).
     numeric_options: ClassVar[tuple[str, ...]] = ()
+    #: What ``python -m pipeline export`` makes of its results for QuPath (segmentation polygons,
+    #: detection points or patch squares, class name and colour), or None: no export.
+    export: ClassVar[geojson_export.Spec | None] = None
 
     # ------------------------------------------------------------------ command line
     @abstractmethod
@@ -222,6 +226,27 @@ class UseCase(ABC):
         """Compare the released models in ``released_dir`` with ``args.ours``; return a summary
         whose "table" is a Markdown file. Use cases without released models say so."""
         raise ValueError(f"use case {self.name} has no released models to regress against")
+
+    # ------------------------------------------------------------------ GeoJSON export (issue 29)
+    def export_peaks(self, folder: Path, stem: str):
+        """A detection use case's detections of one image of a step-5 output folder, found as its
+        scores find them: ((N, 2) 0-based (row, col) at the map's scale, (N,) probabilities)."""
+        raise ValueError(f"use case {self.name} does not detect points")
+
+    def export_outputs(self, folder: Path, opts: geojson_export.Options, only_missing: bool = False) -> list[Path]:
+        """GeoJSON of each image of a step-5 output folder of this use case's model (beside its maps);
+        ``only_missing``: only images without one yet (the outputs stage's automatic export)."""
+        if self.export is None:
+            raise ValueError(f"use case {self.name} has no GeoJSON export")
+        peaks = self.export_peaks if self.export.kind == "detection" else None
+        return geojson_export.export_folder(folder, self.export, opts, peaks, only_missing)
+
+    def export_work(self, work: Path, opts: geojson_export.Options) -> list[Path]:
+        """GeoJSON of a work folder's results: every ``WORK/output/<fold>/`` (test images' maps)."""
+        folders = sorted(p for p in (Path(work) / "output").glob("*") if p.is_dir())
+        if not folders:
+            raise FileNotFoundError(f"{work}: no output/<fold>/ folders of step-5 maps (run the outputs stage first)")
+        return [f for d in folders for f in self.export_outputs(d, opts)]
 
     # ------------------------------------------------------------------ cluster jobs
     def job_steps(self, args: argparse.Namespace) -> tuple[JobStep, ...]:

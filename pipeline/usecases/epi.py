@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import folds, inference, lists, metrics, sampling
+from pipeline.export import Spec
 from pipeline.imageio import imread_matlab
 from pipeline.matlab import bwmorph_dilate, imresize_scale, rgb2gray
 from pipeline.patches import read_rgb_like_matlab, save_png
@@ -182,19 +183,25 @@ def truth_mask(image: Path, factor: float) -> np.ndarray:
 
 
 def score_maps(
-    out_dir: Path, images: list[Path], factor: float, stride: int, source: str = "png"
+    out_dir: Path, images: list[Path], factor: float, stride: int | None = None, source: str = "png"
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """(P(epithelium) maps, class maps, true masks) of ``images`` over the pixels the original computes.
+    """(P(epithelium) maps, class maps, true masks) of ``images`` over the pixels step 5 computed,
+    as the folder's record says (``.outputs.json``: stride, all-pixels; the original's pixels by
+    default). ``stride``: only for maps that are not step-5 outputs (no record: the U-Net's), the
+    original's pixels at that stride; None (step-5 folders): the record decides.
 
     ``source`` "png" (default) reads the _prob.png green channel / 255 and the _class.png the
     original wrote (min-max scaled by scipy.misc.imsave); "npy" the float maps.
     """
     probs, classes, truths = [], [], []
+    record = inference.read_record(Path(out_dir)) if stride is None else None
     for img in images:
         p1, cls = inference.read_maps(Path(out_dir), img.stem, source)
         t = truth_mask(img, factor)
-        rr = inference.computed_coords(p1.shape[0], stride)
-        cc = inference.computed_coords(p1.shape[1], stride)
+        if record is not None:
+            rr, cc = record.computed(*p1.shape[:2])
+        else:
+            rr, cc = inference.computed_coords(p1.shape[0], stride), inference.computed_coords(p1.shape[1], stride)
         probs.append(p1[np.ix_(rr, cc)])
         classes.append(cls[np.ix_(rr, cc)])
         truths.append(t[np.ix_(rr, cc)])
@@ -207,17 +214,16 @@ def score_fold(
     test: list[Path],
     val: list[Path],
     factor: float,
-    stride: int,
     val_dir: Path | None = None,
     source: str = "png",
 ) -> dict:
     """Pixel scores of fold k's test images (maps in ``out_dir``): the class maps, and
     ``P >= threshold`` with the threshold chosen on the validation images (maps in ``val_dir``,
     default ``out_dir``). With ``source`` "png" both read the values the original's PNGs hold."""
-    tp, tc, tt = score_maps(out_dir, test, factor, stride, source)
+    tp, tc, tt = score_maps(out_dir, test, factor, source=source)
     th = 0.5
     if val:
-        vp, _, vt = score_maps(val_dir or out_dir, val, factor, stride, source)
+        vp, _, vt = score_maps(val_dir or out_dir, val, factor, source=source)
         th = metrics.best_threshold(vp, vt)
     truth = np.concatenate([t.ravel() for t in tt])
     cls = metrics.pixel_scores(np.concatenate([c.ravel() for c in tc]), truth)
@@ -296,7 +302,7 @@ def headline_cells(scores: dict, *path: str | int) -> dict:
 
 
 def report_pictures(
-    work: Path, scores: dict, data_dir: Path, factor: float, stride: int, pictures: Path
+    work: Path, scores: dict, data_dir: Path, factor: float, pictures: Path
 ) -> tuple[list[Picture], list[Row]]:
     """Per fold, the test images of best, median and worst F (class map): truth and predicted
     outlines over the image as step 5 saw it, P(epithelium) beside; and every test image's scores."""
@@ -310,7 +316,7 @@ def report_pictures(
         for name in f["test_images"]:
             if not (out / f"{Path(name).stem}_prob.npy").is_file() or not (data_dir / name).is_file():
                 continue
-            _, classes, truths = score_maps(out, [data_dir / name], factor, stride, "npy")
+            _, classes, truths = score_maps(out, [data_dir / name], factor, source="npy")
             s = metrics.pixel_scores(classes[0], truths[0])
             scored.append((name, s["f_score"]))
             rows.append(
@@ -324,10 +330,7 @@ def report_pictures(
             )
         for label, name in pick_examples(scored):
             img_path = data_dir / name
-            prob = np.load(out / f"{img_path.stem}_prob.npy")
-            rr = inference.computed_coords(prob.shape[0], stride)
-            cc = inference.computed_coords(prob.shape[1], stride)
-            prob = inference.fill_strided(prob, rr, cc)
+            prob = inference.read_record(out).filled(np.load(out / f"{img_path.stem}_prob.npy"))
             image = inference.load_resized(img_path, factor)
             truth = truth_mask(img_path, factor)
             h, w = (min(a.shape[0] for a in (prob, image, truth)), min(a.shape[1] for a in (prob, image, truth)))
@@ -409,6 +412,7 @@ class Epithelium(CrossValidatedUseCase):
     released_folder = "uc2-epi"
     published = (Figure("f_score", 0.84, "recalled", "pixel level, JPI 2016"),)
     validation = True
+    export = Spec("segmentation", "Epithelium", (200, 0, 0), "annotation")
     max_positive = 5000
     demo_max_positive = 150
 
@@ -424,9 +428,7 @@ class Epithelium(CrossValidatedUseCase):
     def score_fold(self, cfg, k: int, out_dir: Path, test: list[Path], val: list[Path]) -> dict:
         from pipeline.crossval import validation_dir
 
-        return score_fold(
-            out_dir, k, test, val, cfg.params.resize, cfg.stride, validation_dir(cfg.work, k), cfg.score_from
-        )
+        return score_fold(out_dir, k, test, val, cfg.params.resize, validation_dir(cfg.work, k), cfg.score_from)
 
     def pool(self, cfg, fold_scores: list[dict]) -> dict:
         pooled = {
@@ -462,9 +464,7 @@ class Epithelium(CrossValidatedUseCase):
         data_dir = Path(json.loads((work / "patches_report.json").read_text())["config"]["data"])
         if not data_dir.is_dir():
             return [Section("Outlines on test images", text=f"{data_dir}: the input images are gone; no pictures.")]
-        pics, rows = report_pictures(
-            work, scores, data_dir, Params.resize, int(run.get("options", {}).get("stride", 1)), pictures
-        )
+        pics, rows = report_pictures(work, scores, data_dir, Params.resize, pictures)
         cols = [
             Column("fold", "fold", 0),
             Column("f", "F (class map)"),

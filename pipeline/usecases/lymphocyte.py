@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import inference, lists, metrics
+from pipeline.export import Spec
 from pipeline.matlab import classify_linear, fspecial_disk, imresize_scale, matlab_round
 from pipeline.patches import save_png
 from pipeline.report import Column, Picture, Row, Section, Table, from_json
@@ -309,11 +310,20 @@ def true_centres(image: Path) -> np.ndarray:
 # --------------------------------------------------------------------------- scores
 
 
+def peak_map(out_dir: Path, stem: str, source: str = "png") -> np.ndarray:
+    """The P(lymphocyte) map peaks are found on, at the 4x scale: the _prob.png green channel / 255
+    (``source`` "png", the original) or the float map ("npy").
+
+    Maps computed with a stride (the folder's record, ``.outputs.json``) are first filled from their
+    computed pixels as ``--all-pixels`` fills them: the disk filter would otherwise average the
+    never-computed zeros in as probabilities 0."""
+    green, _ = inference.read_maps(Path(out_dir), stem, source)
+    return inference.read_record(Path(out_dir)).filled(green)
+
+
 def map_peaks(out_dir: Path, image: Path, source: str = "png") -> np.ndarray:
-    """(N, 2) row, col peaks of ``image``'s step-5 P(lymphocyte) map, at the 4x scale: the
-    _prob.png green channel / 255 (``source`` "png", the original) or the float map ("npy")."""
-    green, _ = inference.read_maps(Path(out_dir), image.stem, source)
-    return np.array(detect_peaks(green), dtype=np.float64).reshape(-1, 2)
+    """(N, 2) row, col peaks of ``image``'s step-5 P(lymphocyte) map (:func:`peak_map`), at the 4x scale."""
+    return np.array(detect_peaks(peak_map(out_dir, Path(image).stem, source)), dtype=np.float64).reshape(-1, 2)
 
 
 def score_fold(out_dir: Path, k: int, test: list[Path], scale: float, match_radius: float, source: str = "png") -> dict:
@@ -505,6 +515,7 @@ class Lymphocytes(CrossValidatedUseCase):
     released_folder = "uc4-lymphocyte"
     published = (Figure("f_score", 0.90, "recalled", "detection, JPI 2016"),)
     validation = False
+    export = Spec("detection", "Lymphocyte", (255, 0, 255), "detection")
     max_positive = 2000
     demo_max_positive = 100
     numeric_options = CrossValidatedUseCase.numeric_options + ("classifier", "match_radius")
@@ -608,3 +619,9 @@ class Lymphocytes(CrossValidatedUseCase):
             make_cohort(folder, seed=seed)
         log.warning("the demo cohort in %s is GENERATED (synthetic lymphocyte images), not real tissue", folder)
         return Path(folder)
+
+    def export_peaks(self, folder: Path, stem: str) -> tuple[np.ndarray, np.ndarray]:
+        """The peaks the scores find (on the _prob.png, as the original) and the map's value at each."""
+        green = peak_map(folder, stem)
+        peaks = np.array(detect_peaks(green), dtype=np.int64).reshape(-1, 2)
+        return peaks, green[peaks[:, 0], peaks[:, 1]]

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import atomic, classify, inference, metrics, nuclei, nuclei_grading, sampling
+from pipeline.export import Spec
 from pipeline.matlab import imfill_holes
 from pipeline.patches import read_rgb_like_matlab
 from pipeline.usecases import datasets
@@ -119,10 +120,15 @@ def segmentation(prob: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def score_fold(out_dir: Path, k: int, test: list[Path], threshold: float) -> dict:
-    """Per-nucleus scores of fold k's test images (from their float maps, WORK/output/<k>/*.npy)."""
+    """Per-nucleus scores of fold k's test images (from their float maps, WORK/output/<k>/*.npy).
+
+    Maps computed with a stride (the folder's record, ``.outputs.json``) are first filled from their
+    computed pixels as ``--all-pixels`` fills them: the never-computed zeros would otherwise be
+    segmented as background, cutting every nucleus into dots."""
     grades, per_image = [], []
+    record = inference.read_record(Path(out_dir))
     for img in test:
-        prob = np.load(Path(out_dir) / f"{img.stem}_prob.npy")
+        prob = record.filled(np.load(Path(out_dir) / f"{img.stem}_prob.npy"))
         g = nuclei_grading.grade_single_image(
             nuclei.read_mask(nuclei.mask_path(img)).values, segmentation(prob, threshold)
         )
@@ -254,6 +260,7 @@ class Nuclei(CrossValidatedUseCase):
     released_folder = "uc1-nuclei"
     published = (Figure("f_score", 0.83, "recalled", "JPI 2016, use case 1"),)
     validation = False
+    export = Spec("segmentation", "Nucleus", (0, 0, 200), "detection")
     max_positive = 2500
     demo_max_positive = 150
 

@@ -4,6 +4,7 @@ from pipeline.cli.commands import (
     caffe_train,
     data,
     doctor,
+    export,
     fetch_released,
     infer,
     infer_wsi,
@@ -15,3 +16,4 @@ from pipeline.cli.commands import (
 )
 
 MODULES = (doctor, usecases, data, fetch_released, caffe_train, infer, infer_wsi, regress, report, submit, status)
+MODULES += (export,)  # issue 29: results as GeoJSON for QuPath

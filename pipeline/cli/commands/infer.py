@@ -65,6 +65,12 @@ def add(sub) -> None:
         help="refuse images with more pixels than this (read from each header before anything is "
         "loaded; also after --resize): slides go to infer-wsi (default 100000000; 0: no limit)",
     )
+    inf.add_argument(
+        "--force",
+        action="store_true",
+        help="--out holds maps made another way (other --model, --mean, --mode, --stride, --resize, "
+        "--all-pixels, --png-scale, --dropout): remove them and recompute instead of refusing",
+    )
     inf.add_argument("--list", type=Path, help="file listing input images, one a line")
     inf.add_argument(
         "--parents",
@@ -76,6 +82,7 @@ def add(sub) -> None:
 
 def run(a) -> int:
     from pipeline import inference
+    from pipeline.inference import images as image_inputs
     from pipeline.usecases import get
 
     if a.allow_python_layers:
@@ -87,11 +94,10 @@ def run(a) -> int:
     images = inference.expand_inputs(a.images, a.list, a.parents)
     if not images:
         raise ValueError("no input images (give files, globs or folders of .tif/.tiff/.png)")
-    from pipeline.inference import images as image_inputs
-
     limit = image_inputs.MAX_PIXELS if a.max_pixels is None else a.max_pixels
     for img in images:  # from the headers, before the model or any image is loaded
         image_inputs.check_size(img, limit, factor)
+    inference.runner.check_stems(images, a.out)  # before the net is loaded
     engine = inference.make_engine(
         a.mode, a.model, a.mean, deploy=a.deploy, dropout=a.dropout, gpu=a.gpu, net_dir=a.out / "nets"
     )
@@ -104,6 +110,8 @@ def run(a) -> int:
         save_npy=a.save_npy,
         minmax_scale=a.png_scale == "minmax",
         wait=not a.no_wait,
+        usecase=a.usecase,
+        force=a.force,
     )
     rate = res["pixels"] / res["seconds"] if res["seconds"] else 0
     print(

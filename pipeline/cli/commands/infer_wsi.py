@@ -139,6 +139,14 @@ def run(a) -> int:
             force=a.force,
         )
         if s["state"] == "done":
+            # the slide's class map as polygons for QuPath, written once (python -m pipeline export redoes it)
+            geojson = Path(s["folder"]) / f"{Path(slide).stem}.geojson"
+            if not geojson.is_file():
+                from pipeline.cli.commands.export import slide_spec
+                from pipeline.export import Options, export_slide
+
+                export_slide(Path(s["folder"]), slide_spec(a.usecase), Options())
+            s["outputs"]["geojson"] = str(geojson)
             rate = s.get("pixels_now", 0) / s["seconds"] if s.get("seconds") else 0
             print(
                 f"\n{slide.name}: done; {s['tiles']} of {s['grid_tiles']} tiles with tissue "
@@ -147,6 +155,7 @@ def run(a) -> int:
                 f"from {s['objective_from']}); {s['computed_now']} tiles computed now"
                 + (f" in {s['seconds']:.1f} s ({rate:.0f} pixels/s)" if s.get("seconds") else "")
                 + f"\n  {s['outputs']['prob']}\n  {s['outputs']['class']}\n  {s['outputs']['overlay']}"
+                + f"\n  {s['outputs']['geojson']}"
             )
         elif s["state"] == "planned":
             print(

@@ -11,10 +11,11 @@ import argparse
 import logging
 from pathlib import Path
 
+from pipeline import export as geojson_export
 from pipeline.report import Content
 from pipeline.usecases import datasets
 from pipeline.usecases.base import Figure, UseCase, add_force_argument
-from pipeline.usecases.idc.dataset import IDC_ZIP
+from pipeline.usecases.idc.dataset import EXPORT, IDC_ZIP
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class IDC(UseCase):
         Figure("balanced_accuracy", 0.8423, "recalled", "Cruz-Roa et al. 2014"),
     )
     numeric_options = ("variant", "dropout", "iterations", "seed", "caffe_shuffle", "oversample", "split_dir")
+    export = EXPORT
 
     # ------------------------------------------------------------------ command line
     def add_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
@@ -250,6 +252,10 @@ class IDC(UseCase):
         )
 
     # ------------------------------------------------------------------ data
+    def export_work(self, work: Path, opts: geojson_export.Options) -> list[Path]:
+        """A square per evaluated test patch, one file per patient (``WORK/eval/<patient>.geojson``)."""
+        return geojson_export.export_patches(Path(work) / "eval" / "metrics.csv", self.export)
+
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         from pipeline.usecases.idc.dataset import make_cohort
 

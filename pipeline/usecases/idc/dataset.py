@@ -10,6 +10,7 @@ import numpy as np
 
 from pipeline import RESOURCE_DIR, lists
 from pipeline import data as data_sets
+from pipeline.export import Spec
 from pipeline.usecases import datasets
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,9 @@ log = logging.getLogger(__name__)
 #: The archive's name (users put it there by hand offline); URL and layout: ``datasets.IDC``.
 IDC_ZIP = datasets.IDC.name
 CASES = ("train", "val", "test")
+#: Its results for QuPath (``python -m pipeline export``): a square per patch at the place its name
+#: gives, named after its predicted class (issue 29).
+EXPORT = Spec("patches", "IDC", (220, 0, 0), "tile", other_name="Non-IDC", other_color=(0, 160, 0))
 
 
 def split_file(case: str) -> Path:

@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import atomic, crossval, databases, lists, recipes, templates, training
+from pipeline import atomic, crossval, databases, export, lists, recipes, templates, training
 from pipeline.usecases.base import Figure
 from pipeline.usecases.idc import evaluation
-from pipeline.usecases.idc.dataset import load_split, prepare_idc
+from pipeline.usecases.idc.dataset import EXPORT, load_split, prepare_idc
 from pipeline.usecases.idc.patches import VARIANTS, run_patches
 
 log = logging.getLogger(__name__)
@@ -226,6 +226,13 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
             what="the evaluation",
             make=evaluate,
         ).ensure()
+        # a square per test patch, per patient, for QuPath (issue 29), beside the results; again when
+        # the results are newer (an evaluation recomputed with --force)
+        made = list((work / "eval").glob("*.geojson"))
+        if not made or not all(export.is_current(f, work / "eval" / "metrics.csv") for f in made):
+            for f in made:
+                f.unlink()
+            export.export_patches(work / "eval" / "metrics.csv", EXPORT)
         summary["overall"] = json.loads((work / "eval" / "metrics.json").read_text())["overall"]
         summary["table"] = str(work / "eval" / "metrics.md")
     summary["seconds"] = round(time.time() - t0, 1)
