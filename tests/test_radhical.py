@@ -186,7 +186,7 @@ def test_patches_lists_dbs_nets_and_training_per_level(tmp_path):
 
 def test_full_search_cascade_and_table_stages(tmp_path):
     data = tmp_path / "data"
-    nuclei.make_cohort(data, n_patients=5, size=120, seed=6)
+    nuclei.make_cohort(data, n_patients=10, size=120, seed=6)  # two patients per fold
     work = tmp_path / "w"
     random_level_models(work, iterations=3)
     cfg = runner.Config(
@@ -197,14 +197,20 @@ def test_full_search_cascade_and_table_stages(tmp_path):
         train_folds=(1,),
         cascade=cascade.Options(mode="fcn"),
         grid=4,
+        validation_count=1,
         show_progress=False,
     )
     out = runner.run(cfg, ("patches", "folds", "full", "search", "cascade", "table"))
-    assert out["problems"] == "15 (listed in patches_report.json)"
+    assert out["problems"] == "30 (listed in patches_report.json)"
     report = json.loads((work / "patches_report.json").read_text())
     assert any("level 2 (x0.5) is 60x60, smaller than 65x65" in p for p in report["problems"])
-    assert out["validation"] == out["test"] and len(out["test"]) == 1
+    # Q12, disjoint by default: fold 1's first test patient chooses the thresholds, the other is tested
+    parents = lists.read_names(work / "lists" / "test_w32_parent_1.txt")
+    assert len(parents) == 2
+    assert out["validation"] == [f"{parents[0]}_500_f00001_original.tif"]
+    assert out["test"] == [f"{parents[1]}_500_f00001_original.tif"]
     s = json.loads((work / "search" / "search.json").read_text())
+    assert s["images"] == out["validation"]
     assert [(st["which"], st["level"]) for st in s["steps"]] == [
         ("lower", 1),
         ("upper", 2),
@@ -217,11 +223,32 @@ def test_full_search_cascade_and_table_stages(tmp_path):
     assert all(len(st["points"]) == 4 for st in s["steps"]) and (work / "search" / "search.png").stat().st_size > 0
     assert all(st["points"][st["pick"]]["t"] > 0 for st in s["steps"] if st["which"] == "upper")
     md = (work / "radhical.md").read_text()
-    assert "| F-score |" in md and "0.8218" in md and "0.8489" in md and "computation saved (windows)" in md
-    assert "radhical (published thresholds)" in md and "radhical (searched thresholds)" in md
+    assert "| F-score |" in md and "0.8218" in md and "0.8489" in md and "| windows saved |" in md
+    assert "| wall time saved |" in md and "| wall s per image, level 4 (x0.1) |" in md
     res = json.loads((work / "radhical.json").read_text())
-    assert res["naive"]["pixels"]["1"] == 120 * 120
+    searched_l1 = s["thresholds"]["lower"][0]
+    # each RADHicaL column is followed by the naive run graded at the same final threshold, named in the header
+    assert "| radhical (published thresholds), P1 > 0.5267 | naive (level 1, every pixel), P1 > 0.5267 |" in md
+    assert (
+        f"| radhical (searched thresholds), P1 > {searched_l1:g} | naive (level 1, every pixel), P1 > {searched_l1:g} |"
+        in md
+    )
+    for label in ("radhical (published thresholds)", "radhical (searched thresholds)"):
+        row = res["runs"][label]
+        assert row["naive"]["lower1"] == row["lower1"] and row["naive"]["pixels"]["1"] == 120 * 120
+        assert set(row["level_seconds"]) == {"4", "3", "2", "1"}
+    assert res["runs"]["radhical (searched thresholds)"]["chosen_on"] == "validation: " + out["validation"][0]
+    assert "none of them was used to choose a threshold" in md
+    # the other reading of Q12: the validation patient is tested too, and the table says so
+    cfg.test_set = "with-validation"
+    out2 = runner.run(cfg, ("patches", "folds", "search", "cascade", "table"))
+    assert out2["test"] == out["validation"] + out["test"]
+    assert (
+        f"1 of them also chose the searched thresholds (validation): {out['validation'][0]}"
+        in (work / "radhical.md").read_text()
+    )
     # explicit thresholds make one cascade run; the search is reused, not redone
+    cfg.test_set = "disjoint"
     t0 = (work / "search" / "search.json").stat().st_mtime_ns
     cfg.thresholds = cascade.Thresholds.parse("0.5,0,0,0", "2,2,2")
     runner.run(cfg, ("patches", "folds", "search", "cascade", "table"))
@@ -229,3 +256,7 @@ def test_full_search_cascade_and_table_stages(tmp_path):
     res = json.loads((work / "radhical.json").read_text())
     assert list(res["runs"]) == ["radhical (given thresholds)"]
     assert res["runs"]["radhical (given thresholds)"]["pixels"]["1"] == 120 * 120
+    # every validation patient: nothing left to test on, said in one line
+    cfg.validation_count = 2
+    with pytest.raises(ValueError, match=r"fold 1 has 2 test patient\(s\), all of them validation patients"):
+        runner.run(cfg, ("patches", "folds", "cascade"))

@@ -20,9 +20,14 @@ from pipeline.usecases import datasets
 from pipeline.usecases.base import UseCase, solver_from_args
 from pipeline.usecases.radhical import cascade, rules, table
 from pipeline.usecases.radhical.patches import Params
-from pipeline.usecases.radhical.runner import STAGES
+from pipeline.usecases.radhical.runner import STAGES, TEST_SETS
 
 log = logging.getLogger(__name__)
+
+#: The demo cohort: 25 generated patients, one 800x800 image each, so five per fold: the demo's one
+#: validation patient (``--validation 1``) leaves four test images no threshold was chosen on.
+DEMO_PATIENTS = 25
+DEMO_SIZE = 800
 
 
 def _folds(text: str) -> tuple[int, ...]:
@@ -157,13 +162,16 @@ class RADHicaL(UseCase):
         parser.add_argument(
             "--validation",
             type=int,
-            default=10,
-            help="validation patients: the first N of test_w32_parent_<fold>.txt (original 10)",
+            default=1 if demo else 10,
+            help="validation patients, on which the thresholds are searched: the first N of "
+            "test_w32_parent_<fold>.txt (original 10)",
         )
         parser.add_argument(
-            "--exclude-validation",
-            action="store_true",
-            help="test on the fold's test patients minus the validation ones (the original did not say)",
+            "--test-set",
+            default="disjoint",
+            choices=TEST_SETS,
+            help="Q12, the images the table grades: disjoint (the fold's test patients minus the validation "
+            "ones: no test image tuned a threshold; default) or with-validation (all the fold's test patients)",
         )
         parser.add_argument("--test-interval", type=int, default=100000 if demo else None)
         parser.add_argument("--snapshot", type=int, default=100000 if demo else None)
@@ -207,7 +215,7 @@ class RADHicaL(UseCase):
             caffe_shuffle=args.caffe_shuffle,
             solver=sp,
             validation_count=args.validation,
-            exclude_validation=args.exclude_validation,
+            test_set=args.test_set,
             cascade=opts,
             thresholds=thresholds,
             grid=args.grid,
@@ -227,6 +235,6 @@ class RADHicaL(UseCase):
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         if not any(Path(folder).glob(nuclei.MASK_GLOB)):
-            nuclei.make_cohort(folder, n_patients=10, size=800, seed=seed)
+            nuclei.make_cohort(folder, n_patients=DEMO_PATIENTS, size=DEMO_SIZE, seed=seed)
         log.warning("the demo cohort in %s is GENERATED (synthetic nuclei images), not real tissue", folder)
         return Path(folder)

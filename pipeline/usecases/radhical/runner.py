@@ -33,6 +33,10 @@ from pipeline.usecases.radhical.patches import Params, run_patches
 log = logging.getLogger(__name__)
 
 STAGES = ("patches", "folds", "dbs", "prototxt", "train", "full", "search", "cascade", "table")
+#: Q12, which test images the table grades: "disjoint" (the fold's test patients minus the validation
+#: ones the thresholds are chosen on: the defensible reading, default) or "with-validation" (all the
+#: fold's test patients, as the original's test folder presumably held them).
+TEST_SETS = ("disjoint", "with-validation")
 
 
 @dataclass
@@ -52,7 +56,7 @@ class Config:
     caffe_shuffle: bool = False
     solver: templates.SolverParams = field(default_factory=templates.SolverParams)
     validation_count: int = 10  # first N of test_w32_parent_<fold>.txt
-    exclude_validation: bool = False  # test images: the fold's test patients minus those
+    test_set: str = "disjoint"  # TEST_SETS: the fold's test patients minus the validation ones, or all of them
     cascade: cascade.Options = field(default_factory=cascade.Options)
     thresholds: cascade.Thresholds | None = None  # explicit; else published (and the search's pick)
     grid: int = 32
@@ -143,12 +147,22 @@ def images_of(by_patient: dict[str, list[Path]], patients: list[str]) -> list[Pa
 
 def validation_and_test(cfg: Config, by_patient: dict[str, list[Path]]) -> tuple[list[Path], list[Path]]:
     """Validation: the images of the first ``validation_count`` IDs of test_w32_parent_<fold>.txt
-    (blog step 5); test: the images of all the fold's test patients (the validation ones too,
-    as the original's test folder presumably held them: Q12), or without them."""
+    (blog step 5); test (Q12): the images of the fold's other test patients (``test_set``
+    "disjoint", default: no test image was used to choose a threshold), or of all of them
+    ("with-validation"). ValueError when the disjoint test set is empty."""
+    if cfg.test_set not in TEST_SETS:
+        raise ValueError(f"--test-set {cfg.test_set!r} is not one of {', '.join(TEST_SETS)}")
     parents = lists.read_names(cfg.work / "lists" / f"test_w32_parent_{cfg.fold}.txt")
     val_ids = parents[: cfg.validation_count]
-    test_ids = [p for p in parents if not (cfg.exclude_validation and p in val_ids)]
-    return images_of(by_patient, val_ids), images_of(by_patient, test_ids)
+    test_ids = [p for p in parents if cfg.test_set == "with-validation" or p not in val_ids]
+    val, test = images_of(by_patient, val_ids), images_of(by_patient, test_ids)
+    if parents and not test:
+        raise ValueError(
+            f"fold {cfg.fold} has {len(parents)} test patient(s), all of them validation patients "
+            f"(--validation {cfg.validation_count}): no image is left to test on; lower --validation, "
+            "or use a larger cohort (or --test-set with-validation, which tests on the tuning images)"
+        )
+    return val, test
 
 
 def make_cascade(cfg: Config) -> cascade.Cascade:
@@ -200,7 +214,9 @@ def _run_name(t: cascade.Thresholds) -> str:
 
 
 def grade_run(res: cascade.RunResult, images: list[Path], lower1: float, levels: tuple[int, ...]) -> dict:
-    """Scores (per-nucleus, summarised), mean windows per level and mean seconds per image."""
+    """Scores (per nucleus, summarised) at the final threshold ``P1 > lower1``, and per level the
+    mean windows and wall seconds per image: {"scores", "pixels" {level: windows}, "level_seconds"
+    {level: s}, "seconds" (all levels), "lower1", "images" [per image]}."""
     grades, per_image = [], []
     for img in images:
         stem = img.name[:-4]
@@ -218,32 +234,56 @@ def grade_run(res: cascade.RunResult, images: list[Path], lower1: float, levels:
         )
     n = max(1, len(images))
     pixels = {lv: sum(res.images[i.name[:-4]][lv]["computed"] for i in images) / n for lv in levels}
-    seconds = sum(res.images[i.name[:-4]][lv]["seconds"] for i in images for lv in levels) / n
-    return {"scores": nuclei_grading.summarize(grades), "pixels": pixels, "seconds": seconds, "images": per_image}
+    level_seconds = {lv: sum(res.images[i.name[:-4]][lv]["seconds"] for i in images) / n for lv in levels}
+    return {
+        "scores": nuclei_grading.summarize(grades),
+        "lower1": lower1,
+        "pixels": pixels,
+        "level_seconds": level_seconds,
+        "seconds": sum(level_seconds.values()),
+        "images": per_image,
+    }
 
 
 def stage_table(
     cfg: Config,
     runs: dict[str, tuple[cascade.RunResult, cascade.Thresholds]],
     naive: cascade.RunResult,
-    images: list[Path],
+    val: list[Path],
+    test: list[Path],
     searched: dict | None,
 ) -> dict:
-    """Grade every run and the naive one; WORK/radhical.{json,md}."""
-    rows = {}
+    """Grade every cascade run and, at each run's own final threshold, the naive run (so each pair
+    of columns differs only in the cascade); WORK/radhical.{json,md}."""
+    rows, naives = {}, {}
+    chosen_on = {
+        "radhical (published thresholds)": "the paper's 10 validation patients (real data, real models)",
+        "radhical (given thresholds)": "given (--lower/--upper)",
+    }
+    if searched is not None:
+        chosen_on["radhical (searched thresholds)"] = "validation: " + ", ".join(searched["images"])
     for label, (res, t) in runs.items():
-        r = grade_run(res, images, t.lower[0], (4, 3, 2, 1))
-        rows[label] = {**r, "thresholds": t.text()}
-    lower1 = next(iter(runs.values()))[1].lower[0]
-    nv = grade_run(naive, images, lower1, (1,))
+        r = grade_run(res, test, t.lower[0], (4, 3, 2, 1))
+        rows[label] = {**r, "thresholds": t.text(), "chosen_on": chosen_on.get(label, "")}
+        if t.lower[0] not in naives:
+            naives[t.lower[0]] = grade_run(naive, test, t.lower[0], (1,))
+        rows[label]["naive"] = naives[t.lower[0]]
+    tuned = sorted({i.name for i in val} & {i.name for i in test})
     notes = [
-        f"Naive: the fold-{cfg.fold} level-1 model on every pixel (create_output_image_vector.py -b 1 1), "
-        f"final threshold P1 > {lower1:g}, holes filled; RADHicaL: the {cfg.cascade.rule} cascade rule, "
-        f"engine {cfg.cascade.mode}, PNGs {cfg.cascade.png}, Q1 {cfg.cascade.q1}.",
+        f"Naive: the fold-{cfg.fold} level-1 model on every pixel (create_output_image_vector.py -b 1 1), graded "
+        "at the final threshold of the RADHicaL column before it (P1 > threshold, holes filled), so each pair of "
+        f"columns differs only in the cascade; RADHicaL: the {cfg.cascade.rule} cascade rule, engine "
+        f"{cfg.cascade.mode}, PNGs {cfg.cascade.png}, Q1 {cfg.cascade.q1}.",
+        f"Test images ({len(test)}, --test-set {cfg.test_set}): {', '.join(i.name for i in test)}; "
+        + (
+            f"{len(tuned)} of them also chose the searched thresholds (validation): {', '.join(tuned)}."
+            if tuned
+            else "none of them was used to choose a threshold."
+        ),
         "Scores: per annotated nucleus (grade_single_image), mean per image, nanmean over images; "
         "predictions touching no annotated nucleus cost nothing.",
-        "Windows: 32x32 windows classified (one per computed pixel, any level); wall time: reading, "
-        "resizing, selecting, classifying and writing, all levels.",
+        "Windows: 32x32 windows asked of the engine (one per computed pixel, any level); wall time per level: "
+        "reading, resizing, selecting, classifying and writing; saved: 1 - RADHicaL / naive.",
     ]
     if searched is not None:
         notes.append(
@@ -251,11 +291,13 @@ def stage_table(
             f"grid {searched['grid']}, budget {searched['budget']}, tolerance {searched['tolerance']} "
             "(search/search.png)."
         )
-    md = table.markdown(rows, {**nv, "thresholds": ""}, len(images), cfg.fold, notes)
+    md = table.markdown(rows, len(test), cfg.fold, notes)
     out = {
         "runs": rows,
-        "naive": nv,
-        "images": [i.name for i in images],
+        "naive": next(iter(naives.values())) if naives else None,
+        "images": [i.name for i in test],
+        "validation": [i.name for i in val],
+        "test_set": cfg.test_set,
         "published": {k: {"radhical": v[0], "naive": v[1]} for k, v in table.PUBLISHED.items()},
     }
     atomic.write_text(cfg.work / "radhical.json", json.dumps(out, indent=1, default=float))
@@ -316,7 +358,7 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
         runs = {label: (casc.run(test, _run_name(t), t), t) for label, t in threshold_sets(cfg, searched).items()}
         naive = casc.run(test, "naive", None, levels=(1,))
         if "table" in stages:
-            summary["scores"] = stage_table(cfg, runs, naive, test, searched)
+            summary["scores"] = stage_table(cfg, runs, naive, val, test, searched)
             summary["table"] = str(cfg.work / "radhical.md")
     summary["seconds"] = round(time.time() - t0, 1)
     atomic.write_text(cfg.work / "summary.json", json.dumps(summary, indent=1, default=str))
