@@ -55,54 +55,70 @@ def test_exact_masked_run_computes_exactly_the_masked_pixels(engines, image):
     assert masked[mask][:, 1].std() > 0  # not a constant output
 
 
-def test_fcn_masked_run_computes_the_tiles_with_the_whole_images_values(engines, image):
+@pytest.fixture(scope="module")
+def big_image(tmp_path_factory) -> np.ndarray:
+    root = tmp_path_factory.mktemp("big")
+    img = nuclei.make_cohort(Path(root), n_patients=1, size=260, seed=3)[0]
+    from PIL import Image
+
+    return (np.asarray(Image.open(img))[50:210] / 255).astype(np.float32)  # 160 x 260
+
+
+def test_fcn_masked_run_computes_the_tiles_with_the_whole_images_values(engines, image, big_image):
     fcn = engines["fcn"]
     # the reach of the deploy net's fully convolutional form: window rows -14 .. +52 (5x5 convolutions
-    # with pad 2, 3x3/2 poolings, ip1 as 4x4 on pool3: lo = ((((0*2-2)*2-2)*2-2)... by hand in fcn.py),
-    # so a pixel depends on 37 px either side (mirrored pass: c-37), 21 beyond the region's 16-px pad
+    # with pad 2, 3x3/2 poolings, ip1 as 4x4 on pool3), so a pixel depends on 37 px either side
+    # (mirrored pass: c-37), 21 beyond the 16-px pad a region is cut with
     assert fcn.context == 37 and fcn.margin == 21
     mask = scattered_mask(image.shape[:2])
     whole = fcn.run(image, Options(all_pixels=True))
     masked = fcn.run(image, Options(mask=mask))
-    assert fcn.last_work["whole"]  # at 64-px tiles the four needed tiles cost more than the 44 x 240 image
+    assert fcn.last_work["whole"]  # 44 x 240: its 4 needed 64-px tiles cost more than the whole image
     np.testing.assert_allclose(masked[mask], whole[mask], atol=2e-6, rtol=0)
+    # 160 x 260 in 16-px tiles (10 x 17): a corner block (1 tile), a pixel column on tile (6, 13)'s left
+    # edge, a 20 x 20 block over 2 x 2 tiles (one box), the last pixel (1 tile): 7 tiles, 4 regions,
+    # two of them 58 x 58 (16 + 2 x 21, one batch)
+    m = np.zeros(big_image.shape[:2], dtype=bool)
+    m[0:6, 0:9] = m[100:104, 208] = m[120:140, 100:120] = m[-1, -1] = True
+    whole = fcn.run(big_image, Options(all_pixels=True))
     try:
-        # 16-px tiles, 3 x 15: the mask's pixels sit in 8 of them, 2 x 2 at rows 30-39 (one rectangle), 5 regions;
-        # regions even when the whole image would cost less
-        fcn.tile, fcn.whole_when_cheaper = 16, False
-        mask[20:24, 48] = True  # a pixel column on a tile's left edge, away from the image border
-        masked = fcn.run(image, Options(mask=mask))
-        assert fcn.last_work == {"tiles": 8, "tiles_total": 45, "regions": 5, "whole": False}
-        assert (masked[~mask] == 0).all()
-        np.testing.assert_allclose(masked[mask].sum(axis=1), 1, atol=1e-5)
+        fcn.tile = 16
+        masked = fcn.run(big_image, Options(mask=m))
+        assert fcn.last_work == {"tiles": 7, "tiles_total": 170, "regions": 4, "whole": False}
+        assert (masked[~m] == 0).all()
+        np.testing.assert_allclose(masked[m].sum(axis=1), 1, atol=1e-5)
         # the whole image's values up to float32 summation order (other blob sizes, other GEMM blocking)
-        np.testing.assert_allclose(masked[mask], whole[mask], atol=2e-6, rtol=0)
-        assert masked[mask][:, 1].std() > 0
-        fcn.margin -= 4  # short of the net's reach: other values (measured 5e-5 here)
-        short = fcn.run(image, Options(mask=mask))
-        assert np.abs(short[mask] - whole[mask]).max() > 1e-5
+        np.testing.assert_allclose(masked[m], whole[m], atol=2e-6, rtol=0)
+        assert masked[m][:, 1].std() > 0
+        fcn.margin -= 4  # short of the net's reach: other values at the tile's left edge (measured 5e-5)
+        short = fcn.run(big_image, Options(mask=m))
+        assert np.abs(short[m] - whole[m]).max() > 1e-5
     finally:
-        fcn.tile, fcn.margin, fcn.whole_when_cheaper = fcn_module.TILE, 21, True
+        fcn.tile, fcn.margin = fcn_module.TILE, 21
 
 
 def test_tile_plan_by_hand():
-    # a 10 x 25 mask, 4-px tiles (3 x 7), margin 2: tiles (0,1) (0,2) run; (1,1) (1,2) the same run one
-    # row down, merged; (2,6) alone at the corner
+    # a 10 x 25 mask in 4-px tiles (3 x 7), margin 2: needed tiles (0,1) (0,2) (1,1) (1,2) (2,6); runs
+    # rows 0 and 1 (cols 1-2) merge (a 10 x 12 region, 42 x 44 padded = 1848 < 2 x 40 x 44), then the corner
+    # tile (6 x 5 region, 38 x 37 = 1406) joins them: 10 x 25 (42 x 57 = 2394 < 1848 + 1406), the whole image
     m = np.zeros((10, 25), bool)
     m[1, 5] = m[3, 9] = m[5, 4] = m[7, 11] = m[9, 24] = True
-    plan = fcn_module.tile_plan(m, 4, 2)
-    assert plan.tiles == 5 and plan.tiles_total == 21
-    # tiles rows 0..8, cols 4..12, widened by 2: rows -2..10 slid inside the 10 rows -> 0..10 (clipped)
-    assert plan.regions[0] == fcn_module.Region(0, 8, 4, 12, 0, 10, 2, 14)
-    # the corner tile, rows 8..10, cols 24..25: widened to 6 rows and 5 columns, slid inside: 4..10, 20..25
-    assert plan.regions[1] == fcn_module.Region(8, 10, 24, 25, 4, 10, 20, 25)
-    # each region is computed with the 16-px padding a side: (10+32)(12+32) + (6+32)(5+32) = 3254 input
-    # pixels against the whole image's (10+32)(25+32) = 2394: the whole image is cheaper
-    assert plan.whole
-    one = np.zeros((200, 200), bool)
-    one[100, 100] = True  # tile 25 x 25 of 50 x 50: a 4 + 2 x 2 = 8-px region, 40 x 40 padded, not the whole
-    assert fcn_module.tile_plan(one, 4, 2) == fcn_module.TilePlan(
-        (fcn_module.Region(100, 104, 100, 104, 98, 106, 98, 106),), 1, 2500, False
+    assert fcn_module.tile_plan(m, 4, 2) == fcn_module.TilePlan(
+        (fcn_module.Region(0, 10, 4, 25, 0, 10, 0, 25),), 5, 21, True
+    )
+    # 200 x 200 (50 x 50 tiles): two tiles 2 apart share one region (8 x 16, 40 x 48 padded = 1920 < 2 x 40 x 40);
+    # a far tile stays alone; at the border a region slides inside the image
+    two = np.zeros((200, 200), bool)
+    two[100, 100] = two[100, 110] = two[150, 20] = two[199, 0] = True
+    assert fcn_module.tile_plan(two, 4, 2) == fcn_module.TilePlan(
+        (
+            fcn_module.Region(100, 104, 100, 112, 98, 106, 98, 114),
+            fcn_module.Region(148, 152, 20, 24, 146, 154, 18, 26),
+            fcn_module.Region(196, 200, 0, 4, 192, 200, 0, 8),
+        ),
+        4,
+        2500,
+        False,
     )
     assert fcn_module.tile_plan(np.ones((10, 25), bool), 4, 2).whole
     assert fcn_module.tile_plan(np.zeros((10, 25), bool), 4, 2) == fcn_module.TilePlan((), 0, 21, False)

@@ -82,10 +82,10 @@ class FCNEngine(Engine):
     from offsets (a1, a2, a3) at pool1, pool2, pool3.
 
     With a pixel mask, only the :data:`TILE` x TILE output tiles holding masked pixels are
-    computed: each run of neighbouring tiles in a tile row (runs spanning the same columns in
-    consecutive tile rows merged into one rectangle) is one region widened by the net's reach
-    (:attr:`margin`, from the deploy net), slid inside the image at its borders; regions of the same
-    shape go through the nets as one batch. When the regions would cost more than the whole image
+    computed: the runs of neighbouring tiles in each tile row, merged greedily into larger boxes
+    while a merge costs less than its parts (:func:`tile_plan`), each box widened by the net's reach
+    (:attr:`margin`, from the deploy net) and slid inside the image at its borders; regions of the
+    same shape go through the nets as one batch. When the regions would cost more than the whole image
     (their padded area is larger), the whole image is computed once instead."""
 
     name = "fcn"
@@ -226,6 +226,7 @@ class FCNEngine(Engine):
             if progress is not None:
                 progress(int(mask.sum()))
             return out
+        taken = np.zeros((h, w), dtype=bool)
         by_shape: dict[tuple[int, int], list[Region]] = {}
         for reg in plan.regions:
             by_shape.setdefault((reg.r1 - reg.r0, reg.c1 - reg.c0), []).append(reg)
@@ -236,7 +237,8 @@ class FCNEngine(Engine):
                 prob = self._region(xb, rh, rw, offs, offs, offs)
                 done = 0
                 for g, pr in zip(batch, prob):
-                    sel = mask[g.tr0 : g.tr1, g.tc0 : g.tc1]
+                    sel = mask[g.tr0 : g.tr1, g.tc0 : g.tc1] & ~taken[g.tr0 : g.tr1, g.tc0 : g.tc1]
+                    taken[g.tr0 : g.tr1, g.tc0 : g.tc1] |= sel  # merged boxes may overlap: each pixel once
                     rr, cc = np.nonzero(sel)
                     rr, cc = rr + g.tr0, cc + g.tc0
                     out[rr, cc] = np.nan_to_num(pr[rr - g.r0, cc - g.c0])
@@ -281,34 +283,47 @@ def _span(a: int, b: int, margin: int, n: int) -> tuple[int, int]:
     return start, start + length
 
 
+def _cost(box: np.ndarray, tile: int, margin: int, h: int, w: int) -> np.ndarray:
+    """Padded input pixels of regions around tile boxes (K x 4: tile rows ty0, ty1, tile cols tx0, tx1)."""
+    rh = np.minimum(h, np.minimum(h, box[..., 1] * tile) - box[..., 0] * tile + 2 * margin)
+    rw = np.minimum(w, np.minimum(w, box[..., 3] * tile) - box[..., 2] * tile + 2 * margin)
+    return (rh + 2 * HW) * (rw + 2 * HW)
+
+
 def tile_plan(mask: np.ndarray, tile: int, margin: int) -> TilePlan:
     """The regions a masked run computes (pure): the tile x tile tiles holding masked pixels; per
-    tile row the runs of consecutive such tiles; runs with the same columns in consecutive tile rows
-    merged into rectangles; each widened by ``margin`` and slid inside the image. ``whole`` when the
-    regions' padded area (each + 2 x 16 px a side) reaches the padded image's."""
+    tile row the runs of consecutive such tiles; then, greedily, the two boxes whose bounding box
+    costs less than both (cost: the region's padded input pixels, the box widened by ``margin``
+    and 16 px of padding a side) merged, until no merge saves; each box widened by ``margin`` and
+    slid inside the image. ``whole`` when the regions' cost reaches the whole padded image's."""
     h, w = mask.shape
     nty, ntx = -(-h // tile), -(-w // tile)
     grid = np.zeros((nty * tile, ntx * tile), dtype=bool)
     grid[:h, :w] = mask
     need = grid.reshape(nty, tile, ntx, tile).any(axis=(1, 3))
-    runs: dict[tuple[int, int], list[int]] = {}  # (first tile col, last + 1) -> tile rows
+    boxes = []
     for ty in range(nty):
         row = np.concatenate([[False], need[ty], [False]])
         edges = np.flatnonzero(row[1:] != row[:-1])
-        for a, b in zip(edges[::2], edges[1::2]):
-            runs.setdefault((int(a), int(b)), []).append(ty)
+        boxes += [(ty, ty + 1, int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+    b = np.array(boxes, dtype=np.int64).reshape(-1, 4)
+    while len(b) > 1:
+        cost = _cost(b, tile, margin, h, w)
+        lo = np.minimum(b[:, None, :], b[None, :, :])
+        hi = np.maximum(b[:, None, :], b[None, :, :])
+        merged = np.stack([lo[..., 0], hi[..., 1], lo[..., 2], hi[..., 3]], axis=-1)
+        saving = cost[:, None] + cost[None, :] - _cost(merged, tile, margin, h, w)
+        np.fill_diagonal(saving, -1)
+        i, j = np.unravel_index(int(np.argmax(saving)), saving.shape)
+        if saving[i, j] <= 0:
+            break
+        b = np.concatenate([np.delete(b, [i, j], axis=0), merged[i, j][None]])
     regions = []
-    for (a, b), tys in runs.items():
-        start = tys[0]
-        for i, ty in enumerate(tys):
-            if i + 1 == len(tys) or tys[i + 1] != ty + 1:
-                tr0, tr1 = start * tile, min(h, (ty + 1) * tile)
-                tc0, tc1 = a * tile, min(w, b * tile)
-                r0, r1 = _span(tr0, tr1, margin, h)
-                c0, c1 = _span(tc0, tc1, margin, w)
-                regions.append(Region(tr0, tr1, tc0, tc1, r0, r1, c0, c1))
-                if i + 1 < len(tys):
-                    start = tys[i + 1]
-    cost = sum((g.r1 - g.r0 + 2 * HW) * (g.c1 - g.c0 + 2 * HW) for g in regions)
-    n = int(need.sum())
-    return TilePlan(tuple(regions), n, nty * ntx, bool(regions) and cost >= (h + 2 * HW) * (w + 2 * HW))
+    for ty0, ty1, tx0, tx1 in sorted(map(tuple, b.tolist())):
+        tr0, tr1, tc0, tc1 = ty0 * tile, min(h, ty1 * tile), tx0 * tile, min(w, tx1 * tile)
+        r0, r1 = _span(tr0, tr1, margin, h)
+        c0, c1 = _span(tc0, tc1, margin, w)
+        regions.append(Region(tr0, tr1, tc0, tc1, r0, r1, c0, c1))
+    total = int(_cost(b, tile, margin, h, w).sum()) if len(b) else 0
+    whole = bool(regions) and total >= (h + 2 * HW) * (w + 2 * HW)
+    return TilePlan(tuple(regions), int(need.sum()), nty * ntx, whole)
