@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import databases, lists, nuclei, training
+from pipeline import databases, lists, nuclei, recipes
 from pipeline.caffe_env import caffe_pb2
 from pipeline.usecases.radhical import cascade, runner
 from pipeline.usecases.radhical.patches import Params
@@ -136,8 +136,8 @@ def test_patches_lists_dbs_nets_and_training_per_level(tmp_path):
         train_folds=(1,),
         show_progress=False,
     )
-    by_patient = nuclei.images_by_patient(data)
-    report = runner.run_patches(data, by_patient, cfg.work, cfg.params, cfg.seed, show_progress=False)
+    runner.run(cfg, ("patches", "folds"))
+    report = json.loads((cfg.work / "patches_report.json").read_text())
     assert any(
         "10254_500_f00002_original.tif: level 4 (x0.1) is 50x50, smaller than 65x65" in p for p in report["problems"]
     )
@@ -146,7 +146,6 @@ def test_patches_lists_dbs_nets_and_training_per_level(tmp_path):
     # level 1: caps of the requested 500 scaled (here 12, 12, round(3.6) = 4); levels 2-4 up to 12 each
     assert c["1"]["p"] == 12 and c["1"]["e"] == 12 and c["1"]["b"] <= 4
     assert set(c["4"]) == {"p2", "p1", "n0"} and all(v <= 12 for v in c["4"].values())
-    runner.stage_folds(cfg, report)
     tab = (cfg.work / "subs_2" / "train_w32_1.txt").read_text()
     assert "\t" in tab and tab == (cfg.work / "lists" / "train_w32_1_2.txt").read_text().replace(" ", "\t")
     ents = lists.read_list(cfg.work / "lists" / "train_w32_1_2.txt")
@@ -158,27 +157,41 @@ def test_patches_lists_dbs_nets_and_training_per_level(tmp_path):
     per_img = [e.label for e in ents if e.name.startswith(first.split("_2_p2")[0] + "_")]
     assert per_img == sorted(per_img, reverse=True)
     assert {e.label for e in lists.read_list(cfg.work / "lists" / "train_w32_1_1.txt")} == {0, 1}
+    # dbs, prototxt and train of every level through stage recipes keyed "<fold>_<level>"
+    runner.run(cfg, ("patches", "folds", "dbs", "prototxt", "train"))
     for lv in (2, 4):
-        runner.stage_dbs(cfg, 1, lv)
         assert databases.count_records(cfg.work / f"DB_train_1_{lv}") == len(
             lists.read_list(cfg.work / "lists" / f"train_w32_1_{lv}.txt")
         )
         assert (cfg.work / f"DB_train_w32_1_{lv}.binaryproto").is_file()
-    solver = runner.stage_prototxt(cfg, 1, 4)
-    assert solver.name == "1-4-alexnet_solver_ada.prototxt"
+        assert json.loads((cfg.work / f"dbs_1_{lv}.recipe.json").read_text())["state"] == "done"
+    solver = cfg.work / "models" / "1-4-alexnet_solver_ada.prototxt"
     net = (cfg.work / "models" / "1-4-alexnet_traing_32w_db.prototxt").read_text()
     assert "DB_train_1_4" in net and "DB_train_w32_1_4.binaryproto" in net and "num_output: 3" in net
     assert '1_4_caffenet_train_w32"' in solver.read_text()
-    model = training.train(solver, show_progress=False).model
-    assert model.name == "1_4_caffenet_train_w32_iter_2.caffemodel"
+    model = cfg.work / "models" / "1_4_caffenet_train_w32_iter_2.caffemodel"
     from pipeline.classify import num_outputs
 
     assert num_outputs(model) == 3
-    # other lists (another seed's shuffle of the same patches counts too): the DB and its model are rebuilt
-    cfg.seed = 2
-    runner.stage_folds(cfg, report)
-    runner.stage_dbs(cfg, 1, 4)
-    assert not model.exists()
+    assert json.loads((cfg.work / "models" / "train_1_4.recipe.json").read_text())["label"] == "train (fold 1, level 4)"
+    # the same options again: every stage skipped, nothing rebuilt
+    before = model.stat().st_mtime_ns
+    runner.run(cfg, ("patches", "folds", "dbs", "prototxt", "train"))
+    assert model.stat().st_mtime_ns == before
+    # another option: refused in one line naming it, nothing touched
+    cfg.caffe_shuffle = True
+    with pytest.raises(recipes.StaleRecipe) as e:
+        runner.run(cfg, ("patches", "folds", "dbs", "prototxt", "train"))
+    msg = str(e.value)
+    # (the seed no longer orders the DB: it is recorded as null with -shuffle)
+    assert msg.startswith(f"dbs (fold 1, level 1): {cfg.work / 'DB_train_1_1'} was made with seed=1, ")
+    assert "(also changed: caffe_shuffle)" in msg and "--force" in msg and "\n" not in msg
+    assert model.stat().st_mtime_ns == before
+    # --force: the databases again, and every stage after them (the models are trained again)
+    cfg.force = True
+    runner.run(cfg, ("patches", "folds", "dbs", "prototxt", "train"))
+    assert model.stat().st_mtime_ns != before and num_outputs(model) == 3
+    assert json.loads((cfg.work / "dbs_1_4.recipe.json").read_text())["options"]["caffe_shuffle"] is True
     with pytest.raises(ValueError, match="fold 1, level 3: no training patches"):
         (cfg.work / "lists" / "train_w32_1_3.txt").write_text("")
         runner.stage_dbs(cfg, 1, 3)
@@ -186,7 +199,7 @@ def test_patches_lists_dbs_nets_and_training_per_level(tmp_path):
 
 def test_full_search_cascade_and_table_stages(tmp_path):
     data = tmp_path / "data"
-    nuclei.make_cohort(data, n_patients=5, size=120, seed=6)
+    nuclei.make_cohort(data, n_patients=10, size=120, seed=6)  # two patients per fold
     work = tmp_path / "w"
     random_level_models(work, iterations=3)
     cfg = runner.Config(
@@ -197,14 +210,20 @@ def test_full_search_cascade_and_table_stages(tmp_path):
         train_folds=(1,),
         cascade=cascade.Options(mode="fcn"),
         grid=4,
+        validation_count=1,
         show_progress=False,
     )
     out = runner.run(cfg, ("patches", "folds", "full", "search", "cascade", "table"))
-    assert out["problems"] == "15 (listed in patches_report.json)"
+    assert out["problems"] == "30 (listed in patches_report.json)"
     report = json.loads((work / "patches_report.json").read_text())
     assert any("level 2 (x0.5) is 60x60, smaller than 65x65" in p for p in report["problems"])
-    assert out["validation"] == out["test"] and len(out["test"]) == 1
+    # Q12, disjoint by default: fold 1's first test patient chooses the thresholds, the other is tested
+    parents = lists.read_names(work / "lists" / "test_w32_parent_1.txt")
+    assert len(parents) == 2
+    assert out["validation"] == [f"{parents[0]}_500_f00001_original.tif"]
+    assert out["test"] == [f"{parents[1]}_500_f00001_original.tif"]
     s = json.loads((work / "search" / "search.json").read_text())
+    assert s["images"] == out["validation"]
     assert [(st["which"], st["level"]) for st in s["steps"]] == [
         ("lower", 1),
         ("upper", 2),
@@ -217,11 +236,37 @@ def test_full_search_cascade_and_table_stages(tmp_path):
     assert all(len(st["points"]) == 4 for st in s["steps"]) and (work / "search" / "search.png").stat().st_size > 0
     assert all(st["points"][st["pick"]]["t"] > 0 for st in s["steps"] if st["which"] == "upper")
     md = (work / "radhical.md").read_text()
-    assert "| F-score |" in md and "0.8218" in md and "0.8489" in md and "computation saved (windows)" in md
-    assert "radhical (published thresholds)" in md and "radhical (searched thresholds)" in md
+    assert "| F-score |" in md and "0.8218" in md and "0.8489" in md and "| windows saved |" in md
+    assert "| wall time saved |" in md and "| wall s per image, level 4 (x0.1) |" in md
     res = json.loads((work / "radhical.json").read_text())
-    assert res["naive"]["pixels"]["1"] == 120 * 120
+    searched_l1 = s["thresholds"]["lower"][0]
+    # each RADHicaL column is followed by the naive run graded at the same final threshold, named in the header
+    assert "| radhical (published thresholds), P1 > 0.5267 | naive (level 1, every pixel), P1 > 0.5267 |" in md
+    assert (
+        f"| radhical (searched thresholds), P1 > {searched_l1:g} | naive (level 1, every pixel), P1 > {searched_l1:g} |"
+        in md
+    )
+    for label in ("radhical (published thresholds)", "radhical (searched thresholds)"):
+        row = res["runs"][label]
+        assert row["naive"]["lower1"] == row["lower1"] and row["naive"]["pixels"]["1"] == 120 * 120
+        assert set(row["level_seconds"]) == {"4", "3", "2", "1"}
+    assert res["runs"]["radhical (searched thresholds)"]["chosen_on"] == "validation: " + out["validation"][0]
+    assert "none of them was used to choose a threshold" in md
+    # the other reading of Q12: the validation patient is tested too, and the table says so
+    cfg.test_set = "with-validation"
+    with pytest.raises(
+        recipes.StaleRecipe, match=r"^cascade: .*naive.json was made with test_set=disjoint, this run asks"
+    ):
+        runner.run(cfg, ("patches", "folds", "search", "cascade", "table"))
+    cfg.force = True  # recomputes the cascade and the table; the search's recipe did not change: kept
+    out2 = runner.run(cfg, ("patches", "folds", "search", "cascade", "table"))
+    assert out2["test"] == out["validation"] + out["test"]
+    assert (
+        f"1 of them also chose the searched thresholds (validation): {out['validation'][0]}"
+        in (work / "radhical.md").read_text()
+    )
     # explicit thresholds make one cascade run; the search is reused, not redone
+    cfg.test_set = "disjoint"
     t0 = (work / "search" / "search.json").stat().st_mtime_ns
     cfg.thresholds = cascade.Thresholds.parse("0.5,0,0,0", "2,2,2")
     runner.run(cfg, ("patches", "folds", "search", "cascade", "table"))
@@ -229,3 +274,7 @@ def test_full_search_cascade_and_table_stages(tmp_path):
     res = json.loads((work / "radhical.json").read_text())
     assert list(res["runs"]) == ["radhical (given thresholds)"]
     assert res["runs"]["radhical (given thresholds)"]["pixels"]["1"] == 120 * 120
+    # every validation patient: nothing left to test on, said in one line
+    cfg.validation_count = 2
+    with pytest.raises(ValueError, match=r"fold 1 has 2 test patient\(s\), all of them validation patients"):
+        runner.run(cfg, ("patches", "folds", "cascade"))

@@ -23,7 +23,7 @@ class Options:
 
     stride: int = 1  #: compute every S-th row and column
     all_pixels: bool = False  #: also the first row and column the original never computes
-    batch: int = 2048  #: windows per net forward (exact engine)
+    batch: int = 2048  #: net inputs per forward (exact engine: half windows, half their mirrors)
     max_rows: int | None = None  #: compute only the first N computed rows (benchmarks)
     #: H x W bool: compute exactly these pixels (stride, all_pixels and max_rows then do not apply),
     #: as RADHicaL's cascade does (create_output_image_vector.py); None: the rules above
@@ -43,7 +43,8 @@ class Engine(ABC):
     #: around a region gives the region's pixels exactly as the whole image does (whole-slide tiles).
     context: ClassVar[int]
     #: How an engine honours ``Options.mask``: "windows" (only the masked windows are computed: the
-    #: work scales with the mask) or "bbox" (the mask's bounding box plus a margin is computed).
+    #: work scales with the mask) or "tiles" (the fixed-size output tiles holding masked pixels, each
+    #: with the net's reach around it, are computed).
     mask_work: ClassVar[str] = "windows"
 
     def __init__(

@@ -5,8 +5,8 @@ Four levels of each image (x1, x.5, x.25, x.1), one "AlexNet 32w" net per level 
 outputs, five patient folds; at inference a cascade from the coarsest level computes each finer
 level only where the coarser one is unsure. Modules: ``levels`` (level masks, class rules),
 ``patches`` (step 1), ``runner`` (the stages), ``rules`` (which pixels each level computes),
-``cascade`` (inference), ``search`` (thresholds), ``table`` (the headline table), ``stale``
-(stage completion keyed on inputs).
+``cascade`` (inference), ``search`` (thresholds), ``table`` (the headline table); every stage is
+a :func:`pipeline.recipes.stage` (per fold x level: key "<k>_<l>").
 """
 
 from __future__ import annotations
@@ -15,14 +15,19 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline import nuclei
+from pipeline import nuclei, recipes
 from pipeline.usecases import datasets
 from pipeline.usecases.base import UseCase, solver_from_args
 from pipeline.usecases.radhical import cascade, rules, table
 from pipeline.usecases.radhical.patches import Params
-from pipeline.usecases.radhical.runner import STAGES
+from pipeline.usecases.radhical.runner import STAGES, TEST_SETS
 
 log = logging.getLogger(__name__)
+
+#: The demo cohort: 25 generated patients, one 800x800 image each, so five per fold: the demo's one
+#: validation patient (``--validation 1``) leaves four test images no threshold was chosen on.
+DEMO_PATIENTS = 25
+DEMO_SIZE = 800
 
 
 def _folds(text: str) -> tuple[int, ...]:
@@ -157,13 +162,16 @@ class RADHicaL(UseCase):
         parser.add_argument(
             "--validation",
             type=int,
-            default=10,
-            help="validation patients: the first N of test_w32_parent_<fold>.txt (original 10)",
+            default=1 if demo else 10,
+            help="validation patients, on which the thresholds are searched: the first N of "
+            "test_w32_parent_<fold>.txt (original 10)",
         )
         parser.add_argument(
-            "--exclude-validation",
-            action="store_true",
-            help="test on the fold's test patients minus the validation ones (the original did not say)",
+            "--test-set",
+            default="disjoint",
+            choices=TEST_SETS,
+            help="Q12, the images the table grades: disjoint (the fold's test patients minus the validation "
+            "ones: no test image tuned a threshold; default) or with-validation (all the fold's test patients)",
         )
         parser.add_argument("--test-interval", type=int, default=100000 if demo else None)
         parser.add_argument("--snapshot", type=int, default=100000 if demo else None)
@@ -173,11 +181,7 @@ class RADHicaL(UseCase):
         from pipeline.usecases.radhical import runner
 
         sp = solver_from_args(args)
-        if getattr(args, "force", False):
-            log.info(
-                "radhical: --force changes nothing: its stages rebuild what was made with other inputs or "
-                "options by themselves (radhical/stale.py, not the stage recipes)"
-            )
+        force = getattr(args, "force", False)
         if (args.lower is None) != (args.upper is None):
             raise ValueError("give both --lower L1,L2,L3,L4 and --upper U2,U3,U4, or neither")
         thresholds = cascade.Thresholds.parse(args.lower, args.upper) if args.lower else None
@@ -185,11 +189,10 @@ class RADHicaL(UseCase):
             raise ValueError(f"--compute-budget {args.compute_budget}: a fraction of level 1's pixels, above 0")
         if args.grid < 2:
             raise ValueError(f"--grid {args.grid}: at least 2 thresholds")
-        data = (
-            self.make_demo_cohort(args.work / "generated_cohort", args.seed)
-            if demo
-            else self.prepare_data(args.data, args.work / "data")
-        )
+        if demo:
+            data, data_recipe = self.demo_data(args.work, args.seed, force)
+        else:
+            data, data_recipe = self.prepare_data(args.data, args.work / "data"), recipes.source(args.data)
         params = Params(max_positive=args.max_positive, negative_rule=args.negative_rule, mask_values=args.mask_values)
         opts = cascade.Options(
             mode=args.infer_mode, rule=args.rule, q1=args.q1, png=args.png, gpu=args.gpu, batch=args.batch
@@ -207,12 +210,14 @@ class RADHicaL(UseCase):
             caffe_shuffle=args.caffe_shuffle,
             solver=sp,
             validation_count=args.validation,
-            exclude_validation=args.exclude_validation,
+            test_set=args.test_set,
             cascade=opts,
             thresholds=thresholds,
             grid=args.grid,
             budget=args.compute_budget,
             tolerance=args.f_tolerance,
+            force=force,
+            data_recipe=data_recipe,
         )
         if cfg.fold not in cfg.train_folds and "train" in stages:
             log.warning(
@@ -226,7 +231,13 @@ class RADHicaL(UseCase):
         return summary
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
-        if not any(Path(folder).glob(nuclei.MASK_GLOB)):
-            nuclei.make_cohort(folder, n_patients=10, size=800, seed=seed)
+        found = len(list(Path(folder).glob(nuclei.MASK_GLOB)))
+        if found and found != DEMO_PATIENTS:
+            raise ValueError(
+                f"{folder}: a generated cohort of {found} images (an earlier demo); this demo makes "
+                f"{DEMO_PATIENTS}: use a new --work folder (make: WORK=...) or remove that one"
+            )
+        if not found:
+            nuclei.make_cohort(folder, n_patients=DEMO_PATIENTS, size=DEMO_SIZE, seed=seed)
         log.warning("the demo cohort in %s is GENERATED (synthetic nuclei images), not real tissue", folder)
         return Path(folder)

@@ -377,6 +377,16 @@ class Cascade:
         return stats
 
 
+def load_run(root: Path, name: str) -> RunResult:
+    """The RunResult a finished :meth:`Cascade.run` recorded in ``root/<name>.json``."""
+    d = json.loads((Path(root) / f"{name}.json").read_text())
+    return RunResult(
+        d["name"],
+        {int(lv): folder for lv, folder in d["levels"].items()},
+        {stem: {int(lv): st for lv, st in per.items()} for stem, per in d["images"].items()},
+    )
+
+
 def final_segmentation(res: RunResult, stem: str, lower1: float, fill: bool = True) -> np.ndarray:
     """Level 1's segmentation of a run: ``(P1 > lower(1) where computed) | accepted``, holes filled."""
     d = res.level_dir(1)

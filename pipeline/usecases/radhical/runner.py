@@ -22,17 +22,23 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import atomic, crossval, folds, lists, nuclei, nuclei_grading, templates
-from pipeline.usecases.radhical import cascade, search, stale, table
+from pipeline import atomic, crossval, folds, lists, nuclei, nuclei_grading, recipes, templates, training
+from pipeline.download import sha256_of
+from pipeline.usecases.radhical import cascade, search, table
 from pipeline.usecases.radhical.levels import LEVELS
 from pipeline.usecases.radhical.patches import Params, run_patches
 
 log = logging.getLogger(__name__)
 
 STAGES = ("patches", "folds", "dbs", "prototxt", "train", "full", "search", "cascade", "table")
+#: Q12, which test images the table grades: "disjoint" (the fold's test patients minus the validation
+#: ones the thresholds are chosen on: the defensible reading, default) or "with-validation" (all the
+#: fold's test patients, as the original's test folder presumably held them).
+TEST_SETS = ("disjoint", "with-validation")
 
 
 @dataclass
@@ -52,13 +58,15 @@ class Config:
     caffe_shuffle: bool = False
     solver: templates.SolverParams = field(default_factory=templates.SolverParams)
     validation_count: int = 10  # first N of test_w32_parent_<fold>.txt
-    exclude_validation: bool = False  # test images: the fold's test patients minus those
+    test_set: str = "disjoint"  # TEST_SETS: the fold's test patients minus the validation ones, or all of them
     cascade: cascade.Options = field(default_factory=cascade.Options)
     thresholds: cascade.Thresholds | None = None  # explicit; else published (and the search's pick)
     grid: int = 32
     budget: float | None = None
     tolerance: float = 0.005
     show_progress: bool = True
+    force: bool = False  # recompute stages whose recipe changed instead of refusing
+    data_recipe: recipes.Recipe | None = None  # recipe of ``data`` when a stage made it (the demo cohort)
 
     def crossval(self) -> crossval.Config:
         """The shared per-fold stages' view of this run."""
@@ -100,32 +108,17 @@ def stage_folds(cfg: Config, report: dict) -> dict[str, int]:
     return assignment
 
 
-def _db_recipe(cfg: Config, name: str) -> dict:
-    return {
-        "train": stale.file_digest(cfg.work / "lists" / f"train_w32_{name}.txt"),
-        "test": stale.file_digest(cfg.work / "lists" / f"test_w32_{name}.txt"),
-        "seed": cfg.seed,
-        "caffe_shuffle": cfg.caffe_shuffle,
-    }
-
-
 def stage_dbs(cfg: Config, k: int, level: int) -> None:
-    """DB_train_<k>_<l>, DB_test_<k>_<l> and the mean; rebuilt (models too) when the lists changed."""
+    """DB_train_<k>_<l>, DB_test_<k>_<l> and the mean (the body of the dbs stage of fold k, level l:
+    :func:`run` decides through its recipe whether it runs). ValueError when the level has no
+    training patches."""
     name = fold_level(k, level)
-    n = crossval.fold_names(name)
-    recipe = _db_recipe(cfg, name)
     if not lists.read_list(cfg.work / "lists" / f"train_w32_{name}.txt"):
         raise ValueError(
             f"fold {k}, level {level}: no training patches in {cfg.work / f'subs_{level}'}; see the "
             "problems in patches_report.json (images too small for this level?)"
         )
-    stale.refresh(
-        cfg.work / n["train_db"],
-        recipe,
-        also=[cfg.work / n["test_db"], cfg.work / n["mean"], cfg.work / "models" / f"{name}_caffenet_train_w32*"],
-    )
     crossval.stage_dbs(cfg.crossval(), name, subs=cfg.work / f"subs_{level}")
-    stale.mark(cfg.work / n["train_db"], recipe)
 
 
 def stage_prototxt(cfg: Config, k: int, level: int) -> Path:
@@ -143,12 +136,22 @@ def images_of(by_patient: dict[str, list[Path]], patients: list[str]) -> list[Pa
 
 def validation_and_test(cfg: Config, by_patient: dict[str, list[Path]]) -> tuple[list[Path], list[Path]]:
     """Validation: the images of the first ``validation_count`` IDs of test_w32_parent_<fold>.txt
-    (blog step 5); test: the images of all the fold's test patients (the validation ones too,
-    as the original's test folder presumably held them: Q12), or without them."""
+    (blog step 5); test (Q12): the images of the fold's other test patients (``test_set``
+    "disjoint", default: no test image was used to choose a threshold), or of all of them
+    ("with-validation"). ValueError when the disjoint test set is empty."""
+    if cfg.test_set not in TEST_SETS:
+        raise ValueError(f"--test-set {cfg.test_set!r} is not one of {', '.join(TEST_SETS)}")
     parents = lists.read_names(cfg.work / "lists" / f"test_w32_parent_{cfg.fold}.txt")
     val_ids = parents[: cfg.validation_count]
-    test_ids = [p for p in parents if not (cfg.exclude_validation and p in val_ids)]
-    return images_of(by_patient, val_ids), images_of(by_patient, test_ids)
+    test_ids = [p for p in parents if cfg.test_set == "with-validation" or p not in val_ids]
+    val, test = images_of(by_patient, val_ids), images_of(by_patient, test_ids)
+    if parents and not test:
+        raise ValueError(
+            f"fold {cfg.fold} has {len(parents)} test patient(s), all of them validation patients "
+            f"(--validation {cfg.validation_count}): no image is left to test on; lower --validation, "
+            "or use a larger cohort (or --test-set with-validation, which tests on the tuning images)"
+        )
+    return val, test
 
 
 def make_cascade(cfg: Config) -> cascade.Cascade:
@@ -167,21 +170,9 @@ def load_validation(res: cascade.RunResult, images: list[Path]) -> list[search.V
 
 
 def stage_search(cfg: Config, full: cascade.RunResult, images: list[Path]) -> dict:
-    """The threshold search on the validation images' full outputs (reused when its inputs match)."""
-    recipe = {
-        "levels": full.levels,
-        "images": [i.name for i in images],
-        "grid": cfg.grid,
-        "budget": cfg.budget,
-        "tolerance": cfg.tolerance,
-        "masks": [stale.file_digest(nuclei.mask_path(i)) for i in images],
-    }
-    out = cfg.work / "search"
-    if stale.refresh(out / "search.json", recipe):
-        return json.loads((out / "search.json").read_text())
+    """The threshold search on the validation images' full outputs: WORK/search/search.{json,csv,png}."""
     result = search.search(load_validation(full, images), cfg.grid, cfg.budget, cfg.tolerance, cfg.show_progress)
-    search.write(result, out)
-    stale.mark(out / "search.json", recipe)
+    search.write(result, cfg.work / "search")
     return result
 
 
@@ -195,12 +186,15 @@ def threshold_sets(cfg: Config, searched: dict | None) -> dict[str, cascade.Thre
     return sets
 
 
-def _run_name(t: cascade.Thresholds) -> str:
+def run_name(t: cascade.Thresholds) -> str:
+    """The cascade run's name (WORK/cascade/<name>.json): radhical-<lower>_<upper>."""
     return "radhical-" + t.text().replace(" / ", "_").replace(",", "-")
 
 
 def grade_run(res: cascade.RunResult, images: list[Path], lower1: float, levels: tuple[int, ...]) -> dict:
-    """Scores (per-nucleus, summarised), mean windows per level and mean seconds per image."""
+    """Scores (per nucleus, summarised) at the final threshold ``P1 > lower1``, and per level the
+    mean windows and wall seconds per image: {"scores", "pixels" {level: windows}, "level_seconds"
+    {level: s}, "seconds" (all levels), "lower1", "images" [per image]}."""
     grades, per_image = [], []
     for img in images:
         stem = img.name[:-4]
@@ -218,32 +212,56 @@ def grade_run(res: cascade.RunResult, images: list[Path], lower1: float, levels:
         )
     n = max(1, len(images))
     pixels = {lv: sum(res.images[i.name[:-4]][lv]["computed"] for i in images) / n for lv in levels}
-    seconds = sum(res.images[i.name[:-4]][lv]["seconds"] for i in images for lv in levels) / n
-    return {"scores": nuclei_grading.summarize(grades), "pixels": pixels, "seconds": seconds, "images": per_image}
+    level_seconds = {lv: sum(res.images[i.name[:-4]][lv]["seconds"] for i in images) / n for lv in levels}
+    return {
+        "scores": nuclei_grading.summarize(grades),
+        "lower1": lower1,
+        "pixels": pixels,
+        "level_seconds": level_seconds,
+        "seconds": sum(level_seconds.values()),
+        "images": per_image,
+    }
 
 
 def stage_table(
     cfg: Config,
     runs: dict[str, tuple[cascade.RunResult, cascade.Thresholds]],
     naive: cascade.RunResult,
-    images: list[Path],
+    val: list[Path],
+    test: list[Path],
     searched: dict | None,
 ) -> dict:
-    """Grade every run and the naive one; WORK/radhical.{json,md}."""
-    rows = {}
+    """Grade every cascade run and, at each run's own final threshold, the naive run (so each pair
+    of columns differs only in the cascade); WORK/radhical.{json,md}."""
+    rows, naives = {}, {}
+    chosen_on = {
+        "radhical (published thresholds)": "the paper's 10 validation patients (real data, real models)",
+        "radhical (given thresholds)": "given (--lower/--upper)",
+    }
+    if searched is not None:
+        chosen_on["radhical (searched thresholds)"] = "validation: " + ", ".join(searched["images"])
     for label, (res, t) in runs.items():
-        r = grade_run(res, images, t.lower[0], (4, 3, 2, 1))
-        rows[label] = {**r, "thresholds": t.text()}
-    lower1 = next(iter(runs.values()))[1].lower[0]
-    nv = grade_run(naive, images, lower1, (1,))
+        r = grade_run(res, test, t.lower[0], (4, 3, 2, 1))
+        rows[label] = {**r, "thresholds": t.text(), "chosen_on": chosen_on.get(label, "")}
+        if t.lower[0] not in naives:
+            naives[t.lower[0]] = grade_run(naive, test, t.lower[0], (1,))
+        rows[label]["naive"] = naives[t.lower[0]]
+    tuned = sorted({i.name for i in val} & {i.name for i in test})
     notes = [
-        f"Naive: the fold-{cfg.fold} level-1 model on every pixel (create_output_image_vector.py -b 1 1), "
-        f"final threshold P1 > {lower1:g}, holes filled; RADHicaL: the {cfg.cascade.rule} cascade rule, "
-        f"engine {cfg.cascade.mode}, PNGs {cfg.cascade.png}, Q1 {cfg.cascade.q1}.",
+        f"Naive: the fold-{cfg.fold} level-1 model on every pixel (create_output_image_vector.py -b 1 1), graded "
+        "at the final threshold of the RADHicaL column before it (P1 > threshold, holes filled), so each pair of "
+        f"columns differs only in the cascade; RADHicaL: the {cfg.cascade.rule} cascade rule, engine "
+        f"{cfg.cascade.mode}, PNGs {cfg.cascade.png}, Q1 {cfg.cascade.q1}.",
+        f"Test images ({len(test)}, --test-set {cfg.test_set}): {', '.join(i.name for i in test)}; "
+        + (
+            f"{len(tuned)} of them also chose the searched thresholds (validation): {', '.join(tuned)}."
+            if tuned
+            else "none of them was used to choose a threshold."
+        ),
         "Scores: per annotated nucleus (grade_single_image), mean per image, nanmean over images; "
         "predictions touching no annotated nucleus cost nothing.",
-        "Windows: 32x32 windows classified (one per computed pixel, any level); wall time: reading, "
-        "resizing, selecting, classifying and writing, all levels.",
+        "Windows: 32x32 windows asked of the engine (one per computed pixel, any level); wall time per level: "
+        "reading, resizing, selecting, classifying and writing; saved: 1 - RADHicaL / naive.",
     ]
     if searched is not None:
         notes.append(
@@ -251,11 +269,13 @@ def stage_table(
             f"grid {searched['grid']}, budget {searched['budget']}, tolerance {searched['tolerance']} "
             "(search/search.png)."
         )
-    md = table.markdown(rows, {**nv, "thresholds": ""}, len(images), cfg.fold, notes)
+    md = table.markdown(rows, len(test), cfg.fold, notes)
     out = {
         "runs": rows,
-        "naive": nv,
-        "images": [i.name for i in images],
+        "naive": next(iter(naives.values())) if naives else None,
+        "images": [i.name for i in test],
+        "validation": [i.name for i in val],
+        "test_set": cfg.test_set,
         "published": {k: {"radhical": v[0], "naive": v[1]} for k, v in table.PUBLISHED.items()},
     }
     atomic.write_text(cfg.work / "radhical.json", json.dumps(out, indent=1, default=float))
@@ -266,21 +286,67 @@ def stage_table(
 # --------------------------------------------------------------------------- the run
 
 
+def models_recipe(cfg: Config) -> recipes.Recipe:
+    """The cascade's input: fold ``cfg.fold``'s four level models and means, by content (sha256), so
+    that models trained again, or put there by hand, change the recipe of every stage using them."""
+    models = cascade.level_models(cfg.work, cfg.fold, cfg.iterations)
+    cascade.check_models(models, LEVELS)
+    return recipes.source(
+        cfg.work / "models",
+        fold=cfg.fold,
+        iter=cfg.iterations,
+        **{f"level{lv}": [sha256_of(m.model)[:16], sha256_of(m.mean)[:16]] for lv, m in models.items()},
+    )
+
+
 def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
-    """Run the stages; returns (and writes WORK/summary.json) a summary naming the table."""
+    """Run the stages; returns (and writes WORK/summary.json) a summary naming the table.
+
+    Every stage (per fold x level for dbs, prototxt and train: key "<k>_<l>") is one
+    :func:`pipeline.recipes.stage` call: skipped when done with the same options, refused in one
+    line naming the changed option, recomputed with ``cfg.force``. Stages before the last one
+    asked of the same chain (patches -> folds -> dbs -> prototxt -> train; full -> search ->
+    cascade -> table) are checked as inputs. The cascade side takes the level models by content
+    (:func:`models_recipe`), so models trained elsewhere can be used.
+    """
     t0 = time.time()
-    cfg.work = Path(cfg.work)
-    cfg.work.mkdir(parents=True, exist_ok=True)
+    cfg.work = work = Path(cfg.work)
+    work.mkdir(parents=True, exist_ok=True)
     cfg.cascade.validate()
     if cfg.thresholds is not None:
         cfg.thresholds.validate("--lower/--upper")
     if cfg.fold not in range(1, cfg.nfolds + 1):
         raise ValueError(f"--fold {cfg.fold} is not one of 1..{cfg.nfolds}")
+    if cfg.test_set not in TEST_SETS:
+        raise ValueError(f"--test-set {cfg.test_set!r} is not one of {', '.join(TEST_SETS)}")
     by_patient = nuclei.images_by_patient(cfg.data)
     if not by_patient:
         raise FileNotFoundError(f"{cfg.data}: no *_mask.png files (expected {nuclei.LAYOUT})")
-    report = run_patches(cfg.data, by_patient, cfg.work, cfg.params, cfg.seed, show_progress=cfg.show_progress)
-    assignment = stage_folds(cfg, report)
+
+    def step(name: str, folder: Path, **kw) -> recipes.Step:
+        return recipes.Step(name, folder, run=name in stages, force=cfg.force, **kw)
+
+    patches = step(
+        "patches",
+        work,
+        options={"seed": cfg.seed, **recipes.plain(cfg.params)},
+        inputs={"data": cfg.data_recipe or recipes.source(cfg.data)},
+        outputs=["patches_report.json"] + [f"subs_{lv}" for lv in LEVELS],
+        what="the patches of the four levels and their report",
+        make=lambda: run_patches(cfg.data, by_patient, work, cfg.params, cfg.seed, show_progress=cfg.show_progress),
+    ).ensure()
+    report = json.loads((work / "patches_report.json").read_text())
+    fold_rec = step(
+        "folds",
+        work,
+        options={"seed": cfg.seed, "nfolds": cfg.nfolds},
+        inputs={"patches": patches},
+        outputs=["lists/folds.json"],
+        byproducts=["lists/*.txt", "subs_*/*_w32_*.txt"],
+        what="the patient folds and their lists",
+        make=lambda: stage_folds(cfg, report),
+    ).ensure()
+    assignment = json.loads((work / "lists" / "folds.json").read_text())
     probs = report["problems"]
     summary: dict = {
         "folds": assignment,
@@ -289,35 +355,157 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
         "iterations": cfg.iterations,
         "fold": cfg.fold,
     }
-    pairs = [(k, lv) for k in cfg.train_folds for lv in LEVELS]
-    if "dbs" in stages:
-        for k, lv in pairs:
-            stage_dbs(cfg, k, lv)
-    solvers = {}
-    if "prototxt" in stages or "train" in stages:
-        solvers = {fold_level(k, lv): stage_prototxt(cfg, k, lv) for k, lv in pairs}
-    if "train" in stages:
-        crossval.stage_train(cfg.crossval(), solvers)
+    training_chain = ("dbs", "prototxt", "train")
+    if any(s in stages for s in training_chain):
+        upto = training_chain[: max(training_chain.index(s) for s in stages if s in training_chain) + 1]
+        run_training_chain(cfg, [(k, lv) for k in cfg.train_folds for lv in LEVELS], fold_rec, upto, step)
+    if not any(s in stages for s in ("full", "search", "cascade", "table")):
+        return _finish(cfg, summary, t0)
     val, test = validation_and_test(cfg, by_patient)
     summary.update(validation=[i.name for i in val], test=[i.name for i in test])
-    casc = None
-    if any(s in stages for s in ("full", "search", "cascade", "table")):
-        casc = make_cascade(cfg)
-    full = casc.run(val, "full", None) if casc and ("full" in stages or "search" in stages) else None
+    casc = make_cascade(cfg)
+    models = models_recipe(cfg)
+    casc_opts = {"infer_mode": cfg.cascade.mode, "png": cfg.cascade.png}
+    # the search's pick is run when the search is asked for or was made (and no thresholds are given)
+    use_search = cfg.thresholds is None and (
+        "search" in stages or recipes.read_record(recipes.record_path(work / "search", "search")) is not None
+    )
     searched = None
-    if "search" in stages and full is not None:
-        searched = stage_search(cfg, full, val)
-        summary["search"] = {"thresholds": searched["thresholds"], "plot": str(cfg.work / "search" / "search.png")}
-    elif (cfg.work / "search" / "search.json").is_file() and cfg.thresholds is None:
-        searched = json.loads((cfg.work / "search" / "search.json").read_text())
-    if casc and ("cascade" in stages or "table" in stages):
-        if not test:
-            raise ValueError(f"fold {cfg.fold} has no test images")
-        runs = {label: (casc.run(test, _run_name(t), t), t) for label, t in threshold_sets(cfg, searched).items()}
-        naive = casc.run(test, "naive", None, levels=(1,))
-        if "table" in stages:
-            summary["scores"] = stage_table(cfg, runs, naive, test, searched)
-            summary["table"] = str(cfg.work / "radhical.md")
+    if "full" in stages or use_search:
+        if not val:
+            raise ValueError(f"fold {cfg.fold} has no validation images (--validation {cfg.validation_count})")
+        full_rec = step(
+            "full",
+            work / "cascade",
+            options={**casc_opts, "validation": cfg.validation_count},
+            inputs={"folds": fold_rec, "models": models},
+            outputs=["full.json"],
+            what="the full outputs of every level on the validation images",
+            make=lambda: casc.run(val, "full", None),
+        ).ensure()
+        if use_search:
+            search_rec = step(
+                "search",
+                work / "search",
+                options={"grid": cfg.grid, "budget": cfg.budget, "tolerance": cfg.tolerance},
+                inputs={"full": full_rec},
+                outputs=["search.json"],
+                byproducts=["search.csv", "search.png"],
+                what="the threshold search",
+                make=lambda: stage_search(cfg, cascade.load_run(work / "cascade", "full"), val),
+            ).ensure()
+            searched = json.loads((work / "search" / "search.json").read_text())
+            summary["search"] = {"thresholds": searched["thresholds"], "plot": str(work / "search" / "search.png")}
+    if not any(s in stages for s in ("cascade", "table")):
+        return _finish(cfg, summary, t0)
+    if not test:
+        raise ValueError(f"fold {cfg.fold} has no test images")
+    sets = threshold_sets(cfg, searched)
+    names = {label: run_name(t) for label, t in sets.items()}
+
+    def run_cascades() -> None:
+        for label, t in sets.items():
+            casc.run(test, names[label], t)
+        casc.run(test, "naive", None, levels=(1,))
+
+    casc_inputs = {"folds": fold_rec, "models": models}
+    if searched is not None:
+        casc_inputs["search"] = search_rec
+    casc_rec = step(
+        "cascade",
+        work / "cascade",
+        options={
+            **casc_opts,
+            "rule": cfg.cascade.rule,
+            "q1": cfg.cascade.q1,
+            "test_set": cfg.test_set,
+            "validation": cfg.validation_count,
+            "thresholds": {label: t.text() for label, t in sets.items()},
+        },
+        inputs=casc_inputs,
+        outputs=["naive.json"] + [f"{n}.json" for n in names.values()],
+        what="the cascade and naive runs on the test images",
+        make=run_cascades,
+    ).ensure()
+    if "table" in stages:
+        runs = {label: (cascade.load_run(work / "cascade", names[label]), t) for label, t in sets.items()}
+        naive = cascade.load_run(work / "cascade", "naive")
+        step(
+            "table",
+            work,
+            inputs={"cascade": casc_rec},
+            outputs=["radhical.json", "radhical.md"],
+            what="the headline table",
+            make=lambda: stage_table(cfg, runs, naive, val, test, searched),
+        ).ensure()
+        summary["scores"] = json.loads((work / "radhical.json").read_text())
+        summary["table"] = str(work / "radhical.md")
+    return _finish(cfg, summary, t0)
+
+
+def run_training_chain(
+    cfg: Config, pairs: list[tuple[int, int]], fold_rec: recipes.Recipe, upto: tuple[str, ...], step
+) -> None:
+    """dbs -> prototxt -> train of each (fold, level) in ``pairs`` (recipe key "<k>_<l>"), up to the
+    last stage in ``upto``; trainings ``cfg.jobs`` at a time, all refused before any starts."""
+    sp = crossval.solver_params(cfg.crossval())
+    work = cfg.work
+    protos = {}
+    for k, lv in pairs:
+        name = fold_level(k, lv)
+        n = crossval.fold_names(name)
+        dbs = step(
+            "dbs",
+            work,
+            key=name,
+            label=f"dbs (fold {k}, level {lv})",
+            options={"seed": None if cfg.caffe_shuffle else cfg.seed, "caffe_shuffle": cfg.caffe_shuffle},
+            inputs={"folds": fold_rec},
+            outputs=[n["train_db"], n["mean"]],
+            byproducts=[n["test_db"], f"{n['train_db']}.*", f"{n['test_db']}.*", f"{n['mean']}.*"],
+            what=f"the databases and mean of fold {k}, level {lv}",
+            make=lambda k=k, lv=lv: stage_dbs(cfg, k, lv),
+        ).ensure()
+        if "prototxt" in upto:
+            protos[(k, lv)] = step(
+                "prototxt",
+                work / "models",
+                key=name,
+                label=f"prototxt (fold {k}, level {lv})",
+                options=crossval.solver_options(sp, gpu=cfg.gpu),
+                inputs={"dbs": dbs},
+                outputs=[f"{n['files']}-alexnet_solver_ada.prototxt"],
+                byproducts=[f"{n['files']}-*"],
+                what=f"the solver and nets of fold {k}, level {lv}",
+                make=lambda k=k, lv=lv: stage_prototxt(cfg, k, lv),
+            ).ensure()
+    if "train" not in upto:
+        return
+    steps = [
+        step(
+            "train",
+            work / "models",
+            key=fold_level(k, lv),
+            label=f"train (fold {k}, level {lv})",
+            inputs={"prototxt": protos[(k, lv)]},
+            outputs=[f"{fold_level(k, lv)}_caffenet_train_w32_iter_{cfg.iterations}.caffemodel"],
+            byproducts=[f"{fold_level(k, lv)}_caffenet_train_w32_*"],
+            what=f"the trained model of fold {k}, level {lv}",
+            make=lambda k=k, lv=lv: training.train(
+                work / "models" / f"{k}-{lv}-alexnet_solver_ada.prototxt",
+                gpu=cfg.gpu,
+                show_progress=cfg.show_progress and cfg.jobs == 1,
+            ),
+        )
+        for k, lv in pairs
+    ]
+    for s in steps:  # refuse before any level starts a long training
+        s.decide()
+    with ThreadPoolExecutor(max_workers=max(1, cfg.jobs)) as ex:
+        list(ex.map(lambda s: s.ensure(), steps))
+
+
+def _finish(cfg: Config, summary: dict, t0: float) -> dict:
     summary["seconds"] = round(time.time() - t0, 1)
     atomic.write_text(cfg.work / "summary.json", json.dumps(summary, indent=1, default=str))
     return summary
