@@ -1,0 +1,290 @@
+"""Use case 3 (tubules): step 1's grouping, class lists, sampler, classifier, resize, names, list
+parsing, the ilf bug, the scores (hand-computed cases), and one tiny end-to-end run with the real tools."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline import REPO_ROOT
+from pipeline.usecases.tubule import demo, features, images, lists, mining, sampling, scores
+
+
+# --------------------------------------------------------------------------- grouping and lists
+def test_groups_are_name_minus_11_characters():
+    # name(1:end-11) strips "-N_anno.bmp"; an m-name loses two more characters of its id
+    assert images.group_of("09-1339-01-1_anno.bmp") == "09-1339-01"
+    assert images.group_of("m6_10719 T3N2a_anno.bmp") == "m6_10719 T3N"
+    assert images.group_of("m39_10-1273_anno.bmp") == "m39_10-12"
+    assert images.group_of("09-1339-05-4_anno.bmp", "case") == "09-1339"
+
+
+def test_group_files_follow_the_prefix_glob(tmp_path):
+    for n in ("09-1-01-1", "09-1-01-2", "09-1-02-1", "m6_10719 T3N2a"):
+        (tmp_path / f"{n}.bmp").write_bytes(b"")
+        (tmp_path / f"{n}_anno.bmp").write_bytes(b"")
+    (tmp_path / "lonely.bmp").write_bytes(b"")
+    g = images.images_by_group(tmp_path)
+    assert {k: [a.name for a in v] for k, v in g.items()} == {
+        "09-1-01": ["09-1-01-1_anno.bmp", "09-1-01-2_anno.bmp"],
+        "09-1-02": ["09-1-02-1_anno.bmp"],
+        "m6_10719 T3N": ["m6_10719 T3N2a_anno.bmp"],
+    }
+    assert images.image_of(g["m6_10719 T3N"][0]).name == "m6_10719 T3N2a.bmp"
+
+
+def test_malignant_match_uses_whole_lines_with_spaces(tmp_path):
+    (tmp_path / "m.txt").write_text("m6_10719 T3N2a.bmp\n09-1-02-1.bmp  \n\n")
+    cls = images.ClassLists(("09-1-01-1.bmp",), images.read_class_list(tmp_path / "m.txt"))
+    assert cls.malignant == ("m6_10719 T3N2a.bmp", "09-1-02-1.bmp")
+    assert cls.is_malignant("m6_10719 T3N2a_anno.bmp") and cls.is_malignant("09-1-02-1_anno.bmp")
+    assert not cls.is_malignant("09-1-01-1_anno.bmp") and not cls.is_malignant("m6_10719_anno.bmp")
+
+
+def test_list_problems_are_one_line_each(tmp_path):
+    annos = [tmp_path / "a-1_anno.bmp", tmp_path / "b-1_anno.bmp"]
+    cls = images.ClassLists(("a-1.bmp", "gone.bmp"), ())
+    got = images.check_class_lists(cls, annos)
+    assert got == [
+        "benign.txt:2: names 'gone.bmp', which has no image with an annotation in the data",
+        f"{tmp_path / 'b-1.bmp'}: in neither benign.txt nor malignant.txt; taken as benign, as the original did",
+    ]
+
+
+def test_missing_lists_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="benign.txt: not found .*fetch-released --usecase tubule"):
+        images.find_class_lists(tmp_path, benign=tmp_path / "nope.txt")
+
+
+# --------------------------------------------------------------------------- sampler
+def _draws(w, limit=10, seed=0):
+    return mining.sample_with_clearing(w, 16, 3, limit, np.random.RandomState(seed)).tolist()
+
+
+def test_sampler_one_weight_one_draw_and_the_border_removed():
+    w = np.zeros((80, 80))
+    w[40, 35] = 0.2  # 1-based (41, 36): inside rows/cols 33..48 kept by remove_border (80 - 32 = 48)
+    assert _draws(w) == [[41, 36]]
+    w[31, 35] = 5.0  # 1-based row 32 < 33: removed before sampling
+    w[40, 48] = 5.0  # 1-based column 49 > 48: removed too
+    assert _draws(w) == [[41, 36]]
+
+
+def test_sampler_clears_a_disk_of_radius_3():
+    w = np.zeros((80, 80))
+    w[40, 40], w[40, 43] = 1.0, 1.0  # distance 3: the second is cleared by the first draw
+    assert len(_draws(w)) == 1
+    w[40, 43], w[40, 44] = 0.0, 1.0  # distance 4: both drawn
+    assert sorted(_draws(w)) == [[41, 41], [41, 45]]
+    w[44, 40] = 1.0
+    assert len(_draws(w, limit=2)) == 2  # the limit stops it
+
+
+def test_sampler_draws_in_proportion_to_the_weights():
+    w = np.zeros((80, 80))
+    w[34, 34], w[34, 40] = 1.0, 3.0
+    first = [tuple(_draws(w, limit=1, seed=s)[0]) for s in range(400)]
+    share = sum(f == (35, 41) for f in first) / 400  # 3 / 4 expected
+    assert 0.68 < share < 0.82
+
+
+# --------------------------------------------------------------------------- classifier and features
+def test_posterior_columns_are_not_tubule_then_tubule():
+    x = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]])
+    post = features.posterior(x, np.arange(6), np.array([0, 0, 0, 1, 1, 1], bool))
+    # LDA: means 1 and 11, pooled variance (1+0+1+1+0+1)/(6-2) = 1; x = 6 is half way: 0.5 each
+    assert post[0, 0] > 0.999 and post[5, 1] > 0.999
+    with pytest.raises(ValueError, match="all non-tubule"):
+        features.posterior(x, np.arange(6), np.zeros(6, bool))
+
+
+def test_lda_posterior_at_the_midpoint_is_one_half():
+    x = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0], [6.0]])
+    post = features.posterior(x, np.arange(6), np.array([0, 0, 0, 1, 1, 1], bool))
+    assert post[6].tolist() == pytest.approx([0.5, 0.5], abs=1e-12)
+    # x = 7: log odds (11 - 1) (7 - 6) / 1 = 10 -> P(tubule) = 1 / (1 + e^-10)
+    p7 = features.posterior(np.vstack([x[:6], [[7.0]]]), np.arange(6), np.array([0, 0, 0, 1, 1, 1], bool))[6, 1]
+    assert p7 == pytest.approx(1 / (1 + np.exp(-10)), rel=1e-12)
+
+
+def test_training_pixels_padded_or_image_only():
+    rng = np.random.RandomState(0)
+    idx = features.training_pixels((70, 66), 4, rng, "image", pad=32)
+    # unpadded region: rows 32..37, cols 32..33 (0-based); column-major index c * 70 + r
+    allowed = {c * 70 + r for r in range(32, 38) for c in range(32, 34)}
+    assert len(idx) == 4 and set(idx.tolist()) <= allowed
+    with pytest.raises(
+        ValueError, match="Index exceeds matrix dimensions: 13 classifier pixels asked, the image has 12"
+    ):
+        features.training_pixels((70, 66), 13, rng, "image", pad=32)
+    assert len(set(features.training_pixels((70, 66), 4620, rng).tolist())) == 4620
+
+
+def test_pixel_features_are_column_major_rgb_then_glcm():
+    io = np.zeros((3, 2, 3), np.uint8)
+    io[1, 0] = (255, 0, 51)
+    x = features.pixel_features(io)
+    assert x.shape == (6, 7)
+    assert x[1, :3].tolist() == [1.0, 0.0, 0.2]  # (row 1, col 0) is the second pixel in column-major order
+    assert not np.isnan(x).any()
+
+
+# --------------------------------------------------------------------------- step 1 per image
+def _pair(tmp_path, name, img, anno):
+    Image.fromarray(img).save(tmp_path / f"{name}.bmp")
+    Image.fromarray(anno).save(tmp_path / f"{name}_anno.bmp")
+    return tmp_path / f"{name}_anno.bmp"
+
+
+def test_load_pair_nearest_quarter_ceil_sizes_and_symmetric_pad(tmp_path):
+    img = np.arange(10 * 13 * 3, dtype=np.uint32).reshape(10, 13, 3).astype(np.uint8)
+    anno = np.zeros((10, 13), np.uint8)
+    anno[6, 2] = 255  # 0-based row 6 = input 4i-1 for 1-based i = 2; col 2 for i = 1
+    io, mask = sampling.load_pair(_pair(tmp_path, "x-1", img, anno))
+    assert io.shape == (3 + 64, 4 + 64, 3) and mask.shape == (67, 68)
+    assert np.array_equal(io[32:35, 32:36], img[[2, 6, 9]][:, [2, 6, 10, 11]])
+    # 1-based rows 3, 7, 11 (n + 1 -> n = 10); columns 3, 7, 11, 15 (n + 2 -> n - 1 = 12)
+    assert np.argwhere(mask[32:35, 32:36]).tolist() == [[1, 0]]
+    assert mask[31, 32] == mask[32, 32] and mask[33, 31] == mask[33, 32]  # symmetric pad mirrors the mask
+
+
+def test_annotation_of_another_size_is_named(tmp_path):
+    anno = _pair(tmp_path, "y-1", np.zeros((20, 20, 3), np.uint8), np.zeros((20, 21), np.uint8))
+    with pytest.raises(ValueError, match=r"y-1_anno.bmp: annotation is 20x21, image y-1.bmp is 20x20"):
+        sampling.load_pair(anno)
+    (tmp_path / "z-1_anno.bmp").write_bytes((tmp_path / "y-1_anno.bmp").read_bytes())
+    with pytest.raises(ValueError, match="z-1_anno.bmp: annotation without image z-1.bmp"):
+        sampling.load_pair(tmp_path / "z-1_anno.bmp")
+
+
+def test_hard_positives_inside_negatives_outside_and_counts(tmp_path):
+    # a generated gland image: positives only on the mask, negatives only off it, at most npos negatives,
+    # positive centres at most the limit; names keep "<id>_anno" and the space of an m-name
+    img, anno = demo.draw(np.random.RandomState(3), 240, 3)
+    a = _pair(tmp_path, "m9_1 T3N2a", img, (anno * 255).astype(np.uint8))
+    (tmp_path / "subs").mkdir()
+    p = sampling.Params(limit_malignant=12)
+    res = sampling.process_image((str(a), "g", str(tmp_path / "subs"), p, 5, True))
+    assert res.problem == "" and res.counts == {"p": 12, "n": 12, "malignant": 1}
+    assert len(res.positives) == 12 * 4 and len(res.negatives) == 12 * 2
+    assert res.positives[0].name == "m9_1 T3N2a_anno_1_p_1_0.png" and res.negatives[1].name.endswith("_0_n_1_90.png")
+    io, mask = sampling.load_pair(a, p)
+    pos, neg = sampling.hard_centres(io, mask, 12, p, np.random.RandomState(5))
+    assert mask[pos[:, 0] - 1, pos[:, 1] - 1].all() and not mask[neg[:, 0] - 1, neg[:, 1] - 1].any()
+    assert len(neg) <= len(pos) == 12
+    inside = (pos >= 33) & (pos[:, :1] <= mask.shape[0] - 32) & (pos[:, 1:] <= mask.shape[1] - 32)
+    assert inside.all()
+
+
+def test_literal_ilf_skips_every_image_with_matlabs_message(tmp_path):
+    demo.make_cohort(tmp_path / "d", size=200, ids=demo.DEMO_IMAGES[:2])
+    with pytest.raises(
+        ValueError, match=r"all 2 images skipped with MATLAB's \"Undefined function or variable 'ilf'.\""
+    ):
+        sampling.run_patches(tmp_path / "d", tmp_path / "w", sampling.Params(literal_ilf=True), show_progress=False)
+    report = json.loads((tmp_path / "w" / "patches_report.json").read_text())
+    assert report["images"] == {} and len(report["problems"]) == 2
+    assert "Undefined function or variable 'ilf'." in report["problems"][0]
+
+
+# --------------------------------------------------------------------------- lists with spaces
+def test_legacy_parse_stops_at_the_first_name_with_a_space(tmp_path):
+    lines = ["a_anno_0_n_1_0.png 0", "m6_10719 T3N2a_anno_1_p_1_0.png 1", "b_anno_1_p_1_0.png 1"]
+    assert lists.legacy_parse(lines) == lines[:1]
+    (tmp_path / "train_w32_1.txt").write_text("\n".join(lines) + "\n")
+    (tmp_path / "test_w32_1.txt").write_text("b_anno_1_p_1_0.png 1\n")
+    assert lists.apply_legacy_parse(tmp_path, 1) == {"train_w32_1.txt": 2, "test_w32_1.txt": 0}
+    assert (tmp_path / "train_w32_1.txt").read_text() == "a_anno_0_n_1_0.png 0\n"
+
+
+# --------------------------------------------------------------------------- scores
+def test_object_counts_by_hand():
+    truth = np.zeros((10, 12), bool)
+    truth[1:4, 1:4] = True  # tubule A, 9 px
+    truth[6:9, 6:10] = True  # tubule B, 12 px
+    pred = np.zeros_like(truth)
+    pred[1:4, 1:3] = True  # 6 px inside A: > half of A (4.5) and of itself: match
+    pred[6:9, 6:7] = True  # 3 px inside B: < half of B (6): no match
+    pred[0, 11] = True  # a speck: false positive
+    assert scores.object_counts(pred, truth) == {"tp": 1, "fp": 2, "fn": 1}
+    merged = np.zeros_like(truth)
+    merged[1:9, 1:10] = True  # one object over both: more than half of each tubule, not half of itself
+    assert scores.object_counts(merged, truth) == {"tp": 0, "fp": 1, "fn": 2}
+    assert scores.prf({"tp": 1, "fp": 2, "fn": 1}) == {
+        "tp": 1,
+        "fp": 2,
+        "fn": 1,
+        "precision": 1 / 3,
+        "recall": 0.5,
+        "f_score": 0.4,
+    }
+
+
+def test_image_scores_crop_the_truth_to_the_map(tmp_path):
+    anno = np.zeros((9, 9), np.uint8)
+    anno[[2, 6], 2] = 255  # nearest 0.25 keeps rows/cols 2, 6, 7 (0-based): truth (0,0) and (1,0) at 3x3
+    Image.fromarray(anno).save(tmp_path / "a_anno.bmp")
+    pred = np.zeros((2, 2), bool)  # caffe.io's floor size: 2x2
+    pred[1, 0] = pred[1, 1] = True
+    s = scores.image_scores(pred, tmp_path / "a_anno.bmp", np.array([1]), np.array([0, 1]))
+    # computed rows: 1 only: truth row 1 = [1, 0], prediction [1, 1]
+    assert {k: s["pixel"][k] for k in ("tp", "fp", "fn", "tn")} == {"tp": 1, "fp": 1, "fn": 0, "tn": 0}
+    # objects over the whole 2x2 map: truth one component {(0,0), (1,0)}, prediction {(1,0), (1,1)}: overlap 1, not > 1
+    assert {k: s["object"][k] for k in ("tp", "fp", "fn")} == {"tp": 0, "fp": 1, "fn": 1}
+
+
+# --------------------------------------------------------------------------- the command line
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    out = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert "Traceback" not in out.stdout + out.stderr, out.stderr[-3000:]
+    return out
+
+
+def test_bad_inputs_are_named_in_one_line_each(tmp_path):
+    data = tmp_path / "d"
+    demo.make_cohort(data, size=200, ids=demo.DEMO_IMAGES[:5] + demo.DEMO_IMAGES[-1:])
+    Image.fromarray(np.zeros((200, 200, 3), np.uint8)).save(data / "77-1-01-1.bmp")  # no annotation
+    Image.fromarray(np.zeros((200, 201), np.uint8)).save(data / "90-103-01-1_anno.bmp")  # another size
+    Image.fromarray(np.zeros((200, 200), np.uint8)).save(data / "88-1-01-1_anno.bmp")  # no image; no list
+    with open(data / "malignant.txt", "a") as fh:
+        fh.write("gone-1.bmp\n")
+    out = _cli(
+        "usecase3", "--data", str(data), "--work", str(tmp_path / "w"), "--stages", "patches", "--max-positive", "4"
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    assert f"{data / '77-1-01-1.bmp'}: image without annotation (no 77-1-01-1_anno.bmp); not used" in text
+    assert f"{data / '90-103-01-1_anno.bmp'}: annotation is 200x201, image 90-103-01-1.bmp is 200x200" in text
+    assert f"{data / '88-1-01-1_anno.bmp'}: annotation without image 88-1-01-1.bmp" in text
+    assert "malignant.txt:4: names 'gone-1.bmp', which has no image with an annotation in the data" in text
+    assert f"{data / '88-1-01-1.bmp'}: in neither benign.txt nor malignant.txt" in text
+    out = _cli("usecase3", "--data", str(data), "--work", str(tmp_path / "w2"), "--benign", str(tmp_path / "no.txt"))
+    last = out.stderr.strip().splitlines()[-1]
+    assert out.returncode == 1 and f"{tmp_path / 'no.txt'}" in last and "benign.txt: not found" in last
+
+
+def test_usecase3_end_to_end_on_a_tiny_generated_cohort(tmp_path):
+    """All stages with the real tools (5 folds, 10 iterations, fcn outputs), scores and the report's overlays."""
+    data, work = tmp_path / "d", tmp_path / "w"
+    demo.make_cohort(data, size=200, ids=demo.DEMO_IMAGES[:5] + demo.DEMO_IMAGES[-1:], seed=1)
+    out = _cli(
+        "usecase3", "--data", str(data), "--work", str(work), "--iter", "10", "--test-interval", "10",
+        "--snapshot", "10", "--display", "5", "--max-positive", "6", "--infer-mode", "fcn",
+    )  # fmt: skip
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    s = json.loads((work / "scores.json").read_text())
+    assert len(s["folds"]) == 5 and s["published_f"] == 0.83
+    n_images = sum(len(f["images"]) for f in s["folds"])
+    assert n_images == 6  # every image is a test image once
+    px = s["pooled"]["pixel"]
+    assert px["tp"] + px["fn"] == sum(f["pixel"]["tp"] + f["pixel"]["fn"] for f in s["folds"])
+    # the patch names of the m-image keep its space and reach the databases (split at the last space)
+    assert any("m90_1 T3N2a_anno_1_p_" in ln for ln in (work / "lists" / "train_w32_1.txt").read_text().splitlines())
+    page = (work / "report" / "index.html").read_text()
+    assert "tubule_fold1_" in page and "published" in page
+    assert list((work / "report").rglob("tubule_fold*.png"))
