@@ -586,21 +586,45 @@ def glcm_features(a: np.ndarray, window: int = 32, num_levels: int = 8) -> np.nd
     h, w = a.shape
     lv = gray_levels(nlfilter_pad(a, (window, window)), num_levels) - 1  # (h+window-1) x (w+window-1)
     pair = lv[:, :-1] * num_levels + lv[:, 1:]  # horizontal pairs: (h+window-1) x (w+window-2)
-    glcm = np.zeros((h, w, num_levels * num_levels))
+    nn = num_levels * num_levels
+    counts = np.zeros((nn, h, w))  # counts[a * n + b]: pairs (a, b) in each pixel's window
+    sat = np.zeros((pair.shape[0] + 1, pair.shape[1] + 1), dtype=np.int32)
     for code in np.unique(pair):
-        ind = (pair == code).astype(np.int32)
-        sat = np.zeros((ind.shape[0] + 1, ind.shape[1] + 1), dtype=np.int64)
-        sat[1:, 1:] = ind.cumsum(0).cumsum(1)
+        sat[1:, 1:] = (pair == code).astype(np.int32).cumsum(0).cumsum(1)
         # window of pixel (i, j): rows i..i+window-1, pair columns j..j+window-2 of ``pair``
-        glcm[:, :, code] = (
+        counts[code] = (
             sat[window : window + h, window - 1 : window - 1 + w]
             - sat[:h, window - 1 : window - 1 + w]
             - sat[window : window + h, :w]
             + sat[:h, :w]
         )
-    glcm = glcm.reshape(h, w, num_levels, num_levels)
-    glcm = glcm + np.swapaxes(glcm, -1, -2)
-    return glcm_stats(glcm)
+    transpose = np.arange(nn).reshape(num_levels, num_levels).T.ravel()
+    sym = (counts + counts[transpose]).reshape(nn, h * w)  # symmetric GLCMs, one column per pixel
+    return _glcm_stats_columns(sym, num_levels).reshape(h, w, 4)
+
+
+def _glcm_stats_columns(g: np.ndarray, n: int) -> np.ndarray:
+    """:func:`glcm_stats` of symmetric GLCMs stored as columns (n*n x N counts) -> N x 4, with
+    matrix products instead of n*n-wide temporaries. Symmetric: the row and column marginals are
+    equal, so mu_i = mu_j and sigma_i = sigma_j; sigma is summed as graycoprops sums it, so a
+    constant window gives exactly 0 and a NaN correlation."""
+    total = g.sum(axis=0)
+    p = g / np.where(total == 0, 1, total)  # n*n x N
+    i = np.arange(1, n + 1, dtype=np.float64)
+    d = np.abs(i[:, None] - i[None, :]).ravel()
+    contrast = (d * d) @ p
+    homog = (1 / (1 + d)) @ p
+    energy = np.einsum("kn,kn->n", p, p)
+    p3 = p.reshape(n, n, -1)  # p3[a, b, pixel]
+    pi = p3.sum(axis=1)  # n x N marginal over the first index
+    mu = i @ pi
+    dev = i[:, None] - mu[None, :]  # n x N
+    var = (pi * dev * dev).sum(axis=0)
+    row = np.einsum("abn,bn->an", p3, dev)  # sum_b p(a, b) (b - mu)
+    cov = (dev * row).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.where(var == 0, np.nan, cov / var)
+    return np.stack([contrast, corr, energy, homog], axis=-1)
 
 
 #: The stain vectors of colour_deconvolution.c for "H&E" (Ruifrok & Johnston's GL Haem, GL Eos);
