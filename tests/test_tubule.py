@@ -181,6 +181,31 @@ def test_hard_positives_inside_negatives_outside_and_counts(tmp_path):
     assert inside.all()
 
 
+def test_benign_images_take_their_limit_and_two_rotations(tmp_path):
+    img, anno = demo.draw(np.random.RandomState(3), 240, 3)
+    a = _pair(tmp_path, "90-1-01-1", img, (anno * 255).astype(np.uint8))
+    (tmp_path / "subs").mkdir()
+    p = sampling.Params(limit_malignant=12, limit_benign=5)
+    res = sampling.process_image((str(a), "g", str(tmp_path / "subs"), p, 5, False))
+    # benign: 5 hard-positive centres x rotations 0, 90; negatives: npos = 5 centres x 0, 90
+    assert res.counts == {"p": 5, "n": 5, "malignant": 0}
+    assert [e.name for e in res.positives[:2]] == ["90-1-01-1_anno_1_p_1_0.png", "90-1-01-1_anno_1_p_1_90.png"]
+    assert len(res.positives) == 10 and len(res.negatives) == 10
+
+
+def test_naive_bayes_is_the_named_option():
+    x = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0], [6.0], [7.0]])
+    labels = np.array([0, 0, 0, 1, 1, 1], bool)
+    nb = features.posterior(x, np.arange(6), labels, "nb")
+    lda = features.posterior(x, np.arange(6), labels, "lda")
+    # the same means, but NB's per-class variances (2/3, MLE) differ from LDA's pooled (1, n - 2): at x = 7
+    # NB's log odds are (11 - 1)(7 - 6) / (2/3) = 15 against LDA's 10
+    assert nb[7, 1] == pytest.approx(1 / (1 + np.exp(-15)), rel=1e-6) and nb[6, 1] == pytest.approx(0.5)
+    assert lda[7, 1] == pytest.approx(1 / (1 + np.exp(-10)), rel=1e-12)
+    with pytest.raises(ValueError, match="classifier 'qda' is not one of"):
+        features.posterior(x, np.arange(6), labels, "qda")
+
+
 def test_literal_ilf_skips_every_image_with_matlabs_message(tmp_path):
     demo.make_cohort(tmp_path / "d", size=200, ids=demo.DEMO_IMAGES[:2])
     with pytest.raises(
