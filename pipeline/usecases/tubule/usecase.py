@@ -173,6 +173,11 @@ class Tubule(CrossValidatedUseCase):
         rest = tuple(s for s in stages if crossval.STAGES.index(s) > upto)
         return super().run(args, rest, demo) if rest else json.loads((Path(args.work) / "summary.json").read_text())
 
+    def job_steps(self, args: argparse.Namespace):
+        """As every cross-validated use case, with the grouping of ``--group`` (its step-5 images per fold)."""
+        self._grouping = getattr(args, "group", "name")
+        return super().job_steps(args)
+
     def score_fold(self, cfg, k: int, out_dir: Path, test: list[Path], val: list[Path]) -> dict:
         return scores.score_fold(out_dir, k, test, cfg.stride, cfg.score_from)
 
