@@ -336,3 +336,32 @@ def test_usecase3_end_to_end_on_a_tiny_generated_cohort(tmp_path):
     page = (work / "report" / "index.html").read_text()
     assert "tubule_fold1_" in page and "published" in page
     assert list((work / "report").rglob("tubule_fold*.png"))
+
+
+def test_the_released_lists_give_the_originals_26_groups(tmp_path):
+    """The 85 names of the released benign.txt (37) and malignant.txt (48), as annotation files of
+    the published layout: 26 groups (20 blocks of 4 images, 10-13799-05 of 3, and 6 truncated m-names)."""
+    from tests.conftest import RELEASED, need
+
+    rel = need(RELEASED / "uc3-tubule")
+    cls = images.find_class_lists(tmp_path, rel / "benign.txt", rel / "malignant.txt")
+    assert len(cls.benign) == 37 and len(cls.malignant) == 48
+    for name in cls.benign + cls.malignant:
+        (tmp_path / name).write_bytes(b"")
+        (tmp_path / name.replace(".bmp", "_anno.bmp")).write_bytes(b"")
+    groups = images.images_by_group(tmp_path)
+    assert len(groups) == 26
+    assert sorted(g for g in groups if g.startswith("m")) == [
+        "m17_1421 IE-11 T3N",
+        "m18_1421 IE-11 1-86-",
+        "m2_10449-11E-T3N",
+        "m39_10-12",
+        "m6_10719 T3N",
+        "m9_10741F-12T2",
+    ]
+    sizes = sorted(len(v) for g, v in groups.items() if not g.startswith("m"))
+    assert sizes == [3] + [4] * 19 and len(groups["10-13799-05"]) == 3
+    assert images.check_class_lists(cls, images.annotations(tmp_path)) == []
+    assert cls.is_malignant("m18_1421 IE-11 1-86-31_anno.bmp") and not cls.is_malignant("m2_10449-11E-T3N1b_anno.bmp")
+    # 09-1339-01 is benign, its blocks -02 and -05 malignant: separate groups by default, one with --group case
+    assert "09-1339" in images.images_by_group(tmp_path, "case")
