@@ -181,6 +181,17 @@ def test_hard_positives_inside_negatives_outside_and_counts(tmp_path):
     assert inside.all()
 
 
+def test_hard_weights_are_the_other_class_posterior():
+    mask = np.array([[True, False, False], [True, True, False]])
+    # column-major posteriors of the 6 pixels: P(not tubule) = 0.1 .. 0.6, P(tubule) = 1 - that
+    p0 = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    pos, neg = sampling.hard_weights(np.c_[p0, 1 - p0], mask)
+    # pixel (r, c) is index c * 2 + r: positives weigh P(not tubule) on the mask: (0,0) .1, (1,0) .2, (1,1) .4
+    assert pos.tolist() == [[0.1, 0.0, 0.0], [0.2, 0.4, 0.0]]
+    # negatives weigh P(tubule) off the mask: (0,1) 1 - .3, (0,2) 1 - .5, (1,2) 1 - .6
+    assert neg == pytest.approx(np.array([[0.0, 0.7, 0.5], [0.0, 0.0, 0.4]]), abs=1e-15)
+
+
 def test_benign_images_take_their_limit_and_two_rotations(tmp_path):
     img, anno = demo.draw(np.random.RandomState(3), 240, 3)
     a = _pair(tmp_path, "90-1-01-1", img, (anno * 255).astype(np.uint8))

@@ -97,11 +97,21 @@ def hard_centres(
     labels = mask.T.ravel()
     train = features.training_pixels((h, w), p.n_train_pixels, rng, p.classifier_pixels, WSIZE)
     post = features.posterior(x, train, labels[train], p.classifier)
-    hard_pos = np.where(mask, post[:, 0].reshape(w, h).T, 0.0)
+    hard_pos, hard_neg = hard_weights(post, mask)
     pos = mining.sample_with_clearing(hard_pos, HWSIZE, p.clear_radius, limit, rng)
-    hard_neg = np.where(mask, 0.0, post[:, 1].reshape(w, h).T)
     neg = mining.sample_with_clearing(hard_neg, HWSIZE, p.clear_radius, len(pos), rng)
     return pos, neg
+
+
+def hard_weights(post: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sampler's weights (H x W each) from the column-major posteriors (N x 2) and the mask:
+    hard positives P(not tubule) on the mask, 0 elsewhere (step1:90-91); hard negatives P(tubule)
+    off the mask, 0 on it (step1:98-99)."""
+    h, w = mask.shape
+    return (
+        np.where(mask, post[:, 0].reshape(w, h).T, 0.0),
+        np.where(mask, 0.0, post[:, 1].reshape(w, h).T),
+    )
 
 
 def write_patches(
