@@ -192,6 +192,20 @@ def test_hard_weights_are_the_other_class_posterior():
     assert neg == pytest.approx(np.array([[0.0, 0.7, 0.5], [0.0, 0.0, 0.4]]), abs=1e-15)
 
 
+def test_negatives_are_capped_by_the_positive_centres_taken(tmp_path):
+    # a 16x16 tubule at 40x is 4x4 at 0.25: the sampler's radius-3 disks clear it in a few draws, far
+    # below the limit of 12; the negatives' limit is that npos, not the class limit
+    img, _ = demo.draw(np.random.RandomState(3), 240, 0)
+    anno = np.zeros((240, 240), np.uint8)
+    anno[100:116, 100:116] = 255
+    img[100:116, 100:116] = (75, 45, 130)
+    a = _pair(tmp_path, "90-2-01-1", img, anno)
+    p = sampling.Params(limit_malignant=12)
+    io, mask = sampling.load_pair(a, p)
+    pos, neg = sampling.hard_centres(io, mask, 12, p, np.random.RandomState(1))
+    assert 1 < len(pos) < 12 and len(neg) == len(pos)
+
+
 def test_benign_images_take_their_limit_and_two_rotations(tmp_path):
     img, anno = demo.draw(np.random.RandomState(3), 240, 3)
     a = _pair(tmp_path, "90-1-01-1", img, (anno * 255).astype(np.uint8))
