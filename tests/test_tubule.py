@@ -131,7 +131,10 @@ def test_pixel_features_are_column_major_rgb_then_glcm():
     x = features.pixel_features(io)
     assert x.shape == (6, 7)
     assert x[1, :3].tolist() == [1.0, 0.0, 0.2]  # (row 1, col 0) is the second pixel in column-major order
-    assert not np.isnan(x).any()
+    # a black image: c1 = 9 everywhere (level 1, as the zero padding): constant windows, correlation NaN -> 0;
+    # contrast 0, energy 1, homogeneity 1
+    flat = features.pixel_features(np.zeros((2, 2, 3), np.uint8))
+    assert flat.tolist() == [[0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0]] * 4
 
 
 # --------------------------------------------------------------------------- step 1 per image
