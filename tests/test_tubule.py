@@ -345,7 +345,7 @@ def test_legacy_list_parse_cuts_the_fold_lists_through_the_cli(tmp_path):
 def test_usecase3_end_to_end_on_a_tiny_generated_cohort(tmp_path):
     """All stages with the real tools (5 folds, 10 iterations, fcn outputs), scores and the report's overlays."""
     data, work = tmp_path / "d", tmp_path / "w"
-    demo.make_cohort(data, size=200, ids=SIX, seed=1)
+    demo.make_cohort(data, size=202, ids=SIX, seed=1)  # 202 / 4 = 50.5: step 1 ceil 51, step 5 floor 50
     out = _cli(
         "usecase3", "--data", str(data), "--work", str(work), "--iter", "10", "--test-interval", "10",
         "--snapshot", "10", "--display", "5", "--max-positive", "6", "--infer-mode", "fcn",
@@ -364,6 +364,25 @@ def test_usecase3_end_to_end_on_a_tiny_generated_cohort(tmp_path):
     page = (work / "report" / "index.html").read_text()
     assert "tubule_fold1_" in page and "published" in page
     assert list((work / "report").rglob("tubule_fold*.png"))
+    first = s["folds"][0]["images"][0]["image"]
+    assert np.load(work / "output" / "1" / first.replace(".bmp", "_prob.npy")).shape == (50, 50, 2)
+    # step 5 on the images resized as step 1 did: the outputs and scores stages again, maps 51 x 51
+    out = _cli(
+        "usecase3", "--data", str(data), "--work", str(work), "--iter", "10", "--test-interval", "10",
+        "--snapshot", "10", "--display", "5", "--max-positive", "6", "--infer-mode", "fcn",
+        "--match-training-resize", "--stages", "outputs,scores", "--force",
+    )  # fmt: skip
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    assert np.load(work / "output" / "1" / first.replace(".bmp", "_prob.npy")).shape == (51, 51, 2)
+    again = json.loads((work / "scores.json").read_text())
+    assert (
+        again["step5_resize"].startswith("nearest")
+        and (work / "step5_inputs" / first.replace(".bmp", ".png")).is_file()
+    )
+    assert (
+        sum(f["pixel"]["tp"] + f["pixel"]["fp"] + f["pixel"]["fn"] + f["pixel"]["tn"] for f in again["folds"])
+        == 6 * 50 * 50
+    )
 
 
 def test_the_released_lists_give_the_originals_26_groups(tmp_path):

@@ -78,15 +78,18 @@ def sum_scores(parts: list[dict]) -> dict:
     return out
 
 
-def score_fold(out_dir: Path, k: int, test: list[Path], stride: int = 1, source: str = "png") -> dict:
-    """Scores of fold ``k``'s test images (their maps in ``out_dir``; ``test`` are the images)."""
-    from pipeline.usecases.tubule.images import image_id
+def score_fold(
+    out_dir: Path, k: int, test: list[Path], stride: int = 1, source: str = "png", anno_dir: Path | None = None
+) -> dict:
+    """Scores of fold ``k``'s test images (their maps in ``out_dir``; ``test`` are the images step 5
+    read, their annotations ``<stem>_anno.bmp`` beside them or in ``anno_dir``)."""
+    from pipeline.usecases.tubule.images import image_id, image_of
 
     per = []
     for img in test:
-        anno = img.with_name(img.stem + "_anno.bmp")
+        anno = Path(anno_dir or img.parent) / f"{img.stem}_anno.bmp"
         _, cls = inference.read_maps(Path(out_dir), img.stem, source)
         rows = inference.computed_coords(cls.shape[0], stride)
         cols = inference.computed_coords(cls.shape[1], stride)
-        per.append({"image": img.name, "id": image_id(anno), **image_scores(cls, anno, rows, cols)})
+        per.append({"image": image_of(anno).name, "id": image_id(anno), **image_scores(cls, anno, rows, cols)})
     return {"fold": k, **sum_scores(per), "images": per}

@@ -44,7 +44,8 @@ def scores_markdown(s: dict) -> str:
     lines = [
         "### Use case 3 (tubules): pixel and object level",
         "",
-        "Class maps (argmax) of step 5 at 0.25 against the annotations resized as step 1 (nearest). "
+        f"Class maps (argmax) of step 5 at 0.25 ({s.get('step5_resize', 'caffe.io bilinear')}) against the "
+        "annotations resized as step 1 (nearest). "
         "Object level is invented here: 8-connected components matched one to one when they overlap by more "
         "than half of each. The paper's F 0.83 does not say which level it is.",
         "",
@@ -64,6 +65,24 @@ def scores_markdown(s: dict) -> str:
     lines.append(row("pooled", s["pooled"]))
     lines.append(f"| published (paper, level not stated) | | | | | | {s['published_f']:.2f} | | | | | | |")
     return "\n".join(lines) + "\n"
+
+
+STEP5_INPUTS = "step5_inputs"
+
+
+def step5_input(image: Path, folder: Path, factor: float = 0.25) -> Path:
+    """``folder/<id>.png``: the image resized as step 1 resizes it (MATLAB nearest, ceil sizes), for
+    step 5 with ``--match-training-resize``; written (atomically) when missing."""
+    from pipeline.imageio import imread_matlab, write_png
+    from pipeline.matlab import imresize_scale
+
+    out = Path(folder) / f"{image.stem}.png"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        io = imread_matlab(image)
+        io = np.repeat(io[..., None], 3, axis=2) if io.ndim == 2 else io[..., :3]
+        write_png(out, imresize_scale(io, factor, method="nearest"))
+    return out
 
 
 class Tubule(CrossValidatedUseCase):
@@ -89,8 +108,12 @@ class Tubule(CrossValidatedUseCase):
         "literal_ilf",
         "legacy_list_parse",
         "group",
+        "match_training_resize",
     )
     _grouping = "name"
+    #: With ``--match-training-resize``: the folder of the nearest-resized step-5 inputs (then
+    #: :attr:`magnification` is 1 for this run: the inputs are already at 0.25).
+    _step5_dir: Path | None = None
 
     # ------------------------------------------------------------------ options
     def add_usecase_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
@@ -134,6 +157,12 @@ class Tubule(CrossValidatedUseCase):
             help="folds over name(1:end-11) groups (default, the original: blocks of one case apart) or over "
             "cases (first two dash fields)",
         )
+        parser.add_argument(
+            "--match-training-resize",
+            action="store_true",
+            help="step 5 sees the images resized as step 1 did (nearest, ceil sizes) instead of the template's "
+            "caffe.io bilinear resize (floor sizes), the original's",
+        )
         parser.add_argument("--benign", default="", help="benign.txt (default: beside the data, else data/released)")
         parser.add_argument("--malignant", default="", help="malignant.txt (default: as --benign)")
 
@@ -154,14 +183,23 @@ class Tubule(CrossValidatedUseCase):
 
     # ------------------------------------------------------------------ stages
     def images_by_patient(self, folder: Path) -> dict[str, list[Path]]:
-        return {g: [images.image_of(a) for a in v] for g, v in images.images_by_group(folder, self._grouping).items()}
+        """Step 5's images per group: the data's ``<id>.bmp``, or with ``--match-training-resize``
+        their nearest 0.25 copies (``WORK/step5_inputs/<id>.png``, written when missing)."""
+        groups = images.images_by_group(folder, self._grouping)
+        if self._step5_dir is None:
+            return {g: [images.image_of(a) for a in v] for g, v in groups.items()}
+        return {g: [step5_input(images.image_of(a), self._step5_dir) for a in v] for g, v in groups.items()}
 
     def sample_patches(self, cfg) -> dict:
         return sampling.run_patches(cfg.data, cfg.work, cfg.params, cfg.seed, show_progress=cfg.show_progress)
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
         """As every cross-validated use case; with ``--legacy-list-parse`` the fold lists are cut
-        where the old convert_imageset stopped before the databases are built."""
+        where the old convert_imageset stopped before the databases are built; with
+        ``--match-training-resize`` step 5 reads nearest-resized copies at magnification 1."""
+        match = getattr(args, "match_training_resize", False)
+        self._step5_dir = Path(args.work) / STEP5_INPUTS if match else None
+        self.magnification = 1.0 if match else sampling.Params.resize
         if not args.legacy_list_parse:
             return super().run(args, stages, demo)
         upto = crossval.STAGES.index("folds")
@@ -179,13 +217,16 @@ class Tubule(CrossValidatedUseCase):
         return super().job_steps(args)
 
     def score_fold(self, cfg, k: int, out_dir: Path, test: list[Path], val: list[Path]) -> dict:
-        return scores.score_fold(out_dir, k, test, cfg.stride, cfg.score_from)
+        return scores.score_fold(out_dir, k, test, cfg.stride, cfg.score_from, anno_dir=cfg.data)
 
     def pool(self, cfg, fold_scores: list[dict]) -> dict:
         return {
             "folds": fold_scores,
             "pooled": scores.sum_scores(fold_scores),
             "score_from": cfg.score_from,
+            "step5_resize": "nearest, ceil sizes (--match-training-resize)"
+            if self._step5_dir
+            else "caffe.io bilinear, floor sizes (the original's template)",
             "published_f": self.figures("f_score")[0].value,
         }
 
@@ -228,7 +269,12 @@ class Tubule(CrossValidatedUseCase):
             for label, name in pick_examples(have):
                 img = data_dir / name
                 prob = np.load(out / f"{img.stem}_prob.npy")
-                image = inference.load_resized(img, self.magnification)
+                resized = Path(work) / STEP5_INPUTS / f"{img.stem}.png"  # --match-training-resize
+                image = (
+                    inference.load_resized(resized, 1.0)
+                    if resized.is_file()
+                    else inference.load_resized(img, sampling.Params.resize)
+                )
                 truth = scores.truth_mask(img.with_name(img.stem + images.ANNO), prob.shape[:2])
                 h, w = truth.shape
                 fs = "–" if dict(have)[name] is None else f"{dict(have)[name]:.3f}"
