@@ -59,7 +59,7 @@ DOCKER_ENV = CUDA="$(CUDA)" IMAGE="$(IMAGE)" DOCKER_NETWORK="$(DOCKER_NETWORK)" 
              GPU="$(GPU)" FORCE="$(strip $(FORCE))" PYTEST_ARGS="$(PYTEST_ARGS)"
 
 .PHONY: help setup apt venv caffe setup-slurm status doctor test lint caffe-selftest caffe-selftest-deps demo usecases usecase6 radhical check-data regress report fetch-released bench bench-infer bench-wsi \
-        bench-radhical bench-export \
+        bench-radhical bench-export bench-tubule \
         lint-docker docker-base docker-build docker-test docker-demo docker-usecase6 caffe-gpu-check clean distclean \
         setup-unet unet demo-unet unet-vs-caffe demo-unet-vs-caffe bench-unet
 
@@ -89,6 +89,7 @@ help:
 	@echo "make demo-unet - the U-Net on a generated cohort (CPU, a few epochs)"
 	@echo "make unet-vs-caffe DATA=<epi.tgz|folder> FOLD=k [EPOCHS=100] [ITER=600000] [GPU=1] [FORCE=1]; make demo-unet-vs-caffe"
 	@echo "make fetch-released, make bench, make bench-infer, make bench-wsi, make bench-radhical, make bench-export, make bench-unet, make lint-docker, make clean"
+	@echo "make bench-tubule - use case 3's mining features: vectorised GLCM against the per-pixel loop (prints a table)"
 	@echo "make docker-base  - Debian 12 base image made locally (debootstrap, docker import): no registry needed"
 	@echo "make docker-build [CUDA=1], make docker-test [CUDA=1] (make test inside, ../shared mounted),"
 	@echo "     make docker-demo, make docker-usecase6 DATA=<zip|folder> [ITER=] [GPU=1] [FORCE=1]  (DOCKER_NETWORK=host)"
@@ -276,3 +277,7 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) .caffe .caffe-build .caffe-src .caffe-gpu .cuda13
+
+# use case 3's mining features: vectorised GLCM against nlfilter_aj's per-pixel loop, in one run
+bench-tubule: setup
+	$(PY) bench/tubule.py

@@ -429,3 +429,271 @@ def imfill_holes(bw: np.ndarray, conn: int = 4) -> np.ndarray:
     from scipy.ndimage import binary_fill_holes
 
     return binary_fill_holes(np.asarray(bw, dtype=bool), structure=_structure(conn))
+
+
+# --------------------------------------------------------------------------- texture (use case 3)
+#
+# Use case 3's step 1 computes, for every pixel, four GLCM statistics of the haematoxylin channel in
+# a 32x32 window: ``nlfilter_aj(c1, [32 32], @(y) graycoprops(graycomatrix(y, 'NumLevels', 8,
+# 'symmetric', true)), 4)`` with ``c1`` from the ``colour_deconvolution`` mex. The per-window
+# functions below follow MATLAB's documented definitions; :func:`glcm_features` computes the same
+# values for every window at once (box sums of the 64 level-pair indicator images).
+
+
+def im2double(a: np.ndarray) -> np.ndarray:
+    """MATLAB ``im2double``: uint8 / 255, uint16 / 65535, logical and floats as float64."""
+    a = np.asarray(a)
+    if a.dtype == np.uint8:
+        return a.astype(np.float64) / 255.0
+    if a.dtype == np.uint16:
+        return a.astype(np.float64) / 65535.0
+    return a.astype(np.float64)
+
+
+def gray_levels(a: np.ndarray, num_levels: int = 8, gray_limits: tuple[float, float] | None = None) -> np.ndarray:
+    """graycomatrix.m's scaling of an image to levels 1..``num_levels`` (int array, same shape).
+
+    ``SI = floor(slope * I + 1 - slope * low)`` with ``slope = NL / (high - low)``, then clipped to
+    [1, NL]; ``gray_limits`` default: the class range ([0 255] for uint8, [0 1] for floats). For uint8
+    with the default limits this is ``min(floor(8 v / 255), 7) + 1`` (v = 31 -> 1, 32 -> 2, 255 -> 8),
+    computed here in integers: 8 v / 255 is never within 1/255 of an integer unless it is one, so
+    the floating-point rounding of MATLAB's ``imlincomb`` cannot change a level.
+    """
+    a = np.asarray(a)
+    if gray_limits is None:
+        gray_limits = (0, 255) if a.dtype == np.uint8 else (0, 65535) if a.dtype == np.uint16 else (0.0, 1.0)
+    lo, hi = gray_limits
+    if hi == lo:
+        return np.ones(a.shape, dtype=np.int64)
+    if a.dtype == np.uint8 and (lo, hi) == (0, 255):
+        lv = (a.astype(np.int64) * num_levels) // 255 + 1
+    else:
+        slope = num_levels / (hi - lo)
+        lv = np.floor(slope * a.astype(np.float64) + (1 - slope * lo)).astype(np.int64)
+    return np.clip(lv, 1, num_levels)
+
+
+def graycomatrix(
+    a: np.ndarray,
+    num_levels: int = 8,
+    offset: tuple[int, int] = (0, 1),
+    symmetric: bool = False,
+    gray_limits: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """MATLAB ``graycomatrix(a, 'NumLevels', n, 'Offset', offset, 'Symmetric', s)``: n x n counts (float64).
+
+    Entry (i, j) (0-based level i-1... shown 1-based in MATLAB) counts the pixel pairs (r, c), (r +
+    dr, c + dc) inside the image with levels (i, j); ``symmetric`` adds the transpose. Default
+    offset [0 1]: each pixel and its right neighbour.
+    """
+    lv = gray_levels(a, num_levels, gray_limits) - 1
+    dr, dc = offset
+    h, w = lv.shape
+    r0, r1 = max(0, -dr), min(h, h - dr)
+    c0, c1 = max(0, -dc), min(w, w - dc)
+    first = lv[r0:r1, c0:c1].ravel()
+    second = lv[r0 + dr : r1 + dr, c0 + dc : c1 + dc].ravel()
+    g = np.bincount(first * num_levels + second, minlength=num_levels * num_levels).reshape(num_levels, num_levels)
+    g = g.astype(np.float64)
+    return g + g.T if symmetric else g
+
+
+GLCM_PROPERTIES = ("Contrast", "Correlation", "Energy", "Homogeneity")
+
+
+def graycoprops(glcm: np.ndarray) -> dict[str, float]:
+    """MATLAB ``graycoprops(glcm)``: Contrast, Correlation, Energy, Homogeneity of one n x n GLCM.
+
+    The GLCM is normalised to sum 1 (p); with 1-based indices i, j: Contrast = sum |i-j|^2 p,
+    Correlation = sum (i - mu_i)(j - mu_j) p / (sigma_i sigma_j) (mu_i = sum i p, sigma_i =
+    sqrt(sum (i - mu_i)^2 p)): NaN when a sigma is 0 (a constant window, MATLAB's 0/0), Energy =
+    sum p^2, Homogeneity = sum p / (1 + |i - j|). Checked against MATLAB's documented definitions.
+    """
+    out = glcm_stats(np.asarray(glcm, dtype=np.float64)[None])
+    return {k: float(out[0, i]) for i, k in enumerate(GLCM_PROPERTIES)}
+
+
+def glcm_stats(glcm: np.ndarray) -> np.ndarray:
+    """:func:`graycoprops` of a stack of GLCMs (... x n x n) -> ... x 4 (Contrast, Correlation,
+    Energy, Homogeneity), vectorised."""
+    g = np.asarray(glcm, dtype=np.float64)
+    n = g.shape[-1]
+    total = g.sum(axis=(-2, -1), keepdims=True)
+    p = np.divide(g, total, out=np.zeros_like(g), where=total != 0)
+    i = np.arange(1, n + 1, dtype=np.float64)
+    ii, jj = i[:, None], i[None, :]
+    d = np.abs(ii - jj)
+    contrast = (p * d**2).sum(axis=(-2, -1))
+    pi, pj = p.sum(axis=-1), p.sum(axis=-2)  # marginals over rows (index i) and columns (index j)
+    mu_i, mu_j = (pi * i).sum(-1), (pj * i).sum(-1)
+    s_i = np.sqrt((pi * (i - mu_i[..., None]) ** 2).sum(-1))
+    s_j = np.sqrt((pj * (i - mu_j[..., None]) ** 2).sum(-1))
+    cov = (p * (ii - mu_i[..., None, None]) * (jj - mu_j[..., None, None])).sum(axis=(-2, -1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = cov / (s_i * s_j)
+    corr = np.where(s_i * s_j == 0, np.nan, corr)
+    energy = (p * p).sum(axis=(-2, -1))
+    homog = (p / (1 + d)).sum(axis=(-2, -1))
+    return np.stack([contrast, corr, energy, homog], axis=-1)
+
+
+def nlfilter_pad(a: np.ndarray, nhood: tuple[int, int], padval: float = 0) -> np.ndarray:
+    """nlfilter.m's (and nlfilter_aj.m's) expanded image: ``size(a) + nhood - 1`` filled with
+    ``padval`` (0 for uint8, uint16 and logical images), ``a`` placed ``floor((nhood - 1) / 2)``
+    rows and columns in. The window of pixel (i, j) (0-based) is then rows i..i+m-1 and columns
+    j..j+n-1 of the expanded image: rows i - floor((m-1)/2) .. i + ceil((m-1)/2) of ``a`` (for 32:
+    15 above, 16 below), zeros outside."""
+    m, n = nhood
+    top, left = (m - 1) // 2, (n - 1) // 2
+    a = np.asarray(a)
+    return np.pad(a, ((top, m - 1 - top), (left, n - 1 - left)), mode="constant", constant_values=padval)
+
+
+def nlfilter(a: np.ndarray, nhood: tuple[int, int], fun, out_dimension: int = 1) -> np.ndarray:
+    """``nlfilter_aj(a, nhood, fun, out_dimension)``: ``fun`` of every pixel's window, one pixel at a
+    time as MATLAB's loop (H x W x out_dimension float64). Slow by design: the reference that
+    :func:`glcm_features` is tested and benchmarked against."""
+    a = np.asarray(a)
+    aa = nlfilter_pad(a, nhood)
+    m, n = nhood
+    out = np.zeros(a.shape[:2] + (out_dimension,))
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[i, j] = fun(aa[i : i + m, j : j + n])
+    return out
+
+
+def glcm_window_features(window: np.ndarray, num_levels: int = 8) -> np.ndarray:
+    """The original's ``get_features`` of one window: [Contrast Correlation Energy Homogeneity] of
+    ``graycoprops(graycomatrix(w, 'NumLevels', 8, 'symmetric', true))`` (4 floats, NaN kept)."""
+    p = graycoprops(graycomatrix(window, num_levels, symmetric=True))
+    return np.array([p[k] for k in GLCM_PROPERTIES])
+
+
+def glcm_features(a: np.ndarray, window: int = 32, num_levels: int = 8) -> np.ndarray:
+    """``nlfilter_aj(a, [window window], get_features, 4)`` for every pixel at once: H x W x 4
+    (Contrast, Correlation, Energy, Homogeneity; NaN correlation in constant windows), float64.
+
+    Vectorised: the image is zero-padded as nlfilter does (:func:`nlfilter_pad`), scaled to levels
+    (:func:`gray_levels`), and for each of the n x n level pairs the count of horizontal neighbour
+    pairs inside each window is a box sum (integral image) of that pair's indicator image; the
+    symmetric GLCMs then go through :func:`glcm_stats`. Same values as the per-pixel loop
+    :func:`nlfilter` with :func:`glcm_window_features` (tested), up to the order of floating-point sums.
+    """
+    a = np.asarray(a)
+    if a.dtype not in (np.uint8, np.uint16, np.bool_):
+        raise ValueError(f"glcm_features takes integer images (as the original's uint8 c1), not {a.dtype}")
+    h, w = a.shape
+    lv = gray_levels(nlfilter_pad(a, (window, window)), num_levels) - 1  # (h+window-1) x (w+window-1)
+    pair = lv[:, :-1] * num_levels + lv[:, 1:]  # horizontal pairs: (h+window-1) x (w+window-2)
+    nn = num_levels * num_levels
+    counts = np.zeros((nn, h, w))  # counts[a * n + b]: pairs (a, b) in each pixel's window
+    sat = np.zeros((pair.shape[0] + 1, pair.shape[1] + 1), dtype=np.int32)
+    for code in np.unique(pair):
+        sat[1:, 1:] = (pair == code).astype(np.int32).cumsum(0).cumsum(1)
+        # window of pixel (i, j): rows i..i+window-1, pair columns j..j+window-2 of ``pair``
+        counts[code] = (
+            sat[window : window + h, window - 1 : window - 1 + w]
+            - sat[:h, window - 1 : window - 1 + w]
+            - sat[window : window + h, :w]
+            + sat[:h, :w]
+        )
+    transpose = np.arange(nn).reshape(num_levels, num_levels).T.ravel()
+    sym = (counts + counts[transpose]).reshape(nn, h * w)  # symmetric GLCMs, one column per pixel
+    return _glcm_stats_columns(sym, num_levels).reshape(h, w, 4)
+
+
+def _glcm_stats_columns(g: np.ndarray, n: int) -> np.ndarray:
+    """:func:`glcm_stats` of symmetric GLCMs stored as columns (n*n x N counts) -> N x 4, with
+    matrix products instead of n*n-wide temporaries. Symmetric: the row and column marginals are
+    equal, so mu_i = mu_j and sigma_i = sigma_j; sigma is summed as graycoprops sums it, so a
+    constant window gives exactly 0 and a NaN correlation."""
+    total = g.sum(axis=0)
+    p = g / np.where(total == 0, 1, total)  # n*n x N
+    i = np.arange(1, n + 1, dtype=np.float64)
+    d = np.abs(i[:, None] - i[None, :]).ravel()
+    contrast = (d * d) @ p
+    homog = (1 / (1 + d)) @ p
+    energy = np.einsum("kn,kn->n", p, p)
+    p3 = p.reshape(n, n, -1)  # p3[a, b, pixel]
+    pi = p3.sum(axis=1)  # n x N marginal over the first index
+    mu = i @ pi
+    dev = i[:, None] - mu[None, :]  # n x N
+    var = (pi * dev * dev).sum(axis=0)
+    row = np.einsum("abn,bn->an", p3, dev)  # sum_b p(a, b) (b - mu)
+    cov = (dev * row).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.where(var == 0, np.nan, cov / var)
+    return np.stack([contrast, corr, energy, homog], axis=-1)
+
+
+#: The stain vectors of colour_deconvolution.c for "H&E" (Ruifrok & Johnston's GL Haem, GL Eos);
+#: the third is the complement computed by the mex.
+HE_STAINS = np.array([[0.644211, 0.716556, 0.266844], [0.092789, 0.954111, 0.283111], [0.0, 0.0, 0.0]])
+
+
+def stain_matrix_q(stains: np.ndarray = HE_STAINS) -> np.ndarray:
+    """colour_deconvolution.c's 'q' matrix (3 x 3, row j = stain j's weights for R, G, B log
+    densities): the stain vectors normalised, a missing second or third vector completed as the mex
+    does, then its closed-form inversion (the same as ``inv`` of the 3x3 cosine matrix)."""
+    mod = np.asarray(stains, dtype=np.float64)
+    cos = np.zeros((3, 3))
+    for i in range(3):
+        n = math.sqrt(float((mod[i] ** 2).sum()))
+        if n != 0:
+            cos[i] = mod[i] / n
+    if not cos[1].any():
+        cos[1] = [cos[0, 2], cos[0, 0], cos[0, 1]]
+    if not cos[2].any():
+        for k in range(3):
+            s = cos[0, k] ** 2 + cos[1, k] ** 2
+            cos[2, k] = 0.0 if s > 1 else math.sqrt(1.0 - s)
+    cos[2] = cos[2] / math.sqrt(float((cos[2] ** 2).sum()))
+    (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = cos
+    a_ = y1 - x1 * y0 / x0
+    v = z1 - x1 * z0 / x0
+    c = z2 - y2 * v / a_ + x2 * (v / a_ * y0 / x0 - z0 / x0)
+    q = np.zeros(9)
+    q[2] = (-x2 / x0 - x2 / a_ * x1 / x0 * y0 / x0 + y2 / a_ * x1 / x0) / c
+    q[1] = -q[2] * v / a_ - x1 / (x0 * a_)
+    q[0] = 1.0 / x0 - q[1] * y0 / x0 - q[2] * z0 / x0
+    q[5] = (-y2 / a_ + x2 / a_ * y0 / x0) / c
+    q[4] = -q[5] * v / a_ + 1.0 / a_
+    q[3] = -q[4] * y0 / x0 - q[5] * z0 / x0
+    q[8] = 1.0 / c
+    q[7] = -q[8] * v / a_
+    q[6] = -q[7] * y0 / x0 - q[8] * z0 / x0
+    return q.reshape(3, 3)
+
+
+def colour_deconvolution(rgb: np.ndarray, stains: np.ndarray = HE_STAINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``colour_deconvolution(img, 'H&E')`` mex of the original (Misc-Utils/colour_deconvolution.c,
+    8-bit path): three uint8 stain images (H x W each; the first is haematoxylin).
+
+    Per pixel: optical density ``OD_c = -255 ln((v_c + 1) / 255) / ln 255`` of each channel, stain j
+    ``exp(-(sum_c OD_c q_jc - 255) ln 255 / 255)``, capped at 255 and stored as ``floor(x + 0.5)``.
+    White (255, 255, 255) gives 255, black 9, grey 128 gives 168 in the first channel.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] < 3:
+        raise ValueError(f"colour_deconvolution takes an H x W x 3 uint8 image, not {rgb.dtype} {rgb.shape}")
+    log255 = math.log(255.0)
+    od = -(255.0 * np.log((rgb[..., :3].astype(np.float64) + 1) / 255.0)) / log255
+    q = stain_matrix_q(stains)
+    out = []
+    for j in range(3):
+        scaled = od[..., 0] * q[j, 0] + od[..., 1] * q[j, 1] + od[..., 2] * q[j, 2]
+        v = np.exp(-(scaled - 255.0) * log255 / 255.0)
+        v = np.minimum(v, 255.0)
+        out.append(np.floor(v + 0.5).astype(np.uint8))
+    return out[0], out[1], out[2]
+
+
+def datasample_weighted(weights_colmajor: np.ndarray, rng: np.random.RandomState) -> int:
+    """MATLAB ``datasample(1:N, 1, 'Weights', w)``: one 0-based index drawn with probability
+    proportional to ``w`` (non-negative, column-major order as ``val(:)``): the first index whose
+    cumulative weight share exceeds a uniform draw (randsample's ``histc`` over the normalised
+    cumulative sum). The original is unseeded; ``rng`` seeds it here."""
+    c = np.cumsum(weights_colmajor, dtype=np.float64)
+    u = rng.random_sample() * c[-1]
+    return int(min(np.searchsorted(c, u, side="right"), len(c) - 1))

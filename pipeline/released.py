@@ -25,7 +25,7 @@ def url_for(rel_path: str) -> str:
     """Download URL of a file given as "<uc folder>/<file>" (e.g. "uc6-idc/cases_test.txt")."""
     t = table()
     folder, name = rel_path.split("/", 1)
-    sub = "" if name.startswith("cases_") else "models/"
+    sub = "" if name.startswith("cases_") or (folder == "uc3-tubule" and name.endswith(".txt")) else "models/"
     return t["url_pattern"].format(commit=t["commit"], folder=t["folders"][folder], sub=sub, file=name)
 
 

@@ -17,7 +17,7 @@ from tests.conftest import REALDATA, RELEASED, need
 def test_checksum_table_matches_the_shared_released_files():
     rel = need(RELEASED)
     t = released.table()
-    assert t["commit"] == "173c74fb14187ff748c93c88e9d4c73851cf9ec8" and len(t["files"]) == 40
+    assert t["commit"] == "173c74fb14187ff748c93c88e9d4c73851cf9ec8" and len(t["files"]) == 52
     for f in t["files"]:
         p = rel / f["path"]
         assert p.stat().st_size == f["bytes"] and download.sha256_of(p) == f["sha256"], f["path"]
@@ -29,6 +29,11 @@ def test_urls_follow_the_published_pattern():
         "DL%20tutorial%20Code/6-idc/models/DB_train_w32.binaryproto"
     )
     assert released.url_for("uc6-idc/cases_val.txt").endswith("/DL%20tutorial%20Code/6-idc/cases_val.txt")
+    # use case 3's image lists lie beside its step 1, not in models/ (they arrived in 2dee770)
+    assert released.url_for("uc3-tubule/benign.txt").endswith("/DL%20tutorial%20Code/3-tubule/benign.txt")
+    assert released.url_for("uc3-tubule/DB_train_w32_1.binaryproto").endswith(
+        "/3-tubule/models/DB_train_w32_1.binaryproto"
+    )
 
 
 def test_epi_fold_names_files_of_the_table():

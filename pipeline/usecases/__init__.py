@@ -11,11 +11,12 @@ from pipeline.usecases.idc import IDC
 from pipeline.usecases.lymphocyte import Lymphocytes
 from pipeline.usecases.nuclei import Nuclei
 from pipeline.usecases.radhical import RADHicaL
+from pipeline.usecases.tubule import Tubule
 from pipeline.usecases.unet import UNetEpistroma
 
 #: Every use case by its name, in the order of the tutorial's numbering.
 REGISTRY: dict[str, UseCase] = {
-    uc.name: uc for uc in (Nuclei(), Epithelium(), Lymphocytes(), IDC(), RADHicaL(), UNetEpistroma())
+    uc.name: uc for uc in (Nuclei(), Epithelium(), Lymphocytes(), IDC(), RADHicaL(), UNetEpistroma(), Tubule())
 }
 
 
