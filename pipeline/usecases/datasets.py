@@ -94,7 +94,7 @@ NUCLEI = Archive(
     layouts=(NUCLEI_SIDE_BY_SIDE,),
 )
 
-# ----------------------------------------------------------------------------- use case 3 (tubules): no use case yet
+# ----------------------------------------------------------------------------- use case 3 (tubules)
 TUBULE_SIDE_BY_SIDE = Layout(
     "as published: <name>.bmp with <name>_anno.bmp beside it", images="{id}.bmp", masks="{id}_anno.bmp"
 )
