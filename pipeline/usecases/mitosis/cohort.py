@@ -1,7 +1,7 @@
 """A generated mitosis cohort (NOT real tissue) in the original's layout, for the demo and the tests.
 
 Frames ``<pp>_<ff>.tif`` at "40x" with ``<pp>_<ff>_pc.png`` (8-bit, 255 on a small disc at each
-mitosis) and ``<pp>_<ff>_cmask.png`` (8-bit, blue ratio above 50 dilated twice:
+mitosis) and ``<pp>_<ff>_cmask.png`` (8-bit, blue ratio above 30 dilated twice:
 :func:`pipeline.usecases.mitosis.sampling.blue_ratio_mask`). Pink stroma carries ordinary nuclei
 (large, pale, oval, smooth) and a few mitosis-like figures (small, very dark, compact clumps of
 chromatin). Patient ``10`` has no mitoses (as in the real data set, whose patient 10 the original
@@ -29,7 +29,7 @@ def draw_frame(rng: np.random.RandomState, size: int, n_mitoses: int) -> tuple[n
     yy, xx = np.mgrid[0:size, 0:size]
     img = np.empty((size, size, 3))
     img[:] = EOSIN + rng.normal(0, 6, 3)
-    for _ in range(rng.randint(size // 20, size // 12)):  # ordinary nuclei: large, pale, oval
+    for _ in range(rng.randint(size // 10, size // 6)):  # ordinary nuclei: large, pale, oval
         cy, cx = rng.uniform(0, size, 2)
         a, b, t = rng.uniform(6, 9), rng.uniform(4, 6), rng.uniform(0, np.pi)
         u, v = (yy - cy) * np.cos(t) + (xx - cx) * np.sin(t), -(yy - cy) * np.sin(t) + (xx - cx) * np.cos(t)
@@ -49,7 +49,7 @@ def make_cohort(
     root: Path,
     patients: tuple[str, ...] = ("01", "02", "03", "04", "05", "06", "10"),
     frames: int = 2,
-    size: int = 128,
+    size: int = 160,
     seed: int = 0,
 ) -> list[Path]:
     """Write the cohort under ``root``; returns the frames. Each frame of a patient other than 10

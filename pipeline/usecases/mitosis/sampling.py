@@ -85,7 +85,7 @@ def blue_ratio(rgb: np.ndarray) -> np.ndarray:
     return (100.0 * b / (1.0 + r + g)) * (256.0 / (1.0 + r + g + b))
 
 
-def blue_ratio_mask(rgb: np.ndarray, threshold: float = 50.0, dilate: int = 2) -> np.ndarray:
+def blue_ratio_mask(rgb: np.ndarray, threshold: float = 30.0, dilate: int = 2) -> np.ndarray:
     """A computational mask as the authors describe theirs ("blue ratio segmented image post
     dilation"): blue ratio above ``threshold``, dilated ``dilate`` times by a 3x3 square. The
     threshold and dilation are this project's (the authors' are unpublished); bool H x W."""

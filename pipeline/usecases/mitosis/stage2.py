@@ -137,6 +137,7 @@ def run_stage2(
         if r.problem:
             log.warning("skipped %s", r.problem)
             problems.append(r.problem)
+            continue
         entries += r.positives + r.negatives
     if not entries:
         raise ValueError(f"{prob_dir}: stage 2 made no patches ({len(problems)} frame(s) skipped)")
