@@ -21,7 +21,7 @@ from pipeline.usecases.mitosis.sampling import blue_ratio_mask
 
 log = logging.getLogger(__name__)
 
-PC_RADIUS = 3  #: px at 40x of the drawn ground-truth disc
+PC_RADIUS = 2  #: px at 40x of the drawn ground-truth disc
 
 
 def draw_frame(rng: np.random.RandomState, size: int, n_mitoses: int) -> tuple[np.ndarray, np.ndarray]:
