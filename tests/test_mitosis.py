@@ -105,9 +105,13 @@ def test_patients_without_mitoses_are_dropped_and_said(tmp_path):
     _frame(tmp_path, "01_01")
     _frame(tmp_path, "03_01", pc=False)  # no annotation at all
     _frame(tmp_path, "10_01")  # has mitoses, but the original drops 10 by name
+    _frame(tmp_path, "01_02")
+    Image.fromarray(np.zeros((80, 81), np.uint8)).save(tmp_path / "01_02_pc.png")  # does not fit its frame
     by, why = sampling.images_by_patient(tmp_path)
-    assert list(by) == ["01"]
+    assert by == {"01": [tmp_path / "01_01.tif"]}
     assert why == [
+        f"{tmp_path / '01_02_pc.png'}: annotation is 81x80, its frame 01_02.tif is 80x80: annotations outside the "
+        "frame; frame skipped",
         "patient 03: no mitosis in any frame's _pc.png; dropped, as the original drops patient 10",
         "patient 10: dropped by name, as the original drops patient 10 (no mitoses)",
     ]

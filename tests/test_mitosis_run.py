@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from pipeline import REPO_ROOT, lists
 from pipeline.databases import count_records
@@ -39,6 +41,10 @@ def mitosis_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("mitosis")
     data, work = root / "data", root / "w"
     make_cohort(data, patients=("01", "02", "03", "04", "05", "10"), frames=1, size=128, seed=1)
+    # a frame whose annotation does not fit it (annotations outside the frame)
+    for suffix in (".tif", "_cmask.png"):
+        shutil.copy(data / f"05_01{suffix}", data / f"05_02{suffix}")
+    Image.fromarray(np.zeros((140, 128), np.uint8)).save(data / "05_02_pc.png")
     return data, work, _usecase5(data, work)
 
 
@@ -48,12 +54,15 @@ def test_both_stages_end_to_end(mitosis_run):
     report = json.loads((work / "patches_report.json").read_text())
     assert report["patients"] == ["01", "02", "03", "04", "05"]
     assert report["problems"] == [
+        f"{data / '05_02_pc.png'}: annotation is 128x140, its frame 05_02.tif is 128x128: annotations outside the "
+        "frame; frame skipped",
         "patient 10: dropped by name, as the original drops patient 10 (no mitoses)",
         f"{data / '01_02.tif'}: no annotation 01_02_pc.png (frame without annotations): skipped in stage 1, as the original",
     ]
     folds = json.loads((work / "lists" / "folds.json").read_text())
-    train_frames = sorted(p.name for p in data.glob("*.tif") if p.name[:2] in folds and folds[p.name[:2]] != 1)
-    test_frames = sorted(p.name for p in data.glob("*.tif") if p.name[:2] in folds and folds[p.name[:2]] == 1)
+    kept = [p.name for p in data.glob("*.tif") if p.name[:2] in folds and p.name != "05_02.tif"]
+    train_frames = sorted(n for n in kept if folds[n[:2]] != 1)
+    test_frames = sorted(n for n in kept if folds[n[:2]] == 1)
     # stage 1's maps exist for fold 1's training frames only (01_02 included: stage 2 uses it)
     assert (
         sorted(p.name.replace("_prob.png", ".tif") for p in (work / "probs" / "1").glob("*_prob.png")) == train_frames

@@ -163,20 +163,48 @@ def read_frame(image: Path, scale: float = SCALE, empty_gt: bool = False) -> tup
 def has_mitosis(image: Path) -> bool:
     """The frame's ``_pc.png`` exists and has a non-zero pixel."""
     pc = companions(image)[0]
-    return pc.is_file() and bool(np.any(read_mask(pc)))
+    if not pc.is_file():
+        return False
+    try:
+        return bool(np.any(read_mask(pc)))
+    except OSError as exc:  # the frame is reported (and skipped) by the patch stage
+        log.warning("%s: unreadable (%s)", pc, exc)
+        return False
+
+
+def annotation_misfit(image: Path, why: list[str]) -> bool:
+    """Whether the frame's ``_pc.png`` has another size than the frame (read from the headers);
+    the reason is appended to ``why``. Unreadable files are left to the patch stage to report."""
+    from PIL import Image
+
+    pc = companions(image)[0]
+    if not pc.is_file():
+        return False
+    try:
+        with Image.open(image) as a, Image.open(pc) as b:
+            (w, h), (mw, mh) = a.size, b.size
+    except OSError:
+        return False
+    if (w, h) == (mw, mh):
+        return False
+    why.append(
+        f"{pc}: annotation is {mw}x{mh}, its frame {image.name} is {w}x{h}: annotations outside the frame; frame skipped"
+    )
+    return True
 
 
 def images_by_patient(
     folder: Path, drop: tuple[str, ...] = DROPPED_PATIENTS
 ) -> tuple[dict[str, list[Path]], list[str]]:
-    """Frames ``<pp>_*.tif`` per patient ``pp`` (sorted as MATLAB's ``dir``), and why patients were
-    dropped: those in ``drop`` (the original's patient 10) and those with no mitosis in any frame."""
+    """Frames ``<pp>_*.tif`` per patient ``pp`` (sorted as MATLAB's ``dir``), and why frames and
+    patients were left out: frames whose annotation does not fit them, patients in ``drop`` (the
+    original's patient 10) and those with no mitosis in any frame."""
     by: dict[str, list[Path]] = {}
+    why = []
     for p in sorted(Path(folder).glob("*.tif")):
         m = FRAME.match(p.name)
-        if m:
+        if m and not annotation_misfit(p, why):
             by.setdefault(m.group(1), []).append(p)
-    why = []
     for pid in list(by):
         if pid in drop:
             why.append(f"patient {pid}: dropped by name, as the original drops patient 10 (no mitoses)")

@@ -144,6 +144,15 @@ class Mitosis(CrossValidatedUseCase):
         return {k: getattr(args, k) for k in ("peak_threshold", "peak_disk", "peak_clear_radius", "match_radius")}
 
     # ------------------------------------------------------------------ hooks of CrossValidatedUseCase
+    def prepare_data(self, data: Path, cache: Path) -> Path:
+        """The data folder (no public archive exists: a folder in the original's layout, or an archive of one)."""
+        if not Path(data).exists():
+            raise FileNotFoundError(
+                f"{data}: no such folder. Use case 5 has no public archive: give the folder of "
+                f"{MITOSIS.layout} (docs/usecase5-mitosis.md)"
+            )
+        return super().prepare_data(data, cache)
+
     def images_by_patient(self, folder: Path) -> dict[str, list[Path]]:
         return images_by_patient(folder)[0]
 
