@@ -136,6 +136,11 @@ def test_stage2_draws_with_and_without_replacement():
     assert r.tolist() == [3] * 5 and c.tolist() == [4] * 5  # datasample's default: the same pixel 5 times
     r, c = stage2.draw_negatives(w, 5, np.random.RandomState(0), replace=False)
     assert r.tolist() == [3] and c.tolist() == [4]
+    w[0, 0] = 0.0005  # a second, unlikely candidate: 1-based (1, 1)
+    r, c = stage2.draw_negatives(w, 2, np.random.RandomState(0), replace=False)
+    assert sorted(zip(r.tolist(), c.tolist())) == [(1, 1), (3, 4)]  # both, each once
+    r, c = stage2.draw_negatives(w, 2, np.random.RandomState(0), replace=True)
+    assert list(zip(r.tolist(), c.tolist())) == [(3, 4), (3, 4)]  # p = 0.999 each draw
     r, _ = stage2.draw_negatives(np.zeros((3, 3)), 5, np.random.RandomState(0))
     assert len(r) == 0
 
@@ -164,3 +169,38 @@ def test_true_centres_and_matching_radius(tmp_path):
     pred = np.array([[11.0, 50.9], [50.5, 91.0]])  # 29.9 px and 30.5 px away
     s = match_detections(pred, t, detection.MATCH_RADIUS)
     assert (s["tp"], s["fp"], s["fn"]) == (1, 1, 1) and detection.MATCH_RADIUS == 30.0
+
+
+def test_stage2_frame_list_order_and_separator(tmp_path):
+    # the 160x160 frame of test_negative_class_only_changes_names: 9 mask pixels at 0.5x, no pad copies;
+    # a uniform stage-1 map (green 255): 20 - 9 = 11 draws inside the cmask band, away from the mitosis
+    img = _frame(tmp_path / "d", size=160)
+    probs = tmp_path / "probs"
+    probs.mkdir()
+    Image.fromarray(np.full((80, 80, 3), 255, np.uint8)).save(probs / "01_01_prob.png")
+    lst = tmp_path / "train_w32_1_2nd.txt"
+    rep = stage2.run_stage2([img], probs, tmp_path / "subs_2nd", lst, Params(stage2_negatives=20), 1, 1, False)
+    c = rep["images"]["01_01.tif"]
+    assert (c["npos"], c["draws"]) == (9, 11) and rep["problems"] == []
+    lines = lst.read_text().splitlines()
+    assert len(lines) == 9 * 24 + 4 * c["n"] == rep["patches"]
+    # positives (24 rotations each) first, then the negatives, "name label" with one space (not step 6's TAB)
+    assert all(ln.endswith(" 1") and "_1_p_" in ln for ln in lines[: 9 * 24])
+    assert all(ln.endswith(" 0") and "_0_n_" in ln for ln in lines[9 * 24 :])
+    assert "\t" not in lst.read_text()
+    assert [ln.split(" ")[0].rsplit("_", 1)[1] for ln in lines[:24]] == [f"{d}.png" for d in range(0, 360, 15)]
+    # a map of another size than the frame at 0.5x is named
+    Image.fromarray(np.zeros((81, 80, 3), np.uint8)).save(probs / "01_01_prob.png")
+    res = stage2._stage2((str(img), str(probs), str(tmp_path / "s2"), Params(stage2_negatives=20), 1))
+    assert res.problem == f"{probs / '01_01_prob.png'}: 80x81, but 01_01.tif at x0.5 is 80x80"
+    with pytest.raises(ValueError, match=r"probs: stage 2 made no patches \(1 frame\(s\) skipped\)"):
+        stage2.run_stage2([img], probs, tmp_path / "s2", lst, Params(stage2_negatives=20), 1, 1, False)
+
+
+def test_magnification_and_published_figure():
+    from pipeline.usecases import get
+
+    uc = get("mitosis")
+    assert uc.magnification == Params().scale == 0.5 and uc.number == 5 and uc.command == "usecase5"
+    assert [(f.metric, f.value, f.source) for f in uc.published] == [("f_score", 0.53, "paper")]
+    assert Params().stage2_negatives == 3636 and Params().stage2_replace and Params().negative_class_in_name == 1

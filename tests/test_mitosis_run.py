@@ -122,4 +122,4 @@ def test_stage2_without_stage1_models_is_one_line(mitosis_run, tmp_path):
     out = _usecase5(data, copy, "--stages", "patches2,dbs2,prototxt2,train2,outputs,scores")
     assert out.returncode == 1
     err = [ln for ln in out.stderr.splitlines() if "ERROR" in ln]
-    assert len(err) == 1 and "missing input: the stage-1 model of fold 1" in err[0] and "was removed" in err[0]
+    assert len(err) == 1 and "missing input: the stage-1 model of fold 1" in err[0] and "was removed" in err[0], err
