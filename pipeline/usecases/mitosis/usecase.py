@@ -61,9 +61,9 @@ class Mitosis(CrossValidatedUseCase):
     released_folder = "uc5-mitosis"
     published = (Figure("f_score", 0.53, "paper", "detection, 550 mitoses, JPI 2016"),)
     validation = False
-    max_positive = 0  # every mitosis pixel is a positive (no cap); --max-positive is unused
+    max_positive = 0  # every mitosis pixel is a positive (no cap): --max-positive is not used
     demo_max_positive = 0
-    numeric_options = CrossValidatedUseCase.numeric_options + (
+    numeric_options = tuple(o for o in CrossValidatedUseCase.numeric_options if o != "max_positive") + (
         "rot225", "negative_class_in_name", "npos_in_image_only", "stage2_negatives", "stage2_replace",
         "peak_threshold", "peak_disk", "peak_clear_radius", "match_radius",
     )  # fmt: skip
