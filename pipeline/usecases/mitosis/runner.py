@@ -11,7 +11,8 @@ Stage 2's recipes take stage 1's as inputs (probs <- train <- ... <- patches), s
 changed refuses (or, with ``--force``, recomputes) everything of stage 2 too. Fold ``k``'s stage
 2 sees only its own training patients' maps (the most defensible reading of the original, which
 hard-coded fold 1): its test frames never touch its training. The stage-2 test database is stage
-1's test list of the fold (it never affects the weights).
+1's test list of the fold (it never affects the weights). Each stage runs for every fold before
+the next one starts; ``-j N`` trains N folds at a time (both stages).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipeline import atomic, crossval, databases, inference, lists, recipes, templates, training
@@ -56,7 +58,9 @@ def model2(work: Path, k: int, iterations: int) -> Path:
     return Path(work) / "models_2nd" / f"{k}_{STAGE2_SNAPSHOT}_iter_{iterations}.caffemodel"
 
 
-def step5(cfg: Config, model: Path, mean: Path, net_dir: Path, images: list[Path], out: Path, scale: float) -> None:
+def step5(
+    cfg: Config, model: Path, mean: Path, net_dir: Path, images: list[Path], out: Path, scale: float, show: bool = True
+) -> None:
     """Step 5 of ``model`` on ``images`` into ``out`` (min-max PNGs and float maps)."""
     if not images:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -64,7 +68,7 @@ def step5(cfg: Config, model: Path, mean: Path, net_dir: Path, images: list[Path
     engine = inference.make_engine(cfg.infer_mode, model, mean, gpu=cfg.gpu, net_dir=net_dir)
     inference.infer_images(
         images, engine, out, inference.Options(stride=cfg.stride), resize=scale, save_npy=True,
-        show_progress=cfg.show_progress,
+        show_progress=show,
     )  # fmt: skip
 
 
@@ -128,9 +132,12 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
         test_imgs = {k: fold_images(assignment, by_patient, k, cfg.nfolds, False)[0] for k in ks}
     per: dict[str, dict[int, dict]] = {s: {} for s in STAGES}
     sp = solver_params(cfg)
-    for k in ks:
+    show = cfg.show_progress and cfg.jobs <= 1  # one progress bar at a time
+
+    def one(want: str, k: int) -> None:
+        """Stage ``want`` of fold ``k``."""
         n = fold_names(k)
-        if "dbs" in upto:
+        if want == "dbs":
             per["dbs"][k] = step(
                 "dbs", work, key=str(k), label=f"dbs (fold {k})",
                 options={"seed": None if cfg.caffe_shuffle else cfg.seed, "caffe_shuffle": cfg.caffe_shuffle},
@@ -138,21 +145,21 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
                 byproducts=[n["test_db"], f"{n['train_db']}.*", f"{n['test_db']}.*", f"{n['mean']}.*"],
                 what=f"the stage-1 databases and mean of fold {k}", make=lambda k=k: crossval.stage_dbs(cfg, k),
             )  # fmt: skip
-        if "prototxt" in upto:
+        if want == "prototxt":
             per["prototxt"][k] = step(
                 "prototxt", work / "models", key=str(k), label=f"prototxt (fold {k})",
                 options=solver_options(sp, gpu=cfg.gpu), inputs={"dbs": per["dbs"][k]},
                 outputs=[f"{k}-alexnet_solver_ada.prototxt"], byproducts=[f"{k}-*"],
                 what=f"the stage-1 solver and nets of fold {k}", make=lambda k=k: crossval.stage_prototxt(cfg, k),
             )  # fmt: skip
-        if "train" in upto:
+        if want == "train":
             m1 = model1(work, k, cfg.iterations)
             per["train"][k] = step(
                 "train", work / "models", key=str(k), label=f"train (fold {k})",
                 inputs={"prototxt": per["prototxt"][k]}, outputs=[m1.name],
                 byproducts=[f"{k}_caffenet_train_w32_iter_*", f"{k}_caffenet_train_w32_*log*"],
                 what=f"the stage-1 model of fold {k}",
-                make=lambda k=k: training.train(crossval.solver_path(work, k), gpu=cfg.gpu, show_progress=cfg.show_progress),
+                make=lambda k=k: training.train(crossval.solver_path(work, k), gpu=cfg.gpu, show_progress=show),
             )  # fmt: skip
         out_options = {
             "infer_mode": cfg.infer_mode,
@@ -160,16 +167,16 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
             "magnification": p.scale,
             "png_scale": "minmax",
         }
-        if "probs" in upto:
+        if want == "probs":
             per["probs"][k] = step(
                 "probs", work / "probs", key=str(k), label=f"probs (fold {k})", options=out_options,
                 inputs={"model": per["train"][k]}, outputs=[str(k)],
                 what=f"the stage-1 maps of fold {k}'s training frames (stage 2's input; the stage-1 models must exist)",
                 make=lambda k=k: step5(cfg, model1(work, k, cfg.iterations), work / n["mean"],
-                                       work / "models", train_imgs[k], work / "probs" / str(k), p.scale),
+                                       work / "models", train_imgs[k], work / "probs" / str(k), p.scale, show),
             )  # fmt: skip
         n2 = names2(k)
-        if "patches2" in upto:
+        if want == "patches2":
             per["patches2"][k] = step(
                 "patches2", work / "subs_2nd", key=str(k), label=f"patches2 (fold {k})",
                 options={"seed": cfg.seed, **p.stage2()}, inputs={"probs": per["probs"][k]},
@@ -177,9 +184,9 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
                 what=f"the stage-2 patches of fold {k}",
                 make=lambda k=k, n2=n2: run_stage2(
                     train_imgs[k], work / "probs" / str(k), work / "subs_2nd" / str(k), work / "subs_2nd" / n2["list"],
-                    p, cfg.seed * 7 + k, show_progress=cfg.show_progress),
+                    p, cfg.seed * 7 + k, show_progress=show),
             )  # fmt: skip
-        if "dbs2" in upto:
+        if want == "dbs2":
             per["dbs2"][k] = step(
                 "dbs2", work, key=str(k), label=f"dbs2 (fold {k})",
                 options={"seed": None if cfg.caffe_shuffle else cfg.seed, "caffe_shuffle": cfg.caffe_shuffle},
@@ -187,23 +194,23 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
                 byproducts=[n2["test_db"], f"{n2['train_db']}.*", f"{n2['test_db']}.*", f"{n2['mean']}.*"],
                 what=f"the stage-2 databases and mean of fold {k}", make=lambda k=k: stage_dbs2(cfg, k),
             )  # fmt: skip
-        if "prototxt2" in upto:
+        if want == "prototxt2":
             per["prototxt2"][k] = step(
                 "prototxt2", work / "models_2nd", key=str(k), label=f"prototxt2 (fold {k})",
                 options=solver_options(sp, gpu=cfg.gpu), inputs={"dbs2": per["dbs2"][k]},
                 outputs=[f"{k}-alexnet_solver_ada.prototxt"], byproducts=[f"{k}-*"],
                 what=f"the stage-2 solver and nets of fold {k}", make=lambda k=k: stage_prototxt2(cfg, k),
             )  # fmt: skip
-        if "train2" in upto:
+        if want == "train2":
             m2 = model2(work, k, cfg.iterations)
             per["train2"][k] = step(
                 "train2", work / "models_2nd", key=str(k), label=f"train2 (fold {k})",
                 inputs={"prototxt2": per["prototxt2"][k]}, outputs=[m2.name], byproducts=[f"{k}_{STAGE2_SNAPSHOT}_*"],
                 what=f"the stage-2 model of fold {k}",
                 make=lambda k=k: training.train(work / "models_2nd" / f"{k}-alexnet_solver_ada.prototxt", gpu=cfg.gpu,
-                                                show_progress=cfg.show_progress),
+                                                show_progress=show),
             )  # fmt: skip
-        if "outputs" in upto:
+        if want == "outputs":
             if "outputs" in stages:
                 crossval.reopen_incomplete_outputs(work, k, test_imgs[k])
             per["outputs"][k] = step(
@@ -211,8 +218,19 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
                 inputs={"model": per["train2"][k]}, outputs=[str(k)],
                 what=f"the stage-2 maps of fold {k}'s test frames",
                 make=lambda k=k, n2=n2: step5(cfg, model2(work, k, cfg.iterations), work / n2["mean"], work / "models_2nd",
-                                              test_imgs[k], crossval.output_dir(work, k), p.scale),
+                                              test_imgs[k], crossval.output_dir(work, k), p.scale, show),
             )  # fmt: skip
+
+    for want in STAGES[2:-1]:  # dbs .. outputs, each for every fold before the next stage
+        if want not in upto:
+            continue
+        if want in ("train", "train2") and cfg.jobs > 1:  # -j: folds trained side by side
+            with ThreadPoolExecutor(max_workers=cfg.jobs) as ex:
+                for f in [ex.submit(one, want, k) for k in ks]:
+                    f.result()
+        else:
+            for k in ks:
+                one(want, k)
     if "scores" in upto:
         options = {"score_from": cfg.score_from, **cfg.scoring}
 
