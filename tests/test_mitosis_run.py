@@ -123,3 +123,14 @@ def test_stage2_without_stage1_models_is_one_line(mitosis_run, tmp_path):
     assert out.returncode == 1
     err = [ln for ln in out.stderr.splitlines() if "ERROR" in ln]
     assert len(err) == 1 and "missing input: the stage-1 model of fold 1" in err[0] and "was removed" in err[0], err
+
+
+def test_no_public_archive_is_said_in_one_line(tmp_path):
+    out = _cli("usecase5", "--data", str(tmp_path / "none"), "--work", str(tmp_path / "w"))
+    assert out.returncode == 1
+    (err,) = [ln for ln in out.stderr.splitlines() if "ERROR" in ln]
+    assert f"{tmp_path / 'none'}: no such folder. Use case 5 has no public archive" in err
+    out = _cli("data", "fetch", "mitosis", "--dest", str(tmp_path / "d"))
+    assert out.returncode == 1
+    (err,) = [ln for ln in out.stderr.splitlines() if "ERROR" in ln]
+    assert "mitosis: no public archive is known; pass the folder itself with --data" in err
