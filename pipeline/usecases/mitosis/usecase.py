@@ -145,7 +145,7 @@ class Mitosis(CrossValidatedUseCase):
 
     # ------------------------------------------------------------------ hooks of CrossValidatedUseCase
     def prepare_data(self, data: Path, cache: Path) -> Path:
-        """The data folder (no public archive exists: a folder in the original's layout, or an archive of one)."""
+        """The data folder (no public archive exists: a folder in the original's layout)."""
         if not Path(data).exists():
             raise FileNotFoundError(
                 f"{data}: no such folder. Use case 5 has no public archive: give the folder of "
