@@ -9,6 +9,7 @@ from pipeline.usecases.base import UseCase
 from pipeline.usecases.epi import Epithelium
 from pipeline.usecases.idc import IDC
 from pipeline.usecases.lymphocyte import Lymphocytes
+from pipeline.usecases.mitosis import Mitosis
 from pipeline.usecases.nuclei import Nuclei
 from pipeline.usecases.radhical import RADHicaL
 from pipeline.usecases.tubule import Tubule
@@ -18,6 +19,7 @@ from pipeline.usecases.unet import UNetEpistroma
 REGISTRY: dict[str, UseCase] = {
     uc.name: uc for uc in (Nuclei(), Epithelium(), Lymphocytes(), IDC(), RADHicaL(), UNetEpistroma(), Tubule())
 }
+REGISTRY["mitosis"] = Mitosis()  # use case 5
 
 
 def get(name: str) -> UseCase:

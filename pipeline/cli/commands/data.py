@@ -72,6 +72,10 @@ def run_fetch(a) -> int:
 
     title, archives = _sources()[a.name]
     for arch in archives:
+        if not (a.url or arch.url):  # use case 5: no public archive is known
+            raise ValueError(
+                f"{a.name}: no public archive is known; pass the folder itself with --data ({arch.layout})"
+            )
         path = data.fetch(arch, a.dest, url=a.url, verify_hash=not a.no_verify)
         rec = json.loads(path.with_name(path.name + ".json").read_text())
         state = (

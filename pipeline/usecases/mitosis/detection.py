@@ -1,0 +1,173 @@
+"""Use case 5: detections from the stage-2 probability maps, matched to the annotated mitoses.
+
+The original ships no detection or scoring code for mitosis (``DL tutorial Code/5-mitosis`` ends at
+step 6; the paper reports F 0.53 over 550 mitoses). Everything here is this project's INVENTION,
+chosen from the paper's description and the AMIDA13 challenge the data set matches:
+
+- peaks: use case 4's rule (step5_identify_peak_in_probs.m) on the step-5 ``_prob.png`` of the
+  stage-2 model at the 0.5x scale: P(mitosis) = green / 255, correlated with ``fspecial('disk',
+  3)`` after symmetric padding 16, greedy maxima above 0.5, a radius of 15 px (7.5 um at 0.5x of
+  a 40x, 0.25 um/px frame) cleared around each;
+- true mitoses: the centroids of the 8-connected components of ``_pc.png`` at the 40x scale;
+- a detection (mapped back to 40x, (x + 0.5) / 0.5 - 0.5) matches a true mitosis within 30 px
+  (7.5 um, AMIDA13's radius), one to one (Hungarian: most matches, then least distance).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import inference, metrics
+from pipeline.matlab import bwlabel
+from pipeline.usecases.lymphocyte import detect_peaks, match_detections, match_pairs, to_original_scale
+from pipeline.usecases.mitosis.sampling import SCALE, companions, read_mask
+
+PEAK_DISK = 3  #: fspecial('disk', 3) at the 0.5x scale (invented)
+PEAK_THRESHOLD = 0.5  #: maxima above 0.5 of green / 255 (invented)
+PEAK_CLEAR_RADIUS = 15.0  #: px at 0.5x: 7.5 um (invented)
+MATCH_RADIUS = 30.0  #: px at 40x: 7.5 um, AMIDA13's rule (invented here)
+PUBLISHED_F = 0.53  #: J Pathol Inform 2016;7:29, abstract
+
+
+def true_centres(image: Path) -> np.ndarray:
+    """(N, 2) 0-based (row, col) centroids of the 8-connected components of the frame's
+    ``_pc.png`` (40x scale); empty when there is none."""
+    pc = companions(Path(image))[0]
+    if not pc.is_file():
+        return np.zeros((0, 2))
+    lab, n = bwlabel(read_mask(pc) != 0, 8)
+    return np.array([np.argwhere(lab == i).mean(axis=0) for i in range(1, n + 1)], dtype=np.float64).reshape(-1, 2)
+
+
+def peaks(
+    prob_green: np.ndarray, threshold: float = PEAK_THRESHOLD, clear: float = PEAK_CLEAR_RADIUS, disk: int = PEAK_DISK
+) -> np.ndarray:
+    """(N, 2) 0-based (row, col) detections of a P(mitosis) map in [0, 1] at the 0.5x scale."""
+    return np.array(detect_peaks(prob_green, threshold, clear, disk), dtype=np.float64).reshape(-1, 2)
+
+
+def map_peaks(out_dir: Path, image: Path, source: str = "png", **peak_options) -> np.ndarray:
+    """Detections of ``image``'s step-5 map in ``out_dir`` (0.5x scale): the _prob.png green / 255,
+    or the float map (``source`` "npy")."""
+    green, _ = inference.read_maps(Path(out_dir), Path(image).stem, source)
+    return peaks(green, **peak_options)
+
+
+def score_images(
+    out_dir: Path,
+    images: list[Path],
+    scale: float = SCALE,
+    radius: float = MATCH_RADIUS,
+    source: str = "png",
+    **peak_options,
+) -> dict:
+    """Detection counts of ``images`` (tp, fp, fn, precision, recall, F), pooled and per image."""
+    per_image, tot = [], {"tp": 0, "fp": 0, "fn": 0}
+    for img in images:
+        pred = to_original_scale(map_peaks(out_dir, img, source, **peak_options), scale)
+        s = match_detections(pred, true_centres(img), radius)
+        per_image.append({"image": Path(img).name, **s})
+        for key in tot:
+            tot[key] += s[key]
+    pooled = metrics.scores({**tot, "tn": 0})
+    return {"detection": {**tot, **{m: pooled[m] for m in ("precision", "recall", "f_score")}}, "images": per_image}
+
+
+def pool(fold_scores: list[dict], options: dict) -> dict:
+    """The scores JSON: per fold, pooled over folds, the rule's options and the published F."""
+    c = {m: sum(f["detection"][m] for f in fold_scores) for m in ("tp", "fp", "fn")}
+    pooled = metrics.scores({**c, "tn": 0})
+    return {
+        "folds": fold_scores,
+        "pooled": {**c, **{m: pooled[m] for m in ("precision", "recall", "f_score")}},
+        **options,
+        "published_f": PUBLISHED_F,
+    }
+
+
+def _f(v) -> str:
+    return "–" if v is None else f"{v:.4f}"
+
+
+def rule_text(s: dict) -> str:
+    """The detection and matching rule of a scores JSON, in words (marked invented)."""
+    return (
+        f"Detection and matching are this project's (INVENTED: the original has no mitosis scoring code): peaks of "
+        f"the stage-2 P(mitosis) ({'_prob.png green / 255' if s.get('score_from', 'png') == 'png' else 'float maps'}, "
+        f"0.5x) smoothed by a disk of radius {s['peak_disk']}, maxima above {s['peak_threshold']}, "
+        f"{s['peak_clear_radius']:g} px cleared around each; mapped to 40x and matched one to one to the "
+        f"centroids of the _pc.png components within {s['match_radius']:g} px (7.5 um at 0.25 um/px)."
+    )
+
+
+def scores_markdown(s: dict) -> str:
+    """Per-fold and pooled detection scores beside the published F-score."""
+    lines = ["### Use case 5 (mitosis), detection", "", rule_text(s), ""]
+    lines += ["| fold | tp | fp | fn | precision | recall | F-score |", "|---|---|---|---|---|---|---|"]
+    for f in s["folds"]:
+        d = f["detection"]
+        lines.append(
+            f"| {f['fold']} | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |"
+        )
+    d = s["pooled"]
+    lines.append(
+        f"| pooled | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |"
+    )
+    lines.append(f"| published (paper, 550 mitoses, its own matching rule) | | | | | | {s['published_f']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def sort_centres(peaks_half: np.ndarray, truth: np.ndarray, scale: float, radius: float) -> dict[str, np.ndarray]:
+    """Detections (0.5x) and true centres (40x) sorted as the scores match them, both at 0.5x:
+    "truth_matched", "truth_missed", "pred_matched", "pred_false"."""
+    peaks_half = np.asarray(peaks_half, dtype=np.float64).reshape(-1, 2)
+    truth = np.asarray(truth, dtype=np.float64).reshape(-1, 2)
+    pairs = match_pairs(to_original_scale(peaks_half, scale), truth, radius)
+    pi, ti = {i for i, _ in pairs}, {j for _, j in pairs}
+    shown = (truth + 0.5) * scale - 0.5
+    return {
+        "truth_matched": shown[sorted(ti)],
+        "truth_missed": shown[[j for j in range(len(truth)) if j not in ti]],
+        "pred_matched": peaks_half[sorted(pi)],
+        "pred_false": peaks_half[[i for i in range(len(peaks_half)) if i not in pi]],
+    }
+
+
+def report_pictures(work: Path, scores: dict, data_dir: Path, pictures: Path, scale: float = SCALE) -> list:
+    """Per fold, the test frames of best, median and worst F: hits, misses and false alarms drawn
+    on the frame as step 5 saw it (0.5x)."""
+    from pipeline.report import Picture
+    from pipeline.report.pictures import centres, describe, pick_examples
+
+    opts = {k: scores[k] for k in ("peak_disk", "peak_threshold", "peak_clear_radius")}
+    renamed = {"threshold": opts["peak_threshold"], "clear": opts["peak_clear_radius"], "disk": opts["peak_disk"]}
+    source = scores.get("score_from", "png")
+    pics = []
+    for f in scores["folds"]:
+        k, out = f["fold"], Path(work) / "output" / str(f["fold"])
+        per = {im["image"]: im for im in f["images"]}
+        have = [(n, im["f_score"]) for n, im in per.items() if (data_dir / n).is_file()]
+        for label, name in pick_examples(have):
+            s = per[name]
+            c = sort_centres(
+                map_peaks(out, data_dir / name, source, **renamed),
+                true_centres(data_dir / name),
+                scale,
+                scores["match_radius"],
+            )
+            fs = "–" if s["f_score"] is None else f"{s['f_score']:.3f}"
+            title = f"Fold {k}, {describe(label, len(have), 'test frame')}: {name}\nF {fs} (tp {s['tp']}, fp {s['fp']}, fn {s['fn']})"
+            file = f"mitosis_fold{k}_{label}_{Path(name).stem}.png"
+            centres(
+                inference.load_resized(data_dir / name, scale),
+                c["truth_matched"],
+                c["truth_missed"],
+                c["pred_matched"],
+                c["pred_false"],
+                title,
+                pictures / file,
+            )
+            pics.append(Picture(file, title.replace("\n", ", ") + "."))
+    return pics
