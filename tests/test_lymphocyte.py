@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import lists
+from pipeline import detection, lists
 from pipeline.usecases import lymphocyte as ly
 
 
@@ -24,7 +24,7 @@ def test_greedy_peaks_threshold_and_clearing():
     assert ly.greedy_peaks(v, radius=1, limit=10) == [(12, 12), (10, 10), (30, 30), (5, 35)]
     ties = np.zeros((3, 3))
     ties[2, 0] = ties[0, 1] = 1  # MATLAB max: first in column-major order
-    assert ly.argmax_colmajor(ties) == (2, 0)
+    assert detection.argmax_colmajor(ties) == (2, 0)
 
 
 def test_disk_kernel_is_fspecial_disk_6():

@@ -164,7 +164,7 @@ def test_true_centres_and_matching_radius(tmp_path):
     Image.fromarray(m).save(tmp_path / "01_01_pc.png")
     t = detection.true_centres(img)
     assert t.tolist() == [[11.0, 21.0], [50.5, 60.5]]
-    from pipeline.usecases.lymphocyte import match_detections
+    from pipeline.detection import match_detections
 
     pred = np.array([[11.0, 50.9], [50.5, 91.0]])  # 29.9 px and 30.5 px away
     s = match_detections(pred, t, detection.MATCH_RADIUS)

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import inference, lists, metrics
+from pipeline import detection, inference, lists, metrics
+from pipeline.detection import greedy_peaks, to_original_scale
 from pipeline.export import Spec
 from pipeline.matlab import classify_linear, fspecial_disk, imresize_scale, matlab_round
 from pipeline.patches import save_png
@@ -99,34 +100,6 @@ def read_pair(image: Path, p: Params = Params()) -> tuple[np.ndarray, np.ndarray
     mask = np.abs(imresize_scale(mask, p.scale))
     pad = ((32, 32), (32, 32))
     return np.pad(io, pad + ((0, 0),), mode="symmetric"), np.pad(mask, pad, mode="symmetric")
-
-
-def argmax_colmajor(a: np.ndarray) -> tuple[int, int]:
-    """0-based (row, col) of MATLAB's ``[~, ind] = max(a(:))`` (first maximum in column-major order)."""
-    ind = int(np.argmax(a.T.ravel()))
-    return ind % a.shape[0], ind // a.shape[0]
-
-
-def greedy_peaks(
-    val: np.ndarray, radius: float, limit: int | None = None, threshold: float | None = None
-) -> list[tuple[int, int]]:
-    """Greedy maxima: take the largest value, zero a disk of ``radius`` around it, repeat.
-
-    Stops after ``limit`` picks, when nothing non-zero is left (limit mode) or when the maximum is
-    not above ``threshold``. Returns 0-based (row, col).
-    """
-    v = val.astype(np.float64).copy()
-    yy, xx = np.mgrid[0 : v.shape[0], 0 : v.shape[1]]
-    out = []
-    while True:
-        if limit is not None and (len(out) >= limit or not np.count_nonzero(v)):
-            break
-        r, c = argmax_colmajor(v)
-        if threshold is not None and not v[r, c] > threshold:
-            break
-        out.append((r, c))
-        v[(yy - r) ** 2 + (xx - c) ** 2 <= radius**2] = 0
-    return out
 
 
 CLASSIFIERS = ("lda", "nb")
@@ -242,16 +215,6 @@ def disk_kernel(radius: int = DISK_RADIUS) -> np.ndarray:
     return fspecial_disk(radius)
 
 
-def to_original_scale(points: np.ndarray, scale: float) -> np.ndarray:
-    """0-based (row, col) at an image resized by ``scale`` -> 0-based coordinates of the original.
-
-    The inverse of the resize's pixel mapping (MATLAB imresize and skimage/caffe.io.resize_image
-    both put output pixel x (0-based) at input u = (x + 0.5) / scale - 0.5; 1-based
-    u = x / scale + 0.5 (1 - 1 / scale), 0.375 px from x / scale for scale 4).
-    """
-    return (np.asarray(points, dtype=np.float64) + 0.5) / scale - 0.5
-
-
 def detect_peaks(
     prob_green: np.ndarray,
     threshold: float = PEAK_THRESHOLD,
@@ -261,41 +224,18 @@ def detect_peaks(
     """Lymphocyte centres (0-based row, col) of a P(lymphocyte) map in [0, 1] (by default the
     _prob.png green channel / 255): ``imfilter`` with the disk after symmetric padding 16 (a
     correlation, zero outside the padded image), greedy maxima above ``threshold``,
-    ``clear_radius`` cleared around each (step5_identify_peak_in_probs.m)."""
-    from scipy.ndimage import correlate
-
-    padded = np.pad(prob_green.astype(np.float64), 16, mode="symmetric")
-    smooth = correlate(padded, disk_kernel(radius), mode="constant", cval=0.0)[16:-16, 16:-16]
-    return greedy_peaks(smooth, clear_radius, threshold=threshold)
+    ``clear_radius`` cleared around each (step5_identify_peak_in_probs.m; :func:`pipeline.detection.detect_peaks`)."""
+    return detection.detect_peaks(prob_green, threshold, clear_radius, radius)
 
 
 def match_pairs(pred: np.ndarray, truth: np.ndarray, radius: float = MATCH_RADIUS) -> list[tuple[int, int]]:
-    """One-to-one matches (index into ``pred``, index into ``truth``) of predicted and true centres
-    ((N, 2) row, col) within ``radius``: Hungarian assignment maximising the number of matches, then
-    minimising the summed distance."""
-    from scipy.optimize import linear_sum_assignment
-
-    pred = np.asarray(pred, dtype=np.float64).reshape(-1, 2)
-    truth = np.asarray(truth, dtype=np.float64).reshape(-1, 2)
-    if not len(pred) or not len(truth):
-        return []
-    d = np.sqrt(((pred[:, None, :] - truth[None, :, :]) ** 2).sum(-1))
-    big = 1e6
-    cost = np.where(d <= radius, d, big)
-    r, c = linear_sum_assignment(cost)
-    return [(int(i), int(j)) for i, j in zip(r, c) if cost[i, j] < big]
+    """:func:`pipeline.detection.match_pairs` at use case 4's radius by default."""
+    return detection.match_pairs(pred, truth, radius)
 
 
 def match_detections(pred: np.ndarray, truth: np.ndarray, radius: float = MATCH_RADIUS) -> dict:
-    """One-to-one matching of predicted and true centres within ``radius`` (:func:`match_pairs`);
-    tp, fp, fn, precision, recall, F."""
-    n_pred, n_truth = len(np.asarray(pred).reshape(-1, 2)), len(np.asarray(truth).reshape(-1, 2))
-    tp = len(match_pairs(pred, truth, radius))
-    fp, fn = n_pred - tp, n_truth - tp
-    prec = tp / (tp + fp) if tp + fp else None
-    rec = tp / (tp + fn) if tp + fn else None
-    f = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else None
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": prec, "recall": rec, "f_score": f}
+    """:func:`pipeline.detection.match_detections` at use case 4's radius by default."""
+    return detection.match_detections(pred, truth, radius)
 
 
 def true_centres(image: Path) -> np.ndarray:

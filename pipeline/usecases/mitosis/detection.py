@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import inference, metrics
+from pipeline.detection import detect_peaks, match_detections, match_pairs, to_original_scale
 from pipeline.matlab import bwlabel
-from pipeline.usecases.lymphocyte import detect_peaks, match_detections, match_pairs, to_original_scale
 from pipeline.usecases.mitosis.sampling import SCALE, companions, read_mask
 
 PEAK_DISK = 3  #: fspecial('disk', 3) at the 0.5x scale (invented)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import atomic, inference
-from pipeline.usecases.lymphocyte import match_detections, to_original_scale
+from pipeline.detection import match_detections, to_original_scale
 from pipeline.usecases.mitosis import detection
 from pipeline.usecases.mitosis.sampling import SCALE
 
