@@ -9,6 +9,7 @@ from pipeline.usecases.base import UseCase
 from pipeline.usecases.epi import Epithelium
 from pipeline.usecases.idc import IDC
 from pipeline.usecases.lymphocyte import Lymphocytes
+from pipeline.usecases.lymphoma import Lymphoma
 from pipeline.usecases.nuclei import Nuclei
 from pipeline.usecases.radhical import RADHicaL
 from pipeline.usecases.unet import UNetEpistroma
@@ -17,6 +18,7 @@ from pipeline.usecases.unet import UNetEpistroma
 REGISTRY: dict[str, UseCase] = {
     uc.name: uc for uc in (Nuclei(), Epithelium(), Lymphocytes(), IDC(), RADHicaL(), UNetEpistroma())
 }
+REGISTRY[Lymphoma.name] = Lymphoma()  # use case 7
 
 
 def get(name: str) -> UseCase:
