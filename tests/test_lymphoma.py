@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import RELEASED, need
 from PIL import Image
 
 from pipeline import REPO_ROOT, templates
 from pipeline.usecases.lymphoma import dataset, foldlists, runner, tiles
+from tests.conftest import RELEASED, need
 
 # --------------------------------------------------------------------------- geometry (pure)
 
@@ -327,3 +327,34 @@ def test_regress_runs_the_ten_released_models(tmp_path):
         "fold 5 dropout": [[2, 0, 0], [0, 2, 0], [0, 2, 0]],
     }
     assert [r["predicted"] for r in doc["results"]["fold 2 plain"].values()] == [0, 1, 0]  # the tie goes to CLL
+
+
+# --------------------------------------------------------------------------- cluster jobs
+
+
+def test_cluster_plan_and_local_prepare(tmp_path):
+    from pipeline.cli.usecase_command import parse_usecase_argv
+
+    uc, args = parse_usecase_argv(["usecase7", "--data", "d", "--work", "w", "--folds", "1-2"], Path("/runs"))
+    steps = uc.job_steps(args)
+    assert [(s.name, s.stages, s.tasks, s.after, s.task_option, s.gpu) for s in steps] == [
+        ("prepare", ("patches", "lists"), (1,), (), None, False),
+        ("train", ("dbs", "prototxt", "train"), (1, 2), ("prepare",), "--folds", True),
+        ("outputs", ("outputs",), (1, 2), ("train",), "--folds", True),
+        ("scores", ("scores",), (1,), ("outputs",), None, False),
+    ]
+    # the prepare step through the job script of `submit --scheduler local` (the same script SLURM runs)
+    work = tmp_path / "w"
+    argv = ["demo-lymphoma", "--work", str(work), "--stages", "patches,lists"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "submit", "--scheduler", "local", *argv],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "prepare: ran: task(s) 1 as local" in proc.stdout
+    assert (work / "lists" / "folds.json").is_file() and not (work / "DB_train_1").exists()
+    # 100 rows: rr = 1:32:64 -> 1, 33; 132 columns: 1:32:96 -> 1, 33, 65: 2 x 3 tiles x 2 rotations = 12
+    assert len(list((work / "subs").glob("*_sub_*.tif"))) == 30 * 12

@@ -15,7 +15,7 @@ from pathlib import Path
 from pipeline import REPO_ROOT
 from pipeline.report import Content
 from pipeline.usecases import datasets
-from pipeline.usecases.base import Figure, UseCase, add_solver_arguments, parse_folds, solver_from_args
+from pipeline.usecases.base import Figure, JobStep, UseCase, add_solver_arguments, parse_folds, solver_from_args
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,50 @@ class Lymphoma(UseCase):
                 "GENERATED (synthetic textures): the numbers show the pipeline works, nothing about lymphoma"
             )
         return summary
+
+    # ------------------------------------------------------------------ cluster jobs
+    def job_steps(self, args: argparse.Namespace) -> tuple[JobStep, ...]:
+        """prepare (tiles, fold lists: one job) -> train (an array: task k builds fold k's databases
+        and nets and trains it) -> outputs (an array: step 5 of fold k) -> scores (one job); only the
+        steps of the stages asked for. A task is done when its last stage's recipe record says so."""
+        from pipeline import crossval
+        from pipeline.scheduler.plan import restrict
+
+        work = Path(args.work)
+        ks = tuple(crossval.selected_folds(args.folds))
+        done = crossval.recorded_done
+        return restrict(
+            (
+                JobStep(
+                    "prepare",
+                    ("patches", "lists"),
+                    done=lambda _t: done(work, "patches") and done(work / "lists", "lists"),
+                    what="tiles and fold lists",
+                ),
+                JobStep(
+                    "train",
+                    ("dbs", "prototxt", "train"),
+                    tasks=ks,
+                    after=("prepare",),
+                    task_option="--folds",
+                    gpu=True,
+                    done=lambda k: done(work / "models", "train", str(k)),
+                    what="databases, nets and training of fold {task}",
+                ),
+                JobStep(
+                    "outputs",
+                    ("outputs",),
+                    tasks=ks,
+                    after=("train",),
+                    task_option="--folds",
+                    gpu=True,
+                    done=lambda k: done(work / "output", "outputs", str(k)),
+                    what="step 5 of fold {task}",
+                ),
+                JobStep("scores", ("scores",), after=("outputs",), done=lambda _t: done(work, "scores"), what="scores"),
+            ),
+            self.parse_stages(getattr(args, "stages", None)),
+        )
 
     # ------------------------------------------------------------------ report
     def report(self, work: Path, run: dict, pictures: Path) -> Content:
