@@ -329,6 +329,24 @@ def test_regress_runs_the_ten_released_models(tmp_path):
     assert [r["predicted"] for r in doc["results"]["fold 2 plain"].values()] == [0, 1, 0]  # the tie goes to CLL
 
 
+def test_released_models_through_step5_and_scores(tmp_path):
+    rel = need(RELEASED / "uc7-lymphoma", "step 5 and scores of the released fold models, no training")
+    data = _cohort(tmp_path / "data")
+    cfg = runner.Config(
+        data=data, work=tmp_path / "w", fold_lists=data, folds=(1, 2), released_models=rel, show_progress=False
+    )
+    summary = runner.run(cfg)
+    assert "patches" not in summary and not (cfg.work / "subs").exists()  # nothing cut, listed or trained
+    s = json.loads((cfg.work / "scores.json").read_text())
+    assert [f["images"] for f in s["folds"]] == [6, 6] and s["pooled"]["images"] == 12
+    votes = json.loads((cfg.work / "output" / "1" / "votes.json").read_text())["images"]
+    assert all(sum(v["counts"]) == 2 for v in votes)  # 100 x 68: 1 x 2 step-5 tiles
+    recipe = json.loads((cfg.work / "output" / "outputs_1.recipe.json").read_text())
+    assert str(rel / "1_caffenet_train_w32_iter_600000.caffemodel") in json.dumps(recipe)  # the released weights
+    with pytest.raises(ValueError, match="outputs,scores only, not train"):
+        runner.run(cfg, ("train", "outputs"))
+
+
 # --------------------------------------------------------------------------- cluster jobs
 
 

@@ -119,6 +119,12 @@ class Lymphoma(UseCase):
         parser.add_argument(
             "--caffe-shuffle", action="store_true", help="convert_imageset -shuffle (unseeded, as the original)"
         )
+        parser.add_argument(
+            "--released-models",
+            type=Path,
+            help="step 5 and scores with the released weights and means of this folder (e.g. "
+            "../shared/released/uc7-lymphoma), no training: --stages outputs,scores",
+        )
         parser.add_argument("--gpu", action="store_true", help="train and classify on the GPU")
         parser.add_argument("-j", "--jobs", type=int, help="patch workers (default: all cores)")
         parser.add_argument(
@@ -160,6 +166,7 @@ class Lymphoma(UseCase):
             solver=solver_from_args(args),
             force=force,
             data_recipe=data_recipe,
+            released_models=args.released_models,
         )
         summary = runner.run(cfg, stages)
         if demo:

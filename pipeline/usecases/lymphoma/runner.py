@@ -59,6 +59,7 @@ class Config:
     show_progress: bool = True
     force: bool = False
     data_recipe: recipes.Recipe | None = None
+    released_models: Path | None = None  # step 5 with the released weights and means of this folder (no training)
 
 
 def snapshot_name(dropout: bool) -> str:
@@ -184,15 +185,30 @@ def stage_prototxt(cfg: Config, k: int) -> None:
     )
 
 
+def fold_model(cfg: Config, k: int) -> tuple[Path, Path]:
+    """(weights, mean) step 5 of fold ``k`` uses: the run's, or with ``released_models`` the released
+    ``<k>_caffenet_train_w32[_dropout]_iter_600000.caffemodel`` and ``DB_train_w32_<k>.binaryproto``."""
+    if cfg.released_models is not None:
+        rd = Path(cfg.released_models)
+        model = rd / f"{k}_{snapshot_name(cfg.dropout)}_iter_600000.caffemodel"
+        mean = rd / f"DB_train_w32_{k}.binaryproto"
+        for p in (model, mean):
+            if not p.is_file():
+                raise ValueError(f"{p}: released file missing (make fetch-released, or --released-models DIR)")
+        return model, mean
+    return model_path(cfg.work, k, cfg.dropout, cfg.iterations), cfg.work / f"DB_train_w32_{k}.binaryproto"
+
+
 def stage_outputs(cfg: Config, k: int, test: list[str], data: Path) -> None:
     """Step 5 of fold ``k``'s model on its test images: WORK/output/<k>/votes.json (per image a
     record in images/, kept when interrupted)."""
     from tqdm import tqdm
 
     out = cfg.work / "output" / str(k)
+    model, mean = fold_model(cfg, k)
     clf = step5.TileClassifier(
-        model_path(cfg.work, k, cfg.dropout, cfg.iterations),
-        cfg.work / f"DB_train_w32_{k}.binaryproto",
+        model,
+        mean,
         cfg.work / "output" / "nets",
         dropout=cfg.dropout,
         mean_mode=cfg.mean_mode,
@@ -316,15 +332,28 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     def step(name: str, folder: Path, **kw) -> recipes.Step:
         return recipes.Step(name, folder, run=name in stages, force=cfg.force, **kw)
 
-    rec = step(
-        "patches",
-        work,
-        inputs={"data": cfg.data_recipe or recipes.source(cfg.data)},
-        outputs=["patches_report.json", "subs"],
-        what="the 36x36 tiles of every image",
-        make=lambda: stage_patches(cfg, images),
-    ).ensure()
-    summary["patches"] = json.loads((work / "patches_report.json").read_text())["patches"]
+    released = cfg.released_models is not None
+    if released:  # step 5 and scores of the released models: nothing to cut, list or train
+        if tuple(stages) == STAGES:
+            stages = ("outputs", "scores")
+        bad = [s for s in stages if s not in ("outputs", "scores")]
+        if bad:
+            raise ValueError(f"--released-models runs the stages outputs,scores only, not {','.join(bad)}")
+        upto = ("outputs", "scores") if "outputs" in stages else ("scores",)
+    rec = (
+        None
+        if released
+        else step(
+            "patches",
+            work,
+            inputs={"data": cfg.data_recipe or recipes.source(cfg.data)},
+            outputs=["patches_report.json", "subs"],
+            what="the 36x36 tiles of every image",
+            make=lambda: stage_patches(cfg, images),
+        ).ensure()
+    )
+    if not released:
+        summary["patches"] = json.loads((work / "patches_report.json").read_text())["patches"]
     if "lists" in upto:
         rec = step(
             "lists",
@@ -388,6 +417,8 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
             ).ensure()
         if "outputs" in upto:
             test = [n for n in names if assignment[n] == k]
+            if released:
+                rec = recipes.source(fold_model(cfg, k)[0], folds=recipes.digest(assignment, 12))
             rec = step(
                 "outputs",
                 work / "output",
@@ -397,6 +428,7 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
                     "mean_mode": cfg.mean_mode,
                     "literal_step5_path": cfg.literal_step5_path,
                     "literal_deploy": cfg.literal_deploy,
+                    "dropout": cfg.dropout,
                 },
                 inputs={"model": rec},
                 outputs=[f"{k}/votes.json"],
