@@ -113,6 +113,7 @@ DATASETS: dict[str, Archive] = {"idc": IDC, "epi": EPI, "lymphocyte": LYMPHOCYTE
 LYMPHOMA_CLASS_FOLDERS = Layout(
     "as published: CLL/ FL/ MCL/*.tif (a stray .DS_Store is ignored)",
     images="{label:CLL|FL|MCL}/{slide}_{n:[0-9]+}.tif",
+    patient="slide",
 )
 LYMPHOMA = Archive(
     "lymphoma.tar.gz",
