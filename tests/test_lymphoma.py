@@ -280,6 +280,31 @@ def test_tiny_run_end_to_end(tiny_run):
     assert again["accuracy"] == summary["accuracy"]
 
 
+def test_literal_deploy_fails_as_the_original(tiny_run, tmp_path):
+    from pipeline.classify import ModelMismatch
+    from pipeline.usecases.lymphoma import step5
+
+    cfg, _ = tiny_run
+    model = runner.model_path(cfg.work, 1, False, 4)
+    mean = cfg.work / "DB_train_w32_1.binaryproto"
+    # the shipped deploy_train32.prototxt has 2 outputs; the weights' ip2 has 3 rows
+    with pytest.raises(ModelMismatch, match=r"layer 'ip2' blob 0 has shape \(3, 64\).*expects \(2, 64\)"):
+        step5.TileClassifier(model, mean, tmp_path, literal_deploy=True)
+    assert step5.TileClassifier(model, mean, tmp_path).predict(np.zeros((1, 36, 36, 3))).shape == (1, 3)
+
+
+def test_tab_lists_are_refused_before_convert_imageset(tmp_path):
+    from pipeline.lists import BadList
+
+    data = _cohort(tmp_path / "data")
+    cfg = runner.Config(data=data, work=tmp_path / "w", fold_lists=data, list_separator="tab", show_progress=False)
+    # step 2 wrote "name<TAB>label"; today's convert_imageset splits at the last space: an empty DB
+    with pytest.raises(BadList, match="TAB-separated line"):
+        runner.run(cfg, ("patches", "lists", "dbs"))
+    assert not (cfg.work / "DB_train_1").exists()
+    assert "\t" in (cfg.work / "lists" / "train_w32_1.txt").read_text().splitlines()[0]  # the original's lists
+
+
 def test_tiny_run_report(tiny_run):
     from pipeline.cli.commands.report import build_for
 
