@@ -401,3 +401,25 @@ def test_cluster_plan_and_local_prepare(tmp_path):
     assert (work / "lists" / "folds.json").is_file() and not (work / "DB_train_1").exists()
     # 100 rows: rr = 1:32:64 -> 1, 33; 132 columns: 1:32:96 -> 1, 33, 65: 2 x 3 tiles x 2 rotations = 12
     assert len(list((work / "subs").glob("*_sub_*.tif"))) == 30 * 12
+
+
+def test_slurm_runs_the_prepare_step(slurm, tmp_path):
+    """A real one-node SLURM cluster (the session's ``slurm`` fixture) runs use case 7's prepare job."""
+    from tests.test_slurm import submissions, wait_for
+
+    work = tmp_path / "w"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "submit", "--scheduler", "slurm", "demo-lymphoma", "--work", str(work)]
+        + ["--stages", "patches,lists"],
+        cwd=REPO_ROOT,
+        env=slurm.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    subs = submissions(work)
+    assert list(subs[0]["steps"]) == ["prepare"]
+    wait_for(slurm, work, subs[0])
+    assert (work / "jobs" / "tasks" / "prepare.1.exit").read_text().split()[0] == "0"
+    assert (work / "lists" / "folds.json").is_file() and len(list((work / "subs").glob("*.tif"))) == 360
