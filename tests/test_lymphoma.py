@@ -81,6 +81,20 @@ def test_legacy_mean_resize_blends_the_last_row_with_the_global_minimum():
     assert crop.shape == (3, 32, 32) and crop[0, 0, 0] == 2 and crop[0, 31, 0] == 33  # rows 2..33
 
 
+def test_legacy_mean_of_the_released_fold_1():
+    from pipeline.databases import read_mean
+
+    rel = need(RELEASED / "uc7-lymphoma", "the legacy mean resize on the released fold-1 mean")
+    m = read_mean(rel / "DB_train_w32_1.binaryproto", shape=(3, 36, 36))
+    assert m.reshape(3, -1).mean(1) == pytest.approx([119.34, 97.27, 118.57], abs=0.01)  # spec 3.1 (B, G, R)
+    out = tiles.mean_for_net(m, "legacy")
+    # last row, column 15: s = 15.5 * 1.125 = 17.4375 -> columns 17, 18 (0.5625, 0.4375) of row 35, times
+    # 0.5625, plus 0.4375 x the global minimum (row 36, outside): the spec's "B 119 -> ~109.6"
+    inner = 0.5625 * m[0, 35, 17] + 0.4375 * m[0, 35, 18]
+    assert out[0, 31, 15] == pytest.approx(0.5625 * inner + 0.4375 * m.min(), abs=1e-3)
+    assert out[0, 31, 15] == pytest.approx(109.66, abs=0.01)
+
+
 def test_votes_ties_go_to_the_lowest_class():
     assert tiles.vote([0, 1, 1, 0, 2]) == ([2, 2, 1], 0)  # CLL and FL tie: CLL
     assert tiles.vote([1, 2, 2, 1]) == ([0, 2, 2], 1)  # FL and MCL tie: FL
