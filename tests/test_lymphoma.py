@@ -61,38 +61,65 @@ def test_ten_crops_are_caffe_oversample():
     assert [float(c[0, 0, 0]) for c in crops] == [0, 4, 400, 404, 202, 31, 35, 431, 435, 233]
 
 
-def test_legacy_mean_resize_blends_the_last_row_with_the_global_minimum():
+def _planes() -> tuple[np.ndarray, np.ndarray]:
     mean = np.zeros((3, 36, 36))
-    mean[0], mean[1], mean[2] = 100, 60, 80  # global min 60
-    out = tiles.mean_for_net(mean, "legacy")
-    # interior: weights sum to 1 -> 100; last row/column: 0.5625 * 100 + 0.4375 * 60 = 82.5;
-    # corner: 0.5625^2 * 100 + (1 - 0.5625^2) * 60 = 31.640625 + 41.015625 = 72.65625
+    mean[0], mean[1], mean[2] = 100, 60, 80  # constant planes, global min 60
+    ramp = np.zeros((3, 36, 36))
+    ramp[0] = np.arange(36)[:, None]  # rows 0..35; global min 0, max 35
+    return mean, ramp
+
+
+def test_mean_resize_as_the_skimage_of_2015():
+    from skimage.transform import resize
+
+    mean, ramp = _planes()
+    out = tiles.mean_for_net(mean, "skimage2015")
+    # skimage 0.9-0.11 sample row i at s = (i + 0.5) * 36/32 - 0.5, from 0.0625 to 34.9375: both
+    # neighbours inside the plane, weights summing to 1, so a constant plane stays constant to its corner
+    assert out[0, 0, 0] == pytest.approx(100, abs=1e-4) and out[0, 31, 31] == pytest.approx(100, abs=1e-4)
+    r = tiles.mean_for_net(ramp, "skimage2015")
+    assert r[0, 0, 5] == pytest.approx(0.0625, abs=1e-4) and r[0, 31, 5] == pytest.approx(34.9375, abs=1e-4)
+    # the same as today's skimage with anti-aliasing off (float32 rounding)
+    want = resize(ramp.transpose(1, 2, 0) / 35, (32, 32), order=1, mode="constant", anti_aliasing=False) * 35
+    assert np.abs(r - want.transpose(2, 0, 1)).max() < 1e-4
+
+
+def test_mean_resize_as_the_spec_reads_it_blends_the_edge_with_the_global_minimum():
+    mean, ramp = _planes()
+    out = tiles.mean_for_net(mean, "edge_cval")
+    # s = (i + 0.5) * 36/32: the last row reads index 36 (cval 0 = the global minimum 60) with weight
+    # 0.4375: 0.5625 * 100 + 0.4375 * 60 = 82.5; corner: 0.5625^2 * 100 + (1 - 0.5625^2) * 60 = 72.65625
     assert out[0, 10, 10] == pytest.approx(100, abs=1e-4)
     assert out[0, 31, 10] == pytest.approx(82.5, abs=1e-4) and out[0, 10, 31] == pytest.approx(82.5, abs=1e-4)
     assert out[0, 31, 31] == pytest.approx(72.65625, abs=1e-4)
     assert out[1, 31, 31] == pytest.approx(60, abs=1e-4)  # the minimum's own plane is unchanged
-    ramp = np.zeros((3, 36, 36))
-    ramp[0] = np.arange(36)[:, None]  # rows 0..35; global min 0, max 35
-    r = tiles.mean_for_net(ramp, "legacy")
-    # row i samples s = (i + 0.5) * 36 / 32: row 0 at 0.5625; row 31 at 35.4375 = 0.5625 * 35 + 0.4375 * 0
+    r = tiles.mean_for_net(ramp, "edge_cval")
+    # row 0 at 0.5625; row 31 at 35.4375 = 0.5625 * 35 + 0.4375 * 0
     assert r[0, 0, 5] == pytest.approx(0.5625, abs=1e-4) and r[0, 31, 5] == pytest.approx(19.6875, abs=1e-4)
-    assert tiles.mean_for_net(mean, "modern")[0, 31, 31] == pytest.approx(100, abs=1e-3)  # no edge blending
     crop = tiles.mean_for_net(ramp, "center_crop")
     assert crop.shape == (3, 32, 32) and crop[0, 0, 0] == 2 and crop[0, 31, 0] == 33  # rows 2..33
 
 
-def test_legacy_mean_of_the_released_fold_1():
+def test_mean_modes_on_the_released_fold_1_mean():
     from pipeline.databases import read_mean
 
-    rel = need(RELEASED / "uc7-lymphoma", "the legacy mean resize on the released fold-1 mean")
+    rel = need(RELEASED / "uc7-lymphoma", "the mean resize modes on the released fold-1 mean")
     m = read_mean(rel / "DB_train_w32_1.binaryproto", shape=(3, 36, 36))
     assert m.reshape(3, -1).mean(1) == pytest.approx([119.34, 97.27, 118.57], abs=0.01)  # spec 3.1 (B, G, R)
-    out = tiles.mean_for_net(m, "legacy")
-    # last row, column 15: s = 15.5 * 1.125 = 17.4375 -> columns 17, 18 (0.5625, 0.4375) of row 35, times
-    # 0.5625, plus 0.4375 x the global minimum (row 36, outside): the spec's "B 119 -> ~109.6"
+    # last row, column 15, B channel. skimage2015: rows 34, 35 at s = 34.9375 (0.0625, 0.9375), columns
+    # 16, 17 at s = 15.5 * 1.125 - 0.5 = 16.9375 (0.0625, 0.9375)
+    rows = 0.0625 * m[0, 34] + 0.9375 * m[0, 35]
+    assert tiles.mean_for_net(m, "skimage2015")[0, 31, 15] == pytest.approx(
+        0.0625 * rows[16] + 0.9375 * rows[17], abs=1e-3
+    )
+    # edge_cval: row 35 (0.5625) and row 36 = the global minimum (0.4375), columns 17, 18 at s = 17.4375:
+    # the spec's "B 119 -> ~109.6"
     inner = 0.5625 * m[0, 35, 17] + 0.4375 * m[0, 35, 18]
-    assert out[0, 31, 15] == pytest.approx(0.5625 * inner + 0.4375 * m.min(), abs=1e-3)
-    assert out[0, 31, 15] == pytest.approx(109.66, abs=0.01)
+    edge = tiles.mean_for_net(m, "edge_cval")[0, 31, 15]
+    assert edge == pytest.approx(0.5625 * inner + 0.4375 * m.min(), abs=1e-3) and edge == pytest.approx(
+        109.66, abs=0.01
+    )
+    assert np.abs(tiles.mean_for_net(m, "modern") - tiles.mean_for_net(m, "skimage2015")).max() < 1e-3
 
 
 def test_votes_ties_go_to_the_lowest_class():
@@ -350,7 +377,8 @@ def test_regress_runs_the_ten_released_models(tmp_path):
         doc["tile_agreement"]["ours 1: 1_caffenet_train_w32_iter_600000.caffemodel vs fold 1 plain"].values()
     ) == {1.0}
     assert len([p for p in doc["tile_agreement"] if " plain vs fold " in p]) == 5
-    # Recorded 2026-12-07 with the released weights, legacy mean, this Caffe (CPU): votes CLL/FL/MCL of
+    # Recorded 2026-12-07 with the released weights, the skimage2015 mean (edge_cval gives the same votes
+    # here), this Caffe (CPU): votes CLL/FL/MCL of
     # each model on the three generated images (1/1/0 is a tie: CLL). A change means step 5 changed.
     got = {m: [r["counts"] for r in res.values()] for m, res in doc["results"].items() if not m.startswith("ours")}
     assert got == {

@@ -99,10 +99,11 @@ class Lymphoma(UseCase):
         )
         parser.add_argument(
             "--mean-mode",
-            default="legacy",
-            choices=("legacy", "modern", "center_crop"),
-            help="step 5: the 36x36 mean brought to 32x32 as the pycaffe/skimage of 2015 (legacy, default), "
-            "today's skimage (modern), or its centre (center_crop, as training's TEST phase)",
+            default="skimage2015",
+            choices=("skimage2015", "edge_cval", "modern", "center_crop"),
+            help="step 5: the 36x36 mean brought to 32x32 by pycaffe's resize_image with the skimage of 2015 "
+            "(skimage2015, default), as USECASES_3_5_7.md reads it (edge_cval: last row/column blended with "
+            "the global minimum), with today's skimage (modern: anti-aliased), or its centre (center_crop)",
         )
         parser.add_argument(
             "--list-separator",
@@ -246,8 +247,8 @@ class Lymphoma(UseCase):
         )
         parser.add_argument(
             "--lymphoma-mean-mode",
-            default="legacy",
-            choices=("legacy", "modern", "center_crop"),
+            default="skimage2015",
+            choices=("skimage2015", "edge_cval", "modern", "center_crop"),
             help="lymphoma: step-5 mean",
         )
 

@@ -75,7 +75,7 @@ def run(
     ours: list[Path],
     ours_mean: list[Path],
     folds: tuple[int, ...] = (1, 2, 3, 4, 5),
-    mean_mode: str = "legacy",
+    mean_mode: str = tiles.DEFAULT_MEAN_MODE,
     gpu: bool = False,
 ) -> dict:
     """Classify every image with every model; write OUT/regress.json and OUT/regress.md; return the summary."""

@@ -49,7 +49,7 @@ class Config:
     dropout: bool = False
     caffe_shuffle: bool = False
     list_separator: str = "space"  # "tab": the original's step 2 lists fed to convert_imageset as they are
-    mean_mode: str = "legacy"
+    mean_mode: str = tiles.DEFAULT_MEAN_MODE
     literal_step5_path: bool = False
     literal_deploy: bool = False
     gpu: bool = False

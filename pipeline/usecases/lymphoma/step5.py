@@ -59,7 +59,7 @@ class TileClassifier:
         mean: Path,
         net_dir: Path,
         dropout: bool = False,
-        mean_mode: str = "legacy",
+        mean_mode: str = tiles.DEFAULT_MEAN_MODE,
         gpu: bool = False,
         literal_deploy: bool = False,
         batch: int = 500,

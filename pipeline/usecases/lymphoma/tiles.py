@@ -30,7 +30,9 @@ CROP = 32  # the net's input
 #: Crop offsets (row, column) of caffe.io.oversample for a 36x36 image and 32x32 crops: the four
 #: corners in the order h in (0, 4), w in (0, 4), then the centre (36/2 - 32/2 = 2).
 CROP_OFFSETS = ((0, 0), (0, 4), (4, 0), (4, 4), (2, 2))
-MEAN_MODES = ("legacy", "modern", "center_crop")
+#: Ways step 5's 32x32 mean can come from the 3x36x36 training mean (see :func:`mean_for_net`).
+MEAN_MODES = ("skimage2015", "edge_cval", "modern", "center_crop")
+DEFAULT_MEAN_MODE = "skimage2015"
 
 
 def step1_starts(n: int, tile: int = TILE, step: int = STEP) -> list[int]:
@@ -91,55 +93,57 @@ def ten_crops(patches: np.ndarray, crop: int = CROP) -> np.ndarray:
     return out.reshape((-1, crop, crop, patches.shape[3]))
 
 
-def legacy_resize_plane(plane: np.ndarray, size: int, cval: float) -> np.ndarray:
-    """One normalised mean plane resized as the pycaffe/skimage of 2015 did (Q17): output pixel i
-    samples the input at s = (i + 0.5) * n / size with bilinear weights between floor(s) and
-    floor(s) + 1, and a neighbour outside the plane reads ``cval`` (skimage's mode 'constant').
-    For 36 -> 32 the last row and column read index 36 with weight 0.4375 (0.5625 c + 0.4375 cval)
-    and the corner 0.31640625 c + 0.68359375 cval, the figures of USECASES_3_5_7.md section 3.4."""
+def bilinear_plane(plane: np.ndarray, size: int, cval: float, offset: float = 0.5) -> np.ndarray:
+    """An n x n plane resized to ``size`` x ``size`` by the bilinear interpolation of skimage 0.9-0.11
+    (``resize`` -> ``warp`` -> ``_warp_fast``): output pixel i samples s = (i + 0.5) * n / size - ``offset``
+    between floor(s) and ceil(s), a neighbour outside the plane reading ``cval`` (mode 'constant').
+
+    ``offset`` 0.5 is that code (36 -> 32: s from 0.0625 to 34.9375, no neighbour outside the plane);
+    ``offset`` 0 is USECASES_3_5_7.md's reading (s up to 35.4375: the last row and column read index 36
+    with weight 0.4375, the corner 0.68359375)."""
     n = plane.shape[0]
-    s = (np.arange(size) + 0.5) * n / size
-    lo = np.floor(s).astype(int)
+    s = (np.arange(size) + 0.5) * n / size - offset
+    lo, hi = np.floor(s).astype(int), np.ceil(s).astype(int)
     w = s - lo
-
-    def axis_matrix() -> np.ndarray:
-        m = np.zeros((size, n + 1))
-        m[np.arange(size), lo] += 1 - w
-        m[np.arange(size), np.minimum(lo + 1, n)] += w
-        return m
-
-    padded = np.full((n + 1, n + 1), cval, dtype=np.float64)
-    padded[:n, :n] = plane
-    a = axis_matrix()
-    return a @ padded @ a.T
+    padded = np.full((n + 2, n + 2), cval, dtype=np.float64)  # index -1 and n read cval
+    padded[1:-1, 1:-1] = plane
+    m = np.zeros((size, n + 2))
+    np.add.at(m, (np.arange(size), np.clip(lo, -1, n) + 1), 1 - w)
+    np.add.at(m, (np.arange(size), np.clip(hi, -1, n) + 1), w)
+    return m @ padded @ m.T
 
 
-def mean_for_net(mean: np.ndarray, mode: str = "legacy", crop: int = CROP) -> np.ndarray:
+def mean_for_net(mean: np.ndarray, mode: str = DEFAULT_MEAN_MODE, crop: int = CROP) -> np.ndarray:
     """The C x 36 x 36 training mean as step 5 subtracts it from each 32x32 crop (C x 32 x 32 float32).
 
-    ``legacy`` (default): pycaffe's ``resize_image`` with the skimage of 2015 (min-max normalised
-    over the whole mean, :func:`legacy_resize_plane` with cval 0, i.e. the global minimum, then
-    de-normalised); ``modern``: the same with today's skimage (no out-of-plane neighbour);
-    ``center_crop``: the centre 32x32 (offset 2), what training's TEST phase subtracted.
+    pycaffe resized it with ``caffe.io.resize_image``: min-max normalised over the whole mean, skimage
+    ``resize`` (bilinear, mode 'constant', cval 0 = the global minimum), de-normalised.
+
+    - ``skimage2015`` (default): the skimage of 2014-2015 (0.9.3, 0.10.1, 0.11.3, read from their
+      source), :func:`bilinear_plane` with offset 0.5: no neighbour outside the plane is read;
+    - ``edge_cval``: the reading of USECASES_3_5_7.md section 3.4 (offset 0): last row and column
+      0.5625 c + 0.4375 m, corner 0.3164 c + 0.6836 m (m the global minimum);
+    - ``modern``: today's skimage ``resize`` as today's pycaffe calls it (anti-aliasing on when shrinking);
+    - ``center_crop``: the centre 32x32 (offset 2), what training's TEST phase subtracted.
     """
     mean = np.asarray(mean, dtype=np.float64)
     n = mean.shape[1]
     if mode == "center_crop":
         o = (n - crop) // 2
         return mean[:, o : o + crop, o : o + crop].astype(np.float32)
+    if mode not in MEAN_MODES:
+        raise ValueError(f"mean mode {mode!r}: choose from {', '.join(MEAN_MODES)}")
     lo, hi = float(mean.min()), float(mean.max())
     if hi <= lo:
         return np.full((mean.shape[0], crop, crop), lo, dtype=np.float32)
     std = (mean - lo) / (hi - lo)
-    if mode == "legacy":
-        out = np.stack([legacy_resize_plane(p, crop, 0.0) for p in std])
-    elif mode == "modern":
+    if mode == "modern":
         from skimage.transform import resize
 
-        out = resize(std.transpose(1, 2, 0), (crop, crop), order=1, mode="constant", anti_aliasing=False)
-        out = out.transpose(2, 0, 1)
+        out = resize(std.transpose(1, 2, 0), (crop, crop), order=1, mode="constant").transpose(2, 0, 1)
     else:
-        raise ValueError(f"mean mode {mode!r}: choose from {', '.join(MEAN_MODES)}")
+        offset = 0.5 if mode == "skimage2015" else 0.0
+        out = np.stack([bilinear_plane(p, crop, 0.0, offset) for p in std])
     return (out * (hi - lo) + lo).astype(np.float32)
 
 
