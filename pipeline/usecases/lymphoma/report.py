@@ -94,8 +94,11 @@ def content(work: Path, base: Content, published: list[Row], pictures: Path) -> 
         return base
     doc = json.loads(scores.read_text())
     base.headline = headline(doc, published)
-    report = Path(work) / "patches_report.json"
-    data = Path(json.loads(report.read_text())["data"]) if report.is_file() else None
+    data = None
+    for name in ("patches_report.json", "summary.json"):  # a --released-models run cuts no patches
+        path = Path(work) / name
+        if data is None and path.is_file() and "data" in json.loads(path.read_text()):
+            data = Path(json.loads(path.read_text())["data"])
     pics = example_tiles(Path(work), doc, data, pictures) if data and data.is_dir() else []
     base.sections.append(Section("Confusion matrix", tables=[confusion_table(doc)]))
     base.sections.append(

@@ -327,7 +327,13 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     upto = STAGES[: max(STAGES.index(s) for s in stages) + 1]
     variant = "dropout" if cfg.dropout else "plain"
-    summary: dict = {"work": str(work), "variant": variant, "folds_from": cfg.folds_from, "images": len(names)}
+    summary: dict = {
+        "work": str(work),
+        "data": str(Path(cfg.data).resolve()),
+        "variant": variant,
+        "folds_from": cfg.folds_from,
+        "images": len(names),
+    }
 
     def step(name: str, folder: Path, **kw) -> recipes.Step:
         return recipes.Step(name, folder, run=name in stages, force=cfg.force, **kw)
