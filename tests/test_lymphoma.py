@@ -346,6 +346,42 @@ def test_tab_lists_are_refused_before_convert_imageset(tmp_path):
     assert "\t" in (cfg.work / "lists" / "train_w32_1.txt").read_text().splitlines()[0]  # the original's lists
 
 
+def test_stepped_learning_rate_ends_with_current_step_5(tiny_run, tmp_path):
+    """Caffe's own solverstate: lr_policy step with stepsize 1 and 6 iterations updates last at
+    iteration 5, so current_step = 5 // 1 = 5, as the released solverstates record at 600,000 with
+    a stepsize of 100,000..119,999 (599,999 // stepsize = 5)."""
+    from pipeline import training
+    from pipeline.caffe_env import caffe_pb2
+
+    cfg, _ = tiny_run
+    sp = templates.SolverParams(
+        max_iter=6, snapshot=6, display=1, random_seed=1, lr_policy="step", stepsize=1, gamma=0.5
+    )
+    files = templates.render_fold(
+        tmp_path,
+        "1",
+        cfg.work / "DB_train_1",
+        None,
+        cfg.work / "DB_train_w32_1.binaryproto",
+        0,
+        num_output=3,
+        solver=sp,
+    )
+    training.train(files.solver, show_progress=False)
+    state = caffe_pb2().SolverState()
+    state.ParseFromString((tmp_path / "1_caffenet_train_w32_iter_6.solverstate").read_bytes())
+    assert (state.iter, state.current_step) == (6, 5)
+
+
+def test_dropout_net_has_a_relu_on_its_three_logits(tmp_path):
+    files = templates.render_fold(tmp_path, "1", tmp_path / "db", None, tmp_path / "m", 0, dropout=True, num_output=3)
+    net = templates.parse_check(files.train_test.read_text(), "NetParameter", "net")
+    names = [lay.name for lay in net.layer]
+    assert names[names.index("ip2") :] == ["ip2", "relu5", "drop5", "loss"]  # Q18: ReLU + dropout on the logits
+    assert names[names.index("ip1") : names.index("ip2")] == ["ip1", "relu4", "drop4"]
+    assert [lay.inner_product_param.num_output for lay in net.layer if lay.name == "ip2"] == [3]
+
+
 def test_tiny_run_report(tiny_run):
     from pipeline.cli.commands.report import build_for
 
