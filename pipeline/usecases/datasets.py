@@ -118,7 +118,7 @@ LYMPHOMA_CLASS_FOLDERS = Layout(
 LYMPHOMA = Archive(
     "lymphoma.tar.gz",
     f"{SITE}/lymphoma.tar.gz",
-    size="about 1.6 GB of TIFFs extracted (archive size not published)",
+    size="not recorded",
     layout="CLL/ FL/ MCL/<slide>_<n>.tif, 374 RGB TIFFs of 1388x1040 (113/139/122)",
     layouts=(LYMPHOMA_CLASS_FOLDERS,),
 )
