@@ -213,7 +213,11 @@ def test_generated_cohort_is_deterministic(tmp_path):
 
 
 BAD = {
-    "another size": (lambda d: Image.new("RGB", (90, 68)).save(d / "FL/sj-91-1000_001.tif"), "image of 90x68"),
+    # the first image of all is the odd one: named, against the size of the others
+    "another size": (
+        lambda d: Image.new("RGB", (90, 68)).save(d / "CLL/sj-90-1000_001.tif"),
+        r"CLL/sj-90-1000_001\.tif: image of 90x68, the others are 100x68",
+    ),
     "not RGB": (lambda d: Image.new("L", (100, 68)).save(d / "FL/sj-91-1000_001.tif"), "image mode L"),
     "unknown class": (lambda d: (d / "DLBCL").mkdir(), "DLBCL: unknown class folder"),
     "no fold list": (lambda d: Image.new("RGB", (100, 68)).save(d / "CLL/sj-90-7777_001.tif"), "image in no fold list"),

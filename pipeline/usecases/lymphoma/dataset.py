@@ -8,6 +8,7 @@ The published lymphoma.tar.gz (IICBU 2008) extracts to CLL/ FL/ MCL/, 374 RGB TI
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +34,9 @@ def images_by_name(root: Path) -> dict[str, Path]:
 
 def check_data(root: Path, size: tuple[int, int] | None = None) -> dict[str, Path]:
     """The images of ``root`` after the checks that stop a run before any work, each a ValueError of
-    one line naming the file: an unknown class folder (or a file beside the class folders), an empty
-    class, an unreadable or non-RGB image, an image of another size than the first (or than ``size``,
-    width x height), two images with one name in different classes (their patches would collide)."""
+    one line naming the file: an unknown class folder, an empty class, an unreadable or non-RGB
+    image, an image of another size than most (or than ``size``, width x height), two images of one
+    name in different classes (their patches would collide)."""
     from PIL import Image
 
     root = Path(root)
@@ -51,23 +52,25 @@ def check_data(root: Path, size: tuple[int, int] | None = None) -> dict[str, Pat
         if not folder.is_dir() or not any(p for p in folder.glob("*.tif") if not p.name.startswith(".")):
             raise ValueError(f"{folder}: class {cls} has no .tif images (expected CLL/ FL/ MCL/*.tif)")
     images = images_by_name(root)
-    want = tuple(size) if size else None
+    sizes: dict[str, tuple[int, int]] = {}
     stems: dict[str, str] = {}
     for name, path in images.items():
         try:
             with Image.open(path) as im:
-                mode, got = im.mode, im.size
+                mode, sizes[name] = im.mode, im.size
         except Exception as exc:  # noqa: BLE001  any decoder error is one line
             raise ValueError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
         if mode != "RGB":
             raise ValueError(f"{path}: image mode {mode}, expected RGB (3 channels, 8 bits)")
-        want = want or got
+        if path.stem in stems:
+            raise ValueError(f"{path}: same name as {stems[path.stem]}; their patches would collide")
+        stems[path.stem] = name
+    want = tuple(size) if size else Counter(sizes.values()).most_common(1)[0][0]
+    for name, got in sizes.items():
         if got != want:
-            raise ValueError(f"{path}: image of {got[0]}x{got[1]}, the others are {want[0]}x{want[1]} (width x height)")
-        stem = path.stem
-        if stem in stems:
-            raise ValueError(f"{path}: same name as {stems[stem]}; their patches would collide")
-        stems[stem] = name
+            raise ValueError(
+                f"{images[name]}: image of {got[0]}x{got[1]}, the others are {want[0]}x{want[1]} (width x height)"
+            )
     return images
 
 
