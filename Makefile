@@ -81,7 +81,7 @@ help:
 	@echo "make demo-<name>  - a use case on a generated cohort (demo-epi, demo-lymphocyte, demo-nuclei, demo-radhical, ...)"
 	@echo "make radhical DATA=<nuclei.tgz|folder> [ITER=600000] [GPU=1] [JOBS=N] [WORK=runs/radhical] [STAGES=...]"
 	@echo "make regress   [DATA=<folder>] [OURS=<model.caffemodel>] [OURS_MEAN=<mean.binaryproto>] [RELEASED=<folder>] [NUCLEI=<nuclei folder>]"
-	@echo "make data-<name>  - download a data set into data/ (idc, epi, lymphocyte, nuclei, tubule): progress, resumable, sha256"
+	@echo "make data-<name>  - download a data set into data/ (idc, epi, lymphocyte, nuclei, tubule, lymphoma): progress, resumable, sha256"
 	@echo "make check-data DATA=<archive|folder> USECASE=<name>  - what it holds (the usecase targets run it first)"
 	@echo "make report WORK=<work folder>  - rebuild WORK/report/index.html from a finished run (recomputes nothing)"
 	@echo "make setup-unet - the PyTorch U-Net's dependencies (requirements-unet.txt; make test runs it)"
@@ -189,7 +189,7 @@ status: setup
 	@test -n "$(WORK)" || { echo "usage: make status WORK=<work folder of a submitted run>"; exit 2; }
 	$(PY) -m pipeline status "$(WORK)"
 
-# `make data-<name>` downloads a data set into data/ (idc, epi, lymphocyte, nuclei, tubule)
+# `make data-<name>` downloads a data set into data/ (idc, epi, lymphocyte, nuclei, tubule, lymphoma)
 data-%: setup
 	$(PY) -m pipeline data fetch $* --dest data
 

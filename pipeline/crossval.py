@@ -130,6 +130,9 @@ def solver_params(cfg: Config) -> templates.SolverParams:
 def solver_options(sp: templates.SolverParams, **more) -> dict:
     """Recipe options of the prototxt stage: the solver values (max_iter named ``iter``, as the command line)."""
     d = dict(sp.__dict__)
+    if d.get("lr_policy", "fixed") == "fixed":  # the template's schedule: recipes as before the option existed
+        for k in ("lr_policy", "stepsize", "gamma"):
+            d.pop(k, None)
     return {"iter": d.pop("max_iter"), **d, **more}
 
 

@@ -34,6 +34,18 @@ class SolverParams:
     snapshot: int = 10000
     display: int = 1000
     random_seed: int | None = None
+    #: Learning-rate schedule: "fixed" (the template, published default) or "step" (lr = base_lr *
+    #: gamma ^ floor(iter / stepsize)), what the released solverstates of use cases 1, 6 and 7 show
+    #: (current_step 5 at 600,000; their gamma is not recorded).
+    lr_policy: str = "fixed"
+    stepsize: int | None = None
+    gamma: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.lr_policy not in ("fixed", "step"):
+            raise ValueError(f"--lr-policy {self.lr_policy}: choose fixed or step")
+        if self.lr_policy == "step" and (not self.stepsize or self.stepsize < 1 or self.gamma is None):
+            raise ValueError("--lr-policy step needs --stepsize N (>= 1) and --gamma G")
 
 
 @dataclass

@@ -17,8 +17,9 @@ from tests.conftest import REALDATA, RELEASED, need
 def test_checksum_table_matches_the_shared_released_files():
     rel = need(RELEASED)
     t = released.table()
-    # 40 files of use cases 1, 2, 4, 6; 12 of use case 3 (5 models, 5 means, 2 lists); 10 of use case 5
-    assert t["commit"] == "173c74fb14187ff748c93c88e9d4c73851cf9ec8" and len(t["files"]) == 62
+    # 40 files of use cases 1, 2, 4, 6; 12 of use case 3 (5 models, 5 means, 2 lists); 10 of use case 5;
+    # 25 of use case 7 (10 models, 5 means, 10 fold lists)
+    assert t["commit"] == "173c74fb14187ff748c93c88e9d4c73851cf9ec8" and len(t["files"]) == 87
     for f in t["files"]:
         p = rel / f["path"]
         assert p.stat().st_size == f["bytes"] and download.sha256_of(p) == f["sha256"], f["path"]

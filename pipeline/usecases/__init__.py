@@ -9,6 +9,7 @@ from pipeline.usecases.base import UseCase
 from pipeline.usecases.epi import Epithelium
 from pipeline.usecases.idc import IDC
 from pipeline.usecases.lymphocyte import Lymphocytes
+from pipeline.usecases.lymphoma import Lymphoma
 from pipeline.usecases.mitosis import Mitosis
 from pipeline.usecases.nuclei import Nuclei
 from pipeline.usecases.radhical import RADHicaL
@@ -17,9 +18,19 @@ from pipeline.usecases.unet import UNetEpistroma
 
 #: Every use case by its name, in the order of the tutorial's numbering.
 REGISTRY: dict[str, UseCase] = {
-    uc.name: uc for uc in (Nuclei(), Epithelium(), Lymphocytes(), IDC(), RADHicaL(), UNetEpistroma(), Tubule())
+    uc.name: uc
+    for uc in (
+        Nuclei(),  # 1
+        Epithelium(),  # 2
+        Tubule(),  # 3
+        Lymphocytes(),  # 4
+        Mitosis(),  # 5
+        IDC(),  # 6
+        Lymphoma(),  # 7
+        RADHicaL(),
+        UNetEpistroma(),
+    )
 }
-REGISTRY["mitosis"] = Mitosis()  # use case 5
 
 
 def get(name: str) -> UseCase:

@@ -118,11 +118,34 @@ def solver_from_args(args: argparse.Namespace):
     """SolverParams of ``--iter`` and the solver intervals given (``--test-interval``, ``--snapshot``, ``--display``)."""
     from pipeline.templates import SolverParams
 
-    sp = SolverParams(max_iter=args.iterations)
+    sp = SolverParams(
+        max_iter=args.iterations,
+        lr_policy=getattr(args, "lr_policy", "fixed"),
+        stepsize=getattr(args, "stepsize", None),
+        gamma=getattr(args, "gamma", None),
+    )
     for k in ("test_interval", "snapshot", "display"):
         if getattr(args, k, None):
             setattr(sp, k, getattr(args, k))
     return sp
+
+
+def add_solver_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--lr-policy fixed|step``, ``--stepsize``, ``--gamma``: the learning-rate schedule (default the
+    template's ``fixed``; the released runs of use cases 1, 6 and 7 were stepped, gamma unknown)."""
+    parser.add_argument(
+        "--lr-policy",
+        default="fixed",
+        choices=("fixed", "step"),
+        help="learning-rate schedule: fixed (the solver template, default) or step (base_lr * gamma^floor(iter/stepsize); "
+        "the released solverstates of use cases 1, 6, 7 show current_step 5 at 600000, gamma unknown)",
+    )
+    parser.add_argument(
+        "--stepsize", type=int, help="--lr-policy step: iterations per step (100000..119999 fit current_step 5)"
+    )
+    parser.add_argument(
+        "--gamma", type=float, help="--lr-policy step: factor per step (not recorded; Caffe's usual 0.1)"
+    )
 
 
 def parse_folds(text: str) -> tuple[int, ...]:
@@ -500,6 +523,7 @@ class CrossValidatedUseCase(UseCase):
         parser.add_argument("--test-interval", type=int, default=100 if demo else None)
         parser.add_argument("--snapshot", type=int, default=100 if demo else None)
         parser.add_argument("--display", type=int, default=20 if demo else None)
+        add_solver_arguments(parser)
         self.add_usecase_arguments(parser, demo)
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:

@@ -108,3 +108,18 @@ TUBULE = Archive(
 
 #: Every data set by the name ``python -m pipeline data fetch|check`` takes.
 DATASETS: dict[str, Archive] = {"idc": IDC, "epi": EPI, "lymphocyte": LYMPHOCYTE, "nuclei": NUCLEI, "tubule": TUBULE}
+
+# ----------------------------------------------------------------------------- use case 7 (lymphoma)
+LYMPHOMA_CLASS_FOLDERS = Layout(
+    "as published: CLL/ FL/ MCL/*.tif (a stray .DS_Store is ignored)",
+    images="{label:CLL|FL|MCL}/{slide}_{n:[0-9]+}.tif",
+    patient="slide",
+)
+LYMPHOMA = Archive(
+    "lymphoma.tar.gz",
+    f"{SITE}/lymphoma.tar.gz",
+    size="not recorded",
+    layout="CLL/ FL/ MCL/<slide>_<n>.tif, 374 RGB TIFFs of 1388x1040 (113/139/122)",
+    layouts=(LYMPHOMA_CLASS_FOLDERS,),
+)
+DATASETS["lymphoma"] = LYMPHOMA

@@ -14,7 +14,7 @@ from pathlib import Path
 from pipeline import export as geojson_export
 from pipeline.report import Content
 from pipeline.usecases import datasets
-from pipeline.usecases.base import Figure, UseCase, add_force_argument
+from pipeline.usecases.base import Figure, UseCase, add_force_argument, add_solver_arguments, solver_from_args
 from pipeline.usecases.idc.dataset import EXPORT, IDC_ZIP
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ class IDC(UseCase):
         parser.add_argument("--test-interval", type=int, help="solver test_interval (published 10000)")
         parser.add_argument("--snapshot", type=int, help="solver snapshot interval (published 10000)")
         parser.add_argument("--display", type=int, help="solver display interval (published 1000)")
+        add_solver_arguments(parser)
 
     @staticmethod
     def _model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -218,10 +219,7 @@ class IDC(UseCase):
                 "GENERATED (synthetic H&E-like patches): the numbers show the pipeline works, nothing about IDC"
             )
             return summary
-        sp = SolverParams(max_iter=args.iterations)
-        for k in ("test_interval", "snapshot", "display"):
-            if getattr(args, k, None):
-                setattr(sp, k, getattr(args, k))
+        sp = solver_from_args(args)
         cfg = runner.Config(
             data=args.data,
             work=args.work,
