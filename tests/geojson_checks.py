@@ -48,3 +48,16 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def points(fc: dict) -> np.ndarray:
     """(N, 2) x, y of the file's points."""
     return np.array([[p.x, p.y] for p in geometries(fc) if isinstance(p, shapely.Point)]).reshape(-1, 2)
+
+
+def geojson_beside_each_map(output: Path, kind: str) -> int:
+    """Every map under ``output`` (``<stem>_class.png``) has ``<stem>.geojson`` beside it that passes
+    :func:`load_checked`, with geometries of ``kind`` ("Polygon", "Point"); returns the feature count."""
+    maps = sorted(Path(output).rglob("*_class.png"))
+    assert maps, f"no maps under {output}"
+    n = 0
+    for m in maps:
+        fc = load_checked(m.with_name(m.name[: -len("_class.png")] + ".geojson"))
+        assert all(shape(f["geometry"]).geom_type == kind for f in fc["features"]), m
+        n += len(fc["features"])
+    return n

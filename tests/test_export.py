@@ -147,10 +147,10 @@ def test_bad_folders_are_named_in_one_line(tmp_path, caplog):
     assert main(["export", str(anon)]) == 1
     assert errors(caplog)[0].startswith(f"{anon}: unknown use case (neither the maps' record nor a run.json names one)")
     other = tmp_path / "other"
-    write_maps(other, "a", np.full((4, 4), 0.7), record(1.0, "tubule"))
+    write_maps(other, "a", np.full((4, 4), 0.7), record(1.0, "glands"))
     caplog.clear()
     assert main(["export", str(other)]) == 1
-    assert errors(caplog)[0].startswith(f"{other}: unknown use case 'tubule'")
+    assert errors(caplog)[0].startswith(f"{other}: unknown use case 'glands'")
     (other / "a_class.png").unlink()
     (other / "a_prob.png").unlink()
     caplog.clear()

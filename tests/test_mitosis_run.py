@@ -16,6 +16,7 @@ from PIL import Image
 
 from pipeline import REPO_ROOT, lists
 from pipeline.databases import count_records
+from tests.geojson_checks import geojson_beside_each_map
 
 ITER = 5
 BASE = ["--iter", str(ITER), "--test-interval", str(ITER), "--snapshot", str(ITER), "--display", "5"]
@@ -78,6 +79,7 @@ def test_both_stages_end_to_end(mitosis_run):
     assert len(pos) % 24 == 0 and len(neg) % 4 == 0 and all("_0_n_" in e.name for e in neg)
     assert sum(c["n"] for c in rep2["images"].values()) * 4 == len(neg)
     assert count_records(work / "DB_train_1_2nd") == len(entries)
+    geojson_beside_each_map(work / "output", "Point")  # the detections as QuPath points, beside the maps
     assert (work / "DB_train_w32_1_2nd.binaryproto").is_file()
     assert (work / "models_2nd" / f"1_caffenet_train_w32_2nd_iter_{ITER}.caffemodel").is_file()
     assert (

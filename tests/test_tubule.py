@@ -13,6 +13,7 @@ from PIL import Image
 
 from pipeline import REPO_ROOT
 from pipeline.usecases.tubule import demo, features, images, lists, mining, sampling, scores
+from tests.geojson_checks import geojson_beside_each_map
 
 
 # --------------------------------------------------------------------------- grouping and lists
@@ -366,6 +367,7 @@ def test_usecase3_end_to_end_on_a_tiny_generated_cohort(tmp_path):
     assert list((work / "report").rglob("tubule_fold*.png"))
     first = s["folds"][0]["images"][0]["image"]
     assert np.load(work / "output" / "1" / first.replace(".bmp", "_prob.npy")).shape == (50, 50, 2)
+    geojson_beside_each_map(work / "output", "Polygon")  # tubule polygons for QuPath, beside the maps
     # step 5 on the images resized as step 1 did: the outputs and scores stages again, maps 51 x 51
     out = _cli(
         "usecase3", "--data", str(data), "--work", str(work), "--iter", "10", "--test-interval", "10",

@@ -339,7 +339,7 @@ def test_maps_on_use_case_2s_grid_and_per_image_scores(tmp_path):
     a, b = (np.load(grid[s] / f"{imgs[0].stem}_prob.npy") for s in ("npy", "png"))
     assert a.shape == b.shape == (8, 8, 2) and np.abs(a - b).max() <= 1 / 255 + 1e-6
     s = compare.side_scores(grid["npy"], grid["npy"], imgs[:1], imgs[1:], 0.5, 1, "npy")
-    one = epi.score_fold(grid["npy"], 0, imgs[:1], imgs[1:], 0.5, 1, None, "npy")
+    one = epi.score_fold(grid["npy"], 0, imgs[:1], imgs[1:], 0.5, None, "npy", stride=1)
     assert s["class_map"] == one["class_map"] and s["threshold"] == one["threshold"]  # use case 2's scoring
     assert s["per_image"] == {
         imgs[0].name: {"class_map": one["class_map"]["f_score"], "thresholded": one["thresholded"]["f_score"]}

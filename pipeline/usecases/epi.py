@@ -216,14 +216,16 @@ def score_fold(
     factor: float,
     val_dir: Path | None = None,
     source: str = "png",
+    stride: int | None = None,
 ) -> dict:
     """Pixel scores of fold k's test images (maps in ``out_dir``): the class maps, and
     ``P >= threshold`` with the threshold chosen on the validation images (maps in ``val_dir``,
-    default ``out_dir``). With ``source`` "png" both read the values the original's PNGs hold."""
-    tp, tc, tt = score_maps(out_dir, test, factor, source=source)
+    default ``out_dir``). With ``source`` "png" both read the values the original's PNGs hold.
+    ``stride``: only for maps without a step-5 record (:func:`score_maps`)."""
+    tp, tc, tt = score_maps(out_dir, test, factor, stride, source=source)
     th = 0.5
     if val:
-        vp, _, vt = score_maps(val_dir or out_dir, val, factor, source=source)
+        vp, _, vt = score_maps(val_dir or out_dir, val, factor, stride, source=source)
         th = metrics.best_threshold(vp, vt)
     truth = np.concatenate([t.ravel() for t in tt])
     cls = metrics.pixel_scores(np.concatenate([c.ravel() for c in tc]), truth)

@@ -8,7 +8,11 @@ import json
 import logging
 from pathlib import Path
 
-from pipeline import crossval, recipes
+import numpy as np
+
+from pipeline import crossval, inference, recipes
+from pipeline.export import Options as ExportOptions
+from pipeline.export import Spec
 from pipeline.report import Column, Row, Section, Table, from_json
 from pipeline.scheduler.plan import JobStep, restrict
 from pipeline.usecases.base import Archive, CrossValidatedUseCase, Figure, Layout, solver_from_args
@@ -58,6 +62,7 @@ class Mitosis(CrossValidatedUseCase):
     source_objective = 40.0
     stages = runner.STAGES
     archives = (MITOSIS,)
+    export = Spec("detection", "Mitosis", (255, 140, 0), "detection")
     released_folder = "uc5-mitosis"
     published = (Figure("f_score", 0.53, "paper", "detection, 550 mitoses, JPI 2016"),)
     validation = False
@@ -184,9 +189,19 @@ class Mitosis(CrossValidatedUseCase):
             folds=tuple(args.folds),
         )  # fmt: skip
         summary = runner.run(cfg, stages)
+        if "outputs" in stages:  # GeoJSON beside the maps, for QuPath: the detections the scores use
+            for k in crossval.selected_folds(cfg.folds):
+                if crossval.output_dir(cfg.work, k).is_dir():
+                    self.export_outputs(crossval.output_dir(cfg.work, k), ExportOptions(), only_missing=True)
         if demo:
             summary["cohort"] = "GENERATED (synthetic): the numbers show the pipeline works, nothing about mitoses"
         return summary
+
+    def export_peaks(self, folder: Path, stem: str) -> tuple[np.ndarray, np.ndarray]:
+        """The detections the scores find (stage-2 map, 0.5x) and the map's value at each."""
+        green, _ = inference.read_maps(Path(folder), stem, "png")
+        found = detection.peaks(green).astype(np.int64).reshape(-1, 2)
+        return found, green[found[:, 0], found[:, 1]]
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         if not any(Path(folder).glob("*.tif")):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import crossval, inference
+from pipeline.export import Spec
 from pipeline.report import Column, Picture, Row, Section, Table, from_json
 from pipeline.usecases import datasets
 from pipeline.usecases.base import CrossValidatedUseCase, Figure
@@ -97,6 +98,7 @@ class Tubule(CrossValidatedUseCase):
     source_objective = 40.0  # tutorial: "85 images ... 775x522 at 40x"; the model sees 10x
     archives = (datasets.TUBULE,)
     released_folder = "uc3-tubule"
+    export = Spec("segmentation", "Tubule", (0, 120, 200), "annotation")
     published = (Figure("f_score", 0.83, "paper", "F-score from 795 tubules, JPI 2016 abstract"),)
     validation = False
     max_positive = 2000

@@ -115,12 +115,12 @@ def resize_maps(src: Path, dst: Path, images: list[Path], factor: float, source:
 
 
 def side_scores(
-    test_dir: Path, val_dir: Path, test: list[Path], val: list[Path], factor: float, stride: int, source: str
+    test_dir: Path, val_dir: Path, test: list[Path], val: list[Path], factor: float, stride: int | None, source: str
 ) -> dict:
     """One side's scores on the test images with use case 2's scoring: the class map and ``P >=
     threshold`` (threshold maximising F on the validation images), pooled
     (:func:`pipeline.usecases.epi.score_fold`) and per image ({name: {"class_map": F, "thresholded": F}})."""
-    s = epi.score_fold(test_dir, 0, test, val, factor, stride, val_dir, source)
+    s = epi.score_fold(test_dir, 0, test, val, factor, val_dir, source, stride)
     probs, classes, truths = epi.score_maps(test_dir, test, factor, stride, source)
     s["per_image"] = {
         img.name: {
@@ -338,7 +338,8 @@ def run(uc2, ucfg: runner.Config, opt: Options) -> dict:
     grid = {"test": work / "unet" / "output-uc2grid", "val": work / "unet" / "validation-uc2grid"}
     resize_maps(unet["output"], grid["test"], test, factor, opt.score_from)
     resize_maps(unet["validation"], grid["val"], val, factor, opt.score_from)
-    cs = side_scores(caffe["output"], caffe["validation"], test, val, factor, caffe["stride"], opt.score_from)
+    # Caffe's maps are step-5 outputs: their record (.outputs.json) says which pixels were computed
+    cs = side_scores(caffe["output"], caffe["validation"], test, val, factor, None, opt.score_from)
     us = side_scores(grid["test"], grid["val"], test, val, factor, 1, "npy")
     pairs = {
         key: paired.compare(
