@@ -12,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
 from PIL import Image
 
 from pipeline import REPO_ROOT, templates
 from pipeline.usecases.lymphoma import dataset, foldlists, runner, tiles
 from tests.conftest import RELEASED, need
+from tests.geojson_checks import load_checked
 
 # --------------------------------------------------------------------------- geometry (pure)
 
@@ -323,6 +325,12 @@ def test_tiny_run_end_to_end(tiny_run):
     assert s["published_accuracy"] == 0.97 and "slides_in_several_test_folds" in s["leakage"]
     again = runner.run(cfg)  # every stage skipped
     assert again["accuracy"] == summary["accuracy"]
+    # QuPath: a square per tile beside the records, classified by the tile's vote (issue 29)
+    for v in votes:
+        fc = load_checked(work / "output" / "1" / (Path(v["image"]).stem + ".geojson"))
+        names = [f["properties"]["classification"]["name"] for f in fc["features"]]
+        assert names == [("CLL", "FL", "MCL")[t] for t in v["votes"]]
+        assert fc["pipeline"]["predicted"] == ("CLL", "FL", "MCL")[v["predicted"]]
 
 
 def test_literal_deploy_fails_as_the_original(tiny_run, tmp_path):
@@ -505,3 +513,26 @@ def test_slurm_runs_the_prepare_step(slurm, tmp_path):
     wait_for(slurm, work, subs[0])
     assert (work / "jobs" / "tasks" / "prepare.1.exit").read_text().split()[0] == "0"
     assert (work / "lists" / "folds.json").is_file() and len(list((work / "subs").glob("*.tif"))) == 360
+
+
+def test_tile_squares_for_qupath_by_hand(tmp_path):
+    """Two 36x36 tiles centred on (row 18, column 18) and (18, 50): squares [0, 36) x [0, 36) and
+    [32, 68) x [0, 36) in (x, y); each classified by its vote (not re-derived from the rounded
+    probabilities: tile 2's probabilities tie FL and MCL and its vote is FL, the first maximum)."""
+    from pipeline.usecases.lymphoma import geojson as lg
+
+    rec = {
+        "image": "FL/sj-05-1234_001.tif",
+        "true": 1,
+        "predicted": 1,
+        "counts": [0, 2, 0],
+        "votes": [1, 1],
+        "centres": [[18, 18], [18, 50]],
+        "probs": [[0.1, 0.7, 0.2], [0.2, 0.4, 0.4]],
+    }
+    fc = load_checked(lg.export_record(rec, tmp_path))
+    boxes = [shapely.geometry.shape(f["geometry"]) for f in fc["features"]]
+    assert boxes[0].equals(shapely.box(0, 0, 36, 36)) and boxes[1].equals(shapely.box(32, 0, 68, 36))
+    assert [f["properties"]["classification"]["name"] for f in fc["features"]] == ["FL", "FL"]
+    assert fc["features"][1]["properties"]["measurements"] == {"P(CLL)": 0.2, "P(FL)": 0.4, "P(MCL)": 0.4}
+    assert fc["pipeline"]["counts"] == {"CLL": 0, "FL": 2, "MCL": 0}

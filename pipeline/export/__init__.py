@@ -11,7 +11,7 @@ its results are (:class:`Spec`) and the command line (``python -m pipeline expor
 from pipeline.export.features import collection, feature
 from pipeline.export.geometry import Region, peak_points, rasterise, regions, to_source
 from pipeline.export.images import KINDS, Options, Spec, export_folder, is_current, map_stems
-from pipeline.export.patches import export_patches
+from pipeline.export.patches import export_patches, export_tiles
 from pipeline.export.slides import export_slide, is_slide_folder, merge_pieces
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "export_folder",
     "export_patches",
     "export_slide",
+    "export_tiles",
     "feature",
     "is_current",
     "is_slide_folder",

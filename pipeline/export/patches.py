@@ -75,3 +75,32 @@ def export_patches(csv_path: Path, spec: Spec, out_dir: Path | None = None, side
         written.append(path)
         log.info("%s: %d patch(es)", path, len(rows))
     return written
+
+
+def export_tiles(
+    path: Path,
+    centres: list[tuple[int, int]],
+    side: int,
+    labels: list[int],
+    probs: list[list[float]],
+    classes: tuple[tuple[str, tuple[int, int, int]], ...],
+    object_type: str = "tile",
+    extra: dict | None = None,
+) -> Path:
+    """One GeoJSON file of an image's classified tiles: a ``side`` x ``side`` square centred on each
+    (row, column) of ``centres`` (pixels of the image, the square [c - side/2, c + side/2) x
+    [r - side/2, r + side/2)), classified as its ``labels`` entry (the tile's vote), ``classes``
+    giving each class's (name, colour); measurements P(<name>) per class from ``probs``."""
+    hw = side / 2
+    with features.collection(Path(path), extra) as w:
+        for (r, c), k, p in zip(centres, labels, probs, strict=True):
+            w.add(
+                features.feature(
+                    shapely.box(c - hw, r - hw, c + hw, r + hw),
+                    classes[k][0],
+                    classes[k][1],
+                    object_type,
+                    {f"P({name})": float(p[i]) for i, (name, _) in enumerate(classes)},
+                )
+            )
+    return Path(path)

@@ -13,9 +13,12 @@ import logging
 from pathlib import Path
 
 from pipeline import REPO_ROOT
+from pipeline.export import Options as ExportOptions
+from pipeline.export import Spec
 from pipeline.report import Content
 from pipeline.usecases import datasets
 from pipeline.usecases.base import Figure, JobStep, UseCase, add_solver_arguments, parse_folds, solver_from_args
+from pipeline.usecases.lymphoma import geojson
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,8 @@ class Lymphoma(UseCase):
     stages = ("patches", "lists", "dbs", "prototxt", "train", "outputs", "scores")
     archives = (datasets.LYMPHOMA,)
     released_folder = RELEASED_FOLDER
+    #: GeoJSON for QuPath: a square per tile, classified by its vote (``lymphoma/geojson.py``)
+    export = Spec("patches", "CLL", (0, 114, 178), "tile", other_name="FL, MCL")
     published = (Figure("accuracy", 0.97, "paper", "published, image level, 5 folds (JPI 2016 abstract)"),)
     numeric_options = (
         "iterations",
@@ -62,6 +67,10 @@ class Lymphoma(UseCase):
         "list_separator",
         "lr_policy",
     )
+
+    def export_work(self, work: Path, opts: ExportOptions) -> list[Path]:
+        """A square per tile of every test image, classified by the tile's vote (options unused)."""
+        return geojson.export_work(work)
 
     # ------------------------------------------------------------------ command line
     def add_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:

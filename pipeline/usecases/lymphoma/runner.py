@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import atomic, crossval, databases, lists, recipes, sampling, templates, training
-from pipeline.usecases.lymphoma import dataset, foldlists, step5, tiles
+from pipeline.usecases.lymphoma import dataset, foldlists, geojson, step5, tiles
 
 log = logging.getLogger(__name__)
 
@@ -220,12 +220,15 @@ def stage_outputs(cfg: Config, k: int, test: list[str], data: Path) -> None:
         rec_path = out / "images" / (Path(name).stem + ".json")
         if rec_path.is_file():
             records.append(json.loads(rec_path.read_text()))
+            if not (out / f"{Path(name).stem}.geojson").is_file():  # interrupted between the two
+                geojson.export_record(records[-1], out)
             continue
         path = step5.image_path(data, name, cfg.literal_step5_path)
         res = clf.classify_image(step5.load(path))
         rec = res.as_json(name, tiles.class_of(name))
         atomic.write_text(rec_path, json.dumps(rec))
         records.append(rec)
+        geojson.export_record(rec, out)  # a square per tile for QuPath, beside the records
     summary = [{k2: r[k2] for k2 in ("image", "true", "predicted", "counts", "votes")} for r in records]
     atomic.write_text(out / "votes.json", json.dumps({"fold": k, "images": summary}))
 
