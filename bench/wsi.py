@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline import REPO_ROOT  # noqa: E402
+from pipeline.export import Options, Spec, export_slide  # noqa: E402
 from pipeline.usecases import get  # noqa: E402
 from pipeline.wsi import Settings, infer_slide, make_plan, slide_folder  # noqa: E402
 from tests.wsi_slides import tissue_canvas, write_slide  # noqa: E402
@@ -75,6 +76,8 @@ def main() -> int:
         )
         uc = get(a.usecase)
         settings = Settings(model_objective=uc.model_objective, mode="fcn", tile=a.tile)
+        seg = uc.export is not None and uc.export.kind == "segmentation"
+        gj_spec = uc.export if seg else Spec("segmentation", "Class 1", (200, 0, 0))
         rows = []
         for n in counts:
             out = work / f"out-{n}"
@@ -93,6 +96,10 @@ def main() -> int:
             plan_s = time.perf_counter() - t
             s = infer_slide(slide, out, settings, spec, workers=n, show_progress=False)
             assert s["state"] == "done" and s["done_before"] == 0 and s["computed_now"] == s["tiles"]
+            # the slide's GeoJSON for QuPath, as infer-wsi writes it (kept with --keep)
+            t = time.perf_counter()
+            gj = export_slide(slide_folder(out, slide), gj_spec, Options())
+            s["geojson_seconds"], s["geojson_features"] = time.perf_counter() - t, gj.read_text().count('"Feature"')
             rows.append((n, s, plan_s, s["merge_seconds"]))
         base = rows[0][1]["seconds"]
         ds = rows[0][1]["model_objective"]
@@ -103,9 +110,9 @@ def main() -> int:
         )
         print(
             "| workers | tiles computed | tiles skipped (no tissue) | tile seconds | tiles/s | model pixels/s "
-            "| level-0 pixels/s | speed-up | plan s | merge s |"
+            "| level-0 pixels/s | speed-up | plan s | merge s | GeoJSON s (polygons) |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         lv0 = (a.slide_objective / ds) ** 2
         for n, s, plan_s, merge_s in rows:
             sec = s["seconds"]
@@ -113,7 +120,8 @@ def main() -> int:
             print(
                 f"| {n} | {s['tiles']} of {s['grid_tiles']} | {s['grid_tiles'] - s['tiles']} "
                 f"({100 * s['skipped_share']:.1f}%) | {sec:.1f} | {s['tiles'] / sec:.3f} | {px / sec:,.0f} "
-                f"| {px * lv0 / sec:,.0f} | {base / sec:.2f}x | {plan_s:.1f} | {merge_s:.1f} |"
+                f"| {px * lv0 / sec:,.0f} | {base / sec:.2f}x | {plan_s:.1f} | {merge_s:.1f} "
+                f"| {s['geojson_seconds']:.1f} ({s['geojson_features']}) |"
             )
     finally:
         if not a.keep:
