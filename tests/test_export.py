@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import shapely
 
-from pipeline import export, inference
+from pipeline import detection, export, inference
 from pipeline.cli import main
 from pipeline.inference import OutputRecord
 from pipeline.usecases import lymphocyte as ly
@@ -107,7 +107,7 @@ def test_detections_map_back_as_the_scores_map_them(tmp_path):
     f = fc["features"][0]["properties"]
     assert f["objectType"] == "detection" and f["classification"]["name"] == "Lymphocyte"
     assert f["measurements"] == {"Peak probability": 1.0}
-    scored = ly.to_original_scale(ly.map_peaks(out, Path("im1.tif")), 4.0)
+    scored = detection.to_original_scale(ly.map_peaks(out, Path("im1.tif")), 4.0)
     assert np.array_equal(points(fc)[:, ::-1] - 0.5, scored)
 
 
@@ -237,7 +237,7 @@ def test_lymphocyte_run_leaves_points_of_the_scored_peaks(lymphocyte_run):
     assert len(files) == 5  # one per image, beside its maps
     for f in files:
         fc = load_checked(f)
-        scored = ly.to_original_scale(ly.map_peaks(f.parent, Path(f.stem + ".tif")), ly.Params.scale)
+        scored = detection.to_original_scale(ly.map_peaks(f.parent, Path(f.stem + ".tif")), ly.Params.scale)
         assert np.allclose(points(fc)[:, ::-1] - 0.5, scored, atol=1e-6, rtol=0)
     # export again: the work folder (use case from its run.json), one fold's folder (its record names
     # no use case: the run.json two levels up does)

@@ -20,8 +20,8 @@ def test_mask_name_of_the_original(tmp_path):
 def test_greedy_peaks_threshold_and_clearing():
     v = np.zeros((40, 40))
     v[10, 10], v[12, 12], v[30, 30], v[5, 35] = 0.9, 0.95, 0.8, 0.7
-    assert ly.greedy_peaks(v, radius=5, threshold=0.7706) == [(12, 12), (30, 30)]  # (10,10) cleared; 0.7 below
-    assert ly.greedy_peaks(v, radius=1, limit=10) == [(12, 12), (10, 10), (30, 30), (5, 35)]
+    assert detection.greedy_peaks(v, radius=5, threshold=0.7706) == [(12, 12), (30, 30)]  # (10,10) cleared; 0.7 below
+    assert detection.greedy_peaks(v, radius=1, limit=10) == [(12, 12), (10, 10), (30, 30), (5, 35)]
     ties = np.zeros((3, 3))
     ties[2, 0] = ties[0, 1] = 1  # MATLAB max: first in column-major order
     assert detection.argmax_colmajor(ties) == (2, 0)
@@ -54,7 +54,7 @@ def test_lda_posterior_is_matlab_classify_default_by_hand():
 def test_peaks_map_back_with_the_inverse_resize():
     # 4x: output pixel x (0-based) sits at input (x + 0.5) / 4 - 0.5. Original pixel 10 covers 4x pixels
     # 40..43 (centres 10 - 0.375, - 0.125, + 0.125, + 0.375); plain x / 4 would put 41 at 10.25.
-    pts = ly.to_original_scale(np.array([[41, 81], [42, 82], [0, 0]]), 4)
+    pts = detection.to_original_scale(np.array([[41, 81], [42, 82], [0, 0]]), 4)
     assert pts.tolist() == [[9.875, 19.875], [10.125, 20.125], [-0.375, -0.375]]
 
 
