@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import detection, lists
+from pipeline import detection, inference, lists
 from pipeline.usecases import lymphocyte as ly
 
 
@@ -83,7 +83,7 @@ def test_detection_reads_the_min_max_png_as_the_original(tmp_path):
     # 0.25 + 0.5 * 0.867 = 0.683 < 0.7706: nothing found. The PNG the original read holds P / max P
     # (max 0.75): 0.333 + 0.667 * 0.867 = 0.911 > 0.7706: one peak, at the cone's tip (41, 21) at 4x,
     # mapped to ((41.5) / 4 - 0.5, (21.5) / 4 - 0.5) = (9.875, 4.875): 0.13 px from the truth.
-    green, _ = ly.inference.read_maps(tmp_path, "im1")
+    green, _ = inference.read_maps(tmp_path, "im1")
     assert ly.detect_peaks(green) == [(41, 21)]
     s = ly.score_fold(tmp_path, 1, [tmp_path / "im1.tif"], 4.0, 1.0)
     assert (s["detection"]["tp"], s["detection"]["fp"], s["detection"]["fn"]) == (1, 0, 0)
