@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import crossval, lists, nuclei, nuclei_grading
+from pipeline import REPO_ROOT, crossval, lists, nuclei, nuclei_grading
 from pipeline.matlab import (
     bwareaopen,
     bwlabel,
@@ -243,3 +246,27 @@ def test_regress_released_nuclei_models_on_a_generated_image(tmp_path):
     assert rep["patches"] > 30 and a["patch"] == b["patch"] and a["pixel"] == b["pixel"]
     assert a["patch"]["tp"] + a["patch"]["fn"] == 30  # the positives sampled
     assert "| released fold 1 |" in (tmp_path / "out" / "regress_nuclei.md").read_text()
+
+
+def test_usecase1_outputs_leave_nucleus_polygons_for_qupath(tmp_path):
+    """Issue 29: fold 1 of a tiny generated cohort through step 5 (the real tools, 10 iterations): each
+    test image's class map as polygons beside its maps, exact when rasterised back at step 5's scale."""
+    from tests.geojson_checks import load_checked, raster
+
+    data, work = tmp_path / "data", tmp_path / "w"
+    nuclei.make_cohort(data, n_patients=5, size=96, seed=2)
+    args = ["--data", str(data), "--work", str(work), "--iter", "10", "--test-interval", "10", "--snapshot", "10"]
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline", "usecase1", *args, "--max-positive", "10", "--folds", "1",
+         "--infer-mode", "fcn", "--stages", "patches,folds,dbs,prototxt,train,outputs"],
+        cwd=REPO_ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    maps = sorted((work / "output" / "1").glob("*_class.png"))
+    assert maps
+    for m in maps:
+        f = m.with_name(m.name[: -len("_class.png")] + ".geojson")
+        fc = load_checked(f)
+        assert {ft["properties"]["classification"]["name"] for ft in fc["features"]} <= {"Nucleus"}
+        cls = np.load(m.with_name(f.stem + "_prob.npy")).argmax(axis=2) == 1
+        assert np.array_equal(raster(fc, cls.shape, fc["pipeline"]["record"]["resize"]), cls)
