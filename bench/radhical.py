@@ -48,7 +48,6 @@ from pipeline.imageio import load_image  # noqa: E402
 from pipeline.inference.engines import fcn as fcn_engine  # noqa: E402
 from pipeline.usecases.radhical import cascade  # noqa: E402
 
-
 # --------------------------------------------------------------------------- inputs
 
 
@@ -156,10 +155,10 @@ def sweep(engine: inference.Engine, img: np.ndarray, coverages: list[float], rep
     return rows
 
 
-def run_cascade(models, images: list[Path], thresholds: dict, root: Path) -> list[dict]:
+def run_cascade(models, images: list[Path], thresholds: dict, root: Path, gpu: bool = False) -> list[dict]:
     """Naive and cascade runs (fcn) on ``images``, computed afresh; per run the windows, tiles and
     seconds per level (summed over the images) and the wall time."""
-    casc = cascade.Cascade(models, cascade.Options(mode="fcn"), root, root / "nets", show_progress=False)
+    casc = cascade.Cascade(models, cascade.Options(mode="fcn", gpu=gpu), root, root / "nets", show_progress=False)
     for lv in (1, 2, 3, 4):
         casc.engine(lv)  # net set-up outside the timing
     # count the fcn tiles each level's engine computes, per call
@@ -210,6 +209,7 @@ def main() -> int:
     ap.add_argument("--no-cascade", action="store_true", help="skip part 3 (the cascade on the demo's images)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per point (the best counts)")
     ap.add_argument("--fold", type=int, default=1)
+    ap.add_argument("--gpu", action="store_true", help="the engines on the GPU")
     a = ap.parse_args()
     sizes = [int(v) for v in a.sizes.split(",") if v]
     coverages = [float(v) / 100 for v in a.coverages.split(",") if v]
@@ -220,11 +220,11 @@ def main() -> int:
     else:
         model, mean = random_model(tmp / "random")
         origin = "random weights (no demo models in --work)"
-    engines = {m: inference.make_engine(m, model, mean, net_dir=tmp / "nets") for m in ("exact", "fcn")}
+    engines = {m: inference.make_engine(m, model, mean, gpu=a.gpu, net_dir=tmp / "nets") for m in ("exact", "fcn")}
     load = os.getloadavg()
     print(
         f"RADHicaL bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"CPU {platform.processor() or platform.machine()} x{os.cpu_count()}, load {load[0]:.1f} {load[1]:.1f} "
+        f"{'GPU' if a.gpu else 'CPU'} ({platform.processor() or platform.machine()} x{os.cpu_count()} cores), load {load[0]:.1f} {load[1]:.1f} "
         f"{load[2]:.1f}; net: {origin}; fcn tile {fcn_engine.TILE} px, margin {engines['fcn'].margin} px"
     )
     print(
@@ -306,7 +306,7 @@ def cascade_part(a: argparse.Namespace, models, tmp: Path) -> None:
         from pipeline.usecases.radhical.search import chosen
 
         thresholds["searched"] = chosen(json.loads(search.read_text()))
-    rows = run_cascade(models, images, thresholds, tmp / "cascade")
+    rows = run_cascade(models, images, thresholds, tmp / "cascade", a.gpu)
     naive = rows[0]
     nv_w = naive["levels"][1]["windows"]
     nv_t = naive["levels"][1]["tiles"][1]
