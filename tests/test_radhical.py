@@ -238,6 +238,9 @@ def test_full_search_cascade_and_table_stages(tmp_path):
     md = (work / "radhical.md").read_text()
     assert "| F-score |" in md and "0.8218" in md and "0.8489" in md and "| windows saved |" in md
     assert "| wall time saved |" in md and "| wall s per image, level 4 (x0.1) |" in md
+    # the fcn engine's work is its 64-px tiles: a 120 x 120 image has 2 x 2 at level 1, and the naive run
+    # computes them all
+    assert "| fcn tiles saved |" in md and "| fcn tiles, level 1 (x1) |" in md
     res = json.loads((work / "radhical.json").read_text())
     searched_l1 = s["thresholds"]["lower"][0]
     # each RADHicaL column is followed by the naive run graded at the same final threshold, named in the header
@@ -249,6 +252,7 @@ def test_full_search_cascade_and_table_stages(tmp_path):
     for label in ("radhical (published thresholds)", "radhical (searched thresholds)"):
         row = res["runs"][label]
         assert row["naive"]["lower1"] == row["lower1"] and row["naive"]["pixels"]["1"] == 120 * 120
+        assert row["naive"]["tiles"] == {"1": 4.0}
         assert set(row["level_seconds"]) == {"4", "3", "2", "1"}
     assert res["runs"]["radhical (searched thresholds)"]["chosen_on"] == "validation: " + out["validation"][0]
     assert "none of them was used to choose a threshold" in md

@@ -120,6 +120,9 @@ def test_tile_plan_by_hand():
         2500,
         False,
     )
+    # regions cost 40 x 48 + 2 x 40 x 40 = 5120 padded pixels against the whole image's 232 x 232 = 53824:
+    # the whole image is taken once the regions' per-pixel overhead would exceed 53824 / 5120 = 10.51
+    assert not fcn_module.tile_plan(two, 4, 2, overhead=10.4).whole and fcn_module.tile_plan(two, 4, 2, 10.6).whole
     assert fcn_module.tile_plan(np.ones((10, 25), bool), 4, 2).whole
     assert fcn_module.tile_plan(np.zeros((10, 25), bool), 4, 2) == fcn_module.TilePlan((), 0, 21, False)
 

@@ -354,8 +354,10 @@ class Cascade:
             comp_out, fixed_out = rules.matlab_out(read_prob(parent_dir, stem, parent_level), pc, pa, lower, upper)
             computed, accepted = rules.matlab_pixels(comp_out, fixed_out, (h, w))
         t1 = time.perf_counter()
-        net = self.engine(level).run(image, inference.Options(mask=computed, batch=self.opts.batch))
+        engine = self.engine(level)
+        net = engine.run(image, inference.Options(mask=computed, batch=self.opts.batch))
         t2 = time.perf_counter()
+        work = getattr(engine, "last_work", None) if engine.mask_work == "tiles" else None
         prob = compose(net, computed, accepted)
         write_png(_mask_path(out_dir, stem, level, "computed"), computed.astype(np.uint8) * 255)
         write_png(_mask_path(out_dir, stem, level, "accepted"), accepted.astype(np.uint8) * 255)
@@ -369,6 +371,8 @@ class Cascade:
             "accepted": int(accepted.sum()),
             "seconds": round(time.perf_counter() - t0, 4),
             "engine_seconds": round(t2 - t1, 4),
+            "tiles": work["tiles"] if work else None,  # fcn: output tiles computed, of "tiles_total"
+            "tiles_total": work["tiles_total"] if work else None,
             "lower": lower if parent_dir is not None else None,
             "upper": upper if parent_dir is not None else None,
         }

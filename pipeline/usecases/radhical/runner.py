@@ -213,11 +213,15 @@ def grade_run(res: cascade.RunResult, images: list[Path], lower1: float, levels:
     n = max(1, len(images))
     pixels = {lv: sum(res.images[i.name[:-4]][lv]["computed"] for i in images) / n for lv in levels}
     level_seconds = {lv: sum(res.images[i.name[:-4]][lv]["seconds"] for i in images) / n for lv in levels}
+    # fcn: the 64-px output tiles computed (the engine's work), when the runs recorded them
+    has_tiles = all(res.images[i.name[:-4]][lv].get("tiles") is not None for i in images for lv in levels)
+    tiles = {lv: sum(res.images[i.name[:-4]][lv]["tiles"] for i in images) / n for lv in levels} if has_tiles else None
     return {
         "scores": nuclei_grading.summarize(grades),
         "lower1": lower1,
         "pixels": pixels,
         "level_seconds": level_seconds,
+        "tiles": tiles,
         "seconds": sum(level_seconds.values()),
         "images": per_image,
     }

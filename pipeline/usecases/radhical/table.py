@@ -43,7 +43,8 @@ def _share(part: float | None, whole: float | None) -> str:
 
 def markdown(rows: dict, n_images: int, fold: int, notes: list[str]) -> str:
     """The headline table: per RADHicaL run (``rows``: label -> {"scores", "pixels" {level: mean
-    windows per image}, "level_seconds" {level: mean s per image}, "seconds", "lower1",
+    windows per image}, "level_seconds" {level: mean s per image}, "tiles" {level: mean fcn tiles
+    per image} or None, "seconds", "lower1",
     "thresholds", "chosen_on", "naive": the naive run graded at the same ``lower1``, same keys})
     a column, then the naive run's column at the same final threshold (in its header); then the
     published figures. Windows and wall time per level, totals, and what the cascade saved."""
@@ -82,6 +83,22 @@ def markdown(rows: dict, n_images: int, fold: int, notes: list[str]) -> str:
         "windows, total (share of naive)",
         [f"{t:,.0f} ({_share(t, naive_of(d, nv)['pixels'][1])})" for t, (_, d, nv) in zip(tot, cols)],
     )
+    if all(d.get("tiles") for _, d, _ in cols):  # fcn: its work is tiles, not windows
+        for lv, label in LEVEL_LABELS:
+            row(
+                f"fcn tiles, {label}",
+                [
+                    "–"
+                    if lv not in d["tiles"]
+                    else f"{d['tiles'][lv]:,.1f} ({_share(d['tiles'][lv], naive_of(d, nv)['tiles'][1])})"
+                    for _, d, nv in cols
+                ],
+            )
+        tt = [sum(d["tiles"].values()) for _, d, _ in cols]
+        row(
+            "fcn tiles, total (share of naive)",
+            [f"{t:,.1f} ({_share(t, naive_of(d, nv)['tiles'][1])})" for t, (_, d, nv) in zip(tt, cols)],
+        )
     for lv, label in LEVEL_LABELS:
         row(
             f"wall s per image, {label}",
@@ -93,6 +110,8 @@ def markdown(rows: dict, n_images: int, fold: int, notes: list[str]) -> str:
         [_saved(t, naive_of(d, nv)["pixels"][1]) for t, (_, d, nv) in zip(tot, cols)],
         "about 85% (abstract) | –",
     )
+    if all(d.get("tiles") for _, d, _ in cols):
+        row("fcn tiles saved", [_saved(t, naive_of(d, nv)["tiles"][1]) for t, (_, d, nv) in zip(tt, cols)])
     row(
         "wall time saved",
         [_saved(d["seconds"], naive_of(d, nv)["seconds"]) for _, d, nv in cols],
