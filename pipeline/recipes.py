@@ -167,12 +167,13 @@ def content_identity(path: Path, memo: Path | None = None) -> str:
     return ""
 
 
-def source(path: Path, memo: Path | None = None, **options: Any) -> Recipe:
+def source(path: Path, memo: Path | None = None, by_content: bool = True, **options: Any) -> Recipe:
     """The recipe of an external input (a data folder or archive the user names): its resolved path,
-    its content (:func:`content_identity`, unless ``options`` give its ``sha256``) and ``options``.
+    its content (:func:`content_identity`, unless ``options`` give its ``sha256``, or ``by_content``
+    is False because ``options`` identify the files that matter by content already) and ``options``.
     It is made by no stage; another path, or other data at the same path, is another recipe.
     ``memo``: a folder remembering archives' sha256 (see :func:`_file_sha256`)."""
-    content = {} if "sha256" in options else {"content": content_identity(path, memo)}
+    content = {} if "sha256" in options or not by_content else {"content": content_identity(path, memo)}
     opts = plain({"path": str(Path(path).resolve()), **content, **options})
     return {
         "stage": "data",

@@ -142,7 +142,7 @@ def run_image_jobs(
 
 def finished_report(report_path: Path, config: dict) -> dict | None:
     """The stage report at ``report_path`` when it was written with ``config`` (the stage is done), else None.
-    RADHicaL's patches stage uses it (its own stale records); the use cases' stages use recipes instead."""
+    RADHicaL's patches stage uses it to reuse a finished report inside its recipe stage."""
     if Path(report_path).is_file():
         report = json.loads(Path(report_path).read_text())
         if report.get("config") == config:

@@ -237,8 +237,9 @@ def test_progress_per_chunk_and_a_summary_counting_computed_pixels(caffe, tmp_pa
     img = he_image(10, 9)
     calls: list[int] = []
     eng.run(img, inference.Options(batch=16), calls.append)
-    # rows 1..9 and columns 1..8 computed: 9 x 8 = 72 windows; 16 // 8 = 2 rows a chunk: 4 x 16 + 8
-    assert calls == [16, 16, 16, 16, 8]
+    # rows 1..9 and columns 1..8 computed: 9 x 8 = 72 windows; a forward of batch 16 holds 8 windows and
+    # their 8 mirrors, so a chunk is one row of 8 windows: 9 x 8
+    assert calls == [8] * 9
     Image.fromarray((img * 255).astype(np.uint8)).save(tmp_path / "a.png")
     res = inference.infer_images(
         [tmp_path / "a.png"], eng, tmp_path / "out", inference.Options(stride=4), show_progress=False

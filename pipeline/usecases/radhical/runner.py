@@ -295,8 +295,10 @@ def models_recipe(cfg: Config) -> recipes.Recipe:
     that models trained again, or put there by hand, change the recipe of every stage using them."""
     models = cascade.level_models(cfg.work, cfg.fold, cfg.iterations)
     cascade.check_models(models, LEVELS)
+    # the level models by their sha256; the folder's other files (nets, logs, snapshots) do not matter
     return recipes.source(
         cfg.work / "models",
+        by_content=False,
         fold=cfg.fold,
         iter=cfg.iterations,
         **{f"level{lv}": [sha256_of(m.model)[:16], sha256_of(m.mean)[:16]] for lv, m in models.items()},
