@@ -34,7 +34,12 @@ def add(sub) -> None:
     inf.add_argument("--resize", type=float, help="resize factor applied to each image (default 1 or the preset)")
     inf.add_argument("--stride", type=int, default=1, help="compute every S-th row and column (default 1)")
     inf.add_argument("--mode", default="exact", choices=sorted(ENGINES))
-    inf.add_argument("--batch", type=int, default=2048, help="images per net forward (exact mode): each window and its mirror, so batch/2 windows a forward")
+    inf.add_argument(
+        "--batch",
+        type=int,
+        default=2048,
+        help="images per net forward (exact mode): each window and its mirror, so batch/2 windows a forward",
+    )
     inf.add_argument("--gpu", action="store_true")
     inf.add_argument("--save-npy", action="store_true", help="also <stem>_prob.npy (float32, H x W x classes)")
     inf.add_argument(
