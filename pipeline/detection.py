@@ -19,6 +19,7 @@ __all__ = [
     "greedy_peaks",
     "match_detections",
     "match_pairs",
+    "sort_centres",
     "to_original_scale",
 ]
 
@@ -98,3 +99,22 @@ def match_detections(pred: np.ndarray, truth: np.ndarray, radius: float) -> dict
     rec = tp / (tp + fn) if tp + fn else None
     f = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else None
     return {"tp": tp, "fp": fp, "fn": fn, "precision": prec, "recall": rec, "f_score": f}
+
+
+def sort_centres(peaks: np.ndarray, truth: np.ndarray, scale: float, radius: float) -> dict[str, np.ndarray]:
+    """Detections ``peaks`` (at the output scale) and true centres (original scale), both (N, 2)
+    row, col, sorted as scoring matches them (:func:`match_pairs` at the original scale, the peaks
+    mapped back by :func:`to_original_scale`), returned at the output scale (the truth mapped
+    forward by the resize's pixel mapping, x = (u + 0.5) scale - 0.5): "truth_matched",
+    "truth_missed", "pred_matched", "pred_false"."""
+    peaks = np.asarray(peaks, dtype=np.float64).reshape(-1, 2)
+    truth = np.asarray(truth, dtype=np.float64).reshape(-1, 2)
+    pairs = match_pairs(to_original_scale(peaks, scale), truth, radius)
+    pi, ti = {i for i, _ in pairs}, {j for _, j in pairs}
+    shown = (truth + 0.5) * scale - 0.5
+    return {
+        "truth_matched": shown[sorted(ti)],
+        "truth_missed": shown[[j for j in range(len(truth)) if j not in ti]],
+        "pred_matched": peaks[sorted(pi)],
+        "pred_false": peaks[[i for i in range(len(peaks)) if i not in pi]],
+    }

@@ -7,28 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import inference
-from pipeline.detection import to_original_scale
+from pipeline.detection import sort_centres
 from pipeline.report import Picture
-from pipeline.usecases.lymphocyte.scores import MATCH_RADIUS, map_peaks, match_pairs, true_centres
-
-
-def sort_centres(peaks: np.ndarray, truth: np.ndarray, scale: float, radius: float) -> dict[str, np.ndarray]:
-    """Detections ``peaks`` (at the output scale) and true centres (original scale), both (N, 2)
-    row, col, sorted as scoring matches them (:func:`match_pairs` at the original scale, the peaks
-    mapped back by :func:`to_original_scale`), returned at the output scale (the truth mapped
-    forward by the resize's pixel mapping, x = (u + 0.5) scale - 0.5): "truth_matched",
-    "truth_missed", "pred_matched", "pred_false"."""
-    peaks = np.asarray(peaks, dtype=np.float64).reshape(-1, 2)
-    truth = np.asarray(truth, dtype=np.float64).reshape(-1, 2)
-    pairs = match_pairs(to_original_scale(peaks, scale), truth, radius)
-    pi, ti = {i for i, _ in pairs}, {j for _, j in pairs}
-    shown = (truth + 0.5) * scale - 0.5
-    return {
-        "truth_matched": shown[sorted(ti)],
-        "truth_missed": shown[[j for j in range(len(truth)) if j not in ti]],
-        "pred_matched": peaks[sorted(pi)],
-        "pred_false": peaks[[i for i in range(len(peaks)) if i not in pi]],
-    }
+from pipeline.usecases.lymphocyte.scores import MATCH_RADIUS, map_peaks, true_centres
 
 
 def image_centres(

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import inference, metrics
-from pipeline.detection import detect_peaks, match_detections, match_pairs, to_original_scale
+from pipeline.detection import detect_peaks, match_detections, sort_centres, to_original_scale
 from pipeline.matlab import bwlabel
 from pipeline.usecases.mitosis.sampling import SCALE, companions, read_mask
 
@@ -117,22 +117,6 @@ def scores_markdown(s: dict) -> str:
     )
     lines.append(f"| published (paper, 550 mitoses, its own matching rule) | | | | | | {s['published_f']:.2f} |")
     return "\n".join(lines) + "\n"
-
-
-def sort_centres(peaks_half: np.ndarray, truth: np.ndarray, scale: float, radius: float) -> dict[str, np.ndarray]:
-    """Detections (0.5x) and true centres (40x) sorted as the scores match them, both at 0.5x:
-    "truth_matched", "truth_missed", "pred_matched", "pred_false"."""
-    peaks_half = np.asarray(peaks_half, dtype=np.float64).reshape(-1, 2)
-    truth = np.asarray(truth, dtype=np.float64).reshape(-1, 2)
-    pairs = match_pairs(to_original_scale(peaks_half, scale), truth, radius)
-    pi, ti = {i for i, _ in pairs}, {j for _, j in pairs}
-    shown = (truth + 0.5) * scale - 0.5
-    return {
-        "truth_matched": shown[sorted(ti)],
-        "truth_missed": shown[[j for j in range(len(truth)) if j not in ti]],
-        "pred_matched": peaks_half[sorted(pi)],
-        "pred_false": peaks_half[[i for i in range(len(peaks_half)) if i not in pi]],
-    }
 
 
 def report_pictures(work: Path, scores: dict, data_dir: Path, pictures: Path, scale: float = SCALE) -> list:
