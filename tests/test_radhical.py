@@ -15,6 +15,7 @@ from pipeline import databases, lists, nuclei, recipes
 from pipeline.caffe_env import caffe_pb2
 from pipeline.usecases.radhical import cascade, runner
 from pipeline.usecases.radhical.patches import Params
+from tests.geojson_checks import load_checked, raster
 
 
 def random_level_models(work: Path, iterations: int = 1, scale: float = 0.7) -> None:
@@ -256,6 +257,15 @@ def test_full_search_cascade_and_table_stages(tmp_path):
         assert set(row["level_seconds"]) == {"4", "3", "2", "1"}
     assert res["runs"]["radhical (searched thresholds)"]["chosen_on"] == "validation: " + out["validation"][0]
     assert "none of them was used to choose a threshold" in md
+    # QuPath: each RADHicaL row's final segmentation of each test image as polygons (issue 29), exactly
+    # the mask the table graded when rasterised back
+    for label in ("radhical (published thresholds)", "radhical (searched thresholds)"):
+        row = res["runs"][label]
+        run = cascade.load_run(work / "cascade", row["run"])
+        for stem in run.images:
+            fc = load_checked(work / "geojson" / row["run"] / f"{stem}.geojson")
+            want = cascade.final_segmentation(run, stem, row["lower1"])
+            assert np.array_equal(raster(fc, want.shape, 1.0), want)
     # the other reading of Q12: the validation patient is tested too, and the table says so
     cfg.test_set = "with-validation"
     with pytest.raises(

@@ -10,7 +10,7 @@ its results are (:class:`Spec`) and the command line (``python -m pipeline expor
 
 from pipeline.export.features import collection, feature
 from pipeline.export.geometry import Region, peak_points, rasterise, regions, to_source
-from pipeline.export.images import KINDS, Options, Spec, export_folder, is_current, map_stems
+from pipeline.export.images import KINDS, Options, Spec, export_folder, is_current, map_stems, write_polygons
 from pipeline.export.patches import export_patches, export_tiles
 from pipeline.export.slides import export_slide, is_slide_folder, merge_pieces
 
@@ -33,4 +33,5 @@ __all__ = [
     "rasterise",
     "regions",
     "to_source",
+    "write_polygons",
 ]

@@ -108,10 +108,19 @@ def export_segmentation(folder: Path, stem: str, record: OutputRecord, spec: Spe
     """``<stem>.geojson``: one polygon (with holes) per 8-connected region of the class map (or
     ``P >= threshold``), classification ``spec.name``, measurements :func:`area_measurements`."""
     mask, p1, source = load_class_map(folder, stem, record, opts.threshold)
-    factor = 1.0 / record.resize
-    path = Path(folder) / f"{stem}.geojson"
-    with features.collection(path, header(folder, stem, record, opts, probability_from=source)) as w:
-        for reg in geometry.regions(mask, p1):
+    extra = header(folder, stem, record, opts, probability_from=source)
+    return write_polygons(Path(folder) / f"{stem}.geojson", mask, p1, 1.0 / record.resize, spec, opts, extra)
+
+
+def write_polygons(
+    path: Path, mask: np.ndarray, values: np.ndarray, factor: float, spec: Spec, opts: Options, extra: dict
+) -> Path:
+    """``path``: one polygon (with holes) per 8-connected region of the H x W boolean ``mask``, mapped
+    to the source frame by ``factor`` (source pixels per map pixel), classification ``spec.name``,
+    measurements :func:`area_measurements` (mean of ``values`` over the region); ``extra``: the
+    file's top-level members."""
+    with features.collection(Path(path), extra) as w:
+        for reg in geometry.regions(mask, values):
             g = _finish(geometry.to_source(reg.geometry, factor), opts)
             if g is not None:
                 w.add(
@@ -124,7 +133,7 @@ def export_segmentation(folder: Path, stem: str, record: OutputRecord, spec: Spe
                     )
                 )
     log.info("%s: %d region(s)", path, w.count)
-    return path
+    return Path(path)
 
 
 #: A use case's detections of one image: (N, 2) 0-based (row, col) peaks at the map's scale and

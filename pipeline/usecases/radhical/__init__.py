@@ -16,9 +16,10 @@ import logging
 from pathlib import Path
 
 from pipeline import nuclei, recipes
+from pipeline.export import Options as ExportOptions
 from pipeline.usecases import datasets
 from pipeline.usecases.base import UseCase, solver_from_args
-from pipeline.usecases.radhical import cascade, rules, table
+from pipeline.usecases.radhical import cascade, geojson, rules, table
 from pipeline.usecases.radhical.patches import Params
 from pipeline.usecases.radhical.runner import STAGES, TEST_SETS
 
@@ -55,6 +56,11 @@ class RADHicaL(UseCase):
     reads = (datasets.NUCLEI_SIDE_BY_SIDE,)
     released_folder = None  # no RADHicaL model was ever released (RADHICAL.md section 11)
     published = table.figures()
+    export = geojson.SPEC  # the final segmentations as nucleus polygons (radhical/geojson.py)
+
+    def export_work(self, work: Path, opts: ExportOptions) -> list[Path]:
+        """Each RADHicaL row's final segmentations as GeoJSON (``WORK/geojson/<run>/``)."""
+        return geojson.export_work(work, opts)
 
     def add_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
         if not demo:

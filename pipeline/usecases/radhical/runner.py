@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pipeline import atomic, crossval, folds, lists, nuclei, nuclei_grading, recipes, templates, training
 from pipeline.download import sha256_of
-from pipeline.usecases.radhical import cascade, search, table
+from pipeline.usecases.radhical import cascade, geojson, search, table
 from pipeline.usecases.radhical.levels import LEVELS
 from pipeline.usecases.radhical.patches import Params, run_patches
 
@@ -246,7 +246,7 @@ def stage_table(
         chosen_on["radhical (searched thresholds)"] = "validation: " + ", ".join(searched["images"])
     for label, (res, t) in runs.items():
         r = grade_run(res, test, t.lower[0], (4, 3, 2, 1))
-        rows[label] = {**r, "thresholds": t.text(), "chosen_on": chosen_on.get(label, "")}
+        rows[label] = {**r, "thresholds": t.text(), "chosen_on": chosen_on.get(label, ""), "run": res.name}
         if t.lower[0] not in naives:
             naives[t.lower[0]] = grade_run(naive, test, t.lower[0], (1,))
         rows[label]["naive"] = naives[t.lower[0]]
@@ -440,9 +440,9 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
             "table",
             work,
             inputs={"cascade": casc_rec},
-            outputs=["radhical.json", "radhical.md"],
-            what="the headline table",
-            make=lambda: stage_table(cfg, runs, naive, val, test, searched),
+            outputs=["radhical.json", "radhical.md", "geojson"],
+            what="the headline table (and each RADHicaL row's segmentations as GeoJSON, WORK/geojson/)",
+            make=lambda: (stage_table(cfg, runs, naive, val, test, searched), geojson.export_work(work)),
         ).ensure()
         summary["scores"] = json.loads((work / "radhical.json").read_text())
         summary["table"] = str(work / "radhical.md")
