@@ -79,7 +79,10 @@ def test_both_stages_end_to_end(mitosis_run):
     assert len(pos) % 24 == 0 and len(neg) % 4 == 0 and all("_0_n_" in e.name for e in neg)
     assert sum(c["n"] for c in rep2["images"].values()) * 4 == len(neg)
     assert count_records(work / "DB_train_1_2nd") == len(entries)
-    geojson_beside_each_map(work / "output", "Point")  # the detections as QuPath points, beside the maps
+    # the detections as QuPath points beside the maps: as many as the scores counted (tp + fp)
+    points = geojson_beside_each_map(work / "output", "Point")
+    counted = json.loads((work / "scores.json").read_text())["pooled"]
+    assert points == counted["tp"] + counted["fp"]
     assert (work / "DB_train_w32_1_2nd.binaryproto").is_file()
     assert (work / "models_2nd" / f"1_caffenet_train_w32_2nd_iter_{ITER}.caffemodel").is_file()
     assert (

@@ -48,6 +48,12 @@ def peaks(
     return np.array(detect_peaks(prob_green, threshold, clear, disk), dtype=np.float64).reshape(-1, 2)
 
 
+def peak_options(scoring: dict) -> dict:
+    """:func:`peaks`' keyword arguments from the scoring options (``peak_threshold``,
+    ``peak_clear_radius``, ``peak_disk``: the command line's and the scores JSON's names)."""
+    return {"threshold": scoring["peak_threshold"], "clear": scoring["peak_clear_radius"], "disk": scoring["peak_disk"]}
+
+
 def map_peaks(out_dir: Path, image: Path, source: str = "png", **peak_options) -> np.ndarray:
     """Detections of ``image``'s step-5 map in ``out_dir`` (0.5x scale): the _prob.png green / 255,
     or the float map (``source`` "npy")."""
@@ -125,8 +131,7 @@ def report_pictures(work: Path, scores: dict, data_dir: Path, pictures: Path, sc
     from pipeline.report import Picture
     from pipeline.report.pictures import centres, describe, pick_examples
 
-    opts = {k: scores[k] for k in ("peak_disk", "peak_threshold", "peak_clear_radius")}
-    renamed = {"threshold": opts["peak_threshold"], "clear": opts["peak_clear_radius"], "disk": opts["peak_disk"]}
+    renamed = peak_options(scores)
     source = scores.get("score_from", "png")
     pics = []
     for f in scores["folds"]:

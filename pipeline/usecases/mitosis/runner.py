@@ -235,8 +235,7 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
         options = {"score_from": cfg.score_from, **cfg.scoring}
 
         def score() -> None:
-            peak = {"threshold": cfg.scoring["peak_threshold"], "clear": cfg.scoring["peak_clear_radius"],
-                    "disk": cfg.scoring["peak_disk"]}  # fmt: skip
+            peak = detection.peak_options(cfg.scoring)
             folds = [
                 {"fold": k, **detection.score_images(crossval.output_dir(work, k), test_imgs[k], p.scale,
                                                      cfg.scoring["match_radius"], cfg.score_from, **peak)}

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import crossval, inference, recipes
-from pipeline.export import Options as ExportOptions
-from pipeline.export import Spec
+from pipeline import export as geojson_export
 from pipeline.report import Column, Row, Section, Table, from_json
 from pipeline.scheduler.plan import JobStep, restrict
 from pipeline.usecases.base import Archive, CrossValidatedUseCase, Figure, Layout, solver_from_args
@@ -62,7 +61,7 @@ class Mitosis(CrossValidatedUseCase):
     source_objective = 40.0
     stages = runner.STAGES
     archives = (MITOSIS,)
-    export = Spec("detection", "Mitosis", (255, 140, 0), "detection")
+    export = geojson_export.Spec("detection", "Mitosis", (255, 140, 0), "detection")
     released_folder = "uc5-mitosis"
     published = (Figure("f_score", 0.53, "paper", "detection, 550 mitoses, JPI 2016"),)
     validation = False
@@ -189,19 +188,42 @@ class Mitosis(CrossValidatedUseCase):
             folds=tuple(args.folds),
         )  # fmt: skip
         summary = runner.run(cfg, stages)
-        if "outputs" in stages:  # GeoJSON beside the maps, for QuPath: the detections the scores use
+        if "scores" in stages:  # GeoJSON beside the maps, for QuPath: the detections these scores counted
+            found = self._peak_finder(cfg.scoring, cfg.score_from)
             for k in crossval.selected_folds(cfg.folds):
                 if crossval.output_dir(cfg.work, k).is_dir():
-                    self.export_outputs(crossval.output_dir(cfg.work, k), ExportOptions(), only_missing=True)
+                    geojson_export.export_folder(
+                        crossval.output_dir(cfg.work, k), self.export, geojson_export.Options(), found
+                    )
         if demo:
             summary["cohort"] = "GENERATED (synthetic): the numbers show the pipeline works, nothing about mitoses"
         return summary
 
+    @staticmethod
+    def _peak_finder(scoring: dict, source: str):
+        """The detections of one image of a stage-2 output folder (0.5x) and the map's value at each,
+        found with the scoring's peak options on the maps the scores read (``source``)."""
+        opts = detection.peak_options(scoring)
+
+        def found(folder: Path, stem: str) -> tuple[np.ndarray, np.ndarray]:
+            green, _ = inference.read_maps(Path(folder), stem, source)
+            peaks = detection.peaks(green, **opts).astype(np.int64).reshape(-1, 2)
+            return peaks, green[peaks[:, 0], peaks[:, 1]]
+
+        return found
+
     def export_peaks(self, folder: Path, stem: str) -> tuple[np.ndarray, np.ndarray]:
-        """The detections the scores find (stage-2 map, 0.5x) and the map's value at each."""
-        green, _ = inference.read_maps(Path(folder), stem, "png")
-        found = detection.peaks(green).astype(np.int64).reshape(-1, 2)
-        return found, green[found[:, 0], found[:, 1]]
+        """``export`` of a work folder: the detections its scores counted (the peak options and map
+        source recorded in WORK/scores.json; the defaults when it has none)."""
+        recorded = Path(folder).parent.parent / "scores.json"
+        s = json.loads(recorded.read_text()) if recorded.is_file() else {}
+        defaults = {
+            "peak_threshold": detection.PEAK_THRESHOLD,
+            "peak_clear_radius": detection.PEAK_CLEAR_RADIUS,
+            "peak_disk": detection.PEAK_DISK,
+        }
+        scoring = {k: s.get(k, v) for k, v in defaults.items()}
+        return self._peak_finder(scoring, s.get("score_from", "png"))(folder, stem)
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         if not any(Path(folder).glob("*.tif")):
