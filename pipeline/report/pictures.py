@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from pipeline import atomic
+from pipeline.report.content import Picture
 
 __all__ = [
     "COLOURS",
@@ -244,6 +245,18 @@ def centres(
 
 
 # --------------------------------------------------------------------------- patches
+
+
+def detection_example(image: np.ndarray, found: dict[str, np.ndarray], score: dict, head: str, path: Path) -> Picture:
+    """One example image of a detection use case: :func:`centres` of ``found`` (the four groups of
+    :func:`pipeline.detection.sort_centres`) over ``image``, titled ``head`` and the image's F, tp, fp
+    and fn (``score``); written to ``path``, returned as the report's picture."""
+    f = "–" if score["f_score"] is None else f"{score['f_score']:.3f}"
+    title = f"{head}\nF {f} (tp {score['tp']}, fp {score['fp']}, fn {score['fn']})"
+    centres(
+        image, found["truth_matched"], found["truth_missed"], found["pred_matched"], found["pred_false"], title, path
+    )
+    return Picture(path.name, title.replace("\n", ", ") + ".")
 
 
 def montages(

@@ -23,7 +23,7 @@ def image_centres(
 def report_pictures(work: Path, scores: dict, data_dir: Path, scale: float, pictures: Path) -> list[Picture]:
     """Per fold, the test images of best, median and worst detection F: true and detected centres
     (matched, missed, false) over the image at the scale step 5 saw it."""
-    from pipeline.report.pictures import centres, describe, pick_examples
+    from pipeline.report.pictures import describe, detection_example, pick_examples
 
     radius = scores.get("match_radius", MATCH_RADIUS)
     source = scores.get("score_from", "png")  # the maps the scores read: the pictures read them too
@@ -38,19 +38,13 @@ def report_pictures(work: Path, scores: dict, data_dir: Path, scale: float, pict
             if (out / f"{Path(n).stem}_prob.{suffix}").is_file() and (data_dir / n).is_file()
         ]
         for label, name in pick_examples(have):
-            s = per[name]
-            c = image_centres(out, data_dir / name, scale, radius, source)
-            fs = "–" if s["f_score"] is None else f"{s['f_score']:.3f}"
-            title = f"Fold {k}, {describe(label, len(have))}: {name}\nF {fs} (tp {s['tp']}, fp {s['fp']}, fn {s['fn']})"
-            file = f"lymphocyte_fold{k}_{label}_{Path(name).stem}.png"
-            centres(
-                inference.load_resized(data_dir / name, scale),
-                c["truth_matched"],
-                c["truth_missed"],
-                c["pred_matched"],
-                c["pred_false"],
-                title,
-                pictures / file,
+            pics.append(
+                detection_example(
+                    inference.load_resized(data_dir / name, scale),
+                    image_centres(out, data_dir / name, scale, radius, source),
+                    per[name],
+                    f"Fold {k}, {describe(label, len(have))}: {name}",
+                    pictures / f"lymphocyte_fold{k}_{label}_{Path(name).stem}.png",
+                )
             )
-            pics.append(Picture(file, title.replace("\n", ", ") + "."))
     return pics

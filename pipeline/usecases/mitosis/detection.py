@@ -128,8 +128,7 @@ def scores_markdown(s: dict) -> str:
 def report_pictures(work: Path, scores: dict, data_dir: Path, pictures: Path, scale: float = SCALE) -> list:
     """Per fold, the test frames of best, median and worst F: hits, misses and false alarms drawn
     on the frame as step 5 saw it (0.5x)."""
-    from pipeline.report import Picture
-    from pipeline.report.pictures import centres, describe, pick_examples
+    from pipeline.report.pictures import describe, detection_example, pick_examples
 
     renamed = peak_options(scores)
     source = scores.get("score_from", "png")
@@ -139,24 +138,19 @@ def report_pictures(work: Path, scores: dict, data_dir: Path, pictures: Path, sc
         per = {im["image"]: im for im in f["images"]}
         have = [(n, im["f_score"]) for n, im in per.items() if (data_dir / n).is_file()]
         for label, name in pick_examples(have):
-            s = per[name]
-            c = sort_centres(
+            found = sort_centres(
                 map_peaks(out, data_dir / name, source, **renamed),
                 true_centres(data_dir / name),
                 scale,
                 scores["match_radius"],
             )
-            fs = "–" if s["f_score"] is None else f"{s['f_score']:.3f}"
-            title = f"Fold {k}, {describe(label, len(have), 'test frame')}: {name}\nF {fs} (tp {s['tp']}, fp {s['fp']}, fn {s['fn']})"
-            file = f"mitosis_fold{k}_{label}_{Path(name).stem}.png"
-            centres(
-                inference.load_resized(data_dir / name, scale),
-                c["truth_matched"],
-                c["truth_missed"],
-                c["pred_matched"],
-                c["pred_false"],
-                title,
-                pictures / file,
+            pics.append(
+                detection_example(
+                    inference.load_resized(data_dir / name, scale),
+                    found,
+                    per[name],
+                    f"Fold {k}, {describe(label, len(have), 'test frame')}: {name}",
+                    pictures / f"mitosis_fold{k}_{label}_{Path(name).stem}.png",
+                )
             )
-            pics.append(Picture(file, title.replace("\n", ", ") + "."))
     return pics
