@@ -92,35 +92,25 @@ def write_pngs(folder: Path, n: int, size: int = 32, seed: int = 0) -> list[tupl
     return out
 
 
-def run_tiny_usecase(command: str, data: Path, work: Path, max_positive: int):
-    """``python -m pipeline <command>`` on a generated cohort with the real tools: 10 iterations a fold,
-    fcn outputs. Returns the CompletedProcess (stdout and stderr as text); fails with stderr's tail."""
-    import subprocess
+def tiny_usecase_command(command: str, data: Path, work: Path, max_positive: int, *extra: str) -> list[str]:
+    """``python -m pipeline <command>`` on a generated cohort: 10 iterations a fold, fcn outputs, then ``extra``."""
     import sys
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "pipeline",
-        command,
-        "--data",
-        str(data),
-        "--work",
-        str(work),
-        "--iter",
-        "10",
-        "--test-interval",
-        "10",
-        "--snapshot",
-        "10",
-        "--display",
-        "5",
-        "--max-positive",
-        str(max_positive),
-        "--infer-mode",
-        "fcn",
-    ]
-    out = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    return [
+        sys.executable, "-m", "pipeline", command, "--data", str(data), "--work", str(work), "--iter", "10",
+        "--test-interval", "10", "--snapshot", "10", "--display", "5", "--max-positive", str(max_positive),
+        "--infer-mode", "fcn", *extra,
+    ]  # fmt: skip
+
+
+def run_tiny_usecase(command: str, data: Path, work: Path, max_positive: int, *extra: str):
+    """:func:`tiny_usecase_command` run with the real tools. Returns the CompletedProcess (stdout and
+    stderr as text); fails with stderr's tail."""
+    import subprocess
+
+    out = subprocess.run(
+        tiny_usecase_command(command, data, work, max_positive, *extra), cwd=REPO_ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return out
 
@@ -161,7 +151,6 @@ def lymphocyte_run(tmp_path_factory):
     """``python -m pipeline usecase4`` on a tiny generated cohort (5 images, 10 iterations a fold,
     fcn outputs): (data folder, work folder, completed process). Shared by the use-case and report tests."""
     import subprocess
-    import sys
 
     from pipeline import REPO_ROOT
     from pipeline.usecases import lymphocyte
@@ -169,26 +158,5 @@ def lymphocyte_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("lymphocyte")
     data, work = root / "data", root / "w"
     lymphocyte.make_cohort(data, n_images=5, size=40, seed=4)
-    cmd = [
-        sys.executable,
-        "-m",
-        "pipeline",
-        "usecase4",
-        "--data",
-        str(data),
-        "--work",
-        str(work),
-        "--iter",
-        "10",
-        "--test-interval",
-        "10",
-        "--snapshot",
-        "10",
-        "--display",
-        "5",
-        "--max-positive",
-        "15",
-        "--infer-mode",
-        "fcn",
-    ]
+    cmd = tiny_usecase_command("usecase4", data, work, 15)
     return data, work, subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import REPO_ROOT, crossval, lists, nuclei, nuclei_grading
+from pipeline import crossval, lists, nuclei, nuclei_grading
 from pipeline.matlab import (
     bwareaopen,
     bwlabel,
@@ -251,17 +248,12 @@ def test_regress_released_nuclei_models_on_a_generated_image(tmp_path):
 def test_usecase1_outputs_leave_nucleus_polygons_for_qupath(tmp_path):
     """Issue 29: fold 1 of a tiny generated cohort through step 5 (the real tools, 10 iterations): each
     test image's class map as polygons beside its maps, exact when rasterised back at step 5's scale."""
+    from tests.conftest import run_tiny_usecase
     from tests.geojson_checks import load_checked, raster
 
     data, work = tmp_path / "data", tmp_path / "w"
     nuclei.make_cohort(data, n_patients=5, size=96, seed=2)
-    args = ["--data", str(data), "--work", str(work), "--iter", "10", "--test-interval", "10", "--snapshot", "10"]
-    out = subprocess.run(
-        [sys.executable, "-m", "pipeline", "usecase1", *args, "--max-positive", "10", "--folds", "1",
-         "--infer-mode", "fcn", "--stages", "patches,folds,dbs,prototxt,train,outputs"],
-        cwd=REPO_ROOT, capture_output=True, text=True,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-3000:]
+    run_tiny_usecase("usecase1", data, work, 10, "--folds", "1", "--stages", "patches,folds,dbs,prototxt,train,outputs")
     maps = sorted((work / "output" / "1").glob("*_class.png"))
     assert maps
     for m in maps:
