@@ -25,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline import REPO_ROOT  # noqa: E402
-from pipeline.export import Options, Spec, export_slide  # noqa: E402
+from pipeline.cli.commands.export import slide_spec  # noqa: E402
+from pipeline.export import Options, export_slide  # noqa: E402
 from pipeline.usecases import get  # noqa: E402
 from pipeline.wsi import Settings, infer_slide, make_plan, slide_folder  # noqa: E402
 from tests.wsi_slides import tissue_canvas, write_slide  # noqa: E402
@@ -76,8 +77,7 @@ def main() -> int:
         )
         uc = get(a.usecase)
         settings = Settings(model_objective=uc.model_objective, mode="fcn", tile=a.tile)
-        seg = uc.export is not None and uc.export.kind == "segmentation"
-        gj_spec = uc.export if seg else Spec("segmentation", "Class 1", (200, 0, 0))
+        gj_spec = slide_spec(a.usecase)  # the slide's polygons named as infer-wsi names them
         rows = []
         for n in counts:
             out = work / f"out-{n}"
