@@ -170,47 +170,40 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
                 )
             )
 
-        made: dict = {}
-        out_rec = recipes.stage(
-            "outputs",
-            work,
-            options={
-                "patch": cfg.out_patch,
-                "batch": cfg.out_batch,
-                "resize": cfg.db.resize,
-                "images": [i.name for i in test_images],
-                **more,
-            },
-            inputs={"model": model_input},
-            outputs=["output"],
-            what="the U-Net's outputs of the test images",
-            run="outputs" in stages,
-            force=cfg.force,
-            make=outputs_of(test_images, "output", made),
-        )
-        if "outputs" in stages:
-            summary["outputs"] = made or {"computed": [], "skipped": [str(i) for i in test_images]}
-        if val_images:
-            vmade: dict = {}
-            recipes.stage(
-                "validation-outputs",
+        def maps_stage(name: str, images: list[Path], folder: str, key: str, what: str) -> recipes.Recipe:
+            """Step 5 of the U-Net on ``images`` into WORK/``folder`` (one recipe stage), noting in the
+            summary's ``key`` what was computed or skipped."""
+            made: dict = {}
+            rec = recipes.stage(
+                name,
                 work,
                 options={
                     "patch": cfg.out_patch,
                     "batch": cfg.out_batch,
                     "resize": cfg.db.resize,
-                    "images": [i.name for i in val_images],
+                    "images": [i.name for i in images],
                     **more,
                 },
                 inputs={"model": model_input},
-                outputs=["validation"],
-                what="the U-Net's outputs of the validation images",
+                outputs=[folder],
+                what=what,
                 run="outputs" in stages,
                 force=cfg.force,
-                make=outputs_of(val_images, "validation", vmade),
+                make=outputs_of(images, folder, made),
             )
             if "outputs" in stages:
-                summary["validation_outputs"] = vmade or {"computed": [], "skipped": [str(i) for i in val_images]}
+                summary[key] = made or {"computed": [], "skipped": [str(i) for i in images]}
+            return rec
+
+        out_rec = maps_stage("outputs", test_images, "output", "outputs", "the U-Net's outputs of the test images")
+        if val_images:
+            maps_stage(
+                "validation-outputs",
+                val_images,
+                "validation",
+                "validation_outputs",
+                "the U-Net's outputs of the validation images",
+            )
 
         def write_scores() -> None:
             sc = {
