@@ -25,9 +25,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
-from pipeline import atomic, databases, export, folds, inference, lists, recipes, sampling, templates, training
+from pipeline import (
+    artefacts,
+    atomic,
+    databases,
+    export,
+    folds,
+    inference,
+    lists,
+    recipes,
+    sampling,
+    templates,
+    training,
+)
+from pipeline.graph import Graph, Stage
+from pipeline.inference import outputs
+from pipeline.run_options import RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +65,17 @@ class FoldedUseCase(Protocol):
     def export_outputs(self, folder: Path, opts: export.Options, only_missing: bool = False) -> list[Path]: ...
 
 
-@dataclass
-class Config:
-    """Options of one cross-validated run (use-case specifics in ``params`` and ``scoring``)."""
+@dataclass(frozen=True, kw_only=True)
+class Config(RunOptions):
+    """Options of one cross-validated run: the shared ones (:class:`pipeline.run_options.RunOptions`)
+    and these (use-case specifics in ``params`` and ``scoring``)."""
 
-    data: Path
-    work: Path
+    data: Path | None
     params: Any = None  # the use case's sampling parameters (a frozen dataclass)
-    scoring: dict = field(default_factory=dict)  # the use case's scoring options
-    iterations: int = 600000
-    seed: int = 1
+    scoring: Mapping[str, Any] = field(default_factory=dict)  # the use case's scoring options
     nfolds: int = NFOLDS
-    jobs: int = 1  # folds trained at the same time
-    gpu: bool = False
-    caffe_shuffle: bool = False
-    solver: templates.SolverParams = field(default_factory=templates.SolverParams)
-    infer_mode: str = "exact"
     stride: int = 1
     score_from: str = "png"  # scores read the PNGs the original wrote, or "npy" (float maps)
-    show_progress: bool = True
-    force: bool = False  # recompute stages whose recipe changed instead of refusing
     data_recipe: recipes.Recipe | None = None  # recipe of ``data`` when a stage made it (the demo cohort)
     folds: tuple[int, ...] = ()  # the folds whose per-fold stages and scores run (default all)
     # fold k's training lists leave out its validation patients (fold k % nfolds + 1), who then only
@@ -89,9 +95,10 @@ def selected_folds(folds: Sequence[int], nfolds: int = NFOLDS) -> list[int]:
     return ks
 
 
-def solver_path(work: Path, k: int | str) -> Path:
-    """Fold ``k``'s rendered solver (WORK/models/<k>-alexnet_solver_ada.prototxt)."""
-    return Path(work) / "models" / f"{k}-alexnet_solver_ada.prototxt"
+#: where fold k's files are (:mod:`pipeline.artefacts` names every artefact of a work folder)
+solver_path = artefacts.solver_path
+output_dir = artefacts.output_dir
+validation_dir = artefacts.validation_dir
 
 
 def fold_images(
@@ -109,10 +116,10 @@ def fold_names(k: int | str) -> dict[str, str]:
     """Names of fold ``k``'s databases, mean and net files ("1", or "1_2" for fold 1 level 2, whose
     nets the original named "1-2-...")."""
     return {
-        "train_db": f"DB_train_{k}",
-        "test_db": f"DB_test_{k}",
-        "mean": f"DB_train_w32_{k}.binaryproto",
-        "files": str(k).replace("_", "-"),
+        "train_db": artefacts.train_db(k),
+        "test_db": artefacts.test_db(k),
+        "mean": artefacts.mean(k),
+        "files": artefacts.files(k),
     }
 
 
@@ -156,9 +163,9 @@ def write_train_lists_without_validation(
     for k in range(1, nfolds + 1):
         keep = [p for p in patients if assignment[p] not in (k, k % nfolds + 1)]
         lists.write_list(
-            Path(out_dir) / f"train_w32_{k}.txt", [e for p in keep for e in per_patient.get(p, [])], sep=" "
+            Path(out_dir) / artefacts.patch_list("train", k), [e for p in keep for e in per_patient.get(p, [])], sep=" "
         )
-        lists.write_names(Path(out_dir) / f"train_w32_parent_{k}.txt", keep)
+        lists.write_names(Path(out_dir) / artefacts.parent_list("train", k), keep)
 
 
 def stage_dbs(cfg: Config, k: int | str, subs: Path | None = None) -> None:
@@ -167,7 +174,7 @@ def stage_dbs(cfg: Config, k: int | str, subs: Path | None = None) -> None:
     n = fold_names(k)
     for side, db in (("train", n["train_db"]), ("test", n["test_db"])):
         path = cfg.work / db
-        lst = cfg.work / "lists" / f"{side}_w32_{k}.txt"
+        lst = artefacts.list_path(cfg.work, side, k)
         if path.is_dir():
             continue
         entries = lists.read_list(lst)
@@ -190,7 +197,7 @@ def stage_prototxt(cfg: Config, k: int | str, num_output: int = 2) -> templates.
     """Solver, train/test net, deploy net and job scripts of fold ``k`` (nets of ``num_output`` classes)."""
     n = fold_names(k)
     test = cfg.work / n["test_db"]
-    n_test = len(lists.read_list(cfg.work / "lists" / f"test_w32_{k}.txt")) if test.is_dir() else 0
+    n_test = len(lists.read_list(artefacts.list_path(cfg.work, "test", k))) if test.is_dir() else 0
     return templates.render_fold(
         cfg.work / "models",
         str(k),
@@ -216,22 +223,12 @@ def stage_train(cfg: Config, solvers: dict) -> dict:
         return dict(ex.map(one, sorted(solvers)))
 
 
-def output_dir(work: Path, k: int) -> Path:
-    """Where step 5 of fold ``k``'s model writes its test images' maps: WORK/output/<k>/."""
-    return Path(work) / "output" / str(k)
-
-
-def validation_dir(work: Path, k: int) -> Path:
-    """Where step 5 of fold ``k``'s model writes its validation images' maps: WORK/validation/<k>/."""
-    return Path(work) / "validation" / str(k)
-
-
 def stage_outputs(
     cfg: Config, k: int, model: Path, images: list[Path], magnification: float, out: Path | None = None
 ) -> Path:
     """Step 5 of fold ``k``'s model on ``images`` into ``out`` (default WORK/output/<k>/): the
     original's min-max scaled PNGs, and the float maps as .npy."""
-    out = output_dir(cfg.work, k) if out is None else Path(out)
+    out = artefacts.output_dir(cfg.work, k) if out is None else Path(out)
     engine = inference.make_engine(
         cfg.infer_mode, model, cfg.work / fold_names(k)["mean"], gpu=cfg.gpu, net_dir=cfg.work / "models"
     )
@@ -247,7 +244,213 @@ def stage_outputs(
     return out
 
 
-# --------------------------------------------------------------------------- what is done (cluster reruns)
+# --------------------------------------------------------------------------- the graph
+
+
+@dataclass
+class FoldImages:
+    """Each fold's step-5 images, read when first asked (once the folds stage has written
+    WORK/lists/folds.json): ``test(k)`` its test patients' images, ``validation(k)`` those of its
+    validation patients (:func:`fold_images`). ``data`` gives the data folder (a function: the
+    scheduler finds it only once the prepare job has run)."""
+
+    uc: FoldedUseCase
+    work: Path
+    data: Any  # Callable[[], Path]
+    nfolds: int = NFOLDS
+    _cache: dict = field(default_factory=dict)
+
+    def _images(self, k: int) -> tuple[list[Path], list[Path]]:
+        if "by_patient" not in self._cache:
+            self._cache["assignment"] = json.loads((Path(self.work) / "lists" / "folds.json").read_text())
+            self._cache["by_patient"] = self.uc.images_by_patient(self.data())
+        a, bp = self._cache["assignment"], self._cache["by_patient"]
+        return fold_images(a, bp, k, self.nfolds, self.uc.validation)
+
+    def test(self, k: int) -> list[Path]:
+        return self._images(k)[0]
+
+    def validation(self, k: int) -> list[Path]:
+        return self._images(k)[1]
+
+
+def outputs_missing(work: Path, k: int, images: Sequence[Path], folder: str = "output") -> list[Path]:
+    """The images of fold ``k`` whose step-5 outputs are not (completely) in WORK/<folder>/<k>
+    (``folder`` "output": test images; "validation": use case 2's validation images)."""
+    out = Path(work) / folder / str(k)
+    return [i for i in images if not outputs.is_done(outputs.output_paths(out, Path(i).stem))]
+
+
+def graph(uc: FoldedUseCase, cfg: Config, data: Any = None) -> Graph:
+    """The stages of a cross-validated run: patches -> folds -> dbs, prototxt, train, outputs and
+    validation outputs of each fold (``cfg.folds``) -> scores. ``data`` (a function giving the data
+    folder, default ``cfg.data``) is called only when the folds' images are needed."""
+    work = Path(cfg.work)
+    ks = selected_folds(cfg.folds, cfg.nfolds)
+    images = FoldImages(uc, work, data or (lambda: cfg.data), cfg.nfolds)
+    g = Graph()
+
+    def report() -> dict:
+        return json.loads((work / "patches_report.json").read_text())
+
+    g.add(
+        Stage(
+            "patches",
+            work,
+            options={"seed": cfg.seed, **recipes.plain(cfg.params or {})},
+            inputs={"data": lambda: cfg.data_recipe or recipes.source(cfg.data)},
+            outputs=["patches_report.json", "subs"],
+            what="the patches and their report",
+            make=lambda: uc.sample_patches(cfg),
+        )
+    )
+    g.add(
+        Stage(
+            "folds",
+            work / "lists",
+            options={
+                "seed": cfg.seed,
+                "nfolds": cfg.nfolds,
+                **({"hold_out_validation": True} if cfg.hold_out_validation else {}),
+            },
+            inputs={"patches": "patches"},
+            outputs=["folds.json"],
+            byproducts=["*.txt"],
+            what="the patient folds and their lists",
+            make=lambda: stage_folds(cfg, report()),
+        )
+    )
+    for k in ks:
+        n = fold_names(k)
+        g.add(
+            Stage(
+                "dbs",
+                work,
+                key=str(k),
+                label=f"dbs (fold {k})",
+                options={"seed": None if cfg.caffe_shuffle else cfg.seed, "caffe_shuffle": cfg.caffe_shuffle},
+                inputs={"folds": "folds"},
+                outputs=[n["train_db"], n["mean"]],
+                byproducts=[n["test_db"], f"{n['train_db']}.*", f"{n['test_db']}.*", f"{n['mean']}.*"],
+                what=f"the databases and mean of fold {k}",
+                make=lambda k=k: stage_dbs(cfg, k),
+            )
+        )
+    sp = solver_params(cfg)
+    for k in ks:
+        g.add(
+            Stage(
+                "prototxt",
+                work / "models",
+                key=str(k),
+                label=f"prototxt (fold {k})",
+                options=solver_options(sp, gpu=cfg.gpu),
+                inputs={"dbs": f"dbs {k}"},
+                outputs=[artefacts.solver(k)],
+                byproducts=[f"{artefacts.files(k)}-*"],
+                what=f"the solver and nets of fold {k}",
+                make=lambda k=k: stage_prototxt(cfg, k),
+            )
+        )
+    models = {k: artefacts.model_path(work, k, cfg.iterations) for k in ks}
+    for k in ks:
+        g.add(
+            Stage(
+                "train",
+                work / "models",
+                key=str(k),
+                label=f"train (fold {k})",
+                inputs={"prototxt": f"prototxt {k}"},
+                outputs=[models[k].name],
+                byproducts=[artefacts.snapshots(k)],
+                what=f"the trained model of fold {k}",
+                make=lambda k=k: training.train(
+                    artefacts.solver_path(work, k), gpu=cfg.gpu, show_progress=cfg.show_progress and cfg.jobs == 1
+                ),
+                together=cfg.jobs,
+            )
+        )
+    out_options = {
+        "infer_mode": cfg.infer_mode,
+        "stride": cfg.stride,
+        "magnification": uc.magnification,
+        "png_scale": "minmax",
+    }
+
+    def export_geojson(k: int) -> None:
+        """GeoJSON beside the maps, for QuPath (issue 29)."""
+        if getattr(uc, "export", None) is not None and images.test(k):
+            uc.export_outputs(artefacts.output_dir(work, k), export.Options(), only_missing=True)
+
+    for k in ks:
+        g.add(
+            Stage(
+                "outputs",
+                work / "output",
+                key=str(k),
+                label=f"outputs (fold {k})",
+                options=out_options,
+                inputs={"model": f"train {k}"},
+                outputs=[str(k)],
+                what=f"the step-5 outputs of fold {k}'s test images",
+                make=lambda k=k: stage_outputs(
+                    cfg, k, models[k], images.test(k), uc.magnification, artefacts.output_dir(work, k)
+                ),
+                incomplete=lambda k=k: outputs_missing(work, k, images.test(k)),
+                after=lambda k=k: export_geojson(k),
+            )
+        )
+    # the validation images' maps go to their own folder, apart from the test maps (issue 11)
+    for k in ks:
+        g.add(
+            Stage(
+                "outputs",
+                work / "validation",
+                key=str(k),
+                id=f"validation {k}",
+                label=f"validation outputs (fold {k})",
+                options=out_options,
+                inputs={"model": f"train {k}"},
+                outputs=[str(k)],
+                what=f"the step-5 outputs of fold {k}'s validation images",
+                make=lambda k=k: stage_outputs(
+                    cfg, k, models[k], images.validation(k), uc.magnification, artefacts.validation_dir(work, k)
+                ),
+                when=lambda k=k: bool(images.validation(k)),
+                incomplete=lambda k=k: outputs_missing(work, k, images.validation(k), "validation"),
+            )
+        )
+
+    def score() -> None:
+        fold_scores = [
+            uc.score_fold(cfg, k, artefacts.output_dir(work, k), images.test(k), images.validation(k))
+            for k in ks
+            if images.test(k)
+        ]
+        if not fold_scores:
+            raise ValueError(f"{cfg.data}: no fold has test images to score")
+        scores = uc.pool(cfg, fold_scores)
+        atomic.write_text(work / "scores.json", json.dumps(scores, indent=1))
+        atomic.write_text(work / "scores.md", uc.markdown(scores))
+
+    g.add(
+        Stage(
+            "scores",
+            work,
+            options={"stride": cfg.stride, "score_from": cfg.score_from, **recipes.plain(cfg.scoring)},
+            inputs={
+                **{f"outputs {k}": f"outputs {k}" for k in ks},
+                **{f"validation {k}": f"validation {k}" for k in ks},
+            },
+            outputs=["scores.json", "scores.md"],
+            what="the scores",
+            make=score,
+        )
+    )
+    return g
+
+
+# --------------------------------------------------------------------------- what is done (runners not on the graph yet)
 
 
 def recorded_done(folder: Path, name: str, key: str = "") -> bool:
@@ -272,15 +475,6 @@ def prepared(work: Path, ks: Sequence[int]) -> bool:
 def trained(work: Path, k: int) -> bool:
     """Fold ``k``'s training is done (its final ``_iter_<max_iter>.caffemodel`` exists)."""
     return recorded_done(Path(work) / "models", "train", str(k))
-
-
-def outputs_missing(work: Path, k: int, images: Sequence[Path], folder: str = "output") -> list[Path]:
-    """The images of fold ``k`` whose step-5 outputs are not (completely) in WORK/<folder>/<k>
-    (``folder`` "output": test images; "validation": use case 2's validation images)."""
-    from pipeline.inference.outputs import is_done, output_paths
-
-    out = Path(work) / folder / str(k)
-    return [i for i in images if not is_done(output_paths(out, Path(i).stem))]
 
 
 def reopen_incomplete_outputs(work: Path, k: int, images: Sequence[Path], folder: str = "output") -> None:
@@ -311,172 +505,20 @@ def scored(work: Path) -> bool:
 def run(uc: FoldedUseCase, cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     """Run the stages for all folds; returns (and writes) a summary with per-fold and pooled scores.
 
-    Each stage of each fold is one :func:`pipeline.recipes.stage` call: skipped when done with the
-    same recipe, refused (or, with ``cfg.force``, recomputed) when an option changed. Stages before
-    the last one asked for but not asked for themselves are checked as inputs (done, same recipe).
+    The run is :func:`graph`'s stages, run by :meth:`pipeline.graph.Graph.run`: each skipped when
+    done with the same recipe, refused (or, with ``cfg.force``, recomputed) when an option changed;
+    the stages that those asked for need are checked as inputs (done, same recipe).
     """
     t0 = time.time()
-    cfg.work = work = Path(cfg.work)
+    work = cfg.work
     work.mkdir(parents=True, exist_ok=True)
-    upto = STAGES[: max(STAGES.index(s) for s in stages) + 1]
-    ks = selected_folds(cfg.folds, cfg.nfolds)
-
-    def step(name: str, folder: Path, **kw) -> recipes.Step:
-        return recipes.Step(name, folder, run=name in stages, force=cfg.force, **kw)
-
-    patches = step(
-        "patches",
-        work,
-        options={"seed": cfg.seed, **recipes.plain(cfg.params or {})},
-        inputs={"data": cfg.data_recipe or recipes.source(cfg.data)},
-        outputs=["patches_report.json", "subs"],
-        what="the patches and their report",
-        make=lambda: uc.sample_patches(cfg),
-    ).ensure()
+    g = graph(uc, cfg)
+    ran = g.run(stages, force=cfg.force)
     report = json.loads((work / "patches_report.json").read_text())
     summary: dict = {"images": report["images"], "problems": report["problems"]}
-    if "folds" in upto:
-        fold_rec = step(
-            "folds",
-            work / "lists",
-            options={
-                "seed": cfg.seed,
-                "nfolds": cfg.nfolds,
-                **({"hold_out_validation": True} if cfg.hold_out_validation else {}),
-            },
-            inputs={"patches": patches},
-            outputs=["folds.json"],
-            byproducts=["*.txt"],
-            what="the patient folds and their lists",
-            make=lambda: stage_folds(cfg, report),
-        ).ensure()
-        summary["folds"] = assignment = json.loads((work / "lists" / "folds.json").read_text())
-    if "dbs" in upto:
-        dbs = {}
-        for k in ks:
-            n = fold_names(k)
-            dbs[k] = step(
-                "dbs",
-                work,
-                key=str(k),
-                label=f"dbs (fold {k})",
-                options={"seed": None if cfg.caffe_shuffle else cfg.seed, "caffe_shuffle": cfg.caffe_shuffle},
-                inputs={"folds": fold_rec},
-                outputs=[n["train_db"], n["mean"]],
-                byproducts=[n["test_db"], f"{n['train_db']}.*", f"{n['test_db']}.*", f"{n['mean']}.*"],
-                what=f"the databases and mean of fold {k}",
-                make=lambda k=k: stage_dbs(cfg, k),
-            ).ensure()
-    if "prototxt" in upto:
-        sp = solver_params(cfg)
-        protos = {
-            k: step(
-                "prototxt",
-                work / "models",
-                key=str(k),
-                label=f"prototxt (fold {k})",
-                options=solver_options(sp, gpu=cfg.gpu),
-                inputs={"dbs": dbs[k]},
-                outputs=[f"{k}-alexnet_solver_ada.prototxt"],
-                byproducts=[f"{k}-*"],
-                what=f"the solver and nets of fold {k}",
-                make=lambda k=k: stage_prototxt(cfg, k),
-            ).ensure()
-            for k in ks
-        }
-    models = {k: work / "models" / f"{k}_caffenet_train_w32_iter_{cfg.iterations}.caffemodel" for k in ks}
-    if "train" in upto:
-        solver = {k: work / "models" / f"{k}-alexnet_solver_ada.prototxt" for k in ks}
-        steps = {
-            k: step(
-                "train",
-                work / "models",
-                key=str(k),
-                label=f"train (fold {k})",
-                inputs={"prototxt": protos[k]},
-                outputs=[models[k].name],
-                byproducts=[f"{k}_caffenet_train_w32_*"],
-                what=f"the trained model of fold {k}",
-                make=lambda k=k: training.train(
-                    solver[k], gpu=cfg.gpu, show_progress=cfg.show_progress and cfg.jobs == 1
-                ),
-            )
-            for k in ks
-        }
-        for s in steps.values():  # refuse before any fold starts a long training
-            s.decide()
-        with ThreadPoolExecutor(max_workers=max(1, cfg.jobs)) as ex:
-            trained = dict(zip(ks, ex.map(lambda k: steps[k].ensure(), ks)))
-    if "outputs" in upto:
-        by_patient = uc.images_by_patient(cfg.data)
-        test, val = {}, {}
-        for k in ks:
-            test[k], val[k] = fold_images(assignment, by_patient, k, cfg.nfolds, uc.validation)
-            if "outputs" in stages:
-                reopen_incomplete_outputs(work, k, test[k])
-                reopen_incomplete_outputs(work, k, val[k], "validation")
-        out_options = {
-            "infer_mode": cfg.infer_mode,
-            "stride": cfg.stride,
-            "magnification": uc.magnification,
-            "png_scale": "minmax",
-        }
-        outputs = {
-            k: step(
-                "outputs",
-                work / "output",
-                key=str(k),
-                label=f"outputs (fold {k})",
-                options=out_options,
-                inputs={"model": trained[k]},
-                outputs=[str(k)],
-                what=f"the step-5 outputs of fold {k}'s test images",
-                make=lambda k=k: stage_outputs(cfg, k, models[k], test[k], uc.magnification, output_dir(work, k)),
-            ).ensure()
-            for k in ks
-        }
-        if getattr(uc, "export", None) is not None:  # GeoJSON beside the maps, for QuPath (issue 29)
-            for k in ks:
-                if test[k]:
-                    uc.export_outputs(output_dir(work, k), export.Options(), only_missing=True)
-        # the validation images' maps go to their own folder, apart from the test maps (issue 11)
-        validation = {
-            k: step(
-                "outputs",
-                work / "validation",
-                key=str(k),
-                label=f"validation outputs (fold {k})",
-                options=out_options,
-                inputs={"model": trained[k]},
-                outputs=[str(k)],
-                what=f"the step-5 outputs of fold {k}'s validation images",
-                make=lambda k=k: stage_outputs(cfg, k, models[k], val[k], uc.magnification, validation_dir(work, k)),
-            ).ensure()
-            for k in ks
-            if val[k]
-        }
-    if "scores" in upto:
-
-        def score() -> None:
-            fold_scores = [uc.score_fold(cfg, k, output_dir(work, k), test[k], val[k]) for k in ks if test[k]]
-            if not fold_scores:
-                raise ValueError(f"{cfg.data}: no fold has test images to score")
-            scores = uc.pool(cfg, fold_scores)
-            atomic.write_text(work / "scores.json", json.dumps(scores, indent=1))
-            atomic.write_text(work / "scores.md", uc.markdown(scores))
-
-        step(
-            "scores",
-            work,
-            options={"stride": cfg.stride, "score_from": cfg.score_from, **recipes.plain(cfg.scoring)},
-            inputs={
-                **{f"outputs {k}": outputs[k] for k in ks},
-                **{f"validation {k}": r for k, r in validation.items()},
-            },
-            outputs=["scores.json", "scores.md"],
-            what="the scores",
-            make=score,
-        ).ensure()
+    if "folds" in ran:
+        summary["folds"] = json.loads((work / "lists" / "folds.json").read_text())
+    if "scores" in ran:
         summary["scores"] = json.loads((work / "scores.json").read_text())
         summary["table"] = str(work / "scores.md")
     summary["seconds"] = round(time.time() - t0, 1)

@@ -71,6 +71,7 @@ from pipeline import export as geojson_export
 from pipeline import recipes
 from pipeline.layouts import Layout  # use cases declare their layouts with it
 from pipeline.report.content import Cell, Content, Row, Section, Table
+from pipeline.run_options import add_run_arguments, add_solver_arguments, solver_from_args  # noqa: F401 (use cases import them from here)
 from pipeline.scheduler.plan import JobStep  # use cases describe their cluster jobs with it
 
 #: Where a published figure comes from (shown beside it in every table).
@@ -112,40 +113,6 @@ class Archive:
     size: str = ""  # human size, e.g. "336 MB"
     layout: str = ""  # what the archive holds after extraction, one line for people
     layouts: tuple[Layout, ...] = ()  # accepted layouts: as published first
-
-
-def solver_from_args(args: argparse.Namespace):
-    """SolverParams of ``--iter`` and the solver intervals given (``--test-interval``, ``--snapshot``, ``--display``)."""
-    from pipeline.templates import SolverParams
-
-    sp = SolverParams(
-        max_iter=args.iterations,
-        lr_policy=getattr(args, "lr_policy", "fixed"),
-        stepsize=getattr(args, "stepsize", None),
-        gamma=getattr(args, "gamma", None),
-    )
-    for k in ("test_interval", "snapshot", "display"):
-        if getattr(args, k, None):
-            setattr(sp, k, getattr(args, k))
-    return sp
-
-
-def add_solver_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--lr-policy fixed|step``, ``--stepsize``, ``--gamma``: the learning-rate schedule (default the
-    template's ``fixed``; the released runs of use cases 1, 6 and 7 were stepped, gamma unknown)."""
-    parser.add_argument(
-        "--lr-policy",
-        default="fixed",
-        choices=("fixed", "step"),
-        help="learning-rate schedule: fixed (the solver template, default) or step (base_lr * gamma^floor(iter/stepsize); "
-        "the released solverstates of use cases 1, 6, 7 show current_step 5 at 600000, gamma unknown)",
-    )
-    parser.add_argument(
-        "--stepsize", type=int, help="--lr-policy step: iterations per step (100000..119999 fit current_step 5)"
-    )
-    parser.add_argument(
-        "--gamma", type=float, help="--lr-policy step: factor per step (not recorded; Caffe's usual 0.1)"
-    )
 
 
 def parse_folds(text: str) -> tuple[int, ...]:
@@ -467,41 +434,18 @@ class CrossValidatedUseCase(UseCase):
                 required=True,
                 help=f"{self.archives[0].name if self.archives else 'archive'} or its extracted folder",
             )
-        parser.add_argument(
-            "--work",
-            type=Path,
-            default=Path(f"runs/{self.demo_command or self.command}") if demo else None,
-            required=not demo,
-            help="work folder",
-        )
-        parser.add_argument(
-            "--iter",
-            dest="iterations",
-            type=int,
-            default=200 if demo else 600000,
-            help="training iterations (published 600000)",
-        )
-        parser.add_argument(
-            "--seed", type=int, default=1, help="folds, centre sampling, list shuffle, Caffe random_seed"
-        )
-        parser.add_argument("-j", "--jobs", type=int, default=1, help="folds trained at the same time")
-        parser.add_argument("--gpu", action="store_true", help="train and infer on the GPU")
-        parser.add_argument(
-            "--caffe-shuffle", action="store_true", help="convert_imageset -shuffle (unseeded, as the original)"
+        add_run_arguments(
+            parser,
+            work=Path(f"runs/{self.demo_command or self.command}") if demo else None,
+            iterations=200 if demo else 600000,
+            infer_mode="fcn" if demo else "exact",
+            intervals=(100, 100, 20) if demo else (None, None, None),
         )
         parser.add_argument(
             "--max-positive",
             type=int,
             default=self.demo_max_positive if demo else self.max_positive,
             help=f"positive centres per image (published {self.max_positive})",
-        )
-        from pipeline.inference import ENGINES
-
-        parser.add_argument(
-            "--infer-mode",
-            default="fcn" if demo else "exact",
-            choices=sorted(ENGINES),
-            help="step-5 engine (exact reproduces the original's numbers; fcn is fast)",
         )
         parser.add_argument("--stride", type=int, default=1, help="step 5: compute every S-th row and column")
         parser.add_argument(
@@ -520,41 +464,33 @@ class CrossValidatedUseCase(UseCase):
             help="scores read step 5's 8-bit min-max scaled _prob/_class PNGs (png, default: what the "
             "original's later steps read) or its float maps (npy)",
         )
-        parser.add_argument("--test-interval", type=int, default=100 if demo else None)
-        parser.add_argument("--snapshot", type=int, default=100 if demo else None)
-        parser.add_argument("--display", type=int, default=20 if demo else None)
-        add_solver_arguments(parser)
         self.add_usecase_arguments(parser, demo)
+
+    def config(self, args: argparse.Namespace, data: Path | None = None, data_recipe: recipes.Recipe | None = None):
+        """The :class:`pipeline.crossval.Config` of the parsed options (``data``: the data folder found
+        or made; None where the caller does not need it, as the scheduler's checks)."""
+        from pipeline import crossval
+
+        return crossval.Config.from_args(
+            args,
+            data=data,
+            params=self.params_from_args(args),
+            scoring=self.scoring_from_args(args),
+            stride=args.stride,
+            score_from=args.score_from,
+            data_recipe=data_recipe,
+            folds=tuple(args.folds),
+        )
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
         from pipeline import crossval
 
-        sp = solver_from_args(args)
-        force = getattr(args, "force", False)
         if demo:
-            data, data_recipe = self.demo_data(args.work, args.seed, force)
+            data, data_recipe = self.demo_data(args.work, args.seed, getattr(args, "force", False))
         else:
             data = self.prepare_data(args.data, args.work / "data")
             data_recipe = recipes.source(args.data, memo=args.work / "data")
-        cfg = crossval.Config(
-            data=data,
-            work=args.work,
-            params=self.params_from_args(args),
-            scoring=self.scoring_from_args(args),
-            iterations=args.iterations,
-            seed=args.seed,
-            jobs=args.jobs,
-            gpu=args.gpu,
-            caffe_shuffle=args.caffe_shuffle,
-            solver=sp,
-            infer_mode=args.infer_mode,
-            stride=args.stride,
-            score_from=args.score_from,
-            force=force,
-            data_recipe=data_recipe,
-            folds=tuple(args.folds),
-        )
-        summary = crossval.run(self, cfg, stages)
+        summary = crossval.run(self, self.config(args, data, data_recipe), stages)
         if demo:
             summary["cohort"] = f"GENERATED (synthetic): the numbers show the pipeline works, nothing about {self.name}"
         return summary
@@ -562,49 +498,30 @@ class CrossValidatedUseCase(UseCase):
     def job_steps(self, args: argparse.Namespace) -> tuple[JobStep, ...]:
         """prepare (patches, folds, dbs, prototxt: one job) -> train (an array: task k trains fold k)
         -> outputs (an array: task k computes fold k's step-5 outputs) -> scores (one job); only the
-        steps of the stages asked for. A task is done when its stages' recipe records say so
-        (:func:`pipeline.crossval.recorded_done`) and, for step 5, every image's outputs exist.
-        Step 5 is partitioned by fold, not shared by claims: each fold's outputs are one stage with
-        one recipe record, written by one task (README "Scale out")."""
+        steps of the stages asked for. A task is done when the run's stage graph
+        (:func:`pipeline.crossval.graph`) says its stages are done: recorded done and, for step 5,
+        every image's outputs there. Step 5 is partitioned by fold, not shared by claims: each
+        fold's outputs are one stage with one recipe record, written by one task (docs/scale-out-clusters.md)."""
         from pipeline import crossval
         from pipeline.scheduler.plan import restrict
 
         work = Path(args.work)
         ks = tuple(crossval.selected_folds(args.folds))
-        cache: dict[str, Any] = {}
+        data: list[Path] = []
 
-        def images(k: int) -> tuple[list[Path], list[Path]] | None:
-            """Fold k's step-5 images (test, validation), None until the prepare job is done."""
-            if "images" not in cache:
-                if not crossval.prepared(work, ks):
-                    return None
-                data = (work / "generated_cohort") if args.demo else self.prepare_data(args.data, work / "data")
-                assignment = json.loads((work / "lists" / "folds.json").read_text())
-                by_patient = self.images_by_patient(data)
-                cache["images"] = {
-                    j: crossval.fold_images(assignment, by_patient, j, crossval.NFOLDS, self.validation) for j in ks
-                }
-            return cache["images"][k]
+        def data_folder() -> Path:
+            if not data:
+                data.append(work / "generated_cohort" if args.demo else self.prepare_data(args.data, work / "data"))
+            return data[0]
 
-        def outputs_done(k: int) -> bool:
-            imgs = images(k)
-            if imgs is None:
-                return False
-            return all(
-                not part
-                or (
-                    crossval.recorded_done(work / folder, "outputs", str(k))
-                    and not crossval.outputs_missing(work, k, part, folder)
-                )
-                for folder, part in (("output", imgs[0]), ("validation", imgs[1]))
-            )
-
+        g = crossval.graph(self, self.config(args), data_folder)
+        prepare = ("patches", "folds", "dbs", "prototxt")
         return restrict(
             (
                 JobStep(
                     "prepare",
-                    ("patches", "folds", "dbs", "prototxt"),
-                    done=lambda _t: crossval.prepared(work, ks),
+                    prepare,
+                    done=lambda _t: g.all_done(prepare),
                     what="patches, folds, databases, nets",
                 ),
                 JobStep(
@@ -614,7 +531,7 @@ class CrossValidatedUseCase(UseCase):
                     after=("prepare",),
                     task_option="--folds",
                     gpu=True,
-                    done=lambda k: crossval.trained(work, k),
+                    done=lambda k: g.done(f"train {k}"),
                     what="train fold {task}",
                 ),
                 JobStep(
@@ -624,14 +541,14 @@ class CrossValidatedUseCase(UseCase):
                     after=("train",),
                     task_option="--folds",
                     gpu=True,
-                    done=outputs_done,
+                    done=lambda k: g.all_done(("outputs",), keys=(k,)),
                     what="step 5 of fold {task}",
                 ),
                 JobStep(
                     "scores",
                     ("scores",),
                     after=("outputs",),
-                    done=lambda _t: all(outputs_done(k) for k in ks) and crossval.scored(work),
+                    done=lambda _t: g.all_done(("outputs", "scores")),
                     what="scores",
                 ),
             ),
@@ -641,8 +558,6 @@ class CrossValidatedUseCase(UseCase):
     def report(self, work: Path, run: dict, pictures: Path) -> Content:
         """Training curves per fold, then :meth:`report_headline` and :meth:`report_sections` of
         ``WORK/scores.json``; problems of the patch stage as notes."""
-        import json
-
         content = super().report(work, run, pictures)
         summary = Path(work) / "summary.json"
         for problem in json.loads(summary.read_text()).get("problems", []) if summary.is_file() else []:
