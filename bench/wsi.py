@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline import REPO_ROOT  # noqa: E402
+from pipeline import REPO_ROOT, artefacts  # noqa: E402
 from pipeline.cli.commands.export import slide_spec  # noqa: E402
 from pipeline.export import Options, export_slide  # noqa: E402
 from pipeline.usecases import get  # noqa: E402
@@ -51,8 +51,8 @@ def main() -> int:
     )
     ap.add_argument("--keep", type=Path, help="keep the slide and outputs in this folder")
     a = ap.parse_args()
-    model = a.released / "1_caffenet_train_w32_iter_600000.caffemodel"
-    mean = a.released / "DB_train_w32_1.binaryproto"
+    model = artefacts.released_model(a.released, 1)
+    mean = artefacts.released_mean(a.released, 1)
     if not model.is_file() or not mean.is_file():
         print(f"bench/wsi.py: released weights not found in {a.released} (make fetch-released, or --released DIR)")
         return 2

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pipeline import lists
+from pipeline import artefacts, lists
 
 
 def patient_of(name: str) -> str:
@@ -42,5 +42,5 @@ def write_fold_lists(
             side[s] += per_patient.get(p, [])
             parents[s].append(p)
         for s in ("train", "test"):
-            lists.write_list(Path(out_dir) / f"{s}_w32_{fold}.txt", side[s], sep=" ")
-            lists.write_names(Path(out_dir) / f"{s}_w32_parent_{fold}.txt", parents[s])
+            lists.write_list(Path(out_dir) / artefacts.patch_list(s, fold), side[s], sep=" ")
+            lists.write_names(Path(out_dir) / artefacts.parent_list(s, fold), parents[s])

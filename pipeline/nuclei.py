@@ -33,6 +33,7 @@ import numpy as np
 
 from pipeline import folds
 from pipeline.matlab import bwareaopen, bwmorph_dilate, imadjust, imfill_holes, imfilter, stretchlim
+from pipeline.synth import EOSIN, EOSIN_DENSE, HEMATOXYLIN
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +184,6 @@ def make_cohort(
     """
     from PIL import Image
     from scipy.ndimage import gaussian_filter
-
-    from pipeline.synth import EOSIN, EOSIN_DENSE, HEMATOXYLIN
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.imageio import imread_matlab
+
 PATCH = 32  #: network input size (wsize)
 
 
@@ -76,7 +78,6 @@ def read_rgb_like_matlab(path: Path) -> np.ndarray:
     indexed PNG (MATLAB returns ``[X, map]``; the original used X, so such a patch is not 32x32x3
     and the IDC step skips it). Raises ValueError for samples that are not 8-bit.
     """
-    from pipeline.imageio import imread_matlab
 
     arr = imread_matlab(path)
     if arr.dtype != np.uint8:

@@ -11,7 +11,7 @@ import json
 import logging
 from pathlib import Path
 
-from pipeline import RESOURCE_DIR, download
+from pipeline import RESOURCE_DIR, artefacts, download
 
 log = logging.getLogger(__name__)
 
@@ -76,4 +76,4 @@ def fetch(wanted: list[str], dest: Path, from_dir: Path | None = None, show_prog
 def epi_fold(folder: Path, k: int = 1) -> tuple[Path, Path]:
     """(weights, mean) of the released use-case-2 fold-``k`` model in ``folder`` (a copy of "uc2-epi")."""
     folder = Path(folder)
-    return folder / f"{k}_caffenet_train_w32_iter_600000.caffemodel", folder / f"DB_train_w32_{k}.binaryproto"
+    return artefacts.released_model(folder, k), artefacts.released_mean(folder, k)

@@ -7,11 +7,10 @@ and the use case's ``config`` read them); the library runs a config. Calling a u
 Python needs no argparse::
 
     from pipeline import crossval
-    from pipeline.usecases import get
+    from pipeline.usecases import epi
 
-    epi = get("epi")
-    cfg = crossval.Config(data=Path("epi"), work=Path("runs/epi"), params=epi.params(max_positive=2000))
-    crossval.run(epi, cfg)
+    cfg = crossval.Config(data=Path("epi"), work=Path("runs/epi"), params=epi.Params(max_positive=2000), gpu=True)
+    summary = crossval.run(epi.Epithelium(), cfg)  # every stage; or stages=("patches", "folds")
 
 Options (command line, field, default): ``--work`` work, ``--iter`` iterations (600000, published),
 ``--seed`` seed (1), ``-j/--jobs`` jobs (1), ``--gpu`` gpu, ``--caffe-shuffle`` caffe_shuffle

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import jinja2
 
-from pipeline import JOB_TEMPLATE_DIR, REPO_ROOT, TEMPLATE_DIR, atomic
+from pipeline import JOB_TEMPLATE_DIR, REPO_ROOT, TEMPLATE_DIR, artefacts, atomic
 from pipeline.caffe_env import caffe_pb2
 
 log = logging.getLogger(__name__)
@@ -138,10 +138,10 @@ def render_fold(
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     files = file_prefix or fold
-    net_path = out_dir / f"{files}-alexnet_traing_32w{'_dropout' if dropout else ''}_db.prototxt"
-    solver_path = out_dir / f"{files}-alexnet_solver_ada.prototxt"
-    deploy_path = out_dir / f"deploy_train32{'_dropout' if dropout else ''}.prototxt"
-    prefix = out_dir / f"{fold}_{snapshot_name or 'caffenet_train_w32'}"
+    net_path = out_dir / artefacts.net(files, dropout)
+    solver_path = out_dir / artefacts.solver(files)
+    deploy_path = out_dir / artefacts.deploy(dropout)
+    prefix = out_dir / artefacts.snapshot_prefix(fold, snapshot_name or artefacts.SNAPSHOT)
     test_iter = test_iter_for(n_test_lines, batch_size) if test_db else 0
 
     net_text = render(

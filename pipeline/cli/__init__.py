@@ -12,15 +12,15 @@ import logging
 import sys
 
 from pipeline.cli import commands
+from pipeline.cli.commands import report
 from pipeline.cli.common import print_summary
+from pipeline.usecases import REGISTRY
 
 log = logging.getLogger("pipeline")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command: shared ones, then each use case's."""
-    from pipeline.usecases import REGISTRY
-
     p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="<command>")
@@ -33,8 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_usecase(a: argparse.Namespace) -> dict:
     """Run a use-case command, recorded in WORK/run.json, ending with WORK/report/index.html."""
-    from pipeline.cli.commands import report
-
     uc = a.usecase
     stages = uc.parse_stages(getattr(a, "stages", None))
     report.record_run(a.work, uc, a, stages)

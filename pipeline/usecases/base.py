@@ -67,12 +67,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pipeline import artefacts, crossval, inference, recipes, regression
+from pipeline import data as data_sets
 from pipeline import export as geojson_export
-from pipeline import recipes
+from pipeline.inference import ENGINES, SCORE_SOURCES
 from pipeline.layouts import Layout  # use cases declare their layouts with it
 from pipeline.report.content import Cell, Content, Row, Section, Table
 from pipeline.run_options import add_run_arguments, add_solver_arguments, solver_from_args  # noqa: F401 (use cases import them from here)
-from pipeline.scheduler.plan import JobStep  # use cases describe their cluster jobs with it
+from pipeline.scheduler.plan import (
+    JobStep,  # use cases describe their cluster jobs with it
+    restrict,
+)
 
 #: Where a published figure comes from (shown beside it in every table).
 SOURCES = ("paper", "code comment", "recalled")
@@ -196,7 +201,6 @@ class UseCase(ABC):
         FileNotFoundError listing what was looked for, ChecksumError on a checksum mismatch
         (unless ALLOW_UNVERIFIED=1).
         """
-        from pipeline import data as data_sets
 
         return data_sets.prepare(
             data, cache, self.archives, self.reads, fetch_hint=f"python -m pipeline data fetch {self.name} --dest DIR"
@@ -455,7 +459,6 @@ class CrossValidatedUseCase(UseCase):
             help="run the per-fold stages (dbs, prototxt, train, outputs) and the scores of these folds "
             "only, e.g. 1,2 (default: all 5; cluster array tasks run one fold each)",
         )
-        from pipeline.inference import SCORE_SOURCES
 
         parser.add_argument(
             "--score-from",
@@ -469,7 +472,6 @@ class CrossValidatedUseCase(UseCase):
     def config(self, args: argparse.Namespace, data: Path | None = None, data_recipe: recipes.Recipe | None = None):
         """The :class:`pipeline.crossval.Config` of the parsed options (``data``: the data folder found
         or made; None where the caller does not need it, as the scheduler's checks)."""
-        from pipeline import crossval
 
         return crossval.Config.from_args(
             args,
@@ -483,8 +485,6 @@ class CrossValidatedUseCase(UseCase):
         )
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
-        from pipeline import crossval
-
         if demo:
             data, data_recipe = self.demo_data(args.work, args.seed, getattr(args, "force", False))
         else:
@@ -502,8 +502,6 @@ class CrossValidatedUseCase(UseCase):
         (:func:`pipeline.crossval.graph`) says its stages are done: recorded done and, for step 5,
         every image's outputs there. Step 5 is partitioned by fold, not shared by claims: each
         fold's outputs are one stage with one recipe record, written by one task (docs/scale-out-clusters.md)."""
-        from pipeline import crossval
-        from pipeline.scheduler.plan import restrict
 
         work = Path(args.work)
         ks = tuple(crossval.selected_folds(args.folds))
@@ -574,7 +572,6 @@ class CrossValidatedUseCase(UseCase):
     def add_regress_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--images", nargs="*", default=[], help="images for the map comparison (image use cases)")
         parser.add_argument("--fold", type=int, default=1, help="released fold model to compare with (image use cases)")
-        from pipeline.inference import ENGINES
 
         parser.add_argument(
             "--mode",
@@ -585,8 +582,6 @@ class CrossValidatedUseCase(UseCase):
 
     def regress(self, args: argparse.Namespace, released_dir: Path) -> dict:
         """Probability maps of the released fold model and of ``--ours`` on ``--images``."""
-        from pipeline import inference, regression
-
         images = inference.expand_inputs(args.images)
         if not images or not args.ours:
             raise ValueError(f"regress --usecase {self.name} needs --images and at least one --ours with --ours-mean")
@@ -594,8 +589,8 @@ class CrossValidatedUseCase(UseCase):
         if self.released_folder and (rd / self.released_folder).is_dir():
             rd = rd / self.released_folder
         regression.compare_maps(
-            rd / f"{args.fold}_caffenet_train_w32_iter_600000.caffemodel",
-            rd / f"DB_train_w32_{args.fold}.binaryproto",
+            artefacts.released_model(rd, args.fold),
+            artefacts.released_mean(rd, args.fold),
             images,
             args.out,
             args.ours,

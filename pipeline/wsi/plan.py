@@ -22,7 +22,9 @@ import numpy as np
 
 from pipeline import atomic
 from pipeline.claims import Claim
+from pipeline.classify import num_outputs
 from pipeline.imageio import write_png
+from pipeline.inference import ENGINES
 from pipeline.wsi import tiling, tissue
 from pipeline.wsi.magnification import Scale, plan_scale, slide_objective
 from pipeline.wsi.slide import Slide
@@ -152,7 +154,6 @@ def make_plan(
 
     One worker plans (claim ``.plan.lock``); the others wait up to ``wait`` seconds for its plan.
     """
-    from pipeline.inference import ENGINES
 
     folder = Path(folder)
     if settings.mode not in ENGINES:
@@ -219,9 +220,6 @@ def _reuse(old: dict, ident: dict, folder: Path, slide_path: Path) -> Plan:
 
 
 def _new_plan(slide: Slide, folder: Path, settings: Settings, ident: dict, model: Path) -> Plan:
-    from pipeline.classify import num_outputs
-    from pipeline.inference import ENGINES
-
     try:
         objective = slide_objective(slide.properties, settings.mpp)
     except ValueError as exc:

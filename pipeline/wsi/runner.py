@@ -22,6 +22,7 @@ import numpy as np
 from pipeline import atomic
 from pipeline.claims import Claim, clear_dead_in
 from pipeline.imageio import write_png
+from pipeline.inference import make_engine
 from pipeline.wsi import writer
 from pipeline.wsi.plan import Plan, Settings, make_plan
 from pipeline.wsi.process import process_tiles
@@ -123,8 +124,6 @@ def _worker(
     logging.basicConfig(level=logging.WARNING)
     from threadpoolctl import threadpool_limits
 
-    from pipeline.inference import make_engine
-
     plan = Plan.from_json(json.loads((Path(plan_folder) / "plan.json").read_text()), Path(plan_folder))
     plan.slide = Path(slide)
     engine = make_engine(**engine_spec)
@@ -156,8 +155,6 @@ def infer_slide(
     ``force``: a folder made with other options or inputs is emptied and computed again (default: refused).
     """
     from tqdm import tqdm
-
-    from pipeline.inference import make_engine
 
     if engine_spec["mode"] != settings.mode:
         raise ValueError(f"engine mode {engine_spec['mode']} differs from the settings' {settings.mode}")

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.wsi.magnification import choose_level
+from pipeline.wsi.tissue import block_mean
+
 log = logging.getLogger(__name__)
 
 
@@ -96,8 +99,6 @@ class Slide:
         the coarsest fitting level in tiles (about 1024 x 1024, a whole number of blocks a side, so a
         100k-wide slide never sits in memory a strip at a time) and block-averaged by a whole factor:
         (H x W x 3 uint8, downsample)."""
-        from pipeline.wsi.magnification import choose_level
-        from pipeline.wsi.tissue import block_mean
 
         level = choose_level(self.level_downsamples, max(1.0, max_downsample))
         ld = self.level_downsamples[level]

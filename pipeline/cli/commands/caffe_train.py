@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pipeline import training
+from pipeline.caffe_env import ALLOW_PYTHON_LAYERS_ENV
+
 
 def add(sub) -> None:
     t = sub.add_parser("caffe-train", help="run caffe train on any rendered solver")
@@ -20,11 +23,7 @@ def add(sub) -> None:
 
 
 def run(a) -> int:
-    from pipeline import training
-
     if a.allow_python_layers:
-        from pipeline.caffe_env import ALLOW_PYTHON_LAYERS_ENV
-
         os.environ[ALLOW_PYTHON_LAYERS_ENV] = "1"
     res = training.train(a.solver, gpu=a.gpu, resume=not a.no_resume)
     print(

@@ -15,12 +15,13 @@ import json
 import tempfile
 from pathlib import Path
 
+from pipeline import data, datacheck
+from pipeline.usecases import REGISTRY
+from pipeline.usecases.datasets import DATASETS
+
 
 def _sources() -> dict[str, tuple[str, tuple]]:
     """name -> (title, archives) for every use case with archives and every declared data set."""
-    from pipeline.usecases import REGISTRY
-    from pipeline.usecases.datasets import DATASETS
-
     out = {name: (f"data set {a.name}", (a,)) for name, a in DATASETS.items()}
     for name, uc in REGISTRY.items():
         if uc.archives:
@@ -68,8 +69,6 @@ def add(sub) -> None:
 
 
 def run_fetch(a) -> int:
-    from pipeline import data
-
     title, archives = _sources()[a.name]
     for arch in archives:
         if not (a.url or arch.url):  # use case 5: no public archive is known
@@ -92,8 +91,6 @@ def run_fetch(a) -> int:
 
 
 def run_check(a) -> int:
-    from pipeline import data, datacheck
-
     title, archives = _sources()[a.usecase]
     with tempfile.TemporaryDirectory(prefix="data-check-") as tmp:
         cache = Path(a.work) / "data" if a.work else Path(tmp)

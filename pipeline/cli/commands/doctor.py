@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pipeline import doctor
+
 
 def add(sub) -> None:
     d = sub.add_parser("doctor", help="versions and paths of Caffe, pycaffe and dependencies")
@@ -10,6 +12,4 @@ def add(sub) -> None:
 
 
 def run(a) -> int:
-    from pipeline import doctor
-
     return doctor.main(quiet=a.quiet)

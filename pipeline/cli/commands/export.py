@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipeline import export
 from pipeline.inference.outputs import RECORD, read_record
+from pipeline.usecases import REGISTRY
 
 #: Class of a whole slide's map when no use case is named (``infer-wsi`` without ``--usecase``).
 GENERIC = export.Spec("segmentation", "Class 1", (200, 0, 0), "annotation")
@@ -19,8 +20,6 @@ FORMATS = ("geojson",)
 
 
 def add(sub) -> None:
-    from pipeline.usecases import REGISTRY
-
     p = sub.add_parser("export", help="results as GeoJSON for QuPath (polygons, points, squares)")
     p.add_argument("folder", type=Path, help="work folder, infer --out folder, infer-wsi --out folder or slide folder")
     p.add_argument("--format", default="geojson", choices=FORMATS, help="output format (default geojson)")
@@ -48,7 +47,6 @@ def add(sub) -> None:
 def usecase_of(folder: Path, given: str | None):
     """The use case whose results ``folder`` holds: ``given``, else the maps' record, else the
     run.json of the work folder above (``WORK/output/<k>``); ValueError (one line) when unknown."""
-    from pipeline.usecases import REGISTRY
 
     name = given
     if name is None and (folder / RECORD).is_file():
@@ -71,8 +69,6 @@ def usecase_of(folder: Path, given: str | None):
 
 def slide_spec(given: str | None) -> export.Spec:
     """A whole slide's class map as polygons, named after the use case when given."""
-    from pipeline.usecases import REGISTRY
-
     uc = REGISTRY.get(given) if given else None
     if uc is None or uc.export is None or uc.export.kind != "segmentation":
         return GENERIC

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline import released
+from pipeline.usecases import REGISTRY
+
 
 def add(sub) -> None:
-    from pipeline.usecases import REGISTRY
-
     names = [n for n, uc in REGISTRY.items() if uc.released_folder]
     fr = sub.add_parser(
         "fetch-released", help="download (or copy --from a folder) the released weights and means, sha256-checked"
@@ -19,9 +20,6 @@ def add(sub) -> None:
 
 
 def run(a) -> int:
-    from pipeline import released
-    from pipeline.usecases import REGISTRY
-
     wanted = [uc.released_folder for name, uc in REGISTRY.items() if uc.released_folder and a.usecase in (name, "all")]
     files = released.fetch(wanted, a.dest, from_dir=a.from_dir)
     print(f"{len(files)} released files verified in {a.dest}")

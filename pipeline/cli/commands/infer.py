@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pipeline import inference
+from pipeline.caffe_env import ALLOW_PYTHON_LAYERS_ENV
+from pipeline.inference import ENGINES, PNG_SCALES
+from pipeline.inference import images as image_inputs
+from pipeline.usecases import REGISTRY, get
+
 
 def add(sub) -> None:
     import argparse
-
-    from pipeline.inference import ENGINES, PNG_SCALES
-    from pipeline.usecases import REGISTRY
 
     inf = sub.add_parser("infer", help="step 5: per-pixel probability maps of whole images")
     inf.add_argument("images", nargs="*", help="image files, globs or folders (.tif, .tiff, .png; *_mask excluded)")
@@ -86,13 +89,7 @@ def add(sub) -> None:
 
 
 def run(a) -> int:
-    from pipeline import inference
-    from pipeline.inference import images as image_inputs
-    from pipeline.usecases import get
-
     if a.allow_python_layers:
-        from pipeline.caffe_env import ALLOW_PYTHON_LAYERS_ENV
-
         os.environ[ALLOW_PYTHON_LAYERS_ENV] = "1"
     factor = a.resize if a.resize is not None else get(a.usecase).magnification if a.usecase else 1.0
     opts = inference.Options(stride=a.stride, batch=a.batch, all_pixels=a.all_pixels)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pipeline.caffe_env import ALLOW_PYTHON_LAYERS_ENV
+from pipeline.cli.commands.export import slide_spec
+from pipeline.export import Options, export_slide
+from pipeline.inference import ENGINES
+from pipeline.usecases import REGISTRY, get
+from pipeline.wsi import Settings, infer_slide, parse_part
+from pipeline.wsi.tissue import GREY_THRESHOLD, METHODS
+
 
 def add(sub) -> None:
-    from pipeline.inference import ENGINES
-    from pipeline.usecases import REGISTRY
-    from pipeline.wsi.tissue import GREY_THRESHOLD, METHODS
-
     p = sub.add_parser(
         "infer-wsi",
         help="step 5 on whole-slide images (SVS, NDPI, MRXS, tiled TIFF...): "
@@ -85,13 +89,8 @@ def add(sub) -> None:
 
 
 def run(a) -> int:
-    from pipeline.usecases import get
-
     if a.allow_python_layers:
-        from pipeline.caffe_env import ALLOW_PYTHON_LAYERS_ENV
-
         os.environ[ALLOW_PYTHON_LAYERS_ENV] = "1"  # read by the workers too
-    from pipeline.wsi import Settings, infer_slide, parse_part
 
     if a.objective is not None:
         objective = a.objective
@@ -142,9 +141,6 @@ def run(a) -> int:
             # the slide's class map as polygons for QuPath, written once (python -m pipeline export redoes it)
             geojson = Path(s["folder"]) / f"{Path(slide).stem}.geojson"
             if not geojson.is_file():
-                from pipeline.cli.commands.export import slide_spec
-                from pipeline.export import Options, export_slide
-
                 export_slide(Path(s["folder"]), slide_spec(a.usecase), Options())
             s["outputs"]["geojson"] = str(geojson)
             rate = s.get("pixels_now", 0) / s["seconds"] if s.get("seconds") else 0

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.report import mdtable, table_report
+from pipeline.usecases import REGISTRY, get
+
 
 def add(sub) -> None:
-    from pipeline.usecases import REGISTRY
-
     rg = sub.add_parser("regress", help="compare the released models and your own on the same inputs")
     rg.add_argument(
         "--usecase",
@@ -48,9 +49,6 @@ def add(sub) -> None:
 
 def run(a) -> dict:
     """The use case's regression, then ``OUT/report/index.html`` showing its table(s)."""
-    from pipeline.report import mdtable, table_report
-    from pipeline.usecases import get
-
     uc = get(a.usecase)
     summary = uc.regress(a, a.released)
     if summary.get("table") and Path(summary["table"]).is_file():

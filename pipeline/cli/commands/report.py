@@ -15,14 +15,16 @@ import subprocess
 import time
 from pathlib import Path
 
+from pipeline import REPO_ROOT, __version__, atomic, report
+from pipeline.report import Option
+from pipeline.usecases import REGISTRY, get
+
 RUN_JSON = "run.json"
 #: Parsed options never recorded (the command line's own machinery).
 _NOT_OPTIONS = {"usecase", "demo", "func", "command", "verbose", "stages", "argv"}
 
 
 def add(sub) -> None:
-    from pipeline.usecases import REGISTRY
-
     r = sub.add_parser("report", help="rebuild WORK/report/index.html from a finished work folder (recomputes nothing)")
     r.add_argument("work", type=Path, help="work folder of a use-case run")
     r.add_argument(
@@ -54,8 +56,6 @@ def _jsonable(v):
 
 
 def _version() -> str:
-    from pipeline import REPO_ROOT, __version__
-
     try:
         out = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10
@@ -76,7 +76,6 @@ def record_run(work: Path, uc, args: argparse.Namespace, stages: tuple[str, ...]
     """Write ``WORK/run.json`` for a use-case command: before it runs, and again when it finished
     (with the options as the run left them). The commands of earlier runs in the folder are kept
     under "history"."""
-    from pipeline import atomic
 
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -123,7 +122,6 @@ def _duration(started: str | None, finished: str | None) -> str:
 def options_of(uc, run: dict) -> list:
     """The run's options, those changing numbers (``uc.numeric_options``) first, each beside the
     published run's value (the default of ``uc.command``)."""
-    from pipeline.report import Option
 
     p = argparse.ArgumentParser(add_help=False)
     uc.add_arguments(p, demo=False)
@@ -148,9 +146,6 @@ def options_of(uc, run: dict) -> list:
 
 def build_for(work: Path, usecase: str | None = None) -> Path:
     """Build ``WORK/report/`` for the use case recorded in ``WORK/run.json`` (or ``usecase``)."""
-    from pipeline import report
-    from pipeline.usecases import get
-
     work = Path(work)
     run = read_run(work)
     name = usecase or run.get("usecase")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline.cli.usecase_command import parse_usecase_argv
+from pipeline.scheduler import status
+
 
 def add(sub) -> None:
     s = sub.add_parser("status", help="queued, running, done and failed tasks of a submitted work folder")
@@ -14,9 +17,6 @@ def add(sub) -> None:
 
 
 def run_status(a) -> int:
-    from pipeline.cli.usecase_command import parse_usecase_argv
-    from pipeline.scheduler import status
-
     result = status.status(a.work, parse_usecase_argv)
     if a.json:
         print(json.dumps(status.as_json(result), indent=1))

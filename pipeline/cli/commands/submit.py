@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.cli.usecase_command import parse_usecase_argv
+from pipeline.scheduler import submit
+from pipeline.scheduler.backends import BACKENDS
+
 
 def add(sub) -> None:
-    from pipeline.scheduler.backends import BACKENDS
-
     p = sub.add_parser(
         "submit",
         help="a use case's run as cluster jobs: SLURM job arrays, PBS jobs, or here; "
@@ -56,9 +58,6 @@ def add(sub) -> None:
 
 
 def run_submit(a) -> int:
-    from pipeline.cli.usecase_command import parse_usecase_argv
-    from pipeline.scheduler import submit
-
     res = submit.Resources(
         cpus=a.cpus,
         gpus=a.gpus,

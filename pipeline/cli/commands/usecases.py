@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pipeline.usecases import REGISTRY
+
 
 def add(sub) -> None:
     u = sub.add_parser("usecases", help="list the registered use cases, their commands and magnification")
@@ -9,8 +11,6 @@ def add(sub) -> None:
 
 
 def run(a) -> int:
-    from pipeline.usecases import REGISTRY
-
     print("| name | use case | command | demo | step-5 magnification | stages |")
     print("|---|---|---|---|---|---|")
     for uc in REGISTRY.values():

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import templates
-from pipeline.caffe_env import import_caffe
+from pipeline.caffe_env import caffe_pb2, import_caffe
 from pipeline.classify import PatchClassifier
 from pipeline.inference.engines.base import Engine, Options, Progress
 from pipeline.inference.geometry import HW, mask_coords, pad
@@ -29,8 +29,6 @@ def _layer_geometry(deploy: Path) -> list[tuple[int, int, int]]:
     """(kernel, stride, pad) of each spatial layer of a 32x32 patch net, input to output, with the
     first InnerProduct as a convolution over what is left of the window (the fcn's ip1)."""
     from google.protobuf import text_format
-
-    from pipeline.caffe_env import caffe_pb2
 
     net = caffe_pb2().NetParameter()
     text_format.Merge(Path(deploy).read_text(), net)

@@ -31,6 +31,7 @@ import logging
 from pathlib import Path
 
 from pipeline import metrics
+from pipeline.artefacts import validation_dir
 from pipeline.export import Spec
 from pipeline.report import Column, Row, Section, Table
 from pipeline.usecases import datasets
@@ -89,8 +90,6 @@ class Epithelium(CrossValidatedUseCase):
         return run_patches(cfg.data, cfg.work, cfg.params, cfg.seed, show_progress=cfg.show_progress)
 
     def score_fold(self, cfg, k: int, out_dir: Path, test: list[Path], val: list[Path]) -> dict:
-        from pipeline.crossval import validation_dir
-
         return score_fold(out_dir, k, test, val, cfg.params.resize, validation_dir(cfg.work, k), cfg.score_from)
 
     def pool(self, cfg, fold_scores: list[dict]) -> dict:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.synth import EOSIN, EOSIN_DENSE, HEMATOXYLIN
+
 log = logging.getLogger(__name__)
 
 
@@ -18,8 +20,6 @@ def make_cohort(root: Path, n_patients: int = 6, size: int = 160, seed: int = 0,
     """
     from PIL import Image
     from scipy.ndimage import gaussian_filter
-
-    from pipeline.synth import EOSIN, EOSIN_DENSE, HEMATOXYLIN
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import inference, metrics
-from pipeline.report import Picture, Row
+from pipeline.report import Cell, Picture, Row
+from pipeline.report.pictures import describe, outlines, pick_examples
 from pipeline.usecases.epi.scores import score_maps, truth_mask
 
 
@@ -16,8 +17,6 @@ def report_pictures(
 ) -> tuple[list[Picture], list[Row]]:
     """Per fold, the test images of best, median and worst F (class map): truth and predicted
     outlines over the image as step 5 saw it, P(epithelium) beside; and every test image's scores."""
-    from pipeline.report import Cell
-    from pipeline.report.pictures import describe, outlines, pick_examples
 
     pics, rows = [], []
     for f in scores["folds"]:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.synth import EOSIN, HEMATOXYLIN
+
 log = logging.getLogger(__name__)
 
 
@@ -14,8 +16,6 @@ def make_cohort(root: Path, n_images: int = 10, size: int = 60, seed: int = 0) -
     """Generated images ``im<N>.tif`` with small dark round "lymphocytes" (and larger, paler nuclei
     as distractors) on stroma, and masks ``<N>m.tif`` (RGBA, alpha 255 at each lymphocyte centre)."""
     from PIL import Image
-
-    from pipeline.synth import EOSIN, HEMATOXYLIN
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ import numpy as np
 from pipeline import inference
 from pipeline.detection import sort_centres
 from pipeline.report import Picture
+from pipeline.report.pictures import describe, detection_example, pick_examples
 from pipeline.usecases.lymphocyte.scores import MATCH_RADIUS, map_peaks, true_centres
 
 
@@ -23,7 +24,6 @@ def image_centres(
 def report_pictures(work: Path, scores: dict, data_dir: Path, scale: float, pictures: Path) -> list[Picture]:
     """Per fold, the test images of best, median and worst detection F: true and detected centres
     (matched, missed, false) over the image at the scale step 5 saw it."""
-    from pipeline.report.pictures import describe, detection_example, pick_examples
 
     radius = scores.get("match_radius", MATCH_RADIUS)
     source = scores.get("score_from", "png")  # the maps the scores read: the pictures read them too

@@ -25,7 +25,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline import inference, nuclei, nuclei_grading
+from pipeline import artefacts, inference, nuclei, nuclei_grading
 from pipeline.export import Spec
 from pipeline.usecases import datasets
 from pipeline.usecases.base import CrossValidatedUseCase, Figure
@@ -116,8 +116,8 @@ class Nuclei(CrossValidatedUseCase):
         models = [
             (
                 f"released fold {k}",
-                rd / f"{k}_caffenet_train_w32_iter_600000.caffemodel",
-                rd / f"DB_train_w32_{k}.binaryproto",
+                artefacts.released_model(rd, k),
+                artefacts.released_mean(rd, k),
             )
             for k in range(1, 6)
         ]

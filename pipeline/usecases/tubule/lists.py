@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pipeline import atomic
+from pipeline import artefacts, atomic
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def apply_legacy_parse(lists_dir: Path, nfolds: int = 5) -> dict[str, int]:
     lost = {}
     for k in range(1, nfolds + 1):
         for side in ("train", "test"):
-            path = Path(lists_dir) / f"{side}_w32_{k}.txt"
+            path = Path(lists_dir) / artefacts.patch_list(side, k)
             if not path.is_file():
                 continue
             lines = [ln for ln in path.read_text().splitlines() if ln.strip()]

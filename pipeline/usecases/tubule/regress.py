@@ -11,7 +11,7 @@ import json
 import logging
 from pathlib import Path
 
-from pipeline import atomic, inference
+from pipeline import artefacts, atomic, inference
 from pipeline.usecases.tubule import images as tubule_images
 from pipeline.usecases.tubule import scores
 
@@ -25,8 +25,8 @@ def released_models(folder: Path) -> list[tuple[str, Path, Path]]:
     return [
         (
             f"released fold {k}",
-            Path(folder) / f"{k}_caffenet_train_w32_iter_600000.caffemodel",
-            Path(folder) / f"DB_train_w32_{k}.binaryproto",
+            artefacts.released_model(folder, k),
+            artefacts.released_mean(folder, k),
         )
         for k in range(1, 6)
     ]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import lists
+from pipeline import atomic, lists
 from pipeline.imageio import BadImage, imread_matlab
 from pipeline.matlab import imresize_scale
 from pipeline.patches import save_png
@@ -163,8 +163,6 @@ def run_patches(
     """Step 1 over every annotated image into ``work/subs``; the report in patches_report.json
     (its ``warnings``: list problems, named in one line each)."""
     import json
-
-    from pipeline import atomic
 
     by_group = images.images_by_group(folder, p.grouping)
     annos = [a for v in by_group.values() for a in v]

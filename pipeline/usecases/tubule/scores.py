@@ -19,6 +19,7 @@ import numpy as np
 
 from pipeline import inference, metrics
 from pipeline.matlab import bwlabel, imresize_scale
+from pipeline.usecases.tubule.images import image_id, image_of
 from pipeline.usecases.tubule.sampling import read_anno
 
 
@@ -83,7 +84,6 @@ def score_fold(
 ) -> dict:
     """Scores of fold ``k``'s test images (their maps in ``out_dir``; ``test`` are the images step 5
     read, their annotations ``<stem>_anno.bmp`` beside them or in ``anno_dir``)."""
-    from pipeline.usecases.tubule.images import image_id, image_of
 
     per = []
     for img in test:

@@ -15,7 +15,10 @@ import numpy as np
 
 from pipeline import crossval, inference
 from pipeline.export import Spec
+from pipeline.imageio import imread_matlab, write_png
+from pipeline.matlab import imresize_scale
 from pipeline.report import Column, Picture, Row, Section, Table, from_json
+from pipeline.report.pictures import describe, outlines, pick_examples
 from pipeline.usecases import datasets
 from pipeline.usecases.base import CrossValidatedUseCase, Figure
 from pipeline.usecases.tubule import demo, features, images, lists, regress, sampling, scores
@@ -74,8 +77,6 @@ STEP5_INPUTS = "step5_inputs"
 def step5_input(image: Path, folder: Path, factor: float = 0.25) -> Path:
     """``folder/<id>.png``: the image resized as step 1 resizes it (MATLAB nearest, ceil sizes), for
     step 5 with ``--match-training-resize``; written (atomically) when missing."""
-    from pipeline.imageio import imread_matlab, write_png
-    from pipeline.matlab import imresize_scale
 
     out = Path(folder) / f"{image.stem}.png"
     if not out.is_file():
@@ -255,8 +256,6 @@ class Tubule(CrossValidatedUseCase):
         )
 
     def report_sections(self, work: Path, run: dict, s: dict, pictures: Path) -> list[Section]:
-        from pipeline.report.pictures import describe, outlines, pick_examples
-
         data_dir = Path(json.loads((work / "patches_report.json").read_text())["config"]["data"])
         if not data_dir.is_dir():
             return [Section("Tubules on test images", text=f"{data_dir}: the input images are gone; no pictures.")]
