@@ -41,20 +41,21 @@ recomputes a model's outputs. It must cope with a run that stopped early (say wh
 
 Imports run one way: use cases import shared stages, never the reverse.
 
-Reruns never reuse stale work: each stage (of each fold, level...) is one call of
-:func:`pipeline.recipes.stage`, naming the options that change its outputs, the recipes of its
-inputs, its outputs and the function that makes them, e.g.::
+Reruns never reuse stale work: a run is a :class:`pipeline.graph.Graph` of declared stages (of
+each fold, level...), each naming the options that change its outputs, its inputs (earlier stages,
+or the data's recipe), its outputs and the function that makes them, e.g.::
 
-    dbs = recipes.stage("dbs", work, key=str(k), options={"seed": seed}, inputs={"folds": folds_recipe},
-                        outputs=[f"DB_train_{k}", f"DB_train_w32_{k}.binaryproto"],
-                        make=lambda: build_fold_dbs(k), run="dbs" in stages, force=args.force)
+    g.add(Stage("dbs", work, key=str(k), options={"seed": cfg.seed}, inputs={"folds": "folds"},
+                outputs=[artefacts.train_db(k), artefacts.mean(k)], make=lambda: build_fold_dbs(k)))
+    g.run(stages, force=cfg.force)
 
-It records the recipe beside the outputs (``<stage>_<key>.recipe.json``), skips the stage when it
-is done with the same recipe, resumes it when it was interrupted with the same recipe, and refuses
-with one line naming the changed option when the recipe differs (``--force``, added to every
-use-case command by :meth:`UseCase.add_commands`, recomputes it and everything after it). With
-``run=False`` it only checks an input: a missing one is named with the stage that makes it.
-The shared :func:`pipeline.crossval.run` and use case 6's runner do this for their stages; a
+Each stage records its recipe beside the outputs (``<stage>_<key>.recipe.json``, :mod:`pipeline.recipes`),
+is skipped when done with the same recipe, resumed when it was interrupted with the same recipe,
+and refused with one line naming the changed option when the recipe differs (``--force``, added to
+every use-case command by :meth:`UseCase.add_commands`, recomputes it and everything after it). A
+stage not asked for is only checked: a missing one is named with the stage that makes it. The
+cluster scheduler's done checks (:meth:`UseCase.job_steps`) read the same graph. The shared
+:func:`pipeline.crossval.graph` is the graph of every :class:`CrossValidatedUseCase`; a
 generated demo cohort is a stage too (:meth:`UseCase.demo_data`).
 """
 
