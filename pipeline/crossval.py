@@ -62,7 +62,9 @@ class FoldedUseCase(Protocol):
     def score_fold(self, cfg: "Config", k: int, out_dir: Path, test: list[Path], val: list[Path]) -> dict: ...
     def pool(self, cfg: "Config", fold_scores: list[dict]) -> dict: ...
     def markdown(self, scores: dict) -> str: ...
-    def export_outputs(self, folder: Path, opts: export.Options, only_missing: bool = False) -> list[Path]: ...
+    def export_outputs(
+        self, folder: Path, opts: export.Options, only_missing: bool = False, source: str = "png"
+    ) -> list[Path]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -377,10 +379,19 @@ def graph(uc: FoldedUseCase, cfg: Config, data: Any = None) -> Graph:
         "png_scale": "minmax",
     }
 
-    def export_geojson(k: int) -> None:
-        """GeoJSON beside the maps, for QuPath (issue 29)."""
-        if getattr(uc, "export", None) is not None and images.test(k):
+    # GeoJSON beside the maps, for QuPath (issue 29): segmentations once the maps exist; detections
+    # once the scores exist, on the maps the scores read (--score-from), so the points are those counted
+    spec = getattr(uc, "export", None)
+    detects = spec is not None and spec.kind == "detection"
+
+    def export_segmentations(k: int) -> None:
+        if spec is not None and not detects and images.test(k):
             uc.export_outputs(artefacts.output_dir(work, k), export.Options(), only_missing=True)
+
+    def export_detections() -> None:
+        for k in ks:
+            if detects and images.test(k):
+                uc.export_outputs(artefacts.output_dir(work, k), export.Options(), source=cfg.score_from)
 
     for k in ks:
         g.add(
@@ -397,7 +408,7 @@ def graph(uc: FoldedUseCase, cfg: Config, data: Any = None) -> Graph:
                     cfg, k, models[k], images.test(k), uc.magnification, artefacts.output_dir(work, k)
                 ),
                 incomplete=lambda k=k: outputs_missing(work, k, images.test(k)),
-                after=lambda k=k: export_geojson(k),
+                after=lambda k=k: export_segmentations(k),
             )
         )
     # the validation images' maps go to their own folder, apart from the test maps (issue 11)
@@ -445,6 +456,7 @@ def graph(uc: FoldedUseCase, cfg: Config, data: Any = None) -> Graph:
             outputs=["scores.json", "scores.md"],
             what="the scores",
             make=score,
+            after=export_detections,
         )
     )
     return g

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from pipeline.wsi.magnification import Scale
 from pipeline.wsi.plan import Plan, Settings
 from pipeline.wsi.store import TileStore
 from pipeline.wsi.tiling import grid
+from tests.conftest import run_tiny_usecase
 from tests.geojson_checks import iou, load_checked, points, raster
 
 
@@ -244,6 +246,31 @@ def test_lymphocyte_run_leaves_points_of_the_scored_peaks(lymphocyte_run):
     before = {f: f.read_text() for f in files}
     assert main(["export", str(work)]) == 0
     assert main(["export", str(files[0].parent)]) == 0
+    assert {f: f.read_text() for f in files} == before
+
+
+def test_lymphocyte_points_follow_the_scores_map_source(lymphocyte_run, tmp_path):
+    """Rescored from the float maps (--score-from npy), the points are the detections the scores
+    counted on the float maps. The copy's float maps are set to P(lymphocyte) = 0, so those are
+    none, while the PNGs (unchanged) still have peaks: points from the PNGs (the maps the outputs
+    stage's export read) would not be the scored detections."""
+    data, work, out = lymphocyte_run
+    assert out.returncode == 0, out.stderr[-3000:]
+    copy = tmp_path / "w"
+    shutil.copytree(work, copy)
+    for f in copy.glob("output/*/*_prob.npy"):
+        prob = np.load(f)
+        prob[..., 0], prob[..., 1] = 1.0, 0.0
+        np.save(f, prob)
+    files = sorted(copy.glob("output/*/*.geojson"))
+    assert len(files) == 5 and sum(len(points(load_checked(f))) for f in files) > 0  # the PNGs' peaks
+    run_tiny_usecase("usecase4", data, copy, 15, "--stages", "scores", "--score-from", "npy", "--force")
+    scores = json.loads((copy / "scores.json").read_text())
+    assert scores["pooled"]["tp"] + scores["pooled"]["fp"] == 0
+    assert [len(points(load_checked(f))) for f in files] == [0] * 5
+    # ``export WORK`` reads the source from scores.json: the same files
+    before = {f: f.read_text() for f in files}
+    assert main(["export", str(copy)]) == 0
     assert {f: f.read_text() for f in files} == before
 
 

@@ -223,25 +223,32 @@ class UseCase(ABC):
         raise ValueError(f"use case {self.name} has no released models to regress against")
 
     # ------------------------------------------------------------------ GeoJSON export (issue 29)
-    def export_peaks(self, folder: Path, stem: str):
+    def export_peaks(self, folder: Path, stem: str, source: str = "png"):
         """A detection use case's detections of one image of a step-5 output folder, found as its
-        scores find them: ((N, 2) 0-based (row, col) at the map's scale, (N,) probabilities)."""
+        scores find them on the maps ``source`` ("png": the 8-bit _prob.png, "npy": the float map):
+        ((N, 2) 0-based (row, col) at the map's scale, (N,) probabilities)."""
         raise ValueError(f"use case {self.name} does not detect points")
 
-    def export_outputs(self, folder: Path, opts: geojson_export.Options, only_missing: bool = False) -> list[Path]:
+    def export_outputs(
+        self, folder: Path, opts: geojson_export.Options, only_missing: bool = False, source: str = "png"
+    ) -> list[Path]:
         """GeoJSON of each image of a step-5 output folder of this use case's model (beside its maps);
-        ``only_missing``: only images without one yet (the outputs stage's automatic export)."""
+        ``only_missing``: only images without one yet (the outputs stage's automatic export);
+        ``source``: the maps a detection use case finds its points on (its scores' ``--score-from``)."""
         if self.export is None:
             raise ValueError(f"use case {self.name} has no GeoJSON export")
-        peaks = self.export_peaks if self.export.kind == "detection" else None
+        peaks = (lambda f, s: self.export_peaks(f, s, source)) if self.export.kind == "detection" else None
         return geojson_export.export_folder(folder, self.export, opts, peaks, only_missing)
 
     def export_work(self, work: Path, opts: geojson_export.Options) -> list[Path]:
-        """GeoJSON of a work folder's results: every ``WORK/output/<fold>/`` (test images' maps)."""
+        """GeoJSON of a work folder's results: every ``WORK/output/<fold>/`` (test images' maps);
+        detections on the maps its scores read (``score_from`` of WORK/scores.json, else the PNGs)."""
         folders = sorted(p for p in (Path(work) / "output").glob("*") if p.is_dir())
         if not folders:
             raise FileNotFoundError(f"{work}: no output/<fold>/ folders of step-5 maps (run the outputs stage first)")
-        return [f for d in folders for f in self.export_outputs(d, opts)]
+        scores = Path(work) / "scores.json"
+        source = json.loads(scores.read_text()).get("score_from", "png") if scores.is_file() else "png"
+        return [f for d in folders for f in self.export_outputs(d, opts, source=source)]
 
     # ------------------------------------------------------------------ cluster jobs
     def job_steps(self, args: argparse.Namespace) -> tuple[JobStep, ...]:

@@ -193,8 +193,9 @@ class Lymphocytes(CrossValidatedUseCase):
         log.warning("the demo cohort in %s is GENERATED (synthetic lymphocyte images), not real tissue", folder)
         return Path(folder)
 
-    def export_peaks(self, folder: Path, stem: str) -> tuple[np.ndarray, np.ndarray]:
-        """The peaks the scores find (on the _prob.png, as the original) and the map's value at each."""
-        green = peak_map(folder, stem)
+    def export_peaks(self, folder: Path, stem: str, source: str = "png") -> tuple[np.ndarray, np.ndarray]:
+        """The peaks the scores find (on the _prob.png as the original, or the float map: ``source``)
+        and the map's value at each."""
+        green = peak_map(folder, stem, source)
         peaks = np.array(detect_peaks(green), dtype=np.int64).reshape(-1, 2)
         return peaks, green[peaks[:, 0], peaks[:, 1]]
