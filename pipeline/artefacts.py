@@ -130,3 +130,28 @@ def released_model(folder: Path, fold: int | str, snapshot: str = SNAPSHOT) -> P
 def released_mean(folder: Path, fold: int | str) -> Path:
     """A released fold mean in ``folder``: ``DB_train_w32_<fold>.binaryproto``."""
     return Path(folder) / mean(fold)
+
+
+# --------------------------------------------------------------------------- use case 6 (IDC)
+
+
+def variant_snapshot(released: str, dropout: bool = False) -> str:
+    """Use case 6's snapshot name (the part after "<fold>_") of a patch variant, named as its released
+    model: ``caffenet_train_w32_noresize`` for ``w32_noresize``; ``..._dropout`` with the dropout net."""
+    return f"caffenet_train_{released}" + ("_dropout" if dropout else "")
+
+
+def variant_mean(released: str) -> str:
+    """A released use-case-6 mean, named as its variant: ``DB_train_w32_noresize.binaryproto``."""
+    return f"DB_train_{released}.binaryproto"
+
+
+def split_list(case: str, fold: int | str = 1, parent: bool = False) -> str:
+    """Use case 6's faithful TAB list of one split ``case`` ("train", "val", "test"), in WORK/lists:
+    ``train_32w_1.txt`` (patches) or ``train_32w_parent_1.txt`` (their source files)."""
+    return f"{case}_32w_{'parent_' if parent else ''}{fold}.txt"
+
+
+def space_list_path(work: Path, side: str, fold: int | str) -> Path:
+    """WORK/lists/space/<side>_w32_<fold>.txt: use case 6's space-separated copy of a list, for convert_imageset."""
+    return Path(work) / "lists" / "space" / patch_list(side, fold)

@@ -180,3 +180,20 @@ def test_hand_written_png_decodes_to_the_same_pixels(tmp_path):
         save_png(tmp_path / "x.png", arr)
         with Image.open(tmp_path / "x.png") as im:
             assert np.array_equal(np.asarray(im), arr)
+
+
+def test_artefact_names_of_use_case_6_as_the_original_spelled_them(tmp_path):
+    """The released files (uc6-idc) and the step-1 lists, named through pipeline/artefacts.py."""
+    from pipeline import artefacts
+    from pipeline.usecases.idc import regression
+
+    assert [(m.model, m.mean) for m in regression.IDC_MODELS] == [
+        ("1_caffenet_train_w32_iter_600000.caffemodel", "DB_train_w32.binaryproto"),
+        ("1_caffenet_train_w32_noresize_iter_600000.caffemodel", "DB_train_w32_noresize.binaryproto"),
+        ("1_caffenet_train_w32_noresize_morerot_iter_600000.caffemodel", "DB_train_w32_noresize_morerot.binaryproto"),
+        ("1_caffenet_train_w32_dropout_iter_600000.caffemodel", "DB_train_w32.binaryproto"),  # the resize mean
+    ]
+    assert artefacts.variant_snapshot("w32_noresize", dropout=True) == "caffenet_train_w32_noresize_dropout"
+    assert [artefacts.split_list(c) for c in idc.CASES] == ["train_32w_1.txt", "val_32w_1.txt", "test_32w_1.txt"]
+    assert artefacts.split_list("val", parent=True) == "val_32w_parent_1.txt"
+    assert artefacts.space_list_path(tmp_path, "test", 1) == tmp_path / "lists" / "space" / "test_w32_1.txt"

@@ -10,12 +10,17 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline import export as geojson_export
+from pipeline import recipes
 from pipeline.report import Content
 from pipeline.usecases import datasets
-from pipeline.usecases.base import Figure, UseCase, add_force_argument, add_solver_arguments, solver_from_args
+from pipeline.usecases.base import Figure, UseCase, add_force_argument, add_run_arguments, add_solver_arguments
 from pipeline.usecases.idc.dataset import EXPORT, IDC_ZIP
+
+if TYPE_CHECKING:  # the runner is imported when a run starts
+    from pipeline.usecases.idc import runner
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,13 @@ STAGE_HELP = {
     "prototxt": "render solver, train/test and deploy nets, job scripts",
     "train": "caffe train (resumes from the newest solverstate)",
 }
+SEED_HELP = "seed of the list shuffle and Caffe's random_seed (default 1)"
+JOBS_HELP = "patch workers (default: all cores)"
+INTERVALS_HELP = (
+    "solver test_interval (published 10000)",
+    "solver snapshot interval (published 10000)",
+    "solver display interval (published 1000)",
+)
 
 
 class IDC(UseCase):
@@ -69,9 +81,17 @@ class IDC(UseCase):
     # ------------------------------------------------------------------ command line
     def add_arguments(self, parser: argparse.ArgumentParser, demo: bool) -> None:
         if demo:
-            parser.add_argument("--work", type=Path, default=Path("runs/demo"))
-            parser.add_argument("--seed", type=int, default=1)
-            parser.add_argument("--iter", dest="iterations", type=int, default=300)
+            add_run_arguments(
+                parser,
+                work=Path("runs/demo"),
+                iterations=300,
+                seed_help=SEED_HELP,
+                jobs_help=None,
+                infer_mode=None,
+                caffe_shuffle=False,
+                intervals=None,
+                schedule=False,
+            )
             # fixed by the demo; recorded so that its report shows them
             parser.set_defaults(variant="crop", dropout=False, caffe_shuffle=False, oversample=True)
             return
@@ -81,9 +101,19 @@ class IDC(UseCase):
             required=True,
             help=f"IDC data: {IDC_ZIP} or a folder in the PATIENT/{{0,1}}/*.png layout",
         )
-        parser.add_argument("--work", type=Path, required=True, help="work folder (patches, lists, DBs, models, eval)")
-        self._model_arguments(parser)
-        self._run_arguments(parser)
+        add_run_arguments(
+            parser,
+            work=None,
+            iterations=600000,
+            seed_help=SEED_HELP,
+            jobs_help=JOBS_HELP,
+            jobs_default=None,
+            infer_mode=None,
+            intervals=(None, None, None),
+            intervals_help=INTERVALS_HELP,
+        )
+        self._model_arguments(parser, gpu=False)
+        self._own_run_arguments(parser)
         parser.add_argument(
             "--no-oversample",
             dest="oversample",
@@ -92,29 +122,34 @@ class IDC(UseCase):
         )
 
     @staticmethod
-    def _run_arguments(parser: argparse.ArgumentParser) -> None:
-        """Options of the stages before evaluation (the evaluate stage checks its inputs against them)."""
-        parser.add_argument(
-            "--iter", dest="iterations", type=int, default=600000, help="training iterations (published 600000)"
-        )
-        parser.add_argument(
-            "--seed", type=int, default=1, help="seed of the list shuffle and Caffe's random_seed (default 1)"
-        )
-        parser.add_argument(
-            "--caffe-shuffle", action="store_true", help="let convert_imageset -shuffle (unseeded, as the original)"
-        )
+    def _own_run_arguments(parser: argparse.ArgumentParser) -> None:
+        """Options of the stages before evaluation that are use case 6's own."""
         parser.add_argument(
             "--split-dir", type=Path, help="folder with cases_{train,val,test}.txt (default: the published split)"
         )
         parser.add_argument("--skip-bad", action="store_true", help="record unreadable PNGs and go on")
-        parser.add_argument("--jobs", type=int, help="patch workers (default: all cores)")
-        parser.add_argument("--test-interval", type=int, help="solver test_interval (published 10000)")
-        parser.add_argument("--snapshot", type=int, help="solver snapshot interval (published 10000)")
-        parser.add_argument("--display", type=int, help="solver display interval (published 1000)")
+
+    @classmethod
+    def _run_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Options of the stages before evaluation, for ``evaluate``, whose --work is optional (model
+        mode needs none) so that :func:`add_run_arguments` does not fit it (the evaluate stage checks
+        its inputs against them)."""
+        parser.add_argument(
+            "--iter", dest="iterations", type=int, default=600000, help="training iterations (published 600000)"
+        )
+        parser.add_argument("--seed", type=int, default=1, help=SEED_HELP)
+        parser.add_argument(
+            "--caffe-shuffle", action="store_true", help="let convert_imageset -shuffle (unseeded, as the original)"
+        )
+        cls._own_run_arguments(parser)
+        parser.add_argument("--jobs", type=int, help=JOBS_HELP)
+        for name, text in zip(("--test-interval", "--snapshot", "--display"), INTERVALS_HELP):
+            parser.add_argument(name, type=int, help=text)
         add_solver_arguments(parser)
 
     @staticmethod
-    def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    def _model_arguments(parser: argparse.ArgumentParser, gpu: bool = True) -> None:
+        """--variant, --dropout and (``gpu``: where :func:`add_run_arguments` did not declare it) --gpu."""
         parser.add_argument(
             "--variant",
             default="crop",
@@ -122,7 +157,8 @@ class IDC(UseCase):
             help="published patch variant (default crop = w32_noresize)",
         )
         parser.add_argument("--dropout", action="store_true", help="the dropout net (released w32_dropout)")
-        parser.add_argument("--gpu", action="store_true", help="train and classify on the GPU")
+        if gpu:
+            parser.add_argument("--gpu", action="store_true", help="train and classify on the GPU")
 
     def add_commands(self, sub) -> None:
         super().add_commands(sub)
@@ -191,53 +227,40 @@ class IDC(UseCase):
         )
         return {"overall": result["overall"], "table": str(Path(a.json).with_suffix(".md"))}
 
-    def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
+    def config(
+        self, args: argparse.Namespace, data: Path, data_recipe: recipes.Recipe | None = None, demo: bool = False
+    ) -> runner.Config:
+        """The :class:`pipeline.usecases.idc.runner.Config` of the parsed options (``data``: the data
+        given, or the demo's generated cohort with its recipe ``data_recipe``)."""
         from pipeline.templates import SolverParams
         from pipeline.usecases.idc import runner
 
-        force = getattr(args, "force", False)
-        if demo:
-            data, data_recipe = self.demo_data(args.work, args.seed, force)
+        own = {
+            "data": data,
+            "variant": args.variant,
+            "dropout": args.dropout,
+            "oversample": args.oversample,
+            "figures": self.published,
+        }
+        if demo:  # the demo's cohort has its own split; the solver intervals suit its few iterations
             sp = SolverParams(
                 max_iter=args.iterations, test_interval=100, snapshot=100, display=20, random_seed=args.seed
             )
-            args.split_dir = data
-            cfg = runner.Config(
-                data=data,
-                work=args.work,
-                variant=args.variant,
-                iterations=args.iterations,
-                seed=args.seed,
-                split_dir=data,
-                solver=sp,
-                figures=self.published,
-                force=force,
-                data_recipe=data_recipe,
-            )
-            summary = runner.run(cfg, stages)
+            return runner.Config.from_args(args, **own, split_dir=data, solver=sp, data_recipe=data_recipe)
+        return runner.Config.from_args(args, **own, split_dir=args.split_dir, skip_bad=args.skip_bad)
+
+    def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
+        from pipeline.usecases.idc import runner
+
+        if demo:
+            data, data_recipe = self.demo_data(args.work, args.seed, getattr(args, "force", False))
+            args.split_dir = data  # recorded so that its report shows it
+            summary = runner.run(self.config(args, data, data_recipe, demo=True), stages)
             summary["cohort"] = (
                 "GENERATED (synthetic H&E-like patches): the numbers show the pipeline works, nothing about IDC"
             )
             return summary
-        sp = solver_from_args(args)
-        cfg = runner.Config(
-            data=args.data,
-            work=args.work,
-            variant=args.variant,
-            iterations=args.iterations,
-            seed=args.seed,
-            caffe_shuffle=args.caffe_shuffle,
-            gpu=args.gpu,
-            dropout=args.dropout,
-            split_dir=args.split_dir,
-            skip_bad=args.skip_bad,
-            jobs=args.jobs,
-            solver=sp,
-            oversample=args.oversample,
-            figures=self.published,
-            force=force,
-        )
-        return runner.run(cfg, stages)
+        return runner.run(self.config(args, args.data), stages)
 
     # ------------------------------------------------------------------ report
     def report(self, work: Path, run: dict, pictures: Path) -> Content:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import atomic, lists
+from pipeline import artefacts, atomic, lists
 from pipeline.matlab import imresize, imrotate_crop
 from pipeline.patches import PATCH, center_crop_matlab, read_rgb_like_matlab, save_png
 from pipeline.usecases.idc.dataset import CASES, load_split
@@ -167,22 +167,23 @@ def run_patches(
             entries += r.entries
             parents += r.parents
             skipped += r.skipped
-        lists.write_list(list_dir / f"{case}_32w_1.txt", entries)
-        lists.write_list(list_dir / f"{case}_32w_parent_1.txt", parents)
+        lists.write_list(list_dir / artefacts.split_list(case), entries)
+        lists.write_list(list_dir / artefacts.split_list(case, parent=True), parents)
         counts[case] = {
             "patches_class0": sum(e.label == 0 for e in entries),
             "patches_class1": sum(e.label == 1 for e in entries),
             "sources_class0": sum(e.label == 0 for e in parents),
             "sources_class1": sum(e.label == 1 for e in parents),
         }
-    train = lists.read_list(list_dir / "train_32w_1.txt") + lists.read_list(list_dir / "val_32w_1.txt")
-    lists.write_list(list_dir / "train_w32_1.txt", train)
-    lists.write_list(list_dir / "test_w32_1.txt", lists.read_list(list_dir / "test_32w_1.txt"))
-    parents_train = lists.read_list(list_dir / "train_32w_parent_1.txt") + lists.read_list(
-        list_dir / "val_32w_parent_1.txt"
-    )
-    lists.write_list(list_dir / "train_w32_parent_1.txt", parents_train)
-    lists.write_list(list_dir / "test_w32_parent_1.txt", lists.read_list(list_dir / "test_32w_parent_1.txt"))
+    # train + val merged (as the tutorial did), test as it is: train_w32_1.txt, test_w32_1.txt and their parents
+    for parent, merged in ((False, artefacts.patch_list), (True, artefacts.parent_list)):
+        train = [
+            e for case in ("train", "val") for e in lists.read_list(list_dir / artefacts.split_list(case, 1, parent))
+        ]
+        lists.write_list(list_dir / merged("train", 1), train)
+        lists.write_list(
+            list_dir / merged("test", 1), lists.read_list(list_dir / artefacts.split_list("test", 1, parent))
+        )
     for p in missing:
         log.warning("patient %s of the split is missing from %s", p, data_root)
     for f, why in skipped:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import atomic
+from pipeline import artefacts, atomic
 from pipeline.classify import PatchClassifier, read_model
 from pipeline.usecases.base import Figure
 from pipeline.usecases.idc import evaluation
@@ -38,25 +38,18 @@ class ReleasedIDC:
     mean: str  # file name
 
 
+def _released(name: str, variant: str, dropout: bool = False, mean: str | None = None) -> ReleasedIDC:
+    """A released model named ``name`` ("w32_noresize"): its caffemodel and its mean (``mean``: the
+    variant whose mean it shares) as :mod:`pipeline.artefacts` names them."""
+    model = artefacts.model(1, artefacts.RELEASED_ITERATIONS, artefacts.variant_snapshot(name))
+    return ReleasedIDC(name, variant, dropout, model, artefacts.variant_mean(mean or name))
+
+
 IDC_MODELS = [
-    ReleasedIDC("w32", "resize", False, "1_caffenet_train_w32_iter_600000.caffemodel", "DB_train_w32.binaryproto"),
-    ReleasedIDC(
-        "w32_noresize",
-        "crop",
-        False,
-        "1_caffenet_train_w32_noresize_iter_600000.caffemodel",
-        "DB_train_w32_noresize.binaryproto",
-    ),
-    ReleasedIDC(
-        "w32_noresize_morerot",
-        "crop-morerot",
-        False,
-        "1_caffenet_train_w32_noresize_morerot_iter_600000.caffemodel",
-        "DB_train_w32_noresize_morerot.binaryproto",
-    ),
-    ReleasedIDC(
-        "w32_dropout", "resize", True, "1_caffenet_train_w32_dropout_iter_600000.caffemodel", "DB_train_w32.binaryproto"
-    ),
+    _released("w32", "resize"),
+    _released("w32_noresize", "crop"),
+    _released("w32_noresize_morerot", "crop-morerot"),
+    _released("w32_dropout", "resize", dropout=True, mean="w32"),
 ]
 
 
@@ -80,15 +73,11 @@ def has_dropout(model: Path) -> bool:
 
 def default_mean_for(model: Path) -> Path:
     """The mean a pipeline work folder pairs with a model: WORK/DB_train_w32_1.binaryproto."""
-    for cand in (
-        Path(model).parent.parent / "DB_train_w32_1.binaryproto",
-        Path(model).parent / "DB_train_w32_1.binaryproto",
-    ):
+    name = artefacts.mean(1)
+    for cand in (Path(model).parent.parent / name, Path(model).parent / name):
         if cand.is_file():
             return cand
-    raise FileNotFoundError(
-        f"{model}: no mean given and no DB_train_w32_1.binaryproto beside its work folder; pass --ours-mean"
-    )
+    raise FileNotFoundError(f"{model}: no mean given and no {name} beside its work folder; pass --ours-mean")
 
 
 def candidates(released_dir: Path, ours: list[Path], ours_means: list[Path], ours_variant: str) -> list[Candidate]:

@@ -1,14 +1,21 @@
 """Use case 6 end to end: data -> patches -> lists -> dbs -> prototxt -> train -> evaluate.
 
-Every stage records its recipe beside its outputs (:mod:`pipeline.recipes`): a rerun with the same
-options skips finished work and resumes interrupted work (training from the newest Caffe
-solverstate); a rerun with other options is refused, naming the option, unless ``force``. Work folder layout (names of the original):
+The run is a stage graph (:func:`graph`, run by :meth:`pipeline.graph.Graph.run`): every stage records
+its recipe beside its outputs (:mod:`pipeline.recipes`); a rerun with the same options skips finished
+work and resumes interrupted work (training from the newest Caffe solverstate); a rerun with other
+options is refused, naming the option, unless ``force``. Work folder layout (names of the original,
+:mod:`pipeline.artefacts`):
 
     WORK/subs/                         patches (flat, as the MATLAB script wrote them)
     WORK/lists/*.txt                   faithful TAB lists; WORK/lists/space/ copies for convert_imageset
     WORK/DB_train_1, WORK/DB_test_1    LevelDBs; WORK/DB_train_w32_1.binaryproto the mean
     WORK/models/                       solver, nets, job scripts, snapshots, training log, CSV, plot
-    WORK/eval/                         metrics JSON, per-patch CSV, Markdown table
+    WORK/eval/                         metrics JSON, per-patch CSV, Markdown table, GeoJSON per patient
+
+Calling it from Python needs no argparse::
+
+    cfg = Config(data=Path("data/IDC_regular_ps50_idx5.zip"), work=Path("runs/uc6"), iterations=600000)
+    run(cfg, ("patches", "lists", "dbs"))
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ import dataclasses
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import atomic, crossval, databases, export, lists, recipes, templates, training
+from pipeline import artefacts, atomic, crossval, databases, export, lists, recipes, templates, training
+from pipeline.graph import Graph, Stage
+from pipeline.run_options import RunOptions
 from pipeline.usecases.base import Figure
 from pipeline.usecases.idc import evaluation
 from pipeline.usecases.idc.dataset import EXPORT, load_split, prepare_idc
@@ -29,27 +38,23 @@ from pipeline.usecases.idc.patches import VARIANTS, run_patches
 log = logging.getLogger(__name__)
 
 STAGES = ("patches", "lists", "dbs", "prototxt", "train", "evaluate")
+#: Use case 6 has one split: its fold is "1" in every name (``DB_train_1``, ``1-alexnet_solver_ada.prototxt``).
+FOLD = "1"
 
 
-@dataclass
-class Config:
-    """Options of one use-case-6 run (the ones that change numbers are in the README)."""
+@dataclass(frozen=True, kw_only=True)
+class Config(RunOptions):
+    """Options of one use-case-6 run: the shared ones (:class:`pipeline.run_options.RunOptions`; here
+    ``jobs`` counts patch workers, default all cores) and these (those that change numbers are in the README)."""
 
     data: Path
-    work: Path
     variant: str = "crop"
-    iterations: int = 600000
     seed: int | None = databases.DEFAULT_SEED
-    caffe_shuffle: bool = False
-    gpu: bool = False
+    jobs: int | None = None
     dropout: bool = False
     split_dir: Path | None = None
     skip_bad: bool = False
-    jobs: int | None = None
-    solver: templates.SolverParams = field(default_factory=templates.SolverParams)
     oversample: bool = True
-    show_progress: bool = True
-    force: bool = False  # recompute stages whose recipe changed instead of refusing
     data_recipe: recipes.Recipe | None = None  # recipe of ``data`` when a stage made it (the demo cohort)
     figures: tuple[Figure, ...] = ()  # published figures for the evaluation table
 
@@ -58,27 +63,33 @@ def stage_lists(work: Path) -> dict[str, Path]:
     """Space-separated copies of train_w32_1.txt and test_w32_1.txt for convert_imageset."""
     out = {}
     for case in ("train", "test"):
-        src = work / "lists" / f"{case}_w32_1.txt"
-        dst = work / "lists" / "space" / f"{case}_w32_1.txt"
+        src = artefacts.list_path(work, case, FOLD)
+        dst = artefacts.space_list_path(work, case, FOLD)
         n = lists.space_copy(src, dst)
         log.info("lists: %s (%d lines, space-separated)", dst, n)
         out[case] = dst
     return out
 
 
-def stage_dbs(cfg: Config, space_lists: dict[str, Path]) -> tuple[Path, Path, Path]:
+def stage_dbs(cfg: Config) -> tuple[Path, Path, Path]:
     """DB_train_1, DB_test_1 and the mean DB_train_w32_1.binaryproto (those present are kept: an
     interrupted stage resumes)."""
     work = cfg.work
     dbs = {}
-    for case in ("train", "test"):
-        db = work / f"DB_{case}_1"
+    for case, name in (("train", artefacts.train_db(FOLD)), ("test", artefacts.test_db(FOLD))):
+        db = work / name
         if db.is_dir():
             log.info("dbs: %s exists", db.name)
         else:
-            databases.build_db(work / "subs", space_lists[case], db, seed=cfg.seed, caffe_shuffle=cfg.caffe_shuffle)
+            databases.build_db(
+                work / "subs",
+                artefacts.space_list_path(work, case, FOLD),
+                db,
+                seed=cfg.seed,
+                caffe_shuffle=cfg.caffe_shuffle,
+            )
         dbs[case] = db
-    mean = work / "DB_train_w32_1.binaryproto"
+    mean = artefacts.mean_path(work, FOLD)
     if not mean.is_file():
         databases.compute_mean(dbs["train"], mean)
     return dbs["train"], dbs["test"], mean
@@ -91,120 +102,150 @@ def split_option(split: dict[str, list[str]]) -> str:
     )
 
 
-def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
-    """Run the requested stages in order; returns a summary dict (also written to WORK/summary.json).
-
-    Each stage is one :func:`pipeline.recipes.stage` call: skipped when done with the same recipe,
-    refused (or recomputed with ``cfg.force``) when an option changed; stages before the last one
-    asked for are checked as its inputs.
-    """
-    t0 = time.time()
-    work = Path(cfg.work)
-    work.mkdir(parents=True, exist_ok=True)
-    upto = STAGES[: max(STAGES.index(s) for s in stages) + 1]
-    summary: dict = {"variant": cfg.variant, "work": str(work)}
-    root = prepare_idc(cfg.data, work / "data")
-    split = load_split(cfg.split_dir)
-    model_dir = work / "models"
-    params = dataclasses.replace(
+def solver_params(cfg: Config) -> templates.SolverParams:
+    """The solver values of a run: ``cfg.solver`` with the run's iterations and seed."""
+    return dataclasses.replace(
         cfg.solver,
         max_iter=cfg.iterations,
         random_seed=cfg.solver.random_seed if cfg.solver.random_seed is not None else cfg.seed,
     )
-    snapshot = f"caffenet_train_{VARIANTS[cfg.variant].released}" + ("_dropout" if cfg.dropout else "")
-    model = model_dir / f"1_{snapshot}_iter_{cfg.iterations}.caffemodel"
-    solver_path = model_dir / "1-alexnet_solver_ada.prototxt"
 
-    def step(name: str, folder: Path, **kw) -> recipes.Step:
-        return recipes.Step(name, folder, label=name, run=name in stages, force=cfg.force, **kw)
 
-    rec = step(
-        "patches",
-        work,
-        options={"variant": cfg.variant, "split": split_option(split)},
-        inputs={"data": cfg.data_recipe or recipes.source(cfg.data)},
-        outputs=["patches_report.json", "subs"],
-        byproducts=["lists/*.txt"],
-        what="the patches, their lists and report",
-        make=lambda: run_patches(root, work, cfg.variant, cfg.split_dir, cfg.jobs, cfg.skip_bad, cfg.show_progress),
-    ).ensure()
-    rep = json.loads((work / "patches_report.json").read_text())
-    summary["patches"] = rep["counts"]
-    summary["missing_patients"] = rep["missing_patients"]
-    summary["skipped"] = len(rep["skipped"])
-    if "lists" in upto:
-        rec = step(
+def snapshot_name(cfg: Config) -> str:
+    """The snapshot name of the run's variant and net (``caffenet_train_w32_noresize``...)."""
+    return artefacts.variant_snapshot(VARIANTS[cfg.variant].released, cfg.dropout)
+
+
+def model_path(cfg: Config) -> Path:
+    """The trained model: WORK/models/1_caffenet_train_<variant>_iter_<N>.caffemodel."""
+    return artefacts.model_path(cfg.work, FOLD, cfg.iterations, snapshot_name(cfg))
+
+
+def export_geojson(work: Path) -> None:
+    """A square per test patch, per patient, for QuPath (issue 29), beside the results; again when
+    the results are newer (an evaluation recomputed with --force)."""
+    eval_dir = work / "eval"
+    made = list(eval_dir.glob("*.geojson"))
+    if not made or not all(export.is_current(f, eval_dir / "metrics.csv") for f in made):
+        for f in made:
+            f.unlink()
+        export.export_patches(eval_dir / "metrics.csv", EXPORT)
+
+
+def graph(cfg: Config, root: Path, notes: dict | None = None) -> Graph:
+    """The stages of a run: patches -> lists -> dbs -> prototxt -> train -> evaluate (then the GeoJSON
+    export). ``root``: the prepared data folder (:func:`pipeline.usecases.idc.dataset.prepare_idc`);
+    ``notes``: a dict the train stage adds ``training_log_csv`` to when it trains."""
+    work = cfg.work
+    notes = {} if notes is None else notes
+    split = load_split(cfg.split_dir)
+    model_dir = work / "models"
+    params = solver_params(cfg)
+    snapshot = snapshot_name(cfg)
+    model = model_path(cfg)
+    solver = artefacts.solver_path(work, FOLD)
+    mean = artefacts.mean_path(work, FOLD)
+    train_db, test_db = artefacts.train_db(FOLD), artefacts.test_db(FOLD)
+    g = Graph()
+    g.add(
+        Stage(
+            "patches",
+            work,
+            label="patches",
+            options={"variant": cfg.variant, "split": split_option(split)},
+            inputs={"data": lambda: cfg.data_recipe or recipes.source(cfg.data)},
+            outputs=["patches_report.json", "subs"],
+            byproducts=["lists/*.txt"],
+            what="the patches, their lists and report",
+            make=lambda: run_patches(root, work, cfg.variant, cfg.split_dir, cfg.jobs, cfg.skip_bad, cfg.show_progress),
+        )
+    )
+    space = {side: artefacts.space_list_path(work, side, FOLD) for side in ("train", "test")}
+    g.add(
+        Stage(
             "lists",
             work / "lists",
-            inputs={"patches": rec},
-            outputs=["space/train_w32_1.txt", "space/test_w32_1.txt"],
+            label="lists",
+            inputs={"patches": "patches"},
+            outputs=[f"space/{artefacts.patch_list(side, FOLD)}" for side in ("train", "test")],  # in WORK/lists
             what="the space-separated lists",
             make=lambda: stage_lists(work),
-        ).ensure()
-    if "dbs" in upto:
-        space = {case: work / "lists" / "space" / f"{case}_w32_1.txt" for case in ("train", "test")}
-        rec = step(
+        )
+    )
+    g.add(
+        Stage(
             "dbs",
             work,
-            key="1",
+            key=FOLD,
+            label="dbs",
             options={"seed": None if cfg.caffe_shuffle else cfg.seed, "caffe_shuffle": cfg.caffe_shuffle},
-            inputs={"lists": rec},
-            outputs=["DB_train_1", "DB_test_1", "DB_train_w32_1.binaryproto"],
-            byproducts=["DB_train_1.*", "DB_test_1.*", "DB_train_w32_1.binaryproto.*"],
+            inputs={"lists": "lists"},
+            outputs=[train_db, test_db, mean.name],
+            byproducts=[f"{train_db}.*", f"{test_db}.*", f"{mean.name}.*"],
             what="the databases and mean",
-            make=lambda: stage_dbs(cfg, space),
-        ).ensure()
-    if "prototxt" in upto:
+            make=lambda: stage_dbs(cfg),
+        )
+    )
 
-        def prototxt() -> None:
-            n_test = len(lists.read_list(work / "lists" / "space" / "test_w32_1.txt"))
-            templates.render_fold(
-                model_dir,
-                "1",
-                work / "DB_train_1",
-                work / "DB_test_1",
-                work / "DB_train_w32_1.binaryproto",
-                n_test,
-                gpu=cfg.gpu,
-                dropout=cfg.dropout,
-                solver=params,
-                snapshot_name=snapshot,
-            )
+    def prototxt() -> None:
+        templates.render_fold(
+            model_dir,
+            FOLD,
+            work / train_db,
+            work / test_db,
+            mean,
+            len(lists.read_list(space["test"])),
+            gpu=cfg.gpu,
+            dropout=cfg.dropout,
+            solver=params,
+            snapshot_name=snapshot,
+        )
 
-        rec = step(
+    g.add(
+        Stage(
             "prototxt",
             model_dir,
-            key="1",
+            key=FOLD,
+            label="prototxt",
             options=crossval.solver_options(params, dropout=cfg.dropout, gpu=cfg.gpu),
-            inputs={"dbs": rec},
-            outputs=[solver_path.name],
-            byproducts=["1-*", "deploy_train32*.prototxt"],
+            inputs={"dbs": f"dbs {FOLD}"},
+            outputs=[solver.name],
+            byproducts=[f"{artefacts.files(FOLD)}-*", artefacts.deploy().replace(".prototxt", "*.prototxt")],
             what="the solver and nets",
             make=prototxt,
-        ).ensure()
-    if "train" in upto:
+        )
+    )
 
-        def train() -> None:
-            res = training.train(solver_path, gpu=cfg.gpu, show_progress=cfg.show_progress)
-            summary["training_log_csv"] = str(res.csv)
+    def train() -> None:
+        res = training.train(solver, gpu=cfg.gpu, show_progress=cfg.show_progress)
+        notes["training_log_csv"] = str(res.csv)
 
-        rec = step(
+    g.add(
+        Stage(
             "train",
             model_dir,
-            key="1",
-            inputs={"prototxt": rec},
+            key=FOLD,
+            label="train",
+            inputs={"prototxt": f"prototxt {FOLD}"},
             outputs=[model.name],
-            byproducts=[f"1_{snapshot}_*"],
+            byproducts=[artefacts.snapshots(FOLD, snapshot)],
             what="the trained model",
             make=train,
-        ).ensure()
-        summary["model"] = str(model)
-    if "evaluate" in upto:
-
-        def evaluate() -> None:
-            evaluation.evaluate(
+        )
+    )
+    g.add(
+        Stage(
+            "evaluate",
+            work / "eval",
+            label="evaluate",
+            options={"oversample": cfg.oversample},
+            inputs={"model": f"train {FOLD}"},
+            outputs=["metrics.json", "metrics.md"],
+            byproducts=["metrics.*"],
+            what="the evaluation",
+            make=lambda: evaluation.evaluate(
                 model,
-                work / "DB_train_w32_1.binaryproto",
+                mean,
                 cfg.variant,
                 work / "eval" / "metrics.json",
                 patients_dir=root,
@@ -214,25 +255,31 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
                 gpu=cfg.gpu,
                 figures=cfg.figures,
                 show_progress=cfg.show_progress,
-            )
+            ),
+            after=lambda: export_geojson(work),
+        )
+    )
+    return g
 
-        step(
-            "evaluate",
-            work / "eval",
-            options={"oversample": cfg.oversample},
-            inputs={"model": rec},
-            outputs=["metrics.json", "metrics.md"],
-            byproducts=["metrics.*"],
-            what="the evaluation",
-            make=evaluate,
-        ).ensure()
-        # a square per test patch, per patient, for QuPath (issue 29), beside the results; again when
-        # the results are newer (an evaluation recomputed with --force)
-        made = list((work / "eval").glob("*.geojson"))
-        if not made or not all(export.is_current(f, work / "eval" / "metrics.csv") for f in made):
-            for f in made:
-                f.unlink()
-            export.export_patches(work / "eval" / "metrics.csv", EXPORT)
+
+def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
+    """Run the requested stages (:func:`graph`; the stages before the last one asked for are checked
+    as its inputs); returns a summary dict, built from the files (also written to WORK/summary.json)."""
+    t0 = time.time()
+    work = cfg.work
+    work.mkdir(parents=True, exist_ok=True)
+    root = prepare_idc(cfg.data, work / "data")
+    notes: dict = {}
+    ran = graph(cfg, root, notes).run(stages, force=cfg.force)
+    summary: dict = {"variant": cfg.variant, "work": str(work)}
+    rep = json.loads((work / "patches_report.json").read_text())
+    summary["patches"] = rep["counts"]
+    summary["missing_patients"] = rep["missing_patients"]
+    summary["skipped"] = len(rep["skipped"])
+    summary.update(notes)
+    if f"train {FOLD}" in ran:
+        summary["model"] = str(model_path(cfg))
+    if "evaluate" in ran:
         summary["overall"] = json.loads((work / "eval" / "metrics.json").read_text())["overall"]
         summary["table"] = str(work / "eval" / "metrics.md")
     summary["seconds"] = round(time.time() - t0, 1)
