@@ -65,6 +65,13 @@ class Config(RunOptions):
     data_recipe: recipes.Recipe | None = None
     released_models: Path | None = None  # step 5 with the released weights and means of this folder (no training)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("data", "fold_lists", "released_models"):  # a Python caller may give strings
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        object.__setattr__(self, "folds", tuple(self.folds))
+
 
 def snapshot_name(dropout: bool) -> str:
     """The released snapshot names: ``caffenet_train_w32`` and ``caffenet_train_w32_dropout``."""
