@@ -458,11 +458,46 @@ def test_released_models_through_step5_and_scores(tmp_path):
     assert all(sum(v["counts"]) == 2 for v in votes)  # 100 x 68: 1 x 2 step-5 tiles
     recipe = json.loads((cfg.work / "output" / "outputs_1.recipe.json").read_text())
     assert str(rel / "1_caffenet_train_w32_iter_600000.caffemodel") in json.dumps(recipe)  # the released weights
+    # scores alone checks the step-5 stages it reads and keeps the recipe of the full run: skipped, not
+    # refused (before the stage graph, scores alone recorded no inputs and so differed from the full run's)
+    scores = (cfg.work / "scores.recipe.json").read_text()
+    assert runner.run(cfg, ("scores",))["accuracy"] == summary["accuracy"]
+    assert (cfg.work / "scores.recipe.json").read_text() == scores
+    assert sorted(json.loads(scores)["inputs"]) == ["outputs_0", "outputs_1"]
     with pytest.raises(ValueError, match="outputs,scores only, not train"):
         runner.run(cfg, ("train", "outputs"))
 
 
 # --------------------------------------------------------------------------- cluster jobs
+
+
+def test_graph_records_are_those_of_earlier_runs_and_need_no_data(tmp_path):
+    """The stage graph of a run keeps the recipe records of the runs before it (so their work folders
+    stay done): fold by fold, dbs, prototxt, train and outputs; building it and its done checks read
+    no data (``data=None``: the scheduler plans without the images)."""
+    cfg = runner.Config(data=None, work=tmp_path, folds=(2, 4), dropout=True, iterations=7)
+    g = runner.graph(cfg)
+    assert [str(s.record.relative_to(tmp_path)) for s in g] == [
+        "patches.recipe.json",
+        "lists/lists.recipe.json",
+        *[
+            f
+            for k in (2, 4)
+            for f in (
+                f"dbs_{k}.recipe.json",
+                f"models/prototxt_{k}.recipe.json",
+                f"models/train_{k}.recipe.json",
+                f"output/outputs_{k}.recipe.json",
+            )
+        ],
+        "scores.recipe.json",
+    ]
+    assert g["train 4"].outputs == ["4_caffenet_train_w32_dropout_iter_7.caffemodel"]
+    assert g["dbs 2"].outputs == ["DB_train_2", "DB_test_2", "DB_train_w32_2.binaryproto"]
+    assert list(g["scores"].inputs.items()) == [("outputs_0", "outputs 2"), ("outputs_1", "outputs 4")]
+    assert not g.all_done(("patches",)) and not g.done("scores")
+    released = runner.graph(cfg.replace(released_models=tmp_path / "rel"))
+    assert released.names() == ("outputs", "scores") and released.all_done(("train",))  # nothing to train
 
 
 def test_cluster_plan_and_local_prepare(tmp_path):
@@ -491,6 +526,12 @@ def test_cluster_plan_and_local_prepare(tmp_path):
     assert (work / "lists" / "folds.json").is_file() and not (work / "DB_train_1").exists()
     # 100 rows: rr = 1:32:64 -> 1, 33; 132 columns: 1:32:96 -> 1, 33, 65: 2 x 3 tiles x 2 rotations = 12
     assert len(list((work / "subs").glob("*_sub_*.tif"))) == 30 * 12
+    # the plan's done checks read the run's stage graph: prepare is done, fold 1's training is not
+    _, args = parse_usecase_argv(["demo-lymphoma", "--work", str(work)], Path("/runs"))
+    done = {s.name: s.done(1) for s in uc.job_steps(args)}
+    assert done == {"prepare": True, "train": False, "outputs": False, "scores": False}
+    (work / "lists" / "folds.json").unlink()
+    assert not uc.job_steps(args)[0].done(1)  # an output removed: not done
 
 
 def test_slurm_runs_the_prepare_step(slurm, tmp_path):

@@ -12,12 +12,12 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline import REPO_ROOT
+from pipeline import REPO_ROOT, artefacts, recipes
 from pipeline.export import Options as ExportOptions
 from pipeline.export import Spec
 from pipeline.report import Content
 from pipeline.usecases import datasets
-from pipeline.usecases.base import Figure, JobStep, UseCase, add_solver_arguments, parse_folds, solver_from_args
+from pipeline.usecases.base import Figure, JobStep, UseCase, add_run_arguments, parse_folds
 from pipeline.usecases.lymphoma import geojson
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def default_fold_lists() -> Path | None:
     sums = {f["path"]: f["sha256"] for f in released.table()["files"] if f["path"].startswith(RELEASED_FOLDER)}
     for base in (REPO_ROOT.parent / "shared" / "released", REPO_ROOT / "data" / "released"):
         folder = base / RELEASED_FOLDER
-        if not (folder / "test_w32_parent_1.txt").is_file():
+        if not (folder / artefacts.parent_list("test", 1)).is_file():
             continue
         for rel, digest in sums.items():
             if "_parent_" in rel and download.sha256_of(base / rel) != digest:
@@ -78,21 +78,16 @@ class Lymphoma(UseCase):
             parser.add_argument(
                 "--data", type=Path, required=True, help="lymphoma.tar.gz or a folder of CLL/ FL/ MCL/*.tif"
             )
-        parser.add_argument(
-            "--work",
-            type=Path,
-            required=not demo,
-            default=Path("runs/demo-lymphoma") if demo else None,
-            help="work folder",
+        add_run_arguments(
+            parser,
+            work=Path("runs/demo-lymphoma") if demo else None,
+            iterations=100 if demo else 600000,
+            seed_help="fresh/slide folds, list shuffle, Caffe random_seed",
+            jobs_help="patch workers (default: all cores)",
+            jobs_default=None,
+            infer_mode=None,
+            intervals=(100, 100, 20) if demo else (None, None, None),
         )
-        parser.add_argument(
-            "--iter",
-            dest="iterations",
-            type=int,
-            default=100 if demo else 600000,
-            help="training iterations (published 600000)",
-        )
-        parser.add_argument("--seed", type=int, default=1, help="fresh/slide folds, list shuffle, Caffe random_seed")
         parser.add_argument("--dropout", action="store_true", help="the dropout net (released *_w32_dropout)")
         parser.add_argument(
             "--folds-from",
@@ -127,58 +122,53 @@ class Lymphoma(UseCase):
             "--literal-deploy", action="store_true", help="step 5 loads the shipped 2-output deploy net (fails)"
         )
         parser.add_argument(
-            "--caffe-shuffle", action="store_true", help="convert_imageset -shuffle (unseeded, as the original)"
-        )
-        parser.add_argument(
             "--released-models",
             type=Path,
             help="step 5 and scores with the released weights and means of this folder (e.g. "
             "../shared/released/uc7-lymphoma), no training: --stages outputs,scores",
         )
-        parser.add_argument("--gpu", action="store_true", help="train and classify on the GPU")
-        parser.add_argument("-j", "--jobs", type=int, help="patch workers (default: all cores)")
         parser.add_argument(
             "--folds", type=parse_folds, default=(), help="run these folds only, e.g. 1,2 (default 1-5)"
         )
-        parser.add_argument("--test-interval", type=int, default=100 if demo else None)
-        parser.add_argument("--snapshot", type=int, default=100 if demo else None)
-        parser.add_argument("--display", type=int, default=20 if demo else None)
-        add_solver_arguments(parser)
 
-    def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
-        from pipeline import recipes
+    def config(
+        self,
+        args: argparse.Namespace,
+        data: Path | None = None,
+        data_recipe: recipes.Recipe | None = None,
+        fold_lists: Path | None = None,
+    ):
+        """The :class:`runner.Config <pipeline.usecases.lymphoma.runner.Config>` of the parsed options
+        (``data``: the images' folder found or made, None where the caller does not need it, as the
+        scheduler's checks; ``fold_lists``: the folder of the fold lists unless ``--fold-lists`` names one)."""
         from pipeline.usecases.lymphoma import runner
 
-        force = getattr(args, "force", False)
+        return runner.Config.from_args(
+            args,
+            data=data,
+            folds_from=args.folds_from,
+            fold_lists=args.fold_lists or fold_lists,
+            dropout=args.dropout,
+            list_separator=args.list_separator,
+            mean_mode=args.mean_mode,
+            literal_step5_path=args.literal_step5_path,
+            literal_deploy=args.literal_deploy,
+            folds=tuple(args.folds),
+            data_recipe=data_recipe,
+            released_models=args.released_models,
+        )
+
+    def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
+        from pipeline.usecases.lymphoma import runner
+
         if demo:
-            data, data_recipe = self.demo_data(args.work, args.seed, force)
+            data, data_recipe = self.demo_data(args.work, args.seed, getattr(args, "force", False))
             fold_lists = args.fold_lists or data
         else:
             data = self.prepare_data(args.data, args.work / "data")
             data_recipe = recipes.source(args.data)
             fold_lists = args.fold_lists or (default_fold_lists() if args.folds_from == "published" else None)
-        cfg = runner.Config(
-            data=data,
-            work=args.work,
-            folds_from=args.folds_from,
-            fold_lists=fold_lists,
-            seed=args.seed,
-            iterations=args.iterations,
-            dropout=args.dropout,
-            caffe_shuffle=args.caffe_shuffle,
-            list_separator=args.list_separator,
-            mean_mode=args.mean_mode,
-            literal_step5_path=args.literal_step5_path,
-            literal_deploy=args.literal_deploy,
-            gpu=args.gpu,
-            jobs=args.jobs,
-            folds=tuple(args.folds),
-            solver=solver_from_args(args),
-            force=force,
-            data_recipe=data_recipe,
-            released_models=args.released_models,
-        )
-        summary = runner.run(cfg, stages)
+        summary = runner.run(self.config(args, data, data_recipe, fold_lists), stages)
         if demo:
             summary["cohort"] = (
                 "GENERATED (synthetic textures): the numbers show the pipeline works, nothing about lymphoma"
@@ -189,19 +179,21 @@ class Lymphoma(UseCase):
     def job_steps(self, args: argparse.Namespace) -> tuple[JobStep, ...]:
         """prepare (tiles, fold lists: one job) -> train (an array: task k builds fold k's databases
         and nets and trains it) -> outputs (an array: step 5 of fold k) -> scores (one job); only the
-        steps of the stages asked for. A task is done when its last stage's recipe record says so."""
+        steps of the stages asked for. A task is done when the run's stage graph
+        (:func:`pipeline.usecases.lymphoma.runner.graph`) says its last stage is done (recorded done,
+        its outputs there); stages that a run with ``--released-models`` has not count as done."""
         from pipeline import crossval
         from pipeline.scheduler.plan import restrict
+        from pipeline.usecases.lymphoma import runner
 
-        work = Path(args.work)
         ks = tuple(crossval.selected_folds(args.folds))
-        done = crossval.recorded_done
+        g = runner.graph(self.config(args))
         return restrict(
             (
                 JobStep(
                     "prepare",
                     ("patches", "lists"),
-                    done=lambda _t: done(work, "patches") and done(work / "lists", "lists"),
+                    done=lambda _t: g.all_done(("patches", "lists")),
                     what="tiles and fold lists",
                 ),
                 JobStep(
@@ -211,7 +203,7 @@ class Lymphoma(UseCase):
                     after=("prepare",),
                     task_option="--folds",
                     gpu=True,
-                    done=lambda k: done(work / "models", "train", str(k)),
+                    done=lambda k: g.all_done(("train",), keys=(k,)),
                     what="databases, nets and training of fold {task}",
                 ),
                 JobStep(
@@ -221,10 +213,10 @@ class Lymphoma(UseCase):
                     after=("train",),
                     task_option="--folds",
                     gpu=True,
-                    done=lambda k: done(work / "output", "outputs", str(k)),
+                    done=lambda k: g.all_done(("outputs",), keys=(k,)),
                     what="step 5 of fold {task}",
                 ),
-                JobStep("scores", ("scores",), after=("outputs",), done=lambda _t: done(work, "scores"), what="scores"),
+                JobStep("scores", ("scores",), after=("outputs",), done=lambda _t: g.done("scores"), what="scores"),
             ),
             self.parse_stages(getattr(args, "stages", None)),
         )
@@ -241,7 +233,7 @@ class Lymphoma(UseCase):
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         from pipeline.usecases.lymphoma.dataset import make_cohort
 
-        if not (Path(folder) / "test_w32_parent_1.txt").is_file():
+        if not (Path(folder) / artefacts.parent_list("test", 1)).is_file():
             make_cohort(folder, seed=seed)
         log.warning("the demo cohort in %s is GENERATED (synthetic textures), not real tissue", folder)
         return Path(folder)

@@ -11,8 +11,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
+from pipeline import artefacts, lists
 from pipeline import folds as shared_folds
-from pipeline import lists
 from pipeline.usecases.lymphoma.tiles import CLASSES, slide_of
 
 NFOLDS = 5
@@ -29,7 +29,7 @@ def published_assignment(folder: Path, nfolds: int = NFOLDS) -> dict[str, int]:
     when one is missing or an image is in two test lists."""
     out: dict[str, int] = {}
     for k in range(1, nfolds + 1):
-        path = Path(folder) / f"test_w32_parent_{k}.txt"
+        path = Path(folder) / artefacts.parent_list("test", k)
         if not path.is_file():
             raise ValueError(f"{path}: fold list missing (the published lists: make fetch-released, or --folds-from)")
         for name in read_parent_list(path):
@@ -77,7 +77,7 @@ def check_assignment(
     missing = sorted(set(assignment) - have)
     if missing:
         first = missing[0]
-        src = Path(list_folder) / f"test_w32_parent_{assignment[first]}.txt" if list_folder else where
+        src = Path(list_folder) / artefacts.parent_list("test", assignment[first]) if list_folder else where
         raise ValueError(
             f"{src}: fold list names {first}, which is not in the data"
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
@@ -117,8 +117,8 @@ def leakage_summary(assignment: dict[str, int]) -> dict:
 def write_parent_lists(folder: Path, assignment: dict[str, int], order: Sequence[str], nfolds: int = NFOLDS) -> None:
     """``{train,test}_w32_parent_<k>.txt`` of an assignment, images in ``order``."""
     for k in range(1, nfolds + 1):
-        lists.write_names(Path(folder) / f"test_w32_parent_{k}.txt", [i for i in order if assignment[i] == k])
-        lists.write_names(Path(folder) / f"train_w32_parent_{k}.txt", [i for i in order if assignment[i] != k])
+        lists.write_names(Path(folder) / artefacts.parent_list("test", k), [i for i in order if assignment[i] == k])
+        lists.write_names(Path(folder) / artefacts.parent_list("train", k), [i for i in order if assignment[i] != k])
 
 
 def fold_entries(names: Sequence[str], patches_of: dict[str, list[str]]) -> list[lists.Entry]:

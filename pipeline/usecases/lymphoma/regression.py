@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import atomic
+from pipeline import artefacts, atomic
 from pipeline.usecases.lymphoma import step5, tiles
+from pipeline.usecases.lymphoma.runner import snapshot_name
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,9 @@ def released_models(released: Path, folds: tuple[int, ...]) -> list[tuple[str, P
         rd = rd / FOLDER
     out = []
     for k in folds:
-        mean = rd / f"DB_train_w32_{k}.binaryproto"
+        mean = artefacts.released_mean(rd, k)
         for dropout in (False, True):
-            model = rd / f"{k}_caffenet_train_w32{'_dropout' if dropout else ''}_iter_600000.caffemodel"
+            model = artefacts.released_model(rd, k, snapshot_name(dropout))
             for p in (model, mean):
                 if not p.is_file():
                     raise FileNotFoundError(f"{p}: released file missing (make fetch-released, or --released DIR)")

@@ -1,9 +1,11 @@
 """Use case 7 end to end: check -> patches -> lists -> dbs -> prototxt -> train -> outputs -> scores.
 
-Each stage (of each fold) is one :func:`pipeline.recipes.stage` call: skipped when done with the
-same options, resumed when interrupted, refused (or with ``force`` recomputed) when an option
-changed. The data are checked first (:func:`dataset.check_data`, fold lists against the images),
-so a bad input stops the run in one line before any work. Work folder (names of the original):
+The run is one stage graph (:func:`graph`, run by :meth:`pipeline.graph.Graph.run`): each stage (of
+each fold) skipped when done with the same options, resumed when interrupted, refused (or with
+``force`` recomputed) when an option changed. The data are checked first (:func:`cohort`: the
+images, and the fold lists against them), so a bad input stops the run in one line before any work.
+The scheduler's checks (``Lymphoma.job_steps``) read the same graph. Work folder (names of the
+original, :mod:`pipeline.artefacts`):
 
     WORK/subs/<image>_sub_<n>.tif              step 1: every 36x36 tile at 0 and 90 degrees
     WORK/patches_report.json                   patches per image
@@ -19,15 +21,19 @@ so a bad input stops the run in one line before any work. Work folder (names of 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from pipeline import atomic, crossval, databases, lists, recipes, sampling, templates, training
+from pipeline import artefacts, atomic, crossval, databases, lists, recipes, sampling, templates, training
+from pipeline.graph import Graph, Stage
+from pipeline.run_options import RunOptions
 from pipeline.usecases.lymphoma import dataset, foldlists, geojson, step5, tiles
 
 log = logging.getLogger(__name__)
@@ -36,40 +42,45 @@ STAGES = ("patches", "lists", "dbs", "prototxt", "train", "outputs", "scores")
 PUBLISHED_ACCURACY = 0.97  # paper abstract (JPI 2016): lymphoma sub-type classification accuracy
 
 
-@dataclass
-class Config:
-    """Options of one use-case-7 run; those that change numbers are named as on the command line."""
+#: the folder of WORK/lists holding the space-separated copies of step 2's lists (convert_imageset reads them)
+SPACE = "space"
 
-    data: Path
-    work: Path
+
+@dataclass(frozen=True, kw_only=True)
+class Config(RunOptions):
+    """Options of one use-case-7 run: the shared ones (:class:`pipeline.run_options.RunOptions`; ``jobs``
+    here the patch workers, default all cores) and these; those that change numbers are named as on
+    the command line."""
+
+    data: Path | None
+    jobs: int | None = None  # patch workers (None: all cores)
     folds_from: str = "published"  # published lists, "fresh" (drawn per class), "slide" (not the published protocol)
     fold_lists: Path | None = None  # folder of {train,test}_w32_parent_<k>.txt (published: the released folder)
-    seed: int = 1
-    iterations: int = 600000
     dropout: bool = False
-    caffe_shuffle: bool = False
     list_separator: str = "space"  # "tab": the original's step 2 lists fed to convert_imageset as they are
     mean_mode: str = tiles.DEFAULT_MEAN_MODE
     literal_step5_path: bool = False
     literal_deploy: bool = False
-    gpu: bool = False
-    jobs: int | None = None
     folds: tuple[int, ...] = ()
-    solver: templates.SolverParams = field(default_factory=templates.SolverParams)
-    show_progress: bool = True
-    force: bool = False
     data_recipe: recipes.Recipe | None = None
     released_models: Path | None = None  # step 5 with the released weights and means of this folder (no training)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("data", "fold_lists", "released_models"):  # a Python caller may give strings
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        object.__setattr__(self, "folds", tuple(self.folds))
 
 
 def snapshot_name(dropout: bool) -> str:
     """The released snapshot names: ``caffenet_train_w32`` and ``caffenet_train_w32_dropout``."""
-    return "caffenet_train_w32" + ("_dropout" if dropout else "")
+    return artefacts.SNAPSHOT + ("_dropout" if dropout else "")
 
 
 def model_path(work: Path, k: int, dropout: bool, iterations: int) -> Path:
     """Fold ``k``'s final model."""
-    return Path(work) / "models" / f"{k}_{snapshot_name(dropout)}_iter_{iterations}.caffemodel"
+    return artefacts.model_path(work, k, iterations, snapshot_name(dropout))
 
 
 # --------------------------------------------------------------------------- stages
@@ -132,8 +143,8 @@ def stage_lists(cfg: Config, assignment: dict[str, int], where: str, names: list
     for k in range(1, foldlists.NFOLDS + 1):
         for side, keep in (("train", lambda f: f != k), ("test", lambda f: f == k)):
             entries = foldlists.fold_entries([n for n in names if keep(assignment[n])], patches_of)
-            lists.write_list(out / f"{side}_w32_{k}.txt", entries, sep="\t")
-            lists.write_list(out / "space" / f"{side}_w32_{k}.txt", entries, sep=" ")
+            lists.write_list(out / artefacts.patch_list(side, k), entries, sep="\t")
+            lists.write_list(out / SPACE / artefacts.patch_list(side, k), entries, sep=" ")
     doc = {"from": cfg.folds_from, "where": where, "assignment": assignment}
     atomic.write_text(out / "folds.json", json.dumps(doc, indent=1))
 
@@ -141,21 +152,21 @@ def stage_lists(cfg: Config, assignment: dict[str, int], where: str, names: list
 def db_list(cfg: Config, side: str, k: int) -> Path:
     """The list convert_imageset reads: the space copy, or (``--list-separator tab``) step 2's TAB list,
     which today's convert_imageset reads as empty (refused in one line by :mod:`pipeline.lists`)."""
-    sub = "" if cfg.list_separator == "tab" else "space/"
-    return cfg.work / "lists" / f"{sub}{side}_w32_{k}.txt"
+    lists_dir = cfg.work / "lists"
+    return (lists_dir if cfg.list_separator == "tab" else lists_dir / SPACE) / artefacts.patch_list(side, k)
 
 
 def stage_dbs(cfg: Config, k: int) -> None:
     """DB_train_<k>, DB_test_<k> (36x36 patches) and the 3x36x36 mean, those present kept."""
-    for side in ("train", "test"):
-        db = cfg.work / f"DB_{side}_{k}"
+    for side, name in (("train", artefacts.train_db(k)), ("test", artefacts.test_db(k))):
+        db = cfg.work / name
         if not db.is_dir():
             databases.build_db(
                 cfg.work / "subs", db_list(cfg, side, k), db, seed=cfg.seed, caffe_shuffle=cfg.caffe_shuffle
             )
-    mean = cfg.work / f"DB_train_w32_{k}.binaryproto"
+    mean = artefacts.mean_path(cfg.work, k)
     if not mean.is_file():
-        databases.compute_mean(cfg.work / f"DB_train_{k}", mean)
+        databases.compute_mean(cfg.work / artefacts.train_db(k), mean)
 
 
 def solver_for(cfg: Config) -> templates.SolverParams:
@@ -169,13 +180,13 @@ def solver_for(cfg: Config) -> templates.SolverParams:
 
 def stage_prototxt(cfg: Config, k: int) -> None:
     """Fold ``k``'s solver, train/test net (crop 32 from the 36x36 tiles; 3 outputs) and deploy net."""
-    n_test = len(lists.read_list(cfg.work / "lists" / "space" / f"test_w32_{k}.txt"))
+    n_test = len(lists.read_list(cfg.work / "lists" / SPACE / artefacts.patch_list("test", k)))
     templates.render_fold(
         cfg.work / "models",
         str(k),
-        cfg.work / f"DB_train_{k}",
-        cfg.work / f"DB_test_{k}",
-        cfg.work / f"DB_train_w32_{k}.binaryproto",
+        cfg.work / artefacts.train_db(k),
+        cfg.work / artefacts.test_db(k),
+        artefacts.mean_path(cfg.work, k),
         n_test,
         gpu=cfg.gpu,
         dropout=cfg.dropout,
@@ -190,13 +201,13 @@ def fold_model(cfg: Config, k: int) -> tuple[Path, Path]:
     ``<k>_caffenet_train_w32[_dropout]_iter_600000.caffemodel`` and ``DB_train_w32_<k>.binaryproto``."""
     if cfg.released_models is not None:
         rd = Path(cfg.released_models)
-        model = rd / f"{k}_{snapshot_name(cfg.dropout)}_iter_600000.caffemodel"
-        mean = rd / f"DB_train_w32_{k}.binaryproto"
+        model = artefacts.released_model(rd, k, snapshot_name(cfg.dropout))
+        mean = artefacts.released_mean(rd, k)
         for p in (model, mean):
             if not p.is_file():
                 raise ValueError(f"{p}: released file missing (make fetch-released, or --released-models DIR)")
         return model, mean
-    return model_path(cfg.work, k, cfg.dropout, cfg.iterations), cfg.work / f"DB_train_w32_{k}.binaryproto"
+    return model_path(cfg.work, k, cfg.dropout, cfg.iterations), artefacts.mean_path(cfg.work, k)
 
 
 def stage_outputs(cfg: Config, k: int, test: list[str], data: Path) -> None:
@@ -204,7 +215,7 @@ def stage_outputs(cfg: Config, k: int, test: list[str], data: Path) -> None:
     record in images/, kept when interrupted)."""
     from tqdm import tqdm
 
-    out = cfg.work / "output" / str(k)
+    out = artefacts.output_dir(cfg.work, k)
     model, mean = fold_model(cfg, k)
     clf = step5.TileClassifier(
         model,
@@ -318,117 +329,133 @@ def markdown(s: dict, variant: str) -> str:
 # --------------------------------------------------------------------------- the run
 
 
-def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
-    """Check the data and fold lists, then run the requested stages (and check those before them);
-    returns the summary (also WORK/summary.json)."""
-    t0 = time.time()
-    cfg.work = work = Path(cfg.work)
+@dataclass(frozen=True)
+class Cohort:
+    """The run's images (name as in the fold lists, ``CLL/x.tif`` -> path) and their test folds."""
+
+    images: dict[str, Path]
+    assignment: dict[str, int]  # image -> the fold whose test set holds it
+    where: str  # where the folds came from (the lists' folder, or "fresh folds (seed 1)"...)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.images)
+
+    def test(self, k: int) -> list[str]:
+        """Fold ``k``'s test images, in the data's order."""
+        return [n for n in self.images if self.assignment[n] == k]
+
+
+def cohort(cfg: Config) -> Cohort:
+    """The data and fold lists of ``cfg`` checked (bad input: ValueError in one line naming the file)."""
     images = dataset.check_data(cfg.data)
-    names = list(images)
-    assignment, where = assignment_for(cfg, names)
+    assignment, where = assignment_for(cfg, list(images))
+    return Cohort(images, assignment, where)
+
+
+def released_stages(stages: tuple[str, ...]) -> tuple[str, ...]:
+    """The stages of a run with ``released_models``: outputs and scores (all of them when every stage
+    is asked); ValueError naming the others."""
+    if tuple(stages) == STAGES:
+        return ("outputs", "scores")
+    bad = [s for s in stages if s not in ("outputs", "scores")]
+    if bad:
+        raise ValueError(f"--released-models runs the stages outputs,scores only, not {','.join(bad)}")
+    return tuple(stages)
+
+
+def graph(cfg: Config, data: Callable[[], Cohort] | None = None) -> Graph:
+    """The stages of a run: patches -> lists -> per fold (``cfg.folds``) dbs, prototxt, train, outputs
+    -> scores; with ``cfg.released_models`` only outputs (of the released weights) and scores.
+    ``data`` gives the checked cohort (default :func:`cohort` of ``cfg``, once): called only when a
+    stage runs or its options are needed, so that the scheduler's done checks read no data."""
+    work = cfg.work
+    data = data or functools.cache(lambda: cohort(cfg))
     ks = crossval.selected_folds(cfg.folds, foldlists.NFOLDS)
-    work.mkdir(parents=True, exist_ok=True)
-    upto = STAGES[: max(STAGES.index(s) for s in stages) + 1]
-    variant = "dropout" if cfg.dropout else "plain"
-    summary: dict = {
-        "work": str(work),
-        "data": str(Path(cfg.data).resolve()),
-        "variant": variant,
-        "folds_from": cfg.folds_from,
-        "images": len(names),
-    }
-
-    def step(name: str, folder: Path, **kw) -> recipes.Step:
-        return recipes.Step(name, folder, run=name in stages, force=cfg.force, **kw)
-
     released = cfg.released_models is not None
-    if released:  # step 5 and scores of the released models: nothing to cut, list or train
-        if tuple(stages) == STAGES:
-            stages = ("outputs", "scores")
-        bad = [s for s in stages if s not in ("outputs", "scores")]
-        if bad:
-            raise ValueError(f"--released-models runs the stages outputs,scores only, not {','.join(bad)}")
-        upto = ("outputs", "scores") if "outputs" in stages else ("scores",)
-    rec = (
-        None
-        if released
-        else step(
-            "patches",
-            work,
-            inputs={"data": cfg.data_recipe or recipes.source(cfg.data)},
-            outputs=["patches_report.json", "subs"],
-            what="the 36x36 tiles of every image",
-            make=lambda: stage_patches(cfg, images),
-        ).ensure()
-    )
-    if not released:
-        summary["patches"] = json.loads((work / "patches_report.json").read_text())["patches"]
-    if "lists" in upto:
-        rec = step(
-            "lists",
-            work / "lists",
-            options={"folds_from": cfg.folds_from, "seed": cfg.seed, "folds": recipes.digest(assignment, 12)},
-            inputs={"patches": rec},
-            outputs=["folds.json"],
-            byproducts=["*.txt", "space/*.txt"],
-            what="the fold lists",
-            make=lambda: stage_lists(cfg, assignment, where, names),
-        ).ensure()
-    lists_rec = rec
-    summary["leakage"] = foldlists.leakage_summary(assignment)
     sp = solver_for(cfg)
-    fold_votes = []
-    for k in ks:
-        rec = lists_rec
-        if "dbs" in upto:
-            rec = step(
-                "dbs",
+    g = Graph()
+
+    def folds_digest() -> str:
+        return recipes.digest(data().assignment, 12)
+
+    if not released:
+        g.add(
+            Stage(
+                "patches",
                 work,
-                key=str(k),
-                label=f"dbs (fold {k})",
-                options={
-                    "seed": None if cfg.caffe_shuffle else cfg.seed,
-                    "caffe_shuffle": cfg.caffe_shuffle,
-                    "list_separator": cfg.list_separator,
-                },
-                inputs={"lists": rec},
-                outputs=[f"DB_train_{k}", f"DB_test_{k}", f"DB_train_w32_{k}.binaryproto"],
-                byproducts=[f"DB_train_{k}.*", f"DB_test_{k}.*", f"DB_train_w32_{k}.binaryproto.*"],
-                what=f"the databases and mean of fold {k}",
-                make=lambda k=k: stage_dbs(cfg, k),
-            ).ensure()
-        if "prototxt" in upto:
-            rec = step(
-                "prototxt",
-                work / "models",
-                key=str(k),
-                label=f"prototxt (fold {k})",
-                options=crossval.solver_options(sp, dropout=cfg.dropout, gpu=cfg.gpu),
-                inputs={"dbs": rec},
-                outputs=[f"{k}-alexnet_solver_ada.prototxt"],
-                byproducts=[f"{k}-*"],
-                what=f"the solver and nets of fold {k}",
-                make=lambda k=k: stage_prototxt(cfg, k),
-            ).ensure()
-        if "train" in upto:
-            rec = step(
-                "train",
-                work / "models",
-                key=str(k),
-                label=f"train (fold {k})",
-                inputs={"prototxt": rec},
-                outputs=[model_path(work, k, cfg.dropout, cfg.iterations).name],
-                byproducts=[f"{k}_{snapshot_name(cfg.dropout)}_*"],
-                what=f"the trained model of fold {k}",
-                make=lambda k=k: training.train(
-                    crossval.solver_path(work, k), gpu=cfg.gpu, show_progress=cfg.show_progress
-                ),
-            ).ensure()
-        if "outputs" in upto:
-            test = [n for n in names if assignment[n] == k]
-            if released:
-                rec = recipes.source(fold_model(cfg, k)[0], folds=recipes.digest(assignment, 12))
-            rec = step(
+                inputs={"data": lambda: cfg.data_recipe or recipes.source(cfg.data)},
+                outputs=["patches_report.json", "subs"],
+                what="the 36x36 tiles of every image",
+                make=lambda: stage_patches(cfg, data().images),
+            )
+        )
+        g.add(
+            Stage(
+                "lists",
+                work / "lists",
+                options=lambda: {"folds_from": cfg.folds_from, "seed": cfg.seed, "folds": folds_digest()},
+                inputs={"patches": "patches"},
+                outputs=["folds.json"],
+                byproducts=["*.txt", f"{SPACE}/*.txt"],
+                what="the fold lists",
+                make=lambda: stage_lists(cfg, data().assignment, data().where, data().names),
+            )
+        )
+    snapshot = snapshot_name(cfg.dropout)
+    for k in ks:  # fold by fold (dbs, prototxt, train, outputs of fold 1, then of fold 2...)
+        if not released:
+            train_db, test_db, mean = artefacts.train_db(k), artefacts.test_db(k), artefacts.mean(k)
+            g.add(
+                Stage(
+                    "dbs",
+                    work,
+                    key=str(k),
+                    label=f"dbs (fold {k})",
+                    options={
+                        "seed": None if cfg.caffe_shuffle else cfg.seed,
+                        "caffe_shuffle": cfg.caffe_shuffle,
+                        "list_separator": cfg.list_separator,
+                    },
+                    inputs={"lists": "lists"},
+                    outputs=[train_db, test_db, mean],
+                    byproducts=[f"{train_db}.*", f"{test_db}.*", f"{mean}.*"],
+                    what=f"the databases and mean of fold {k}",
+                    make=lambda k=k: stage_dbs(cfg, k),
+                )
+            )
+            g.add(
+                Stage(
+                    "prototxt",
+                    work / "models",
+                    key=str(k),
+                    label=f"prototxt (fold {k})",
+                    options=crossval.solver_options(sp, dropout=cfg.dropout, gpu=cfg.gpu),
+                    inputs={"dbs": f"dbs {k}"},
+                    outputs=[artefacts.solver(k)],
+                    byproducts=[f"{artefacts.files(k)}-*"],
+                    what=f"the solver and nets of fold {k}",
+                    make=lambda k=k: stage_prototxt(cfg, k),
+                )
+            )
+            g.add(
+                Stage(
+                    "train",
+                    work / "models",
+                    key=str(k),
+                    label=f"train (fold {k})",
+                    inputs={"prototxt": f"prototxt {k}"},
+                    outputs=[artefacts.model(k, cfg.iterations, snapshot)],
+                    byproducts=[artefacts.snapshots(k, snapshot)],
+                    what=f"the trained model of fold {k}",
+                    make=lambda k=k: training.train(
+                        artefacts.solver_path(work, k), gpu=cfg.gpu, show_progress=cfg.show_progress
+                    ),
+                )
+            )
+        model = (lambda k=k: recipes.source(fold_model(cfg, k)[0], folds=folds_digest())) if released else f"train {k}"
+        g.add(
+            Stage(
                 "outputs",
                 work / "output",
                 key=str(k),
@@ -439,35 +466,68 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
                     "literal_deploy": cfg.literal_deploy,
                     "dropout": cfg.dropout,
                 },
-                inputs={"model": rec},
+                inputs={"model": model},
                 outputs=[f"{k}/votes.json"],
                 byproducts=[f"{k}/images/*.json"],
                 what=f"the step-5 votes of fold {k}",
-                make=lambda k=k, test=test: stage_outputs(cfg, k, test, cfg.data),
-            ).ensure()
-            fold_votes.append(rec)
-    if "scores" in upto:
+                make=lambda k=k: stage_outputs(cfg, k, data().test(k), cfg.data),
+            )
+        )
 
-        def scores() -> None:
-            folds = []
-            for k in ks:
-                doc = json.loads((work / "output" / str(k) / "votes.json").read_text())
-                folds.append(fold_scores(k, doc["images"]))
-            s = pool(folds, assignment, cfg.folds_from)
-            s["variant"] = variant
-            s["mean_mode"] = cfg.mean_mode
-            atomic.write_text(work / "scores.json", json.dumps(s, indent=1))
-            atomic.write_text(work / "scores.md", markdown(s, variant))
+    def scores() -> None:
+        folds = []
+        for k in ks:
+            doc = json.loads((artefacts.output_dir(work, k) / "votes.json").read_text())
+            folds.append(fold_scores(k, doc["images"]))
+        s = pool(folds, data().assignment, cfg.folds_from)
+        s["variant"] = variant_of(cfg)
+        s["mean_mode"] = cfg.mean_mode
+        atomic.write_text(work / "scores.json", json.dumps(s, indent=1))
+        atomic.write_text(work / "scores.md", markdown(s, variant_of(cfg)))
 
-        step(
+    g.add(
+        Stage(
             "scores",
             work,
             options={"folds": list(ks)},
-            inputs={f"outputs_{i}": r for i, r in enumerate(fold_votes)},
+            # named by position, as the runs before the stage graph recorded them
+            inputs={f"outputs_{i}": f"outputs {k}" for i, k in enumerate(ks)},
             outputs=["scores.json", "scores.md"],
             what="the scores",
             make=scores,
-        ).ensure()
+        )
+    )
+    return g
+
+
+def variant_of(cfg: Config) -> str:
+    """The net: "plain" or "dropout"."""
+    return "dropout" if cfg.dropout else "plain"
+
+
+def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
+    """Check the data and fold lists, then run the requested stages of :func:`graph` (and check the
+    stages they need); returns the summary (also WORK/summary.json)."""
+    t0 = time.time()
+    work = cfg.work
+    data = cohort(cfg)  # bad input: one line, before any work
+    released = cfg.released_models is not None
+    if released:  # step 5 and scores of the released models: nothing to cut, list or train
+        stages = released_stages(stages)
+    g = graph(cfg, lambda: data)
+    work.mkdir(parents=True, exist_ok=True)
+    ran = g.run(stages, force=cfg.force)
+    summary: dict = {
+        "work": str(work),
+        "data": str(Path(cfg.data).resolve()),
+        "variant": variant_of(cfg),
+        "folds_from": cfg.folds_from,
+        "images": len(data.images),
+    }
+    if not released:
+        summary["patches"] = json.loads((work / "patches_report.json").read_text())["patches"]
+    summary["leakage"] = foldlists.leakage_summary(data.assignment)
+    if "scores" in ran:
         s = json.loads((work / "scores.json").read_text())
         summary["accuracy"] = s["pooled"]["accuracy"]
         summary["table"] = str(work / "scores.md")
