@@ -78,7 +78,6 @@ def read_rgb_like_matlab(path: Path) -> np.ndarray:
     indexed PNG (MATLAB returns ``[X, map]``; the original used X, so such a patch is not 32x32x3
     and the IDC step skips it). Raises ValueError for samples that are not 8-bit.
     """
-
     arr = imread_matlab(path)
     if arr.dtype != np.uint8:
         raise ValueError(f"{path}: expected 8 bits per channel, got {arr.dtype}")

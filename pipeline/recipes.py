@@ -110,7 +110,6 @@ def _hash(stage: str, key: str, options: dict, inputs: Mapping[str, Recipe]) -> 
 def _file_sha256(path: Path, memo: Path | None) -> str:
     """sha256 of a file, remembered in ``memo/<name>.sha256.json`` by its size, modification time and
     inode (an archive of GBs is hashed once, not by every run and cluster task)."""
-
     st = path.stat()
     ident = {"path": str(path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
     record = Path(memo) / f"{path.name}.sha256.json" if memo else None

@@ -41,7 +41,6 @@ def compare_maps(
     """Probability maps of the released model and of each of ``ours`` on the same images (resized by
     ``magnification``, the use case's): mean |dP(class 1)| and Dice of the class maps per image,
     over the pixels the original computes. Writes ``maps.json`` and ``maps.md`` into ``out_dir``."""
-
     for f in (rel_model, rel_mean):
         if not Path(f).is_file():
             raise FileNotFoundError(f"{f}: released file missing (python -m pipeline fetch-released)")

@@ -102,3 +102,57 @@ def test_relative_links_resolve(doc: Path):
         if not (doc.parent / target).exists():
             broken.append(target)
     assert not broken, f"{doc.name}: links to missing files {broken}"
+
+
+# --------------------------------------------------------------------------- imports and stages
+
+#: Project modules that import torch at their top: importing them lazily keeps the rest torch-free.
+TORCH_MODULES = ("pipeline.usecases.unet.",)
+
+
+def _in_function_project_imports(path: Path) -> list[str]:
+    """``<line>: <module>`` of each import of a project module inside a function of ``path``."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    found = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, ast.ImportFrom):
+                names = ["." * node.level + (node.module or "")] if node.level else [node.module or ""]
+                names += [f"{names[0]}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if not (names[0].startswith(".") or names[0].split(".")[0] == "pipeline"):
+                continue
+            if any(n.startswith(TORCH_MODULES) for n in names):
+                continue
+            found.append(f"{node.lineno}: {names[0]}")
+    return found
+
+
+def test_project_modules_are_imported_at_module_top():
+    """Issue 23: no module of pipeline/ imports a project module inside a function (lazy imports
+    are for torch and Caffe only, which no module but the U-Net's imports at its top)."""
+    offenders = {
+        str(p.relative_to(ROOT)): hits
+        for p in sorted((ROOT / "pipeline").rglob("*.py"))
+        if (hits := _in_function_project_imports(p))
+    }
+    assert offenders == {}
+
+
+def test_every_stage_runs_through_the_graph():
+    """Issue 23: stages are declared in a pipeline.graph.Graph; only the graph (and the generated
+    demo cohort, made before a run's data is known) calls the recipe rule directly."""
+    allowed = {"pipeline/graph.py", "pipeline/recipes.py", "pipeline/usecases/base.py"}
+    calls = {
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "pipeline").rglob("*.py")
+        if re.search(r"recipes\.(Step|stage)\(", p.read_text())
+    }
+    assert calls <= allowed, sorted(calls - allowed)

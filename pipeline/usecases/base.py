@@ -202,7 +202,6 @@ class UseCase(ABC):
         FileNotFoundError listing what was looked for, ChecksumError on a checksum mismatch
         (unless ALLOW_UNVERIFIED=1).
         """
-
         return data_sets.prepare(
             data, cache, self.archives, self.reads, fetch_hint=f"python -m pipeline data fetch {self.name} --dest DIR"
         )
@@ -480,7 +479,6 @@ class CrossValidatedUseCase(UseCase):
     def config(self, args: argparse.Namespace, data: Path | None = None, data_recipe: recipes.Recipe | None = None):
         """The :class:`pipeline.crossval.Config` of the parsed options (``data``: the data folder found
         or made; None where the caller does not need it, as the scheduler's checks)."""
-
         return crossval.Config.from_args(
             args,
             data=data,
@@ -510,7 +508,6 @@ class CrossValidatedUseCase(UseCase):
         (:func:`pipeline.crossval.graph`) says its stages are done: recorded done and, for step 5,
         every image's outputs there. Step 5 is partitioned by fold, not shared by claims: each
         fold's outputs are one stage with one recipe record, written by one task (docs/scale-out-clusters.md)."""
-
         work = Path(args.work)
         ks = tuple(crossval.selected_folds(args.folds))
         data: list[Path] = []

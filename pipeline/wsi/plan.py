@@ -154,7 +154,6 @@ def make_plan(
 
     One worker plans (claim ``.plan.lock``); the others wait up to ``wait`` seconds for its plan.
     """
-
     folder = Path(folder)
     if settings.mode not in ENGINES:
         raise ValueError(f"unknown mode {settings.mode!r}; choose from {', '.join(ENGINES)}")

@@ -99,7 +99,6 @@ class Slide:
         the coarsest fitting level in tiles (about 1024 x 1024, a whole number of blocks a side, so a
         100k-wide slide never sits in memory a strip at a time) and block-averaged by a whole factor:
         (H x W x 3 uint8, downsample)."""
-
         level = choose_level(self.level_downsamples, max(1.0, max_downsample))
         ld = self.level_downsamples[level]
         k = max(1, int(max_downsample / ld + 1e-6))

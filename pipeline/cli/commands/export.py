@@ -47,7 +47,6 @@ def add(sub) -> None:
 def usecase_of(folder: Path, given: str | None):
     """The use case whose results ``folder`` holds: ``given``, else the maps' record, else the
     run.json of the work folder above (``WORK/output/<k>``); ValueError (one line) when unknown."""
-
     name = given
     if name is None and (folder / RECORD).is_file():
         name = read_record(folder).usecase

@@ -76,7 +76,6 @@ def record_run(work: Path, uc, args: argparse.Namespace, stages: tuple[str, ...]
     """Write ``WORK/run.json`` for a use-case command: before it runs, and again when it finished
     (with the options as the run left them). The commands of earlier runs in the folder are kept
     under "history"."""
-
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     old = read_run(work)
@@ -122,7 +121,6 @@ def _duration(started: str | None, finished: str | None) -> str:
 def options_of(uc, run: dict) -> list:
     """The run's options, those changing numbers (``uc.numeric_options``) first, each beside the
     published run's value (the default of ``uc.command``)."""
-
     p = argparse.ArgumentParser(add_help=False)
     uc.add_arguments(p, demo=False)
     # argparse has no public list of a parser's actions; _actions has been stable since Python 2.7

@@ -17,7 +17,6 @@ def report_pictures(
 ) -> tuple[list[Picture], list[Row]]:
     """Per fold, the test images of best, median and worst F (class map): truth and predicted
     outlines over the image as step 5 saw it, P(epithelium) beside; and every test image's scores."""
-
     pics, rows = [], []
     for f in scores["folds"]:
         k, out = f["fold"], Path(work) / "output" / str(f["fold"])

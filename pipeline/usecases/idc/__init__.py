@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline import export as geojson_export
-from pipeline import recipes
+from pipeline import lists, recipes
 from pipeline.report import Content
+from pipeline.templates import SolverParams
 from pipeline.usecases import datasets
 from pipeline.usecases.base import Figure, UseCase, add_force_argument, add_run_arguments, add_solver_arguments
-from pipeline.usecases.idc.dataset import EXPORT, IDC_ZIP
+from pipeline.usecases.idc import evaluation, regression, report, runner
+from pipeline.usecases.idc.dataset import EXPORT, IDC_ZIP, make_cohort
 
 if TYPE_CHECKING:  # the runner is imported when a run starts
     from pipeline.usecases.idc import runner
@@ -195,9 +197,6 @@ class IDC(UseCase):
 
     def cmd_evaluate(self, a: argparse.Namespace) -> dict:
         """``python -m pipeline evaluate``: model mode (--model ...) or the stage (--data ... --work ...)."""
-        from pipeline import lists
-        from pipeline.usecases.idc import evaluation
-
         if a.model is None:
             if a.data is None or a.work is None:
                 raise ValueError(
@@ -232,9 +231,6 @@ class IDC(UseCase):
     ) -> runner.Config:
         """The :class:`pipeline.usecases.idc.runner.Config` of the parsed options (``data``: the data
         given, or the demo's generated cohort with its recipe ``data_recipe``)."""
-        from pipeline.templates import SolverParams
-        from pipeline.usecases.idc import runner
-
         own = {
             "data": data,
             "variant": args.variant,
@@ -250,8 +246,6 @@ class IDC(UseCase):
         return runner.Config.from_args(args, **own, split_dir=args.split_dir, skip_bad=args.skip_bad)
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
-        from pipeline.usecases.idc import runner
-
         if demo:
             data, data_recipe = self.demo_data(args.work, args.seed, getattr(args, "force", False))
             args.split_dir = data  # recorded so that its report shows it
@@ -265,8 +259,6 @@ class IDC(UseCase):
     # ------------------------------------------------------------------ report
     def report(self, work: Path, run: dict, pictures: Path) -> Content:
         """Patch-level headline, per-patient table and outcome montages from ``WORK/eval/``."""
-        from pipeline.usecases.idc import report
-
         columns = {"f_score": "f_score", "balanced_accuracy": "balanced_accuracy"}
         return report.content(
             work, super().report(work, run, pictures), lambda variant: self.published_rows(columns, variant), pictures
@@ -278,8 +270,6 @@ class IDC(UseCase):
         return geojson_export.export_patches(Path(work) / "eval" / "metrics.csv", self.export)
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
-        from pipeline.usecases.idc.dataset import make_cohort
-
         if not (Path(folder) / "cases_test.txt").is_file():
             make_cohort(folder, seed=seed)
         log.warning(
@@ -300,9 +290,6 @@ class IDC(UseCase):
 
     def regress(self, args: argparse.Namespace, released_dir: Path) -> dict:
         """The four released models and ``--ours`` on the patches of ``--data`` (patch level)."""
-        from pipeline import lists
-        from pipeline.usecases.idc import regression
-
         if args.data is None:
             raise ValueError("regress --usecase idc needs --data (IDC zip or folder, e.g. ../shared/realdata/idc)")
         root = self.prepare_data(args.data, args.out / "data")

@@ -11,6 +11,7 @@ import numpy as np
 from pipeline import RESOURCE_DIR, lists
 from pipeline import data as data_sets
 from pipeline.export import Spec
+from pipeline.synth import he_patch
 from pipeline.usecases import datasets
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,6 @@ def make_cohort(
     Deterministic for a given seed.
     """
     from PIL import Image
-
-    from pipeline.synth import he_patch
 
     root = Path(root)
     rng = np.random.RandomState(seed)

@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline.patches import read_rgb_like_matlab
 from pipeline.report import Column, Content, Picture, Row, Section, Table, from_json
+from pipeline.report.pictures import montages
 
 METRICS = "eval/metrics.json"
 HEADLINE = [
@@ -72,8 +73,6 @@ def _pad_to(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def montage(csv_path: Path, data_root: Path, out: Path, per_group: int = 24) -> tuple[Picture, dict[str, int]] | None:
     """Montages of the four outcome groups: at most ``per_group`` original patches each, evenly
     spaced in the ranking by the probability of the predicted class (most confident first)."""
-    from pipeline.report.pictures import montages
-
     with open(csv_path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     groups: dict[str, list[np.ndarray]] = {}

@@ -24,7 +24,6 @@ def image_centres(
 def report_pictures(work: Path, scores: dict, data_dir: Path, scale: float, pictures: Path) -> list[Picture]:
     """Per fold, the test images of best, median and worst detection F: true and detected centres
     (matched, missed, false) over the image at the scale step 5 saw it."""
-
     radius = scores.get("match_radius", MATCH_RADIUS)
     source = scores.get("score_from", "png")  # the maps the scores read: the pictures read them too
     suffix = "npy" if source == "npy" else "png"

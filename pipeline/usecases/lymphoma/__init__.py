@@ -12,13 +12,15 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline import REPO_ROOT, artefacts, recipes
+from pipeline import REPO_ROOT, artefacts, crossval, download, recipes, released
 from pipeline.export import Options as ExportOptions
 from pipeline.export import Spec
 from pipeline.report import Content
+from pipeline.scheduler.plan import restrict
 from pipeline.usecases import datasets
 from pipeline.usecases.base import Figure, JobStep, UseCase, add_run_arguments, parse_folds
-from pipeline.usecases.lymphoma import geojson
+from pipeline.usecases.lymphoma import geojson, regression, report, runner
+from pipeline.usecases.lymphoma.dataset import make_cohort
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,6 @@ RELEASED_FOLDER = "uc7-lymphoma"
 def default_fold_lists() -> Path | None:
     """The published fold lists: ../shared/released/uc7-lymphoma, else data/released/uc7-lymphoma
     (``make fetch-released``), each list's sha256 checked against the released table; None if absent."""
-    from pipeline import download, released
-
     sums = {f["path"]: f["sha256"] for f in released.table()["files"] if f["path"].startswith(RELEASED_FOLDER)}
     for base in (REPO_ROOT.parent / "shared" / "released", REPO_ROOT / "data" / "released"):
         folder = base / RELEASED_FOLDER
@@ -141,8 +141,6 @@ class Lymphoma(UseCase):
         """The :class:`runner.Config <pipeline.usecases.lymphoma.runner.Config>` of the parsed options
         (``data``: the images' folder found or made, None where the caller does not need it, as the
         scheduler's checks; ``fold_lists``: the folder of the fold lists unless ``--fold-lists`` names one)."""
-        from pipeline.usecases.lymphoma import runner
-
         return runner.Config.from_args(
             args,
             data=data,
@@ -159,8 +157,6 @@ class Lymphoma(UseCase):
         )
 
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
-        from pipeline.usecases.lymphoma import runner
-
         if demo:
             data, data_recipe = self.demo_data(args.work, args.seed, getattr(args, "force", False))
             fold_lists = args.fold_lists or data
@@ -182,10 +178,6 @@ class Lymphoma(UseCase):
         steps of the stages asked for. A task is done when the run's stage graph
         (:func:`pipeline.usecases.lymphoma.runner.graph`) says its last stage is done (recorded done,
         its outputs there); stages that a run with ``--released-models`` has not count as done."""
-        from pipeline import crossval
-        from pipeline.scheduler.plan import restrict
-        from pipeline.usecases.lymphoma import runner
-
         ks = tuple(crossval.selected_folds(args.folds))
         g = runner.graph(self.config(args))
         return restrict(
@@ -223,16 +215,12 @@ class Lymphoma(UseCase):
 
     # ------------------------------------------------------------------ report
     def report(self, work: Path, run: dict, pictures: Path) -> Content:
-        from pipeline.usecases.lymphoma import report
-
         return report.content(
             work, super().report(work, run, pictures), self.published_rows({"accuracy": "accuracy"}), pictures
         )
 
     # ------------------------------------------------------------------ data
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
-        from pipeline.usecases.lymphoma.dataset import make_cohort
-
         if not (Path(folder) / artefacts.parent_list("test", 1)).is_file():
             make_cohort(folder, seed=seed)
         log.warning("the demo cohort in %s is GENERATED (synthetic textures), not real tissue", folder)
@@ -255,8 +243,6 @@ class Lymphoma(UseCase):
 
     def regress(self, args: argparse.Namespace, released_dir: Path) -> dict:
         """Every released fold model (plain and dropout) and ``--ours`` on the images of ``--data``/``--images``."""
-        from pipeline.usecases.lymphoma import regression
-
         return regression.run(
             Path(released_dir),
             args.data,

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import atomic
+from pipeline.synth import EOSIN, HEMATOXYLIN
+from pipeline.usecases.lymphoma import foldlists
 from pipeline.usecases.lymphoma.tiles import CLASSES
 
 log = logging.getLogger(__name__)
@@ -82,8 +84,6 @@ def texture(rng: np.random.RandomState, cls: int, h: int, w: int) -> np.ndarray:
     soft blobs, MCL medium dots in short rows; the same pink-purple palette, so texture tells them apart."""
     from scipy.ndimage import gaussian_filter
 
-    from pipeline.synth import EOSIN, HEMATOXYLIN
-
     yy, xx = np.mgrid[0:h, 0:w]
     dark = np.zeros((h, w))
     if cls == 0:  # CLL: dense small round nuclei
@@ -130,8 +130,6 @@ def make_cohort(
     """The demo cohort: :func:`write_images` plus published-style fold lists
     ``{train,test}_w32_parent_<k>.txt`` beside the class folders (drawn per class over images, so a
     slide's images spread over folds as in the published lists) and a stray ``.DS_Store``."""
-    from pipeline.usecases.lymphoma import foldlists
-
     root = Path(root)
     names = write_images(root, seed, slides_per_class, images_per_slide, size)
     assignment = foldlists.fresh_assignment(names, seed)

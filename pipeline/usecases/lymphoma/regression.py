@@ -16,6 +16,7 @@ import numpy as np
 
 from pipeline import artefacts, atomic
 from pipeline.usecases.lymphoma import step5, tiles
+from pipeline.usecases.lymphoma.dataset import images_by_name
 from pipeline.usecases.lymphoma.runner import snapshot_name
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,6 @@ def released_models(released: Path, folds: tuple[int, ...]) -> list[tuple[str, P
 
 def input_images(data: Path | None, images: list[str]) -> list[tuple[str, Path]]:
     """(name, path) of the images to classify: ``--images`` files, or every CLL/ FL/ MCL/*.tif of ``--data``."""
-    from pipeline.usecases.lymphoma.dataset import images_by_name
-
     out = [(Path(i).name, Path(i)) for i in images]
     if data is not None:
         out += list(images_by_name(Path(data)).items())

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.imageio import imread_matlab
 from pipeline.report import Column, Content, Picture, Row, Section, Table, from_json
+from pipeline.report.pictures import montages
 from pipeline.usecases.lymphoma import tiles
 
 SCORES = "scores.json"
@@ -56,9 +58,6 @@ def confusion_table(doc: dict) -> Table:
 def example_tiles(work: Path, doc: dict, data: Path, pictures: Path) -> list[Picture]:
     """For one test image per true class (the first of the first fold that has one), its step-5 tiles
     grouped by their vote."""
-    from pipeline.imageio import imread_matlab
-    from pipeline.report.pictures import montages
-
     pics = []
     for f in doc["folds"]:
         votes = Path(work) / "output" / str(f["fold"]) / "votes.json"

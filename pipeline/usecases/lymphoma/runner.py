@@ -33,6 +33,7 @@ import numpy as np
 
 from pipeline import artefacts, atomic, crossval, databases, lists, recipes, sampling, templates, training
 from pipeline.graph import Graph, Stage
+from pipeline.imageio import imread_matlab
 from pipeline.run_options import RunOptions
 from pipeline.usecases.lymphoma import dataset, foldlists, geojson, step5, tiles
 
@@ -89,8 +90,6 @@ def model_path(work: Path, k: int, dropout: bool, iterations: int) -> Path:
 def _cut(task: tuple[str, str, str]) -> tuple[str, int]:
     """Worker: step 1 of one image (name, path, subs folder) -> (name, number of patches)."""
     from PIL import Image
-
-    from pipeline.imageio import imread_matlab
 
     name, path, subs = task
     img = imread_matlab(Path(path))

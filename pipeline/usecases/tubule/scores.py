@@ -84,7 +84,6 @@ def score_fold(
 ) -> dict:
     """Scores of fold ``k``'s test images (their maps in ``out_dir``; ``test`` are the images step 5
     read, their annotations ``<stem>_anno.bmp`` beside them or in ``anno_dir``)."""
-
     per = []
     for img in test:
         anno = Path(anno_dir or img.parent) / f"{img.stem}_anno.bmp"

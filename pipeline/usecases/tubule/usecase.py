@@ -77,7 +77,6 @@ STEP5_INPUTS = "step5_inputs"
 def step5_input(image: Path, folder: Path, factor: float = 0.25) -> Path:
     """``folder/<id>.png``: the image resized as step 1 resizes it (MATLAB nearest, ceil sizes), for
     step 5 with ``--match-training-resize``; written (atomically) when missing."""
-
     out = Path(folder) / f"{image.stem}.png"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
