@@ -176,16 +176,18 @@ class UNetEpistroma(UseCase):
         o.set_defaults(func=self.run_output)
 
     # ------------------------------------------------------------------ running
-    def config(self, args: argparse.Namespace, data: Path) -> Any:
+    def config(self, args: argparse.Namespace, data: Path, data_recipe: recipes.Recipe | None = None) -> Any:
+        """The :class:`pipeline.usecases.unet.runner.Config` of the parsed options (``data``: the data
+        folder found or made; ``data_recipe``: its recipe, default the folder's)."""
         from pipeline.usecases.unet.database import DBParams
         from pipeline.usecases.unet.runner import Config
         from pipeline.usecases.unet.train import TrainParams
 
-        return Config(
+        return Config.from_args(
+            args,
             data=data,
-            work=args.work,
+            data_recipe=data_recipe,
             split=getattr(args, "split", "original"),
-            seed=args.seed,
             db=DBParams(args.db_patch, args.db_stride, args.mirror_pad, args.resize, args.mask_values),
             train=TrainParams(
                 epochs=args.epochs,
@@ -199,8 +201,6 @@ class UNetEpistroma(UseCase):
             ),
             out_patch=args.patch_size,
             out_batch=args.out_batch,
-            gpu=args.gpu,
-            force=getattr(args, "force", False),
             val_in_training=args.val_in_training,
             model_choice=args.model_choice,
         )
@@ -215,7 +215,7 @@ class UNetEpistroma(UseCase):
         require_torch(args.threads)
         from pipeline.usecases.unet import runner
 
-        summary = runner.run(self.config(args, self._data(args, demo)[0]), stages)
+        summary = runner.run(self.config(args, *self._data(args, demo)), stages)
         if demo:
             summary["cohort"] = "GENERATED (synthetic): the numbers show the pipeline works, nothing about epithelium"
         return summary
@@ -230,20 +230,18 @@ class UNetEpistroma(UseCase):
         sp = SolverParams(max_iter=args.iterations)
         if demo:
             sp.test_interval, sp.snapshot, sp.display = 100, 100, 20
-        data, data_recipe = self._data(args, demo)
         opt = compare.Options(
             fold=args.fold,
             caffe_iterations=args.iterations,
             caffe_max_positive=uc2.demo_max_positive if demo else uc2.max_positive,
             caffe_infer_mode=args.infer_mode,
             caffe_solver=sp,
-            data_recipe=data_recipe,
             val_in_training=args.val_in_training,
             score_from=args.score_from,
             threads=args.threads,
             demo=demo,
         )
-        summary = compare.run(uc2, self.config(args, data), opt)
+        summary = compare.run(uc2, self.config(args, *self._data(args, demo)), opt)
         if demo:
             summary["cohort"] = "GENERATED (synthetic): the numbers show the pipeline works, nothing about epithelium"
         return summary
