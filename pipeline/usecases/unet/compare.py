@@ -43,8 +43,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from threadpoolctl import threadpool_limits
 
 from pipeline import artefacts, atomic, crossval, lists, metrics, templates
+from pipeline.caffe_env import import_caffe
+from pipeline.classify import read_model
+from pipeline.inference import read_maps
 from pipeline.matlab import imresize_scale
 from pipeline.usecases import epi
 from pipeline.usecases.unet import compare_table, database, paired, runner
@@ -74,8 +79,6 @@ CAFFE_SAMPLE_SIDE = 32
 
 def caffe_parameters(model: Path) -> int:
     """Number of weights in a caffemodel (all layers' blobs)."""
-    from pipeline.classify import read_model
-
     param = read_model(model)
     n = 0
     for layer in list(param.layer) + list(param.layers):
@@ -87,8 +90,6 @@ def caffe_parameters(model: Path) -> int:
 
 def megapixels(images: list[Path]) -> float:
     """Input megapixels of images (their original size)."""
-    from PIL import Image
-
     total = 0
     for i in images:
         with Image.open(i) as im:
@@ -100,8 +101,6 @@ def resize_maps(src: Path, dst: Path, images: list[Path], factor: float, source:
     """Each image's map in ``src`` resized by ``factor`` (MATLAB imresize per channel, as use case 2
     resizes its masks) into ``dst`` as ``<stem>_prob.npy``: ``source`` "npy" resizes the float map,
     "png" the values of ``_prob.png`` (green / 255) as [1 - P, P]."""
-    from pipeline.inference import read_maps
-
     dst.mkdir(parents=True, exist_ok=True)
     for img in images:
         if source == "npy":
@@ -151,10 +150,6 @@ class Timings:
 def blas_threads(n: int):
     """OpenBLAS threads of ``caffe train`` (environment of the child process) and of pycaffe in this
     process (threadpoolctl, after importing Caffe): ``n`` inside the block."""
-    from threadpoolctl import threadpool_limits
-
-    from pipeline.caffe_env import import_caffe
-
     old = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     os.environ.update({k: str(n) for k in old})
     try:

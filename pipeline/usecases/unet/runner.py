@@ -37,6 +37,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from pipeline import atomic, download, metrics, recipes
 from pipeline.graph import Graph, Stage
 from pipeline.run_options import RunOptions
@@ -136,8 +138,6 @@ def roles(cfg: Config) -> Roles:
 def score(out_dir: Path, images: list[Path], factor: float = 1.0) -> dict:
     """Pooled pixel scores of the class maps (argmax of ``<stem>_prob.npy``) against the masks,
     with use case 2's :func:`pipeline.usecases.epi.score_maps` (its masks, its pixels)."""
-    import numpy as np
-
     _, classes, truths = epi.score_maps(out_dir, images, factor, 1, "npy")
     pred = np.concatenate([c.ravel() for c in classes])
     return metrics.pixel_scores(pred, np.concatenate([t.ravel() for t in truths]))

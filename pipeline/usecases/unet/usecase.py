@@ -18,8 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import recipes
+from pipeline.inference import ENGINES
+from pipeline.templates import SolverParams
 from pipeline.usecases import datasets
 from pipeline.usecases.base import UseCase, add_force_argument
+from pipeline.usecases.epi import Epithelium
+from pipeline.usecases.unet.cohort import enlarged_cohort
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +145,6 @@ class UNetEpistroma(UseCase):
                 default=200 if demo else 600000,
                 help="Caffe training iterations (published 600000)",
             )
-            from pipeline.inference import ENGINES
-
             p.add_argument(
                 "--infer-mode", default="fcn" if demo else "exact", choices=sorted(ENGINES), help="Caffe step-5 engine"
             )
@@ -222,8 +224,6 @@ class UNetEpistroma(UseCase):
 
     def run_compare(self, args: argparse.Namespace, demo: bool) -> dict:
         require_torch(args.threads)
-        from pipeline.templates import SolverParams
-        from pipeline.usecases.epi import Epithelium
         from pipeline.usecases.unet import compare
 
         uc2 = Epithelium()
@@ -266,8 +266,6 @@ class UNetEpistroma(UseCase):
     # ------------------------------------------------------------------ data
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         """Use case 2's generated cohort drawn at 250x250 and enlarged to DEMO_SIZE."""
-        from pipeline.usecases.unet.cohort import enlarged_cohort
-
         folder = Path(folder)
         if not any(folder.glob("*_mask.png")):
             enlarged_cohort(folder, DEMO_PATIENTS, DEMO_SIZE, seed)
