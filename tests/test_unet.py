@@ -231,42 +231,83 @@ def test_cli_run_writes_everything(trained):
     assert scores["n"] == 63 * 63 and scores["images"] == [f"{split['test'][0]}_00001.tif"]  # row/col 0 excluded
 
 
-def test_resume_continues_as_an_uninterrupted_run(cohort, trained, tmp_path):
+def test_training_stage_resumes_goes_on_refuses_and_forces(cohort, trained, tmp_path, caplog):
+    """The train stage's recipe (the pytables' recipe and every trainer option but --epochs) decides:
+    an interrupted training resumes from its last checkpoint and ends as an uninterrupted one; more
+    epochs go on from the last checkpoint; other options are refused, or with --force trained again
+    from scratch; the outputs of another model are refused, or recomputed."""
+    w = tmp_path / "w"
     cfg = runner.Config(
-        data=cohort, work=tmp_path / "w", db=SMALL_DB, train=TrainParams(epochs=1, patch_size=32), show_progress=False
+        data=cohort, work=w, db=SMALL_DB, train=TrainParams(epochs=1, patch_size=32), show_progress=False
     )
     runner.run(cfg, ("dbs", "train"))
-    assert checkpoint.load(tmp_path / "w" / checkpoint.LAST)["epoch"] == 1
-    cfg.train = TrainParams(epochs=2, patch_size=32)
+    assert checkpoint.load(w / checkpoint.LAST)["epoch"] == 1
+    # what a 2-epoch run killed during epoch 2 leaves: its recipe recorded "started" (epochs are not in
+    # the recipe: the record is the same), the checkpoints and history of epoch 1
+    record = w / "train.recipe.json"
+    rec = json.loads(record.read_text())
+    assert rec["state"] == "done" and rec["inputs"]["dbs"]["stage"] == "dbs"
+    record.write_text(json.dumps({**rec, "state": "started"}))
+    cfg = cfg.replace(train=TrainParams(epochs=2, patch_size=32))
+    caplog.set_level(logging.INFO)
     runner.run(cfg, ("dbs", "train"))  # resumes at epoch 2
+    assert "train: resuming interrupted work" in caplog.text
     a = checkpoint.load(trained / checkpoint.LAST)  # 2 epochs in one go (same seed)
-    b = checkpoint.load(tmp_path / "w" / checkpoint.LAST)
+    b = checkpoint.load(w / checkpoint.LAST)
     assert b["epoch"] == 2 and a["best_loss_on_test"] == b["best_loss_on_test"]
     for k, v in a["model_dict"].items():
         assert torch.equal(v, b["model_dict"][k]), k
-    assert len((tmp_path / "w" / "history.csv").read_text().splitlines()) == 3
-    cfg.out_patch = 32
-    runner.run(cfg, ("outputs", "scores"))  # outputs of the 2-epoch model
-    cfg.train = TrainParams(epochs=1, patch_size=32, edge_weight=2.0)
-    with pytest.raises(ValueError, match="trained with other options \\(edge_weight\\).*--force"):
+    assert len((w / "history.csv").read_text().splitlines()) == 3
+    assert json.loads(record.read_text())["state"] == "done"
+    caplog.clear()
+    s = runner.run(cfg.replace(train=TrainParams(epochs=3, patch_size=32)), ("train",))  # done, asked for more
+    assert "train: the last checkpoint is of epoch 2, this run asks 3 epochs" in caplog.text
+    assert checkpoint.load(w / checkpoint.LAST)["epoch"] == 3 and s["training"]["epochs"] == 3
+    assert len((w / "history.csv").read_text().splitlines()) == 4
+    s = runner.run(cfg, ("train",))  # asked for fewer: done (the summary says what was trained)
+    assert s["training"]["epochs"] == 3 and s["training"]["tiles"] == {"train": 45, "val": 9}
+    cfg = cfg.replace(out_patch=32)
+    runner.run(cfg, ("outputs", "scores"))  # outputs of the 3-epoch model
+    cfg = cfg.replace(train=TrainParams(epochs=1, patch_size=32, edge_weight=2.0))
+    with pytest.raises(recipes.StaleRecipe, match="train: .* edge_weight=1.1, this run asks edge_weight=2.0.*--force"):
         runner.run(cfg, ("train",))
-    cfg.force = True
-    runner.run(cfg, ("train",))  # --force: trained again from scratch
-    assert checkpoint.load(tmp_path / "w" / checkpoint.LAST)["epoch"] == 1
-    assert len((tmp_path / "w" / "history.csv").read_text().splitlines()) == 2
-    cfg.force = False
+    runner.run(cfg.replace(force=True), ("train",))  # --force: trained again from scratch
+    assert checkpoint.load(w / checkpoint.LAST)["epoch"] == 1
+    assert len((w / "history.csv").read_text().splitlines()) == 2
+    assert len(list((w / "runs").iterdir())) == 1  # the old TensorBoard events went with the old model
     with pytest.raises(recipes.StaleRecipe, match="outputs: .* sha256=.* \\(in its input model\\)"):
         runner.run(cfg, ("outputs",))  # the old model's outputs are not reused
-    cfg.force = True
+    cfg = cfg.replace(force=True)
     s = runner.run(cfg, ("outputs", "scores"))  # recomputed with the new model
     assert len(s["outputs"]["computed"]) == 1 and s["scores"]["n"] == 63 * 63
     assert s["model"] == {"choice": "best", "checkpoint": checkpoint.BEST, "epoch": 1}
-    cfg.model_choice = "last"  # the last epoch's checkpoint instead: named in the scores
+    cfg = cfg.replace(model_choice="last")  # the last epoch's checkpoint instead: named in the scores
     s = runner.run(cfg, ("outputs", "scores"))
     assert s["scores"]["model"] == {"choice": "last", "checkpoint": checkpoint.LAST, "epoch": 1}
-    cfg.val_in_training = True
     with pytest.raises(ValueError, match="--val-in-training applies to --split 'uc2-fold K'"):
-        runner.run(cfg, ("outputs",))
+        runner.run(cfg.replace(val_in_training=True), ("outputs",))
+
+
+def test_pytables_stage_refuses_other_parameters_and_force_rebuilds_them(cohort, trained, tmp_path):
+    """The dbs stage's recipe (the data, the split's images, make_hdf5.py's parameters): pytables made
+    with another --db-stride are refused, and so is training on them; --force rebuilds them and trains
+    again (the pytables were rebuilt silently before the stage graph)."""
+    w = tmp_path / "w"
+    cfg = runner.Config(
+        data=cohort, work=w, db=SMALL_DB, train=TrainParams(epochs=1, patch_size=32), show_progress=False
+    )
+    runner.run(cfg, ("dbs", "train"))
+    before = (w / "epistroma_train.pytable").read_bytes()
+    assert before == (trained / "epistroma_train.pytable").read_bytes()  # one seed: the same pytable
+    cfg = cfg.replace(db=database.DBParams(patch_size=64, stride_size=64, mirror_pad_size=32))
+    with pytest.raises(recipes.StaleRecipe, match="dbs: .* db_stride=32, this run asks db_stride=64.*--force"):
+        runner.run(cfg, ("dbs",))
+    with pytest.raises(recipes.StaleRecipe, match="add dbs to --stages and rerun with --force"):
+        runner.run(cfg, ("train",))  # its input is checked
+    s = runner.run(cfg.replace(force=True), ("dbs", "train"))
+    assert s["training"]["tiles"] == {"train": 5 * 4, "val": 4}  # (64 + 2*32 - 64) / 64 + 1 = 2 tiles a side
+    assert checkpoint.load(w / checkpoint.LAST)["epoch"] == 1
+    assert json.loads((w / "train.recipe.json").read_text())["inputs"]["dbs"]["options"]["db_stride"] == 64
 
 
 def test_outputs_skip_force_and_bad_input(cohort, trained, tmp_path):

@@ -43,25 +43,30 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from threadpoolctl import threadpool_limits
 
-from pipeline import atomic, crossval, lists, metrics, recipes, templates
+from pipeline import artefacts, atomic, crossval, lists, metrics, templates
+from pipeline.caffe_env import import_caffe
+from pipeline.classify import read_model
+from pipeline.inference import read_maps
 from pipeline.matlab import imresize_scale
 from pipeline.usecases import epi
-from pipeline.usecases.unet import compare_table, paired, runner
+from pipeline.usecases.unet import compare_table, database, paired, runner
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Options:
-    """What the side by side needs beyond the U-Net's :class:`runner.Config`."""
+    """What the side by side needs beyond the U-Net's :class:`runner.Config` (whose ``data_recipe``
+    both sides' data stages take)."""
 
     fold: int = 1
     caffe_iterations: int = 600000
     caffe_max_positive: int = 5000
     caffe_infer_mode: str = "exact"
     caffe_solver: templates.SolverParams = field(default_factory=templates.SolverParams)
-    data_recipe: recipes.Recipe | None = None  # the generated cohort's recipe (demo), else the data path
     val_in_training: bool = False  # both sides train on the validation patients (use case 2's protocol)
     score_from: str = "npy"  # both sides' float maps; "png": the PNGs each wrote
     threads: int = 0  # CPU threads of both sides (0: all cores)
@@ -74,8 +79,6 @@ CAFFE_SAMPLE_SIDE = 32
 
 def caffe_parameters(model: Path) -> int:
     """Number of weights in a caffemodel (all layers' blobs)."""
-    from pipeline.classify import read_model
-
     param = read_model(model)
     n = 0
     for layer in list(param.layer) + list(param.layers):
@@ -87,8 +90,6 @@ def caffe_parameters(model: Path) -> int:
 
 def megapixels(images: list[Path]) -> float:
     """Input megapixels of images (their original size)."""
-    from PIL import Image
-
     total = 0
     for i in images:
         with Image.open(i) as im:
@@ -100,8 +101,6 @@ def resize_maps(src: Path, dst: Path, images: list[Path], factor: float, source:
     """Each image's map in ``src`` resized by ``factor`` (MATLAB imresize per channel, as use case 2
     resizes its masks) into ``dst`` as ``<stem>_prob.npy``: ``source`` "npy" resizes the float map,
     "png" the values of ``_prob.png`` (green / 255) as [1 - P, P]."""
-    from pipeline.inference import read_maps
-
     dst.mkdir(parents=True, exist_ok=True)
     for img in images:
         if source == "npy":
@@ -151,10 +150,6 @@ class Timings:
 def blas_threads(n: int):
     """OpenBLAS threads of ``caffe train`` (environment of the child process) and of pycaffe in this
     process (threadpoolctl, after importing Caffe): ``n`` inside the block."""
-    from threadpoolctl import threadpool_limits
-
-    from pipeline.caffe_env import import_caffe
-
     old = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     os.environ.update({k: str(n) for k in old})
     try:
@@ -171,13 +166,14 @@ def blas_threads(n: int):
 
 def _train_batch(models: Path, k: int) -> int:
     """The training batch size of fold ``k``'s net (the first ``batch_size`` of its train/test prototxt)."""
-    text = (models / f"{k}-alexnet_traing_32w_db.prototxt").read_text()
+    text = (models / artefacts.net(k)).read_text()
     return int(re.search(r"batch_size:\s*(\d+)", text).group(1))
 
 
 def _caffe_side(uc2, ucfg: runner.Config, opt: Options, work: Path, timings: Timings, threads: int) -> dict:
     """Use case 2's own run (:func:`pipeline.crossval.run`, fold ``opt.fold`` only), stage group by
-    stage group so that each is timed when it computes."""
+    stage group so that each is timed when it computes (what is done before each group: its stage
+    graph, :func:`pipeline.crossval.graph`)."""
     k = opt.fold
     cfg = crossval.Config(
         data=Path(ucfg.data),
@@ -192,17 +188,18 @@ def _caffe_side(uc2, ucfg: runner.Config, opt: Options, work: Path, timings: Tim
         show_progress=ucfg.show_progress,
         folds=(k,),
         force=ucfg.force,
-        data_recipe=opt.data_recipe,
+        data_recipe=ucfg.data_recipe,
         hold_out_validation=not opt.val_in_training,
     )
+    g = crossval.graph(uc2, cfg)
     by_patient = uc2.images_by_patient(cfg.data)
     everything = [i for imgs in by_patient.values() for i in imgs]
-    prep_done = crossval.recorded_done(work, "dbs", str(k))
+    prep_done = g.done(f"dbs {k}")
     t = time.perf_counter()
     crossval.run(uc2, cfg, ("patches", "folds", "dbs"))
     if not prep_done:
         timings.record("caffe_prep", time.perf_counter() - t, images=len(everything), megapixels=megapixels(everything))
-    trained = crossval.trained(work, k)
+    trained = g.done(f"train {k}")
     t = time.perf_counter()
     with blas_threads(threads):
         crossval.run(uc2, cfg, ("prototxt", "train"))
@@ -214,16 +211,13 @@ def _caffe_side(uc2, ucfg: runner.Config, opt: Options, work: Path, timings: Tim
             iterations=cfg.iterations,
             batch=batch,
             samples=cfg.iterations * batch,
-            train_samples=len(lists.read_list(work / "lists" / f"train_w32_{k}.txt")),
+            train_samples=len(lists.read_list(artefacts.list_path(work, "train", k))),
             sample_pixels=CAFFE_SAMPLE_SIDE**2,
             threads=threads,
         )
-    model = work / "models" / f"{k}_caffenet_train_w32_iter_{cfg.iterations}.caffemodel"
     assignment = json.loads((work / "lists" / "folds.json").read_text())
     test, val = crossval.fold_images(assignment, by_patient, k, cfg.nfolds, uc2.validation)
-    outputs_done = crossval.recorded_done(work / "output", "outputs", str(k)) and (
-        not val or crossval.recorded_done(work / "validation", "outputs", str(k))
-    )
+    outputs_done = g.all_done(("outputs",), keys=(k,))  # the test and (when there are any) validation maps
     t = time.perf_counter()
     with blas_threads(threads):
         crossval.run(uc2, cfg, ("outputs",))
@@ -236,12 +230,12 @@ def _caffe_side(uc2, ucfg: runner.Config, opt: Options, work: Path, timings: Tim
             threads=threads,
         )
     return {
-        "model": model,
-        "output": crossval.output_dir(work, k),
-        "validation": crossval.validation_dir(work, k),
+        "model": artefacts.model_path(work, k, cfg.iterations),
+        "output": artefacts.output_dir(work, k),
+        "validation": artefacts.validation_dir(work, k),
         "test": test,
         "val": val,
-        "train_patients": lists.read_names(work / "lists" / f"train_w32_parent_{k}.txt"),
+        "train_patients": lists.read_names(work / "lists" / artefacts.parent_list("train", k)),
         "stride": cfg.stride,
     }
 
@@ -249,14 +243,11 @@ def _caffe_side(uc2, ucfg: runner.Config, opt: Options, work: Path, timings: Tim
 def _unet_side(ucfg: runner.Config, timings: Timings, threads: int, all_images: list[Path]) -> dict:
     import torch
 
-    from pipeline.usecases.unet import database
-
     torch.set_num_threads(threads)
-    work = Path(ucfg.work)
-    record = work / "pytables.json"
-    before = record.read_text() if record.is_file() else None
+    work = ucfg.work
+    built = not runner.graph(ucfg).done("dbs")
     s = runner.run(ucfg, ("dbs",))
-    if record.read_text() != before:  # built now: time the same images as Caffe's patches (the test ones too)
+    if built:  # built now: time the same images as Caffe's patches (the test ones too)
         sp = s["split"]
         by_patient = runner.patients_and_images(ucfg.data)
         test_pairs = runner.pairs_of(tuple(sp["test"]), by_patient)

@@ -24,10 +24,8 @@ any value below 255 became 0 (stroma), and pixels neither 0 nor 255 were counted
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +60,16 @@ class DBParams:
     def __post_init__(self) -> None:
         if self.mask_values not in MASK_VALUES:
             raise ValueError(f"mask_values {self.mask_values!r} is not one of {MASK_VALUES}")
+
+    def options(self) -> dict:
+        """The parameters as the dbs stage's recipe names them (the command line's options)."""
+        return {
+            "db_patch": self.patch_size,
+            "db_stride": self.stride_size,
+            "mirror_pad": self.mirror_pad_size,
+            "resize": self.resize,
+            "mask_values": self.mask_values,
+        }
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -256,31 +264,25 @@ def check_pytable(path: Path, patch_min: int | None = None) -> dict:
         return {"tiles": int(img.shape[0]), "patch": int(img.shape[1]), "numpixels": npx[:].tolist()}
 
 
-def fingerprint(obj: dict) -> str:
-    """Short stable hash of a JSON-able dict (options that made an artefact)."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+def pytable_paths(work: Path) -> dict[str, Path]:
+    """``WORK/epistroma_{train,val}.pytable`` by phase."""
+    return {ph: Path(work) / f"{DATANAME}_{ph}.pytable" for ph in ("train", "val")}
 
 
 def build(
-    work: Path, split: dict[str, list[tuple[Path, Path]]], p: DBParams, root: Path, show_progress: bool = True
-) -> dict[str, Path]:
-    """``WORK/epistroma_{train,val}.pytable`` from the split's pairs, unless already built with the
-    same pairs and parameters (recorded in ``WORK/pytables.json``); returns the paths."""
-    work = Path(work)
-    record = work / "pytables.json"
-    config = {"params": asdict(p), "pairs": {ph: [[str(i), str(m)] for i, m in pairs] for ph, pairs in split.items()}}
-    fp = fingerprint(config)
-    paths = {ph: work / f"{DATANAME}_{ph}.pytable" for ph in split}
-    if record.is_file() and all(q.is_file() for q in paths.values()):
-        if json.loads(record.read_text()).get("fingerprint") == fp:
-            return paths
-        log.info("pytables in %s were made with other images or parameters: rebuilding", work)
-    record.unlink(missing_ok=True)
+    paths: dict[str, Path],
+    split: dict[str, list[tuple[Path, Path]]],
+    p: DBParams,
+    root: Path,
+    show_progress: bool = True,
+) -> dict[str, dict]:
+    """Write the pytable ``paths[phase]`` of each phase of ``split`` (its (image, mask) pairs, in
+    order); returns each one's :func:`write_pytable` report. Whether they must be made is the dbs
+    stage's recipe (:func:`pipeline.usecases.unet.runner.graph`)."""
     reports = {}
     for ph, pairs in split.items():
         if not pairs:
             raise BadInput(f"the {ph} side of the split has no images")
         reports[ph] = write_pytable(paths[ph], pairs, p, root, show_progress)
         log.info("%s: %d tiles of %d images", paths[ph].name, reports[ph]["tiles"], reports[ph]["images"])
-    atomic.write_text(record, json.dumps({"fingerprint": fp, "reports": reports, **config}, indent=1))
-    return paths
+    return reports

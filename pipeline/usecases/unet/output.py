@@ -24,10 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import inference
+from pipeline.atomic import atomic_path
 from pipeline.claims import claimed
 from pipeline.imageio import write_png
+from pipeline.usecases.unet.checkpoint import model_from
 from pipeline.usecases.unet.database import BadInput, read_image
+from pipeline.usecases.unet.model import n_parameters
 from pipeline.usecases.unet.tiling import Untileable, output_grid, output_tiles, stitch
+from pipeline.usecases.unet.train import device_for
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +88,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def write(paths: dict[str, Path], logits: np.ndarray, save_npy: bool = True) -> None:
     """_prob.npy (optional), _prob.png, then _class.png (argmax of the logits x 255; the original's
     output, written last: it marks the image done), each atomically."""
-    from pipeline.atomic import atomic_path
-
     prob = softmax(logits)
     if save_npy:
         with atomic_path(paths["npy"]) as tmp, open(tmp, "wb") as fh:
@@ -119,10 +121,6 @@ def run(
     """
     import cv2
     from tqdm import tqdm
-
-    from pipeline.usecases.unet.checkpoint import model_from
-    from pipeline.usecases.unet.model import n_parameters
-    from pipeline.usecases.unet.train import device_for
 
     device = device_for(gpu)
     model, state = model_from(model_path, device)

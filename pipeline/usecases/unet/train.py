@@ -7,7 +7,8 @@ truth); epoch loss = mean of the batch losses; TensorBoard scalars ``train/loss`
 ``val/TPR`` at step = epoch (0-based); the checkpoint dict saved when the validation loss improves.
 Adam at its defaults (lr 1e-3, betas .9/.999, no weight decay), no scheduler.
 
-Beyond the original: a last checkpoint every epoch and resume from it; seeds (the original
+Beyond the original: a last checkpoint every epoch and resume from it (the train stage's recipe
+says when: :func:`pipeline.usecases.unet.runner.graph`); seeds (the original
 seeded nothing); ``WORK/history.csv`` and ``WORK/unet_training.png`` (loss and accuracy per epoch
 for people without TensorBoard). Each epoch reseeds torch, the shuffling and the augmentations from
 (seed, epoch), so a resumed run continues exactly as an uninterrupted one.
@@ -17,20 +18,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
-import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline import atomic, recipes
+from pipeline import atomic
 from pipeline.usecases.unet import augment, checkpoint
-from pipeline.usecases.unet.database import check_pytable, fingerprint
+from pipeline.usecases.unet.database import check_pytable
 from pipeline.usecases.unet.loss import class_weights, confusion, edge_ring, weighted_loss
 from pipeline.usecases.unet.model import DEFAULT_ARCH, build, n_parameters
 
@@ -38,6 +37,10 @@ log = logging.getLogger(__name__)
 
 SCALARS = ("acc", "TN", "TP", "FP", "FN", "TNR", "TPR")
 HISTORY_FIELDS = ("epoch", "train_loss", "val_loss") + tuple(f"val_{s}" for s in SCALARS) + ("seconds", "best")
+#: The training's other files in WORK: per-epoch history, its plot, TensorBoard's folder.
+HISTORY = "history.csv"
+PLOT = "unet_training.png"
+RUNS = "runs"
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,20 @@ class TrainParams:
     wf: int = 2
     depth: int = 5
     seed: int = 1
+
+    def options(self) -> dict:
+        """The parameters that make the trained model, as the train stage's recipe names them (the
+        command line's options): all but ``epochs``, which says how far training goes (a run asked
+        for more epochs goes on from the last checkpoint; see :func:`pipeline.usecases.unet.runner.graph`)."""
+        return {
+            "batch_size": self.batch_size,
+            "patch_size": self.patch_size,
+            "edge_weight": self.edge_weight,
+            "clean_val": not self.val_augment,
+            "wf": self.wf,
+            "depth": self.depth,
+            "seed": self.seed,
+        }
 
     def arch(self) -> dict:
         return {**DEFAULT_ARCH, "wf": self.wf, "depth": self.depth}
@@ -202,14 +219,13 @@ def _val_scalars(cm: np.ndarray) -> dict[str, float]:
         }
 
 
-def train(
-    work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False, show_progress: bool = True, force: bool = False
-) -> dict:
-    """Train (or resume) into ``work``; returns {"best", "last", "epochs", "best_epoch", "seconds", ...}.
+def train(work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False, show_progress: bool = True) -> dict:
+    """Train into ``work``, going on from ``work/epistroma_unet_last_model.pth`` when it is there;
+    returns :func:`trained_summary`'s dict.
 
-    Resumes from ``work/epistroma_unet_last_model.pth`` when it was made with the same parameters
-    and databases (``work/train.json``); a folder trained with other ones is an error naming them,
-    or with ``force`` its checkpoints, history and TensorBoard logs are removed and training starts over.
+    Whether the files in ``work`` were made with these parameters and databases is the train
+    stage's recipe (:func:`pipeline.usecases.unet.runner.graph`): it removes them before a training
+    from scratch, and runs this only to make or go on with the training it records.
     """
     import torch
     from torch.utils.data import DataLoader
@@ -219,34 +235,9 @@ def train(
     p.check()
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    info = {ph: check_pytable(dbs[ph], p.patch_size) for ph in ("train", "val")}
-    db_record = work / "pytables.json"
-    config = {k: v for k, v in asdict(p).items() if k != "epochs"}
-    config["pytables"] = (
-        json.loads(db_record.read_text()).get("fingerprint")
-        if db_record.is_file()
-        else {ph: str(Path(dbs[ph]).resolve()) for ph in dbs}
-    )
-    fp = fingerprint(config)
-    record = work / "train.json"
+    for ph in ("train", "val"):
+        check_pytable(dbs[ph], p.patch_size)
     last_path, best_path = work / checkpoint.LAST, work / checkpoint.BEST
-    if last_path.is_file() and record.is_file():
-        old = json.loads(record.read_text())
-        if old.get("fingerprint") != fp:
-            diff = sorted(k for k in config if old.get("config", {}).get(k) != config[k])
-            if not force:
-                raise recipes.StaleRecipe(
-                    f"{work}: trained with other options ({', '.join(diff)}); use "
-                    f"{recipes.FORCE_HINT} to train again from scratch, or {recipes.NEW_WORK_HINT}"
-                )
-            log.warning(
-                "%s: trained with other options (%s): training again from scratch (--force)", work, ", ".join(diff)
-            )
-            for f in (last_path, best_path, work / "history.csv", work / "unet_training.png"):
-                f.unlink(missing_ok=True)
-            shutil.rmtree(work / "runs", ignore_errors=True)
-    atomic.write_text(record, json.dumps({"fingerprint": fp, "config": config}, indent=1))
-
     device = device_for(gpu)
     torch.manual_seed(p.seed)
     arch = p.arch()
@@ -261,17 +252,10 @@ def train(
         if best_path.is_file():
             best = float(checkpoint.load(best_path, arch)["best_loss_on_test"]["val"])
         log.info("resuming after epoch %d (best validation loss so far %.4f)", start, best)
-    history = _read_history(work / "history.csv", start)
-    summary = {
-        "parameters": n_parameters(model),
-        "device": device,
-        "tiles": {k: v["tiles"] for k, v in info.items()},
-        "best": str(best_path),
-        "last": str(last_path),
-    }
+    history = _read_history(work / HISTORY, start)
     if start >= p.epochs:
         log.info("already trained for %d epochs (asked %d)", start, p.epochs)
-        return {**summary, **_summary_of(history)}
+        return trained_summary(work, dbs, p, gpu)
 
     train_tf = augment.train_transforms(p.patch_size)
     val_tf = augment.train_transforms(p.patch_size) if p.val_augment else augment.clean_transforms(p.patch_size)
@@ -280,13 +264,13 @@ def train(
     log.info(
         "U-Net %s: %d parameters; class weights %s; %d train and %d val tiles; %s",
         arch,
-        summary["parameters"],
+        n_parameters(model),
         weights.cpu().numpy().round(4).tolist(),
         len(data["train"]),
         len(data["val"]),
         device,
     )
-    writer = SummaryWriter(log_dir=str(work / "runs"), purge_step=start if start else None)
+    writer = SummaryWriter(log_dir=str(work / RUNS), purge_step=start if start else None)
     try:
         for epoch in range(start, p.epochs):
             t0 = time.perf_counter()
@@ -335,8 +319,8 @@ def train(
                     "best": int(improved),
                 }
             )
-            _write_history(work / "history.csv", history)
-            plot_history(history, work / "unet_training.png")
+            _write_history(work / HISTORY, history)
+            plot_history(history, work / PLOT)
             log.info(
                 "[%d/%d] train loss %.4f, val loss %.4f, val acc %.4f%s",
                 epoch + 1,
@@ -350,7 +334,25 @@ def train(
         writer.close()
         for d in data.values():
             d.close()
-    return {**summary, **_summary_of(history)}
+    return trained_summary(work, dbs, p, gpu)
+
+
+def trained_summary(work: Path, dbs: dict[str, Path], p: TrainParams, gpu: bool = False) -> dict:
+    """What the training in ``work`` is, from its files: {"parameters", "device", "tiles" (per
+    phase), "best", "last" (paths), "epochs", "best_epoch", "best_val_loss", "best_val_acc",
+    "train_seconds"} (the epochs of ``history.csv`` up to the last checkpoint's)."""
+    work = Path(work)
+    info = {ph: check_pytable(dbs[ph], p.patch_size) for ph in ("train", "val")}
+    last_path = work / checkpoint.LAST
+    upto = int(checkpoint.load(last_path)["epoch"]) if last_path.is_file() else 0
+    return {
+        "parameters": n_parameters(build(p.arch())),
+        "device": device_for(gpu),
+        "tiles": {k: v["tiles"] for k, v in info.items()},
+        "best": str(work / checkpoint.BEST),
+        "last": str(last_path),
+        **_summary_of(_read_history(work / HISTORY, upto)),
+    }
 
 
 def _summary_of(history: list[dict]) -> dict:

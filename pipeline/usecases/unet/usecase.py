@@ -18,8 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import recipes
+from pipeline.inference import ENGINES
+from pipeline.templates import SolverParams
 from pipeline.usecases import datasets
 from pipeline.usecases.base import UseCase, add_force_argument
+from pipeline.usecases.epi import Epithelium
+from pipeline.usecases.unet.cohort import enlarged_cohort
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +145,6 @@ class UNetEpistroma(UseCase):
                 default=200 if demo else 600000,
                 help="Caffe training iterations (published 600000)",
             )
-            from pipeline.inference import ENGINES
-
             p.add_argument(
                 "--infer-mode", default="fcn" if demo else "exact", choices=sorted(ENGINES), help="Caffe step-5 engine"
             )
@@ -176,16 +178,18 @@ class UNetEpistroma(UseCase):
         o.set_defaults(func=self.run_output)
 
     # ------------------------------------------------------------------ running
-    def config(self, args: argparse.Namespace, data: Path) -> Any:
+    def config(self, args: argparse.Namespace, data: Path, data_recipe: recipes.Recipe | None = None) -> Any:
+        """The :class:`pipeline.usecases.unet.runner.Config` of the parsed options (``data``: the data
+        folder found or made; ``data_recipe``: its recipe, default the folder's)."""
         from pipeline.usecases.unet.database import DBParams
         from pipeline.usecases.unet.runner import Config
         from pipeline.usecases.unet.train import TrainParams
 
-        return Config(
+        return Config.from_args(
+            args,
             data=data,
-            work=args.work,
+            data_recipe=data_recipe,
             split=getattr(args, "split", "original"),
-            seed=args.seed,
             db=DBParams(args.db_patch, args.db_stride, args.mirror_pad, args.resize, args.mask_values),
             train=TrainParams(
                 epochs=args.epochs,
@@ -199,8 +203,6 @@ class UNetEpistroma(UseCase):
             ),
             out_patch=args.patch_size,
             out_batch=args.out_batch,
-            gpu=args.gpu,
-            force=getattr(args, "force", False),
             val_in_training=args.val_in_training,
             model_choice=args.model_choice,
         )
@@ -215,35 +217,31 @@ class UNetEpistroma(UseCase):
         require_torch(args.threads)
         from pipeline.usecases.unet import runner
 
-        summary = runner.run(self.config(args, self._data(args, demo)[0]), stages)
+        summary = runner.run(self.config(args, *self._data(args, demo)), stages)
         if demo:
             summary["cohort"] = "GENERATED (synthetic): the numbers show the pipeline works, nothing about epithelium"
         return summary
 
     def run_compare(self, args: argparse.Namespace, demo: bool) -> dict:
         require_torch(args.threads)
-        from pipeline.templates import SolverParams
-        from pipeline.usecases.epi import Epithelium
         from pipeline.usecases.unet import compare
 
         uc2 = Epithelium()
         sp = SolverParams(max_iter=args.iterations)
         if demo:
             sp.test_interval, sp.snapshot, sp.display = 100, 100, 20
-        data, data_recipe = self._data(args, demo)
         opt = compare.Options(
             fold=args.fold,
             caffe_iterations=args.iterations,
             caffe_max_positive=uc2.demo_max_positive if demo else uc2.max_positive,
             caffe_infer_mode=args.infer_mode,
             caffe_solver=sp,
-            data_recipe=data_recipe,
             val_in_training=args.val_in_training,
             score_from=args.score_from,
             threads=args.threads,
             demo=demo,
         )
-        summary = compare.run(uc2, self.config(args, data), opt)
+        summary = compare.run(uc2, self.config(args, *self._data(args, demo)), opt)
         if demo:
             summary["cohort"] = "GENERATED (synthetic): the numbers show the pipeline works, nothing about epithelium"
         return summary
@@ -268,8 +266,6 @@ class UNetEpistroma(UseCase):
     # ------------------------------------------------------------------ data
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         """Use case 2's generated cohort drawn at 250x250 and enlarged to DEMO_SIZE."""
-        from pipeline.usecases.unet.cohort import enlarged_cohort
-
         folder = Path(folder)
         if not any(folder.glob("*_mask.png")):
             enlarged_cohort(folder, DEMO_PATIENTS, DEMO_SIZE, seed)
