@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.usecases.epi import make_cohort
+
 
 def enlarged_cohort(folder: Path, n_patients: int, size: int, seed: int, factor: int = 2) -> list[Path]:
     """Use case 2's generated cohort (:func:`pipeline.usecases.epi.make_cohort`) drawn at
     ``size // factor`` and enlarged to ``size`` (image bilinear, mask nearest): drawing it at full
     size costs time quadratic in the side per nucleus (minutes at 500 px). Returns the images."""
     from PIL import Image
-
-    from pipeline.usecases.epi import make_cohort
 
     folder = Path(folder)
     small = folder.with_name(folder.name + ".small")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import inference
+from pipeline import atomic, inference
 from pipeline.report import Cell, Column, Content, Page, Picture, Row, Section, Table, build, from_json
 from pipeline.report.pictures import COLOURS, pick_examples
 from pipeline.usecases import epi
@@ -262,8 +262,6 @@ def side_by_side(
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from skimage.measure import find_contours
-
-    from pipeline import atomic
 
     def outline(ax, mask, key, style):
         for c in find_contours(np.pad(mask.astype(np.float32), 1), 0.5):

@@ -24,6 +24,7 @@ from pipeline.usecases import datasets
 from pipeline.usecases.base import UseCase, add_force_argument
 from pipeline.usecases.epi import Epithelium
 from pipeline.usecases.unet.cohort import enlarged_cohort
+from pipeline.usecases.unet.database import DBParams
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,6 @@ class UNetEpistroma(UseCase):
     def config(self, args: argparse.Namespace, data: Path, data_recipe: recipes.Recipe | None = None) -> Any:
         """The :class:`pipeline.usecases.unet.runner.Config` of the parsed options (``data``: the data
         folder found or made; ``data_recipe``: its recipe, default the folder's)."""
-        from pipeline.usecases.unet.database import DBParams
         from pipeline.usecases.unet.runner import Config
         from pipeline.usecases.unet.train import TrainParams
 
