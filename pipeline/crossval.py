@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
@@ -212,17 +211,6 @@ def stage_prototxt(cfg: Config, k: int | str, num_output: int = 2) -> templates.
         num_output=num_output,
         file_prefix=n["files"],
     )
-
-
-def stage_train(cfg: Config, solvers: dict) -> dict:
-    """Train the given solvers (keys: fold names, e.g. RADHicaL's "<k>_<l>"), ``cfg.jobs`` at a time
-    (each its own `caffe train` process). :func:`run` trains its folds through recipe stages instead."""
-
-    def one(k):
-        return k, training.train(solvers[k], gpu=cfg.gpu, show_progress=cfg.show_progress and cfg.jobs == 1).model
-
-    with ThreadPoolExecutor(max_workers=max(1, cfg.jobs)) as ex:
-        return dict(ex.map(one, sorted(solvers)))
 
 
 def stage_outputs(
