@@ -155,3 +155,16 @@ def split_list(case: str, fold: int | str = 1, parent: bool = False) -> str:
 def space_list_path(work: Path, side: str, fold: int | str) -> Path:
     """WORK/lists/space/<side>_w32_<fold>.txt: use case 6's space-separated copy of a list, for convert_imageset."""
     return Path(work) / "lists" / "space" / patch_list(side, fold)
+
+
+# --------------------------------------------------------------------------- use case 5's second stage (mitosis)
+#: The snapshot name of use case 5's second stage after "<fold>_", in WORK/models_2nd (and released):
+#: ``1_caffenet_train_w32_2nd_iter_600000.caffemodel``.
+SNAPSHOT_2ND = "caffenet_train_w32_2nd"
+
+
+def second_stage(fold: int | str) -> str:
+    """Use case 5's name of fold ``fold``'s second-stage DBs, mean and patch list: ``1_2nd``, as in
+    ``train_db("1_2nd")`` = DB_train_1_2nd, ``mean("1_2nd")`` = DB_train_w32_1_2nd.binaryproto (released
+    so), ``patch_list("train", "1_2nd")`` = train_w32_1_2nd.txt (in WORK/subs_2nd)."""
+    return f"{fold}_2nd"

@@ -5,6 +5,7 @@ and the bad inputs of a two-stage run."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -14,8 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import REPO_ROOT, lists
+from pipeline import REPO_ROOT, crossval, lists, recipes
+from pipeline.cli.usecase_command import parse_usecase_argv
 from pipeline.databases import count_records
+from pipeline.templates import SolverParams
+from pipeline.usecases.mitosis import detection, runner
+from pipeline.usecases.mitosis.sampling import Params
 from tests.geojson_checks import geojson_beside_each_map
 
 ITER = 5
@@ -46,7 +51,15 @@ def mitosis_run(tmp_path_factory):
     for suffix in (".tif", "_cmask.png"):
         shutil.copy(data / f"05_01{suffix}", data / f"05_02{suffix}")
     Image.fromarray(np.zeros((140, 128), np.uint8)).save(data / "05_02_pc.png")
-    return data, work, _usecase5(data, work)
+    out = _usecase5(data, work)
+    shutil.copytree(work, root / "first", symlinks=True)  # as the first run left it (later tests --force)
+    return data, work, out
+
+
+def _first_run(work: Path, to: Path) -> Path:
+    """A copy of the work folder as the module's first run left it."""
+    shutil.copytree(work.parent / "first", to, symlinks=True)
+    return to
 
 
 def test_both_stages_end_to_end(mitosis_run):
@@ -139,3 +152,45 @@ def test_no_public_archive_is_said_in_one_line(tmp_path):
     assert out.returncode == 1
     (err,) = [ln for ln in out.stderr.splitlines() if "ERROR" in ln]
     assert "mitosis: no public archive is known; pass the folder itself with --data" in err
+
+
+def test_a_config_built_in_python_finds_the_command_lines_run_done(mitosis_run, tmp_path, caplog):
+    """The library runs a config: built without argparse, with the values of the command line's
+    options, it expects the very recipes the command line recorded, so every stage is skipped."""
+    data, work, first = mitosis_run
+    assert first.returncode == 0
+    copy = _first_run(work, tmp_path / "w")
+    cfg = crossval.Config(
+        data=data, work=copy, params=Params(stage2_negatives=400), scoring=detection.default_scoring(),
+        iterations=ITER, solver=SolverParams(max_iter=ITER, test_interval=ITER, snapshot=ITER, display=5),
+        infer_mode="fcn", folds=(1,), data_recipe=recipes.source(data), show_progress=False,
+    )  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        summary = runner.run(cfg)
+    skipped = [r.getMessage().split(": already done")[0] for r in caplog.records if "already done" in r.getMessage()]
+    per_fold = ("dbs", "prototxt", "train", "probs", "patches2", "dbs2", "prototxt2", "train2", "outputs")
+    assert skipped == ["patches", "folds", *(f"{s} (fold 1)" for s in per_fold), "scores"]
+    assert summary["scores"] == json.loads((copy / "scores.json").read_text())
+
+
+def test_cluster_done_checks_read_the_graph_and_a_removed_map_resumes(mitosis_run, tmp_path):
+    """job_steps' done checks are the stage graph's: after the run every task is done; one test
+    frame's map removed, its outputs task and the scores are not (the rest are), and rerunning the
+    outputs stage resumes it (no recomputation from scratch: the models are untouched) for that map."""
+    data, work, first = mitosis_run
+    assert first.returncode == 0
+    copy = _first_run(work, tmp_path / "w")
+    argv = ["usecase5", "--data", str(data), "--work", str(copy), *BASE, *FAST]
+    uc, args = parse_usecase_argv(argv, REPO_ROOT)
+    steps = uc.job_steps(args)
+    assert [s.name for s in steps if not s.done(1)] == []
+    (frame,) = sorted((copy / "output" / "1").glob("*_prob.png"))  # fold 1's one test frame
+    model2 = copy / "models_2nd" / f"1_caffenet_train_w32_2nd_iter_{ITER}.caffemodel"
+    t2 = model2.stat().st_mtime_ns
+    frame.unlink()
+    assert [s.name for s in steps if not s.done(1)] == ["outputs", "scores"]
+    out = _usecase5(data, copy, "--stages", "outputs")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "outputs (fold 1): 1 file(s) missing" in out.stderr and "resuming the stage" in out.stderr
+    assert frame.is_file() and model2.stat().st_mtime_ns == t2
+    assert [s.name for s in steps if not s.done(1)] == []

@@ -48,6 +48,17 @@ def peaks(
     return np.array(detect_peaks(prob_green, threshold, clear, disk), dtype=np.float64).reshape(-1, 2)
 
 
+def default_scoring() -> dict:
+    """The scoring options of the command line's defaults (a run's ``Config.scoring``): peak threshold,
+    disk and clear radius (0.5x), match radius (40x)."""
+    return {
+        "peak_threshold": PEAK_THRESHOLD,
+        "peak_disk": PEAK_DISK,
+        "peak_clear_radius": PEAK_CLEAR_RADIUS,
+        "match_radius": MATCH_RADIUS,
+    }
+
+
 def peak_options(scoring: dict) -> dict:
     """:func:`peaks`' keyword arguments from the scoring options (``peak_threshold``,
     ``peak_clear_radius``, ``peak_disk``: the command line's and the scores JSON's names)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import atomic, inference
+from pipeline import artefacts, atomic, inference
 from pipeline.detection import match_detections, to_original_scale
 from pipeline.usecases.mitosis import detection
 from pipeline.usecases.mitosis.sampling import SCALE
@@ -28,8 +28,8 @@ def released_models(folder: Path) -> list[tuple[str, Path, Path]]:
     """(label, model, mean) of the five released folds in ``folder`` (uc5-mitosis); FileNotFoundError naming a missing one."""
     out = []
     for k in range(1, 6):
-        m = folder / f"{k}_caffenet_train_w32_2nd_iter_600000.caffemodel"
-        mean = folder / f"DB_train_w32_{k}_2nd.binaryproto"
+        m = artefacts.released_model(folder, k, artefacts.SNAPSHOT_2ND)
+        mean = artefacts.released_mean(folder, artefacts.second_stage(k))
         for f in (m, mean):
             if not f.is_file():
                 raise FileNotFoundError(f"{f}: released file missing (mount ../shared/released or pass --released DIR)")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import crossval, inference, recipes
+from pipeline import artefacts, crossval, inference, recipes
 from pipeline import export as geojson_export
 from pipeline.report import Column, Row, Section, Table, from_json
 from pipeline.scheduler.plan import JobStep, restrict
-from pipeline.usecases.base import Archive, CrossValidatedUseCase, Figure, Layout, solver_from_args
+from pipeline.usecases.base import Archive, CrossValidatedUseCase, Figure, Layout
 from pipeline.usecases.mitosis import detection, runner
 from pipeline.usecases.mitosis.cohort import make_cohort
 from pipeline.usecases.mitosis.sampling import Params, images_by_patient
@@ -174,26 +174,21 @@ class Mitosis(CrossValidatedUseCase):
 
     # ------------------------------------------------------------------ the run
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
-        force = getattr(args, "force", False)
+        """The stages of :func:`pipeline.usecases.mitosis.runner.graph` for the config of ``args``
+        (:meth:`config`), then the detections as GeoJSON beside the stage-2 maps."""
         if demo:
-            data, data_recipe = self.demo_data(args.work, args.seed, force)
+            data, data_recipe = self.demo_data(args.work, args.seed, getattr(args, "force", False))
         else:
             data = self.prepare_data(args.data, args.work / "data")
-            data_recipe = recipes.source(args.data)
-        cfg = crossval.Config(
-            data=data, work=args.work, params=self.params_from_args(args), scoring=self.scoring_from_args(args),
-            iterations=args.iterations, seed=args.seed, jobs=args.jobs, gpu=args.gpu,
-            caffe_shuffle=args.caffe_shuffle, solver=solver_from_args(args), infer_mode=args.infer_mode,
-            stride=args.stride, score_from=args.score_from, force=force, data_recipe=data_recipe,
-            folds=tuple(args.folds),
-        )  # fmt: skip
+            data_recipe = recipes.source(args.data, memo=args.work / "data")
+        cfg = self.config(args, data, data_recipe)
         summary = runner.run(cfg, stages)
         if "scores" in stages:  # GeoJSON beside the maps, for QuPath: the detections these scores counted
             found = self._peak_finder(cfg.scoring, cfg.score_from)
             for k in crossval.selected_folds(cfg.folds):
-                if crossval.output_dir(cfg.work, k).is_dir():
+                if artefacts.output_dir(cfg.work, k).is_dir():
                     geojson_export.export_folder(
-                        crossval.output_dir(cfg.work, k), self.export, geojson_export.Options(), found
+                        artefacts.output_dir(cfg.work, k), self.export, geojson_export.Options(), found
                     )
         if demo:
             summary["cohort"] = "GENERATED (synthetic): the numbers show the pipeline works, nothing about mitoses"
@@ -236,29 +231,36 @@ class Mitosis(CrossValidatedUseCase):
         """stage 1: prepare (patches, folds, dbs, prototxt) -> train (array over folds) -> probs (array);
         stage 2: prepare2 (patches2, dbs2, prototxt2; array) -> train2 (array) -> outputs (array);
         then scores. Each step waits for the one before it (afterok): stage 2 of fold k needs stage
-        1's maps of fold k, which need stage 1's model k. A task is done when its recipes say so."""
+        1's maps of fold k, which need stage 1's model k. A task is done when the run's stage graph
+        (:func:`pipeline.usecases.mitosis.runner.graph`) says its stages are done: recorded done and,
+        for step 5 of the test frames, every frame's maps there."""
         work = Path(args.work)
         ks = tuple(crossval.selected_folds(args.folds))
-        done = crossval.recorded_done
+        data: list[Path] = []
 
-        def all_done(*pairs):
-            return lambda k: all(done(work / sub if sub else work, name, str(k)) for sub, name in pairs)
+        def data_folder() -> Path:
+            if not data:
+                data.append(work / "generated_cohort" if args.demo else self.prepare_data(args.data, work / "data"))
+            return data[0]
 
+        g = runner.graph(self.config(args), data_folder)
+        prepare, prepare2 = ("patches", "folds", "dbs", "prototxt"), ("patches2", "dbs2", "prototxt2")
         steps = (
-            JobStep("prepare", ("patches", "folds", "dbs", "prototxt"), done=lambda _t: crossval.prepared(work, ks),
+            JobStep("prepare", prepare, done=lambda _t: g.all_done(prepare),
                     what="stage 1: patches, folds, databases, nets"),
             JobStep("train", ("train",), tasks=ks, after=("prepare",), task_option="--folds", gpu=True,
-                    done=all_done(("models", "train")), what="stage 1: train fold {task}"),
+                    done=lambda k: g.done(f"train {k}"), what="stage 1: train fold {task}"),
             JobStep("probs", ("probs",), tasks=ks, after=("train",), task_option="--folds", gpu=True,
-                    done=all_done(("probs", "probs")), what="stage 1: step 5 of fold {task}'s training frames"),
-            JobStep("prepare2", ("patches2", "dbs2", "prototxt2"), tasks=ks, after=("probs",), task_option="--folds",
-                    done=all_done(("subs_2nd", "patches2"), ("", "dbs2"), ("models_2nd", "prototxt2")),
+                    done=lambda k: g.done(f"probs {k}"), what="stage 1: step 5 of fold {task}'s training frames"),
+            JobStep("prepare2", prepare2, tasks=ks, after=("probs",), task_option="--folds",
+                    done=lambda k: g.all_done(prepare2, keys=(k,)),
                     what="stage 2: patches, databases, nets of fold {task}"),
             JobStep("train2", ("train2",), tasks=ks, after=("prepare2",), task_option="--folds", gpu=True,
-                    done=all_done(("models_2nd", "train2")), what="stage 2: train fold {task}"),
+                    done=lambda k: g.done(f"train2 {k}"), what="stage 2: train fold {task}"),
             JobStep("outputs", ("outputs",), tasks=ks, after=("train2",), task_option="--folds", gpu=True,
-                    done=all_done(("output", "outputs")), what="stage 2: step 5 of fold {task}'s test frames"),
-            JobStep("scores", ("scores",), after=("outputs",), done=lambda _t: crossval.scored(work), what="scores"),
+                    done=lambda k: g.done(f"outputs {k}"), what="stage 2: step 5 of fold {task}'s test frames"),
+            JobStep("scores", ("scores",), after=("outputs",), done=lambda _t: g.all_done(("outputs", "scores")),
+                    what="scores"),
         )  # fmt: skip
         return restrict(steps, self.parse_stages(getattr(args, "stages", None)))
 
