@@ -79,9 +79,9 @@ def markdown(report: dict, threshold: float) -> str:
         + [fixed(r["pixel"][k]) for k in ("detection_rate", "f_score", "tpr", "ppv")]
         for r in report["rows"]
     ]
-    header = ["model", "patch F", "patch balanced acc.", "patch acc.", "nucleus detection rate", "nucleus F"]
+    header = "model | patch F | patch balanced acc. | patch acc. | nucleus detection rate | nucleus F | TPR | PPV"
     return document(
         f"Use case 1 (nuclei): {report['patches']} patches (step 1, rotation 0) and {len(report['images'])} "
         f"image(s), maps with the {report['mode']} engine, P(nucleus) > {threshold:g}",
-        pipe_table(header + ["TPR", "PPV"], rows),
+        pipe_table(header.split(" | "), rows),
     )
