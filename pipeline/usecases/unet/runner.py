@@ -104,12 +104,12 @@ def score(out_dir: Path, images: list[Path], factor: float = 1.0) -> dict:
 
 
 def markdown(s: dict, title: str) -> str:
-    f = lambda v: "–" if v is None else f"{v:.4f}"  # noqa: E731
-    return (
-        f"### {title}\n\n| images | pixels | F | precision | recall | accuracy |\n|---|---|---|---|---|---|\n"
-        f"| {len(s['images'])} | {s['n']} | {f(s['f_score'])} | {f(s['precision'])} | {f(s['recall'])} | "
-        f"{f(s['accuracy'])} |\n"
-    )
+    """The pooled pixel scores ``s`` (:func:`score` and its images) as a one-row table under ``title``."""
+    from pipeline.report.mdtable import document, fixed, pipe_table
+
+    scores = [fixed(s[k]) for k in ("f_score", "precision", "recall", "accuracy")]
+    header = ["images", "pixels", "F", "precision", "recall", "accuracy"]
+    return document(f"### {title}", pipe_table(header, [[len(s["images"]), s["n"], *scores]]))
 
 
 def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
