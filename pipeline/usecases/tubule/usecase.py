@@ -271,7 +271,7 @@ class Tubule(CrossValidatedUseCase):
                 )
                 truth = scores.truth_mask(img.with_name(img.stem + images.ANNO), prob.shape[:2])
                 h, w = truth.shape
-                fs = "–" if dict(have)[name] is None else f"{dict(have)[name]:.3f}"
+                fs = fixed(dict(have)[name], 3)
                 title = f"Fold {k}, {describe(label, len(have))}: {name}, pixel F {fs}"
                 file = f"tubule_fold{k}_{label}_{img.stem.replace(' ', '_')}.png"
                 outlines(
