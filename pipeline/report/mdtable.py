@@ -101,6 +101,10 @@ def _cell(v: object) -> str:
     return f" {text} " if text else " "
 
 
+def _line(cells: Sequence[object]) -> str:
+    return "|" + "|".join(_cell(c) for c in cells) + "|"
+
+
 def pipe_table(header: Sequence[object], rows: Iterable[Sequence[object]], align: Sequence[str] = ()) -> list[str]:
     """The lines of a pipe table: ``header``, the ``|---|`` line, one line per row.
 
@@ -112,8 +116,7 @@ def pipe_table(header: Sequence[object], rows: Iterable[Sequence[object]], align
     ['| fold | F |', '|---|---|', '| 1 | 0.8218 |', '| published | |']
     """
     marks = [_ALIGN[a] for a in align] + ["---"] * (len(header) - len(align))
-    line = lambda cells: "|" + "|".join(_cell(c) for c in cells) + "|"  # noqa: E731
-    return [line(header), "|" + "|".join(marks) + "|", *(line(r) for r in rows)]
+    return [_line(header), "|" + "|".join(marks) + "|", *(_line(r) for r in rows)]
 
 
 def document(*blocks: str | Sequence[str]) -> str:
