@@ -31,6 +31,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline import REPO_ROOT, inference, released  # noqa: E402
+from pipeline.report.mdtable import MISSING, pipe_table  # noqa: E402
 from pipeline.usecases import epi  # noqa: E402
 
 
@@ -122,10 +123,8 @@ def main() -> int:
         f"\nU-Net vs Caffe fcn, {platform.machine()} {cores} cores, torch {torch.__version__}, one generated "
         f"{rgb.shape[0]}x{rgb.shape[1]} image ({mp:.2f} MP); Caffe {caffe_s:.2f} s\n"
     )
-    print("| what | torch threads | throughput | output speed vs Caffe fcn |")
-    print("|---|---|---|---|")
-    for what, th, val, ratio in rows:
-        print(f"| {what} | {th} | {val} | {'–' if ratio is None else f'{ratio:.2f}x'} |")
+    cells = [[what, th, val, MISSING if ratio is None else f"{ratio:.2f}x"] for what, th, val, ratio in rows]
+    print("\n".join(pipe_table(["what", "torch threads", "throughput", "output speed vs Caffe fcn"], cells)))
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline import REPO_ROOT, artefacts  # noqa: E402
 from pipeline.cli.commands.export import slide_spec  # noqa: E402
 from pipeline.export import Options, export_slide  # noqa: E402
+from pipeline.report.mdtable import count, fixed, percent, pipe_table  # noqa: E402
 from pipeline.usecases import get  # noqa: E402
 from pipeline.wsi import Settings, infer_slide, make_plan, slide_folder  # noqa: E402
 from tests.wsi_slides import tissue_canvas, write_slide  # noqa: E402
@@ -108,21 +109,26 @@ def main() -> int:
             f"{rows[0][1]['shape'][1]}x{rows[0][1]['shape'][0]} model pixels, tiles of {a.tile}; fcn engine, CPU; "
             f"{platform.machine()}, {os.cpu_count()} cores\n"
         )
-        print(
-            "| workers | tiles computed | tiles skipped (no tissue) | tile seconds | tiles/s | model pixels/s "
-            "| level-0 pixels/s | speed-up | plan s | merge s | GeoJSON s (polygons) |"
+        header = (
+            "workers | tiles computed | tiles skipped (no tissue) | tile seconds | tiles/s | model pixels/s "
+            "| level-0 pixels/s | speed-up | plan s | merge s | GeoJSON s (polygons)"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
         lv0 = (a.slide_objective / ds) ** 2
+        cells = []
         for n, s, plan_s, merge_s in rows:
             sec = s["seconds"]
             px = s["computed_pixels"]
-            print(
-                f"| {n} | {s['tiles']} of {s['grid_tiles']} | {s['grid_tiles'] - s['tiles']} "
-                f"({100 * s['skipped_share']:.1f}%) | {sec:.1f} | {s['tiles'] / sec:.3f} | {px / sec:,.0f} "
-                f"| {px * lv0 / sec:,.0f} | {base / sec:.2f}x | {plan_s:.1f} | {merge_s:.1f} "
-                f"| {s['geojson_seconds']:.1f} ({s['geojson_features']}) |"
+            cells.append(
+                [
+                    n,
+                    f"{s['tiles']} of {s['grid_tiles']}",
+                    f"{s['grid_tiles'] - s['tiles']} ({percent(s['skipped_share'])})",
+                ]
+                + [fixed(sec, 1), fixed(s["tiles"] / sec, 3), count(px / sec), count(px * lv0 / sec)]
+                + [f"{base / sec:.2f}x", fixed(plan_s, 1), fixed(merge_s, 1)]
+                + [f"{fixed(s['geojson_seconds'], 1)} ({s['geojson_features']})"]
             )
+        print("\n".join(pipe_table(header.split(" | "), cells)))
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -10,12 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import atomic, inference
+from pipeline.report.mdtable import document, fixed, pipe_table
 
 log = logging.getLogger(__name__)
-
-
-def _f(v, nd: int = 4) -> str:
-    return "–" if v is None else f"{v:.{nd}f}"
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -72,12 +69,14 @@ def compare_maps(
             )
     report = {"usecase": label, "mode": mode, "released": str(rel_model), "rows": rows}
     atomic.write_text(out_dir / "maps.json", json.dumps(report, indent=1))
-    lines = [
-        f"{label}, mode {mode}: maps compared with {Path(rel_model).name}",
-        "",
-        "| image | model | mean abs dP | Dice of class maps |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {r['image']} | {r['model']} | {r['mean_abs_dp']:.5f} | {_f(r['dice'])} |" for r in rows]
-    atomic.write_text(out_dir / "maps.md", "\n".join(lines) + "\n")
+    atomic.write_text(out_dir / "maps.md", maps_markdown(report))
     return report
+
+
+def maps_markdown(report: dict) -> str:
+    """The table of ``report`` (``maps.json``): per image and model, mean |dP| and Dice against the released model."""
+    rows = [[r["image"], r["model"], fixed(r["mean_abs_dp"], 5), fixed(r["dice"])] for r in report["rows"]]
+    return document(
+        f"{report['usecase']}, mode {report['mode']}: maps compared with {Path(report['released']).name}",
+        pipe_table(["image", "model", "mean abs dP", "Dice of class maps"], rows),
+    )

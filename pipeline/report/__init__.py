@@ -4,7 +4,8 @@ same pictures as PNGs under ``WORK/report/pictures/``; viewable offline.
 
 Modules: ``content`` (what a report shows, as data: tables whose numbers name the JSON they were
 read from, pictures, sections), ``pictures`` (matplotlib / scikit-image drawings), ``page`` (the
-Jinja2 page and the report folder), ``mdtable`` (Markdown tables as report tables).
+Jinja2 page and the report folder), ``mdtable`` (the Markdown tables every command writes, their
+number formatters, and reading them back as report tables).
 
 Shared code: it knows no use case by name. Each use case fills a :class:`Content` in its
 ``report`` hook (:mod:`pipeline.usecases.base`); the command line (``python -m pipeline report

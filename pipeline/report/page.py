@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline import REPO_ROOT, atomic
-from pipeline.report import pictures
+from pipeline.report import mdtable, pictures
 from pipeline.report.content import Cell, Column, Content, Picture, Section, Table
 
 log = logging.getLogger(__name__)
@@ -64,17 +63,9 @@ class Page:
 
 def fmt(cell: Cell, column: Column, as_published: bool = False) -> str:
     """The text of a cell: "–" for None, integers for 0 decimals, else ``column.digits`` decimals;
-    published figures as they were published (0.84, 0.7648)."""
-    v = cell.value
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool) or as_published:
-        return str(v)
-    if column.digits == 0:
-        return str(int(v)) if float(v).is_integer() else f"{v:g}"
-    return f"{v:.{column.digits}f}"
+    published figures as they were published (0.84, 0.7648). The Markdown tables' too
+    (:func:`pipeline.report.mdtable.cell_text`)."""
+    return mdtable.cell_text(cell, column, as_published)
 
 
 def _show(v: object) -> str:

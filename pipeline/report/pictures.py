@@ -21,6 +21,7 @@ import numpy as np
 
 from pipeline import atomic
 from pipeline.report.content import Picture
+from pipeline.report.mdtable import fixed
 
 __all__ = [
     "COLOURS",
@@ -251,8 +252,7 @@ def detection_example(image: np.ndarray, found: dict[str, np.ndarray], score: di
     """One example image of a detection use case: :func:`centres` of ``found`` (the four groups of
     :func:`pipeline.detection.sort_centres`) over ``image``, titled ``head`` and the image's F, tp, fp
     and fn (``score``); written to ``path``, returned as the report's picture."""
-    f = "–" if score["f_score"] is None else f"{score['f_score']:.3f}"
-    title = f"{head}\nF {f} (tp {score['tp']}, fp {score['fp']}, fn {score['fn']})"
+    title = f"{head}\nF {fixed(score['f_score'], 3)} (tp {score['tp']}, fp {score['fp']}, fn {score['fn']})"
     centres(
         image, found["truth_matched"], found["truth_missed"], found["pred_matched"], found["pred_false"], title, path
     )

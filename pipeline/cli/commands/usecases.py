@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipeline.report.mdtable import MISSING, pipe_table
 from pipeline.usecases import REGISTRY
 
 
@@ -11,11 +12,11 @@ def add(sub) -> None:
 
 
 def run(a) -> int:
-    print("| name | use case | command | demo | step-5 magnification | stages |")
-    print("|---|---|---|---|---|---|")
-    for uc in REGISTRY.values():
-        print(
-            f"| {uc.name} | {uc.number or '–'}: {uc.title} | {uc.command} | {uc.demo_command or '–'} | "
-            f"{uc.magnification:g} | {','.join(uc.stages)} |"
-        )
+    rows = [
+        [uc.name, f"{uc.number or MISSING}: {uc.title}", uc.command, uc.demo_command or MISSING]
+        + [f"{uc.magnification:g}", ",".join(uc.stages)]
+        for uc in REGISTRY.values()
+    ]
+    header = ["name", "use case", "command", "demo", "step-5 magnification", "stages"]
+    print("\n".join(pipe_table(header, rows)))
     return 0

@@ -8,6 +8,7 @@ import numpy as np
 
 from pipeline import inference, metrics
 from pipeline.report import Cell, Picture, Row
+from pipeline.report.mdtable import fixed
 from pipeline.report.pictures import describe, outlines, pick_examples
 from pipeline.usecases.epi.scores import score_maps, truth_mask
 
@@ -42,7 +43,7 @@ def report_pictures(
             image = inference.load_resized(img_path, factor)
             truth = truth_mask(img_path, factor)
             h, w = (min(a.shape[0] for a in (prob, image, truth)), min(a.shape[1] for a in (prob, image, truth)))
-            fs = "–" if dict(scored)[name] is None else f"{dict(scored)[name]:.3f}"
+            fs = fixed(dict(scored)[name], 3)
             title = f"Fold {k}, {describe(label, len(scored))}: {name}, F {fs}"
             file = f"epi_fold{k}_{label}_{img_path.stem}.png"
             outlines(

@@ -9,6 +9,7 @@ import numpy as np
 from pipeline import inference, metrics
 from pipeline.matlab import imresize_scale
 from pipeline.report import Column, from_json
+from pipeline.report.mdtable import MISSING, document, fixed, pipe_table
 from pipeline.usecases.epi.patches import mask_path, read_mask
 
 
@@ -78,37 +79,25 @@ def score_fold(
     }
 
 
-def _f(v) -> str:
-    return "–" if v is None else f"{v:.4f}"
-
-
 def scores_markdown(s: dict) -> str:
     """Per-fold and pooled pixel scores beside the recalled published F-score."""
     source = {
         "png": "the 8-bit min-max scaled _class.png and _prob.png (green / 255) the original wrote",
         "npy": "the float probability maps (.npy)",
     }.get(s.get("score_from", "png"), s.get("score_from"))
-    lines = [
+
+    def row(label: object, threshold: str, c: dict, t: dict) -> list:
+        return [label, threshold, *(fixed(e[k]) for e in (c, t) for k in ("f_score", "precision", "recall"))]
+
+    rows = [row(f["fold"], fixed(f["threshold"], 2), f["class_map"], f["thresholded"]) for f in s["folds"]]
+    rows.append(row("pooled", MISSING, s["pooled"]["class_map"], s["pooled"]["thresholded"]))
+    rows.append(["published (recalled, unchecked)", "", fixed(s["published_f_recalled"], 2), "", "", "", "", ""])
+    header = ["fold", "threshold", "F (class map)", "precision", "recall", "F (P >= threshold)", "precision", "recall"]
+    return document(
         "### Use case 2 (epithelium), pixel level",
-        "",
         f"Maps read: {source}; threshold chosen on the validation images of each fold.",
-        "",
-        "| fold | threshold | F (class map) | precision | recall | F (P >= threshold) | precision | recall |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for f in s["folds"]:
-        c, t = f["class_map"], f["thresholded"]
-        lines.append(
-            f"| {f['fold']} | {f['threshold']:.2f} | {_f(c['f_score'])} | {_f(c['precision'])} | {_f(c['recall'])} | "
-            f"{_f(t['f_score'])} | {_f(t['precision'])} | {_f(t['recall'])} |"
-        )
-    c, t = s["pooled"]["class_map"], s["pooled"]["thresholded"]
-    lines.append(
-        f"| pooled | – | {_f(c['f_score'])} | {_f(c['precision'])} | {_f(c['recall'])} | {_f(t['f_score'])} | "
-        f"{_f(t['precision'])} | {_f(t['recall'])} |"
+        pipe_table(header, rows),
     )
-    lines.append(f"| published (recalled, unchecked) | | {s['published_f_recalled']:.2f} | | | | | |")
-    return "\n".join(lines) + "\n"
 
 
 HEADLINE = [

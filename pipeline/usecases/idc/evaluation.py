@@ -19,6 +19,7 @@ import numpy as np
 from pipeline import atomic, folds, lists, metrics
 from pipeline.classify import PatchClassifier
 from pipeline.patches import read_rgb_like_matlab
+from pipeline.report.mdtable import document, fixed, pipe_table
 from pipeline.usecases.base import Figure
 from pipeline.usecases.idc.patches import VARIANTS, make_patches, output_name
 
@@ -128,10 +129,6 @@ def write_outputs(ps: PatchSet, probs: np.ndarray, result: dict, json_out: Path,
             w.writerow([n, pid, int(lab), *[f"{v:.8f}" for v in p], int(p.argmax())])
 
 
-def _fmt(v) -> str:
-    return "–" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
-
-
 def markdown_table(
     result: dict, variant: str, figures: tuple[Figure, ...] = (), title: str = "Use case 6 (IDC), patch level"
 ) -> str:
@@ -149,26 +146,20 @@ def markdown_table(
             g["sources"].append(fig.source)
     for note, g in groups.items():
         rows.append((note, g.get("f_score"), g.get("balanced_accuracy"), g.get("accuracy"), ", ".join(g["sources"])))
-    lines = [
+    keys = ("f_score", "balanced_accuracy", "accuracy")
+    patients = [
+        [pid, *(p[k] for k in ("n", "tp", "fp", "fn", "tn")), *(fixed(p[k]) for k in keys)]
+        for pid, p in result["patients"].items()
+    ]
+    return document(
         f"### {title} -- variant {variant}",
-        "",
         f"Confusion (class 1 = IDC): tp {o['tp']}, fp {o['fp']}, fn {o['fn']}, tn {o['tn']} (n = {o['n']})",
-        "",
-        "| | F-score | balanced accuracy | accuracy | source |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [f"| {a} | {_fmt(f)} | {_fmt(b)} | {_fmt(c)} | {s} |" for a, f, b, c, s in rows]
-    lines += [
-        "",
-        "| patient | n | tp | fp | fn | tn | F-score | balanced accuracy | accuracy |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for pid, s in result["patients"].items():
-        lines.append(
-            f"| {pid} | {s['n']} | {s['tp']} | {s['fp']} | {s['fn']} | {s['tn']} | {_fmt(s['f_score'])} | "
-            f"{_fmt(s['balanced_accuracy'])} | {_fmt(s['accuracy'])} |"
-        )
-    return "\n".join(lines) + "\n"
+        pipe_table(
+            ["", "F-score", "balanced accuracy", "accuracy", "source"],
+            [[a, fixed(f), fixed(b), fixed(c), s] for a, f, b, c, s in rows],
+        ),
+        pipe_table(["patient", "n", "tp", "fp", "fn", "tn", "F-score", "balanced accuracy", "accuracy"], patients),
+    )
 
 
 def evaluate(
@@ -214,8 +205,8 @@ def evaluate(
     log.info(
         "evaluated %d patches: F %s, balanced accuracy %s, accuracy %s",
         o["n"],
-        _fmt(o["f_score"]),
-        _fmt(o["balanced_accuracy"]),
-        _fmt(o["accuracy"]),
+        fixed(o["f_score"]),
+        fixed(o["balanced_accuracy"]),
+        fixed(o["accuracy"]),
     )
     return result

@@ -19,6 +19,7 @@ import numpy as np
 
 from pipeline import artefacts, atomic
 from pipeline.classify import PatchClassifier, read_model
+from pipeline.report.mdtable import document, fixed, pipe_table
 from pipeline.usecases.base import Figure
 from pipeline.usecases.idc import evaluation
 
@@ -160,22 +161,18 @@ def run(
     return report
 
 
-def _f(v, nd: int = 4) -> str:
-    return "–" if v is None else f"{v:.{nd}f}"
-
-
 def markdown(report: dict) -> str:
     """The regression table."""
-    lines = [
-        f"Patients: {', '.join(report['patients'])} ({report['data']})",
-        "",
-        "| model | variant | tp | fp | fn | tn | F-score | balanced acc. | accuracy | agreement with | same class | mean abs dP | published F |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    header = (
+        "model | variant | tp | fp | fn | tn | F-score | balanced acc. | accuracy | agreement with | same class | "
+        "mean abs dP | published F"
+    )
+    rows = [
+        [r["model"], r["variant"], r["tp"], r["fp"], r["fn"], r["tn"]]
+        + [fixed(r["f_score"]), fixed(r["balanced_accuracy"]), fixed(r["accuracy"]), r["agreement_with"]]
+        + [fixed(r["same_class"]), fixed(r["mean_abs_dp"], 5), fixed(r["published_f_score"])]
+        for r in report["rows"]
     ]
-    for r in report["rows"]:
-        lines.append(
-            f"| {r['model']} | {r['variant']} | {r['tp']} | {r['fp']} | {r['fn']} | {r['tn']} | {_f(r['f_score'])} | "
-            f"{_f(r['balanced_accuracy'])} | {_f(r['accuracy'])} | {r['agreement_with']} | {_f(r['same_class'])} | "
-            f"{_f(r['mean_abs_dp'], 5)} | {_f(r['published_f_score'])} |"
-        )
-    return "\n".join(lines) + "\n"
+    return document(
+        f"Patients: {', '.join(report['patients'])} ({report['data']})", pipe_table(header.split(" | "), rows)
+    )

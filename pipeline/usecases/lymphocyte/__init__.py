@@ -59,7 +59,6 @@ from pipeline.usecases.lymphocyte.scores import (  # noqa: F401
     MATCH_RADIUS,
     PEAK_CLEAR_RADIUS,
     PEAK_THRESHOLD,
-    _f,
     detect_peaks,
     disk_kernel,
     map_peaks,

@@ -11,6 +11,7 @@ from pipeline import detection, inference, metrics
 from pipeline.detection import to_original_scale
 from pipeline.matlab import fspecial_disk
 from pipeline.report import Column
+from pipeline.report.mdtable import document, fixed, pipe_table
 from pipeline.usecases.lymphocyte.patches import mask_path_for
 
 PEAK_THRESHOLD = 0.7706
@@ -103,39 +104,25 @@ def score_fold(out_dir: Path, k: int, test: list[Path], scale: float, match_radi
     }
 
 
-def _f(v) -> str:
-    return "–" if v is None else f"{v:.4f}"
-
-
 def scores_markdown(s: dict) -> str:
     """Per-fold and pooled detection scores beside the recalled published F-score."""
-    lines = [
-        "### Use case 4 (lymphocytes), detection",
-        "",
-        f"Peaks: disk radius {DISK_RADIUS}, threshold {PEAK_THRESHOLD}, clearing radius "
-        f"{PEAK_CLEAR_RADIUS} (4x scale) on "
-        + (
-            "the 8-bit min-max scaled _prob.png (green / 255), as the original"
-            if s.get("score_from", "png") == "png"
-            else "the float probability maps (.npy)"
-        )
-        + f"; peaks mapped to the original scale ((x + 0.5) / 4 - 0.5) and matched one to one within "
-        f"{s['match_radius']} px.",
-        "",
-        "| fold | tp | fp | fn | precision | recall | F-score |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for f in s["folds"]:
-        d = f["detection"]
-        lines.append(
-            f"| {f['fold']} | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |"
-        )
-    d = s["pooled"]
-    lines.append(
-        f"| pooled | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |"
+    maps = (
+        "the 8-bit min-max scaled _prob.png (green / 255), as the original"
+        if s.get("score_from", "png") == "png"
+        else "the float probability maps (.npy)"
     )
-    lines.append(f"| published (recalled, unchecked) | | | | | | {s['published_f_recalled']:.2f} |")
-    return "\n".join(lines) + "\n"
+    rows = [
+        [label, d["tp"], d["fp"], d["fn"], *(fixed(d[k]) for k in ("precision", "recall", "f_score"))]
+        for label, d in [(f["fold"], f["detection"]) for f in s["folds"]] + [("pooled", s["pooled"])]
+    ]
+    rows.append(["published (recalled, unchecked)", "", "", "", "", "", fixed(s["published_f_recalled"], 2)])
+    return document(
+        "### Use case 4 (lymphocytes), detection",
+        f"Peaks: disk radius {DISK_RADIUS}, threshold {PEAK_THRESHOLD}, clearing radius {PEAK_CLEAR_RADIUS} (4x "
+        f"scale) on {maps}; peaks mapped to the original scale ((x + 0.5) / 4 - 0.5) and matched one to one within "
+        f"{s['match_radius']} px.",
+        pipe_table(["fold", "tp", "fp", "fn", "precision", "recall", "F-score"], rows),
+    )
 
 
 HEADLINE = [

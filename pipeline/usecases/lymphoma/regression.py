@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import artefacts, atomic
+from pipeline.report.mdtable import MISSING, document, fixed, pipe_table
 from pipeline.usecases.lymphoma import step5, tiles
 from pipeline.usecases.lymphoma.dataset import images_by_name
 from pipeline.usecases.lymphoma.runner import snapshot_name
@@ -126,19 +127,20 @@ def run(
 
 def markdown(doc: dict) -> str:
     """Per image and model the votes (CLL/FL/MCL) and the majority; then the tile agreement."""
-    labels = list(doc["results"])
-    lines = ["### Use case 7: released models on the same images (votes CLL/FL/MCL -> majority)", ""]
-    lines += ["| image | true | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
-    for name, info in doc["images"].items():
-        t = "–" if info["true"] is None else tiles.CLASSES[info["true"]]
-        cells = []
-        for lab in labels:
-            r = doc["results"][lab][name]
-            cells.append(f"{'/'.join(str(c) for c in r['counts'])} -> {tiles.CLASSES[r['predicted']]}")
-        lines.append(f"| {name} | {t} | " + " | ".join(cells) + " |")
-    lines += ["", "### Tile-level agreement (fraction of tiles with the same vote)", ""]
-    names = list(doc["images"])
-    lines += ["| models | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for pair, per in doc["tile_agreement"].items():
-        lines.append(f"| {pair} | " + " | ".join("–" if per[n] is None else f"{per[n]:.4f}" for n in names) + " |")
-    return "\n".join(lines) + "\n"
+    labels, names = list(doc["results"]), list(doc["images"])
+
+    def votes(r: dict) -> str:
+        return f"{'/'.join(str(c) for c in r['counts'])} -> {tiles.CLASSES[r['predicted']]}"
+
+    images = [
+        [name, MISSING if info["true"] is None else tiles.CLASSES[info["true"]]]
+        + [votes(doc["results"][lab][name]) for lab in labels]
+        for name, info in doc["images"].items()
+    ]
+    agreement = [[pair, *(fixed(per[n]) for n in names)] for pair, per in doc["tile_agreement"].items()]
+    return document(
+        "### Use case 7: released models on the same images (votes CLL/FL/MCL -> majority)",
+        pipe_table(["image", "true", *labels], images),
+        "### Tile-level agreement (fraction of tiles with the same vote)",
+        pipe_table(["models", *names], agreement),
+    )

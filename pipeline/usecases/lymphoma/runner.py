@@ -34,6 +34,7 @@ import numpy as np
 from pipeline import artefacts, atomic, crossval, databases, lists, recipes, sampling, templates, training
 from pipeline.graph import Graph, Stage
 from pipeline.imageio import imread_matlab
+from pipeline.report.mdtable import document, fixed, pipe_table
 from pipeline.run_options import RunOptions
 from pipeline.usecases.lymphoma import dataset, foldlists, geojson, step5, tiles
 
@@ -286,43 +287,25 @@ def pool(folds: list[dict], assignment: dict[str, int], folds_from: str) -> dict
     }
 
 
-def _f(v) -> str:
-    return "–" if v is None else f"{v:.4f}"
-
-
 def markdown(s: dict, variant: str) -> str:
     """Per-fold and pooled accuracy, the pooled confusion matrix and the leakage, beside the published 0.97."""
-    lines = [
-        f"### Use case 7 (lymphoma CLL / FL / MCL), image level, {variant} net",
-        "",
-        "| fold | test images | correct | accuracy |",
-        "|---|---|---|---|",
-    ]
-    for f in s["folds"]:
-        lines.append(f"| {f['fold']} | {f['images']} | {f['correct']} | {_f(f['accuracy'])} |")
-    p = s["pooled"]
-    lines.append(f"| pooled | {p['images']} | {p['correct']} | {_f(p['accuracy'])} |")
-    lines.append(f"| published (paper abstract) | 374 | | {s['published_accuracy']:.2f} |")
-    lines += [
-        "",
-        "Confusion matrix, pooled (rows: predicted, columns: true; the original's conf_matrix[pred, actual]):",
-        "",
-    ]
-    lines += ["| predicted \\ true | " + " | ".join(tiles.CLASSES) + " |", "|---|---|---|---|"]
-    for i, c in enumerate(tiles.CLASSES):
-        lines.append(f"| {c} | " + " | ".join(str(v) for v in p["confusion_pred_by_true"][i]) + " |")
-    lines += ["", "| class | test images | recall | precision |", "|---|---|---|---|"]
-    for c, d in p["per_class"].items():
-        lines.append(f"| {c} | {d['images']} | {_f(d['recall'])} | {_f(d['precision'])} |")
-    lk = s["leakage"]
+    p, lk = s["pooled"], s["leakage"]
+    folds = [[f["fold"], f["images"], f["correct"], fixed(f["accuracy"])] for f in s["folds"]]
+    folds.append(["pooled", p["images"], p["correct"], fixed(p["accuracy"])])
+    folds.append(["published (paper abstract)", 374, "", fixed(s["published_accuracy"], 2)])
+    confusion = [[c, *p["confusion_pred_by_true"][i]] for i, c in enumerate(tiles.CLASSES)]
+    per_class = [[c, d["images"], fixed(d["recall"]), fixed(d["precision"])] for c, d in p["per_class"].items()]
     spans = ", ".join(f"{v} slide(s) in {n} test fold(s)" for n, v in lk["slides_by_number_of_test_folds"].items())
     note = "" if s["folds_from"] == "slide" else " (the published protocol splits per image: slides leak across folds)"
-    lines += [
-        "",
+    return document(
+        f"### Use case 7 (lymphoma CLL / FL / MCL), image level, {variant} net",
+        pipe_table(["fold", "test images", "correct", "accuracy"], folds),
+        "Confusion matrix, pooled (rows: predicted, columns: true; the original's conf_matrix[pred, actual]):",
+        pipe_table(["predicted \\ true", *tiles.CLASSES], confusion),
+        pipe_table(["class", "test images", "recall", "precision"], per_class),
         f"Folds: {s['folds_from']}{note}. Slide leakage: {lk['slides_in_several_test_folds']} of {lk['slides']} "
         f"slides have images in more than one test fold; {spans}.",
-    ]
-    return "\n".join(lines) + "\n"
+    )
 
 
 # --------------------------------------------------------------------------- the run

@@ -22,6 +22,8 @@ import numpy as np
 from pipeline import inference, metrics
 from pipeline.detection import detect_peaks, match_detections, sort_centres, to_original_scale
 from pipeline.matlab import bwlabel
+from pipeline.report.mdtable import document, fixed, pipe_table
+from pipeline.report.pictures import describe, detection_example, pick_examples
 from pipeline.usecases.mitosis.sampling import SCALE, companions, read_mask
 
 PEAK_DISK = 3  #: fspecial('disk', 3) at the 0.5x scale (invented)
@@ -104,10 +106,6 @@ def pool(fold_scores: list[dict], options: dict) -> dict:
     }
 
 
-def _f(v) -> str:
-    return "–" if v is None else f"{v:.4f}"
-
-
 def rule_text(s: dict) -> str:
     """The detection and matching rule of a scores JSON, in words (marked invented)."""
     return (
@@ -121,26 +119,23 @@ def rule_text(s: dict) -> str:
 
 def scores_markdown(s: dict) -> str:
     """Per-fold and pooled detection scores beside the published F-score."""
-    lines = ["### Use case 5 (mitosis), detection", "", rule_text(s), ""]
-    lines += ["| fold | tp | fp | fn | precision | recall | F-score |", "|---|---|---|---|---|---|---|"]
-    for f in s["folds"]:
-        d = f["detection"]
-        lines.append(
-            f"| {f['fold']} | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |"
-        )
-    d = s["pooled"]
-    lines.append(
-        f"| pooled | {d['tp']} | {d['fp']} | {d['fn']} | {_f(d['precision'])} | {_f(d['recall'])} | {_f(d['f_score'])} |"
+    rows = [
+        [label, d["tp"], d["fp"], d["fn"], *(fixed(d[k]) for k in ("precision", "recall", "f_score"))]
+        for label, d in [(f["fold"], f["detection"]) for f in s["folds"]] + [("pooled", s["pooled"])]
+    ]
+    rows.append(
+        ["published (paper, 550 mitoses, its own matching rule)", "", "", "", "", "", fixed(s["published_f"], 2)]
     )
-    lines.append(f"| published (paper, 550 mitoses, its own matching rule) | | | | | | {s['published_f']:.2f} |")
-    return "\n".join(lines) + "\n"
+    return document(
+        "### Use case 5 (mitosis), detection",
+        rule_text(s),
+        pipe_table(["fold", "tp", "fp", "fn", "precision", "recall", "F-score"], rows),
+    )
 
 
 def report_pictures(work: Path, scores: dict, data_dir: Path, pictures: Path, scale: float = SCALE) -> list:
     """Per fold, the test frames of best, median and worst F: hits, misses and false alarms drawn
     on the frame as step 5 saw it (0.5x)."""
-    from pipeline.report.pictures import describe, detection_example, pick_examples
-
     renamed = peak_options(scores)
     source = scores.get("score_from", "png")
     pics = []

@@ -18,6 +18,7 @@ import numpy as np
 
 from pipeline import artefacts, atomic, inference
 from pipeline.detection import match_detections, to_original_scale
+from pipeline.report.mdtable import document, fixed, pipe_table
 from pipeline.usecases.mitosis import detection
 from pipeline.usecases.mitosis.sampling import SCALE
 
@@ -88,18 +89,20 @@ def run(args: argparse.Namespace, released_dir: Path, folder: str) -> dict:
     atomic.write_text(
         out / "regress.json", json.dumps({"usecase": "mitosis", "mode": args.mode, "rows": rows}, indent=1)
     )
-    lines = [
-        f"Use case 5, mode {args.mode}: {len(frames)} frame(s); detections by the invented peak rule "
+    atomic.write_text(out / "regress.md", markdown({"mode": args.mode, "rows": rows}, len(frames)))
+    return {"table": str(out / "regress.md"), "rows": rows}
+
+
+def markdown(report: dict, n_frames: int) -> str:
+    """The regression table of ``report`` (``regress.json``: ``mode``, ``rows``) over ``n_frames`` frames:
+    per model, detections, matches and mean P(mitosis)."""
+    rows = [
+        [r["model"], r["detections"], r["tp"], r["fp"], r["fn"], fixed(r["f_score"]), fixed(r["mean_p"])]
+        for r in report["rows"]
+    ]
+    return document(
+        f"Use case 5, mode {report['mode']}: {n_frames} frame(s); detections by the invented peak rule "
         f"(disk {detection.PEAK_DISK}, threshold {detection.PEAK_THRESHOLD}, clearing {detection.PEAK_CLEAR_RADIUS:g} px "
         f"at 0.5x), matched within {detection.MATCH_RADIUS:g} px at 40x",
-        "",
-        "| model | detections | tp | fp | fn | F-score | mean P(mitosis) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['model']} | {r['detections']} | {r['tp']} | {r['fp']} | {r['fn']} | "
-        f"{'–' if r['f_score'] is None else format(r['f_score'], '.4f')} | {r['mean_p']:.4f} |"
-        for r in rows
-    ]
-    atomic.write_text(out / "regress.md", "\n".join(lines) + "\n")
-    return {"table": str(out / "regress.md"), "rows": rows}
+        pipe_table(["model", "detections", "tp", "fp", "fn", "F-score", "mean P(mitosis)"], rows),
+    )

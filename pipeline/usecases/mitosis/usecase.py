@@ -15,7 +15,7 @@ from pipeline import export as geojson_export
 from pipeline.report import Column, Row, Section, Table, from_json
 from pipeline.scheduler.plan import JobStep, restrict
 from pipeline.usecases.base import Archive, CrossValidatedUseCase, Figure, Layout
-from pipeline.usecases.mitosis import detection, runner
+from pipeline.usecases.mitosis import detection, regression, runner
 from pipeline.usecases.mitosis.cohort import make_cohort
 from pipeline.usecases.mitosis.sampling import Params, images_by_patient
 
@@ -305,6 +305,5 @@ class Mitosis(CrossValidatedUseCase):
 
     # ------------------------------------------------------------------ regression
     def regress(self, args: argparse.Namespace, released_dir: Path) -> dict:
-        from pipeline.usecases.mitosis import regression
 
         return regression.run(args, Path(released_dir), self.released_folder)

@@ -31,7 +31,7 @@ from pipeline.usecases import datasets
 from pipeline.usecases.base import CrossValidatedUseCase, Figure
 from pipeline.usecases.nuclei.patches import PAD, ROTATIONS, Params, _process_image, class_masks, load_pair, run_patches  # noqa: F401
 from pipeline.usecases.nuclei.regression import patch_set, regress_models  # noqa: F401
-from pipeline.usecases.nuclei.scores import _f, score_fold, scores_markdown, segmentation  # noqa: F401
+from pipeline.usecases.nuclei.scores import score_fold, scores_markdown, segmentation  # noqa: F401
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import atomic, classify, inference, metrics, nuclei, nuclei_grading, sampling
+from pipeline.report.mdtable import document, fixed, pipe_table
 from pipeline.usecases.nuclei.patches import Params, class_masks, load_pair
-from pipeline.usecases.nuclei.scores import _f, segmentation
+from pipeline.usecases.nuclei.scores import segmentation
 
 
 def patch_set(images: list[Path], p: Params, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -66,18 +67,21 @@ def regress_models(
         rows.append({"model": name, "patch": patch, "pixel": nuclei_grading.summarize(grades)})
     report = {"images": [i.name for i in images], "patches": int(len(labels)), "mode": mode, "rows": rows}
     atomic.write_text(out / "regress_nuclei.json", json.dumps(report, indent=1))
-    lines = [
-        f"Use case 1 (nuclei): {len(labels)} patches (step 1, rotation 0) and {len(images)} image(s), "
-        f"maps with the {mode} engine, P(nucleus) > {threshold:g}",
-        "",
-        "| model | patch F | patch balanced acc. | patch acc. | nucleus detection rate | nucleus F | TPR | PPV |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        a, b = r["patch"], r["pixel"]
-        lines.append(
-            f"| {r['model']} | {_f(a['f_score'])} | {_f(a['balanced_accuracy'])} | {_f(a['accuracy'])} | "
-            f"{_f(b['detection_rate'])} | {_f(b['f_score'])} | {_f(b['tpr'])} | {_f(b['ppv'])} |"
-        )
-    atomic.write_text(out / "regress_nuclei.md", "\n".join(lines) + "\n")
+    atomic.write_text(out / "regress_nuclei.md", markdown(report, threshold))
     return report
+
+
+def markdown(report: dict, threshold: float) -> str:
+    """The regression table of ``report`` (``regress_nuclei.json``): per model, patch and per-nucleus
+    scores; ``threshold``: the P(nucleus) the maps were segmented at."""
+    rows = [
+        [r["model"], *(fixed(r["patch"][k]) for k in ("f_score", "balanced_accuracy", "accuracy"))]
+        + [fixed(r["pixel"][k]) for k in ("detection_rate", "f_score", "tpr", "ppv")]
+        for r in report["rows"]
+    ]
+    header = "model | patch F | patch balanced acc. | patch acc. | nucleus detection rate | nucleus F | TPR | PPV"
+    return document(
+        f"Use case 1 (nuclei): {report['patches']} patches (step 1, rotation 0) and {len(report['images'])} "
+        f"image(s), maps with the {report['mode']} engine, P(nucleus) > {threshold:g}",
+        pipe_table(header.split(" | "), rows),
+    )

@@ -8,6 +8,7 @@ import numpy as np
 
 from pipeline import inference, nuclei, nuclei_grading
 from pipeline.matlab import imfill_holes
+from pipeline.report.mdtable import document, fixed, pipe_table
 
 
 def segmentation(prob: np.ndarray, threshold: float) -> np.ndarray:
@@ -39,27 +40,20 @@ def score_fold(out_dir: Path, k: int, test: list[Path], threshold: float) -> dic
     }
 
 
-def _f(v) -> str:
-    return "–" if v is None else f"{v:.4f}"
-
-
 def scores_markdown(s: dict) -> str:
     """Per-fold and pooled per-nucleus scores beside the recalled published F-score."""
-    lines = [
+    rows = [
+        [f["fold"], c["images"], c["nuclei"], *(fixed(c[k]) for k in ("detection_rate", "f_score", "tpr", "ppv"))]
+        for f in s["folds"] + [{"fold": "pooled", "scores": s["pooled"]}]
+        for c in [f["scores"]]
+    ]
+    rows += [
+        [f"published ({fig['source']}, unchecked: {fig['note']})", "", "", "", fixed(fig["value"]), "", ""]
+        for fig in s["published"]
+    ]
+    return document(
         "### Use case 1 (nuclei), per annotated nucleus",
-        "",
         f"P(nucleus) > {s['threshold']:g}, holes filled, graded as grade_single_image.m (mean per image, "
         "nanmean over images).",
-        "",
-        "| fold | images | nuclei | detection rate | F-score | TPR | PPV |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for f in s["folds"] + [{"fold": "pooled", "scores": s["pooled"]}]:
-        c = f["scores"]
-        lines.append(
-            f"| {f['fold']} | {c['images']} | {c['nuclei']} | {_f(c['detection_rate'])} | {_f(c['f_score'])} | "
-            f"{_f(c['tpr'])} | {_f(c['ppv'])} |"
-        )
-    for fig in s["published"]:
-        lines.append(f"| published ({fig['source']}, unchecked: {fig['note']}) | | | | {fig['value']:.4f} | | |")
-    return "\n".join(lines) + "\n"
+        pipe_table(["fold", "images", "nuclei", "detection rate", "F-score", "TPR", "PPV"], rows),
+    )

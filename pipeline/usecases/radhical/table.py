@@ -4,6 +4,7 @@ published figures (paper abstract, seed 002: .9407/.9854 detection rate, .8218/.
 
 from __future__ import annotations
 
+from pipeline.report.mdtable import MISSING, count, document, fixed, percent, pipe_table
 from pipeline.usecases.base import Figure
 
 #: The paper's figures (abstract), RADHicaL and naive, with the computation saved.
@@ -28,17 +29,9 @@ def figures() -> tuple[Figure, ...]:
 LEVEL_LABELS = ((4, "level 4 (x0.1)"), (3, "level 3 (x0.25)"), (2, "level 2 (x0.5)"), (1, "level 1 (x1)"))
 
 
-def _f(v, nd: int = 4) -> str:
-    return "–" if v is None else f"{v:.{nd}f}"
-
-
 def _saved(part: float | None, whole: float | None) -> str:
     """ "85.0%": the share of ``whole`` not spent (1 - part / whole)."""
-    return "–" if part is None or not whole else f"{100 * (1 - part / whole):.1f}%"
-
-
-def _share(part: float | None, whole: float | None) -> str:
-    return "–" if part is None or not whole else f"{100 * part / whole:.1f}%"
+    return percent(None if part is None or not whole else 1 - part / whole)
 
 
 def markdown(rows: dict, n_images: int, fold: int, notes: list[str]) -> str:
@@ -52,22 +45,20 @@ def markdown(rows: dict, n_images: int, fold: int, notes: list[str]) -> str:
     for label, r in rows.items():
         cols.append((f"{label}, P1 > {r['lower1']:g}", r, False))
         cols.append((f"naive (level 1, every pixel), P1 > {r['lower1']:g}", r["naive"], True))
-    head = "| | " + " | ".join(h for h, _, _ in cols) + " | published RADHicaL | published naive |"
-    lines = [
-        f"### RADHicaL against the naive level-1 run (fold {fold} level models, {n_images} test image(s))",
-        "",
-        head,
-        "|" + "---|" * (len(cols) + 3),
-    ]
+    table: list[list[str]] = []
 
-    def row(label: str, cells: list[str], pub: str = " | ") -> None:
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {pub} |")
+    def row(label: str, cells: list[str], pub: tuple[str, str] = ("", "")) -> None:
+        table.append([label, *cells, *pub])
 
-    row("thresholds chosen on", [("–" if nv else d.get("chosen_on", "")) for _, d, nv in cols], "10 patients | –")
-    row("final threshold (P1 >)", [f"{d['lower1']:g}" for _, d, _ in cols], "0.5267 | 0.5267 (inferred)")
+    row(
+        "thresholds chosen on",
+        [(MISSING if nv else d.get("chosen_on", "")) for _, d, nv in cols],
+        ("10 patients", MISSING),
+    )
+    row("final threshold (P1 >)", [f"{d['lower1']:g}" for _, d, _ in cols], ("0.5267", "0.5267 (inferred)"))
     for key, label in METRICS:
         rad, nv = PUBLISHED[key]
-        row(label, [_f(d["scores"].get(key)) for _, d, _ in cols], f"{rad:.4f} | {nv:.4f}")
+        row(label, [fixed(d["scores"].get(key)) for _, d, _ in cols], (fixed(rad), fixed(nv)))
 
     def naive_of(d: dict, nv: bool) -> dict:
         return d if nv else d["naive"]
@@ -76,52 +67,55 @@ def markdown(rows: dict, n_images: int, fold: int, notes: list[str]) -> str:
         cells = []
         for _, d, nv in cols:
             px = d["pixels"].get(lv)
-            cells.append("–" if px is None else f"{px:,.0f} ({_share(px, naive_of(d, nv)['pixels'][1])})")
+            cells.append(MISSING if px is None else f"{count(px)} ({percent(px, naive_of(d, nv)['pixels'][1])})")
         row(f"windows, {label}", cells)
     tot = [sum(d["pixels"].values()) for _, d, _ in cols]
     row(
         "windows, total (share of naive)",
-        [f"{t:,.0f} ({_share(t, naive_of(d, nv)['pixels'][1])})" for t, (_, d, nv) in zip(tot, cols)],
+        [f"{count(t)} ({percent(t, naive_of(d, nv)['pixels'][1])})" for t, (_, d, nv) in zip(tot, cols)],
     )
     if all(d.get("tiles") for _, d, _ in cols):  # fcn: its work is tiles, not windows
         for lv, label in LEVEL_LABELS:
             row(
                 f"fcn tiles, {label}",
                 [
-                    "–"
+                    MISSING
                     if lv not in d["tiles"]
-                    else f"{d['tiles'][lv]:,.1f} ({_share(d['tiles'][lv], naive_of(d, nv)['tiles'][1])})"
+                    else f"{count(d['tiles'][lv], 1)} ({percent(d['tiles'][lv], naive_of(d, nv)['tiles'][1])})"
                     for _, d, nv in cols
                 ],
             )
         tt = [sum(d["tiles"].values()) for _, d, _ in cols]
         row(
             "fcn tiles, total (share of naive)",
-            [f"{t:,.1f} ({_share(t, naive_of(d, nv)['tiles'][1])})" for t, (_, d, nv) in zip(tt, cols)],
+            [f"{count(t, 1)} ({percent(t, naive_of(d, nv)['tiles'][1])})" for t, (_, d, nv) in zip(tt, cols)],
         )
     for lv, label in LEVEL_LABELS:
         row(
             f"wall s per image, {label}",
-            [_f(d["level_seconds"].get(lv), 2) if lv in d["level_seconds"] else "–" for _, d, _ in cols],
+            [fixed(d["level_seconds"].get(lv), 2) for _, d, _ in cols],
         )
-    row("wall s per image, total", [_f(d["seconds"], 2) for _, d, _ in cols])
+    row("wall s per image, total", [fixed(d["seconds"], 2) for _, d, _ in cols])
     row(
         "windows saved",
         [_saved(t, naive_of(d, nv)["pixels"][1]) for t, (_, d, nv) in zip(tot, cols)],
-        "about 85% (abstract) | –",
+        ("about 85% (abstract)", MISSING),
     )
     if all(d.get("tiles") for _, d, _ in cols):
         row("fcn tiles saved", [_saved(t, naive_of(d, nv)["tiles"][1]) for t, (_, d, nv) in zip(tt, cols)])
     row(
         "wall time saved",
         [_saved(d["seconds"], naive_of(d, nv)["seconds"]) for _, d, nv in cols],
-        "75% on one image (blog) | –",
+        ("75% on one image (blog)", MISSING),
     )
-    lines += [
-        "",
-        "Thresholds (lower L1,L2,L3,L4 / upper U2,U3,U4): "
-        + "; ".join(f"{c}: {rows[c]['thresholds']}" for c in rows)
-        + ".",
-    ]
-    lines += [f"- {n}" for n in notes]
-    return "\n".join(lines) + "\n"
+    head = ["", *(h for h, _, _ in cols), "published RADHicaL", "published naive"]
+    return document(
+        f"### RADHicaL against the naive level-1 run (fold {fold} level models, {n_images} test image(s))",
+        pipe_table(head, table),
+        [
+            "Thresholds (lower L1,L2,L3,L4 / upper U2,U3,U4): "
+            + "; ".join(f"{c}: {rows[c]['thresholds']}" for c in rows)
+            + ".",
+            *(f"- {n}" for n in notes),
+        ],
+    )

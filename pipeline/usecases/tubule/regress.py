@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from pipeline import artefacts, atomic, inference
+from pipeline.report.mdtable import document, fixed, pipe_table
 from pipeline.usecases.tubule import images as tubule_images
 from pipeline.usecases.tubule import scores
 
@@ -75,24 +76,17 @@ def regress_models(
     return report
 
 
-def _f(v) -> str:
-    return "–" if v is None else f"{v:.4f}"
-
-
 def markdown(report: dict) -> str:
     """The regression table: per model, pixel and object counts and F."""
-    lines = [
+    rows = [
+        [r["model"], *(r["pixel"][k] for k in ("tp", "fp", "fn")), fixed(r["pixel"]["f_score"])]
+        + [*(r["object"][k] for k in ("tp", "fp", "fn")), fixed(r["object"]["f_score"])]
+        for r in report["rows"]
+    ]
+    header = ["model", "pixel tp", "pixel fp", "pixel fn", "pixel F", "tubules tp", "fp", "fn", "object F"]
+    return document(
         f"Use case 3 (tubules): {len(report['images'])} image(s), step 5 at {report['resize']} with the "
         f"{report['mode']} engine, class map = argmax; released models had no fold lists (images may be "
         "training images)",
-        "",
-        "| model | pixel tp | pixel fp | pixel fn | pixel F | tubules tp | fp | fn | object F |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in report["rows"]:
-        p, o = r["pixel"], r["object"]
-        lines.append(
-            f"| {r['model']} | {p['tp']} | {p['fp']} | {p['fn']} | {_f(p['f_score'])} | "
-            f"{o['tp']} | {o['fp']} | {o['fn']} | {_f(o['f_score'])} |"
-        )
-    return "\n".join(lines) + "\n"
+        pipe_table(header, rows),
+    )

@@ -18,6 +18,7 @@ from pipeline.export import Spec
 from pipeline.imageio import imread_matlab, write_png
 from pipeline.matlab import imresize_scale
 from pipeline.report import Column, Picture, Row, Section, Table, from_json
+from pipeline.report.mdtable import document, fixed, pipe_table
 from pipeline.report.pictures import describe, outlines, pick_examples
 from pipeline.usecases import datasets
 from pipeline.usecases.base import CrossValidatedUseCase, Figure
@@ -39,36 +40,27 @@ HEADLINE = [
 ]
 
 
-def _f(v) -> str:
-    return "–" if v is None else f"{v:.4f}"
-
-
 def scores_markdown(s: dict) -> str:
     """Per-fold and pooled pixel and object scores beside the published F-score."""
-    lines = [
+
+    def row(label: object, e: dict) -> list:
+        return [label] + [
+            fixed(e[level][k]) if k in ("precision", "recall", "f_score") else e[level][k]
+            for level in ("pixel", "object")
+            for k in ("tp", "fp", "fn", "precision", "recall", "f_score")
+        ]
+
+    rows = [row(f["fold"], f) for f in s["folds"]] + [row("pooled", s["pooled"])]
+    rows.append(["published (paper, level not stated)", "", "", "", "", "", fixed(s["published_f"], 2)] + [""] * 6)
+    header = "fold | pixel tp | fp | fn | precision | recall | F | tubules tp | fp | fn | precision | recall | F"
+    return document(
         "### Use case 3 (tubules): pixel and object level",
-        "",
         f"Class maps (argmax) of step 5 at 0.25 ({s.get('step5_resize', 'caffe.io bilinear')}) against the "
         "annotations resized as step 1 (nearest). "
         "Object level is invented here: 8-connected components matched one to one when they overlap by more "
         "than half of each. The paper's F 0.83 does not say which level it is.",
-        "",
-        "| fold | pixel tp | fp | fn | precision | recall | F | tubules tp | fp | fn | precision | recall | F |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-
-    def row(label, e):
-        p, o = e["pixel"], e["object"]
-        return (
-            f"| {label} | {p['tp']} | {p['fp']} | {p['fn']} | {_f(p['precision'])} | {_f(p['recall'])} | "
-            f"{_f(p['f_score'])} | {o['tp']} | {o['fp']} | {o['fn']} | {_f(o['precision'])} | {_f(o['recall'])} | "
-            f"{_f(o['f_score'])} |"
-        )
-
-    lines += [row(f["fold"], f) for f in s["folds"]]
-    lines.append(row("pooled", s["pooled"]))
-    lines.append(f"| published (paper, level not stated) | | | | | | {s['published_f']:.2f} | | | | | | |")
-    return "\n".join(lines) + "\n"
+        pipe_table(header.split(" | "), rows),
+    )
 
 
 STEP5_INPUTS = "step5_inputs"
@@ -277,7 +269,7 @@ class Tubule(CrossValidatedUseCase):
                 )
                 truth = scores.truth_mask(img.with_name(img.stem + images.ANNO), prob.shape[:2])
                 h, w = truth.shape
-                fs = "–" if dict(have)[name] is None else f"{dict(have)[name]:.3f}"
+                fs = fixed(dict(have)[name], 3)
                 title = f"Fold {k}, {describe(label, len(have))}: {name}, pixel F {fs}"
                 file = f"tubule_fold{k}_{label}_{img.stem.replace(' ', '_')}.png"
                 outlines(

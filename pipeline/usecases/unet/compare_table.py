@@ -15,6 +15,7 @@ import numpy as np
 
 from pipeline import atomic, inference
 from pipeline.report import Cell, Column, Content, Page, Picture, Row, Section, Table, build, from_json
+from pipeline.report.mdtable import MISSING, count, document, fixed, pipe_table
 from pipeline.report.pictures import COLOURS, pick_examples
 from pipeline.usecases import epi
 
@@ -23,8 +24,9 @@ log = logging.getLogger(__name__)
 SIDES = (("caffe", "Caffe use case 2"), ("unet", "U-Net"))
 
 
-def _f(v, d: int = 4) -> str:
-    return "–" if v is None else f"{v:.{d}f}"
+def _interval(q: dict) -> str:
+    """The bootstrap 95% interval of a paired comparison ("[-0.0123, +0.0456]")."""
+    return MISSING if not q["ci95"] else f"[{fixed(q['ci95'][0], signed=True)}, {fixed(q['ci95'][1], signed=True)}]"
 
 
 def model_text(r: dict, side: str) -> str:
@@ -78,6 +80,18 @@ def cost_rows(r: dict) -> list[dict]:
     return out
 
 
+SCORE_HEADER = "system | model | rule | pixels | F | precision | recall | mean F per image"
+PAIRED_HEADER = (
+    "rule | images | mean F Caffe | mean F U-Net | mean difference | U-Net better / worse / tied | sign test p | "
+    "bootstrap 95% interval"
+)
+COST_HEADER = (
+    "system | data prep: images | s | s per input MP | budget published | budget this run | samples seen (pixels "
+    "each) | epoch-equivalents | training (s) | s per epoch-equivalent | samples/s | inference: images | threads | "
+    "input MP/s | parameters | weights (MB, float32)"
+)
+
+
 def markdown(r: dict) -> str:
     """The side-by-side tables."""
     p = r["protocol"]
@@ -92,65 +106,43 @@ def markdown(r: dict) -> str:
         if p["score_from"] == "npy"
         else "the PNGs (Caffe's min-max scaled _prob.png, the U-Net's round(255 P))"
     )
-    lines = [
+    title = (
         f"### U-Net vs Caffe use case 2, fold {r['fold']}: {len(r['test_images'])} test images "
-        f"({', '.join(r['test_images'])})",
-        "",
+        f"({', '.join(r['test_images'])})"
+    )
+    protocol = (
         f"Validation images ({', '.join(r['validation_images'])}): {val_note}. They choose each side's "
         f"threshold (the P >= threshold rows){', and the U-Net epoch' if p['unet_model']['choice'] == 'best' else ''}. "
         f"Both sides scored from {source} on use case 2's 0.5x grid (the U-Net's maps resized as the masks are), "
-        "with use case 2's pixel scoring (same masks, same pixels).",
-        "",
-        "| system | model | rule | pixels | F | precision | recall | mean F per image |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+        "with use case 2's pixel scoring (same masks, same pixels)."
+    )
+    scores = []
     for side, name in SIDES:
         s = r[side]
         for key, rule in (("class_map", "class map"), ("thresholded", f"P >= {s['threshold']:.2f} (from validation)")):
             per = [v[key] for v in s["per_image"].values() if v[key] is not None]
             c = s[key]
-            lines.append(
-                f"| {name} | {model_text(r, side)} | {rule} | {c['n']} | {_f(c['f_score'])} | "
-                f"{_f(c['precision'])} | {_f(c['recall'])} | {_f(float(np.mean(per)) if per else None)} |"
+            scores.append(
+                [name, model_text(r, side), rule, c["n"], *(fixed(c[k]) for k in ("f_score", "precision", "recall"))]
+                + [fixed(float(np.mean(per)) if per else None)]
             )
-    lines += [
-        "",
-        "Paired over the test images (per-image F, U-Net minus Caffe; exact two-sided sign test over the "
-        "images that differ; percentile bootstrap 95% interval of the mean difference, 10,000 resamples; "
-        "with n images the sign test cannot go below 2/2^n and the interval only spans the n differences, "
-        "so a few images say little):",
-        "",
-        "| rule | images | mean F Caffe | mean F U-Net | mean difference | U-Net better / worse / tied | "
-        "sign test p | bootstrap 95% interval |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    paired = []
     for key, rule in (("class_map", "class map"), ("thresholded", "P >= threshold")):
         q = r["paired"][key]
-        ci = "–" if not q["ci95"] else f"[{q['ci95'][0]:+.4f}, {q['ci95'][1]:+.4f}]"
-        md = "–" if q["mean_diff"] is None else f"{q['mean_diff']:+.4f}"
-        lines.append(
-            f"| {rule} | {q['n']} | {_f(q['mean_a'])} | {_f(q['mean_b'])} | {md} | "
-            f"{q['wins']} / {q['losses']} / {q['ties']} | {q['sign_p']:.3g} | {ci} |"
+        paired.append(
+            [rule, q["n"], fixed(q["mean_a"]), fixed(q["mean_b"]), fixed(q["mean_diff"], signed=True)]
+            + [f"{q['wins']} / {q['losses']} / {q['ties']}", f"{q['sign_p']:.3g}", _interval(q)]
         )
-    lines += [
-        "",
-        "| system | data prep: images | s | s per input MP | budget published | budget this run | samples seen "
-        "(pixels each) | epoch-equivalents | training (s) | s per epoch-equivalent | samples/s | "
-        "inference: images | threads | input MP/s | parameters | weights (MB, float32) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    costs = [
+        [x["system"], count(x["prep_images"]), fixed(x["prep_s"], 1), fixed(x["prep_s_per_mp"], 1)]
+        + [x["budget_published"], x["budget_run"], f"{count(x['samples'])} ({count(x['sample_px'])})"]
+        + [fixed(x["epoch_equivalents"], 2), fixed(x["train_s"], 1), fixed(x["s_per_epoch"], 1)]
+        + [fixed(x["samples_per_s"], 1), count(x["infer_images"]), count(x["threads"])]
+        + [fixed(x["infer_mp_per_s"], 3), count(x["parameters"]), fixed(x["parameters"] * 4 / 1e6, 2)]
+        for x in cost_rows(r)
     ]
-    for x in cost_rows(r):
-        n = lambda v: "–" if v is None else f"{v:,}"  # noqa: E731
-        lines.append(
-            f"| {x['system']} | {n(x['prep_images'])} | {_f(x['prep_s'], 1)} | {_f(x['prep_s_per_mp'], 1)} | "
-            f"{x['budget_published']} | {x['budget_run']} | {n(x['samples'])} ({n(x['sample_px'])}) | "
-            f"{_f(x['epoch_equivalents'], 2)} | {_f(x['train_s'], 1)} | {_f(x['s_per_epoch'], 1)} | "
-            f"{_f(x['samples_per_s'], 1)} | {n(x['infer_images'])} | {n(x['threads'])} | "
-            f"{_f(x['infer_mp_per_s'], 3)} | {x['parameters']:,} | {x['parameters'] * 4 / 1e6:.2f} |"
-        )
     u1 = r["unet_1x"]
-    lines += [
-        "",
+    costs_text = (
         "Data preparation over the same images (every image of the cohort): Caffe's patches (one process "
         f"per core) and fold {r['fold']}'s LevelDBs and mean; the U-Net's pytables (training and validation) "
         "plus a pytable of the test images built only for this timing. An epoch-equivalent is one pass over the side's "
@@ -158,14 +150,24 @@ def markdown(r: dict) -> str:
         "random crop each); training time includes each side's test or validation passes. Inference: "
         "the test and validation images on both sides. Training and inference with the same number of CPU "
         "threads on both sides. "
-        f"The U-Net's class map on its own 1x grid: F {_f(u1['f_score'])} over {u1['n']} pixels.",
-    ]
-    if p.get("demo"):
-        lines.append(
-            "GENERATED cohort and demo budgets: the figures show that both pipelines run under one protocol, "
-            "nothing about epithelium."
-        )
-    return "\n".join(lines) + "\n"
+        f"The U-Net's class map on its own 1x grid: F {fixed(u1['f_score'])} over {u1['n']} pixels."
+    )
+    generated = (
+        "GENERATED cohort and demo budgets: the figures show that both pipelines run under one protocol, "
+        "nothing about epithelium."
+    )
+    return document(
+        title,
+        protocol,
+        pipe_table(SCORE_HEADER.split(" | "), scores),
+        "Paired over the test images (per-image F, U-Net minus Caffe; exact two-sided sign test over the "
+        "images that differ; percentile bootstrap 95% interval of the mean difference, 10,000 resamples; "
+        "with n images the sign test cannot go below 2/2^n and the interval only spans the n differences, "
+        "so a few images say little):",
+        pipe_table(PAIRED_HEADER.split(" | "), paired),
+        pipe_table(COST_HEADER.split(" | "), costs),
+        [costs_text] + ([generated] if p.get("demo") else []),
+    )
 
 
 # --------------------------------------------------------------------------- report page
@@ -220,7 +222,7 @@ def _tables(r: dict) -> list[Table]:
                     "d": from_json(r, J, "paired", key, "mean_diff"),
                     "wlt": Cell(f"{q['wins']} / {q['losses']} / {q['ties']}"),
                     "p": from_json(r, J, "paired", key, "sign_p"),
-                    "ci": Cell("–" if not q["ci95"] else f"[{q['ci95'][0]:+.4f}, {q['ci95'][1]:+.4f}]"),
+                    "ci": Cell(_interval(q)),
                 },
             )
         )
@@ -276,7 +278,7 @@ def side_by_side(
         im = ax.imshow(probs[side], vmin=0, vmax=1, cmap="viridis")
         outline(ax, truth, "truth", "-")
         outline(ax, probs[side] >= 0.5, "prediction", "--")
-        ax.set_title(f"{name}: P(epithelium), F {_f(f.get(side), 3)}", fontsize=10)
+        ax.set_title(f"{name}: P(epithelium), F {fixed(f.get(side), 3)}", fontsize=10)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])

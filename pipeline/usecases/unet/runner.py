@@ -41,6 +41,7 @@ import numpy as np
 
 from pipeline import atomic, download, metrics, recipes
 from pipeline.graph import Graph, Stage
+from pipeline.report.mdtable import document, fixed, pipe_table
 from pipeline.run_options import RunOptions
 from pipeline.usecases import epi
 from pipeline.usecases.unet import checkpoint, database, output
@@ -144,12 +145,10 @@ def score(out_dir: Path, images: list[Path], factor: float = 1.0) -> dict:
 
 
 def markdown(s: dict, title: str) -> str:
-    f = lambda v: "–" if v is None else f"{v:.4f}"  # noqa: E731
-    return (
-        f"### {title}\n\n| images | pixels | F | precision | recall | accuracy |\n|---|---|---|---|---|---|\n"
-        f"| {len(s['images'])} | {s['n']} | {f(s['f_score'])} | {f(s['precision'])} | {f(s['recall'])} | "
-        f"{f(s['accuracy'])} |\n"
-    )
+    """The pooled pixel scores ``s`` (:func:`score` and its images) as a one-row table under ``title``."""
+    scores = [fixed(s[k]) for k in ("f_score", "precision", "recall", "accuracy")]
+    header = ["images", "pixels", "F", "precision", "recall", "accuracy"]
+    return document(f"### {title}", pipe_table(header, [[len(s["images"]), s["n"], *scores]]))
 
 
 def model_info(cfg: Config) -> dict:
