@@ -450,55 +450,6 @@ def graph(uc: FoldedUseCase, cfg: Config, data: Any = None) -> Graph:
     return g
 
 
-# --------------------------------------------------------------------------- what is done (runners not on the graph yet)
-
-
-def recorded_done(folder: Path, name: str, key: str = "") -> bool:
-    """Stage ``name`` (of ``key``) is recorded done (its recipe record, :mod:`pipeline.recipes`) and
-    its outputs exist: what :func:`run` skips. Whether the recipe still matches the options is the
-    submission's check (a work folder keeps the options it was first submitted with)."""
-    folder = Path(folder)
-    rec = recipes.read_record(recipes.record_path(folder, name, key))
-    return bool(rec) and rec.get("state") == "done" and all((folder / o).exists() for o in rec.get("outputs", []))
-
-
-def prepared(work: Path, ks: Sequence[int]) -> bool:
-    """Patches, folds, and each fold's databases and nets (solver) are done."""
-    work = Path(work)
-    return (
-        recorded_done(work, "patches")
-        and recorded_done(work / "lists", "folds")
-        and all(recorded_done(work, "dbs", str(k)) and recorded_done(work / "models", "prototxt", str(k)) for k in ks)
-    )
-
-
-def trained(work: Path, k: int) -> bool:
-    """Fold ``k``'s training is done (its final ``_iter_<max_iter>.caffemodel`` exists)."""
-    return recorded_done(Path(work) / "models", "train", str(k))
-
-
-def reopen_incomplete_outputs(work: Path, k: int, images: Sequence[Path], folder: str = "output") -> None:
-    """Fold ``k``'s step 5 recorded done while some image's outputs are missing (removed, or a
-    worker sharing the folder died) is marked started again, so the stage resumes: the finished
-    images are kept and only the missing ones are computed (a cluster rerun submits it for them)."""
-    path = recipes.record_path(Path(work) / folder, "outputs", str(k))
-    rec = recipes.read_record(path)
-    missing = outputs_missing(work, k, images, folder) if rec and rec.get("state") == "done" else []
-    if missing:
-        log.info(
-            "outputs (fold %d): %d image(s) without outputs (%s...): resuming the stage",
-            k,
-            len(missing),
-            Path(missing[0]).name,
-        )
-        atomic.write_text(path, json.dumps({**rec, "state": "started"}, indent=1))
-
-
-def scored(work: Path) -> bool:
-    """The scores stage is done (WORK/scores.json)."""
-    return recorded_done(Path(work), "scores")
-
-
 # --------------------------------------------------------------------------- the run
 
 
