@@ -329,3 +329,39 @@ def test_full_search_cascade_and_table_stages(tmp_path):
     cfg = cfg.replace(validation_count=2)
     with pytest.raises(ValueError, match=r"fold 1 has 2 test patient\(s\), all of them validation patients"):
         runner.run(cfg, ("patches", "folds", "cascade"))
+
+
+def test_config_from_the_command_line_is_a_frozen_config_a_python_caller_can_build(tmp_path):
+    import dataclasses
+
+    uc, args = parse_usecase_argv(["demo-radhical", "--work", "w", "--grid", "16"], tmp_path)
+    cfg = uc.config(args)
+    # the demo's defaults (RADHicaL's __init__.py): 300 iterations, 120 positives, fold 1 only, one
+    # validation patient, the fcn engine, Caffe's intervals 100000/100000/50
+    assert (cfg.work, cfg.iterations, cfg.seed, cfg.jobs, cfg.infer_mode) == (tmp_path / "w", 300, 1, 1, "fcn")
+    assert (cfg.params.max_positive, cfg.train_folds, cfg.validation_count, cfg.grid) == (120, (1,), 1, 16)
+    assert cfg.cascade == cascade.Options(mode="fcn")
+    assert (cfg.solver.max_iter, cfg.solver.test_interval, cfg.solver.snapshot, cfg.solver.display) == (
+        300,
+        100000,
+        100000,
+        50,
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.grid = 4  # type: ignore[misc]
+    # the same config without argparse (the cascade options follow infer_mode and gpu unless given)
+    direct = runner.Config(
+        work=tmp_path / "w",
+        data=None,
+        iterations=300,
+        infer_mode="fcn",
+        solver=cfg.solver,
+        params=Params(max_positive=120),
+        train_folds=(1,),
+        validation_count=1,
+        grid=16,
+    )
+    assert direct == cfg
+    uc, args = parse_usecase_argv(["radhical", "--data", "d", "--work", "w", "--lower", "0.5,0,0,0"], tmp_path)
+    with pytest.raises(ValueError, match="give both --lower L1,L2,L3,L4 and --upper U2,U3,U4, or neither"):
+        uc.config(args)

@@ -56,7 +56,12 @@ class Config(RunOptions):
     (:class:`pipeline.run_options.RunOptions`) and these.
 
     ``cascade`` (engine, rule, Q1, PNG scaling, GPU, batch) defaults to the published options with
-    ``infer_mode`` and ``gpu``; given, its ``mode`` is the run's ``infer_mode``.
+    ``infer_mode`` and ``gpu``; given, its ``mode`` becomes the run's ``infer_mode`` (so a copy with
+    another engine replaces ``cascade``, not ``infer_mode``). Example::
+
+        cfg = Config(data=Path("nuclei"), work=Path("runs/radhical"), infer_mode="fcn", train_folds=(1,))
+        run(cfg)                                   # every stage
+        run(cfg.replace(grid=16, force=True), ("search", "cascade", "table"))
     """
 
     data: Path | None  # the data folder (None where only the graph's checks are needed: the scheduler)
