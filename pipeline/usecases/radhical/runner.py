@@ -138,8 +138,8 @@ def stage_folds(cfg: Config, report: dict) -> dict[str, int]:
 
 
 def stage_dbs(cfg: Config, k: int, level: int) -> None:
-    """DB_train_<k>_<l>, DB_test_<k>_<l> and the mean (the body of the dbs stage of fold k, level l:
-    :func:`run` decides through its recipe whether it runs). ValueError when the level has no
+    """DB_train_<k>_<l>, DB_test_<k>_<l> and the mean (the body of the dbs stage of fold k, level l
+    in :func:`graph`: its recipe decides whether it runs). ValueError when the level has no
     training patches."""
     name = fold_level(k, level)
     if not lists.read_list(artefacts.list_path(cfg.work, "train", name)):
