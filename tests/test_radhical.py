@@ -13,6 +13,7 @@ from PIL import Image
 
 from pipeline import databases, lists, nuclei, recipes
 from pipeline.caffe_env import caffe_pb2
+from pipeline.cli.usecase_command import parse_usecase_argv
 from pipeline.usecases.radhical import cascade, runner
 from pipeline.usecases.radhical.patches import Params
 from tests.geojson_checks import load_checked, raster
@@ -49,6 +50,16 @@ def small_image(tmp_path_factory) -> Path:
     arr = np.asarray(Image.open(img))[40:72, 30:78]  # 32 x 48
     Image.fromarray(arr).save(crop / "10250_500_f00001_original.tif")
     return crop / "10250_500_f00001_original.tif"
+
+
+def records(work: Path) -> dict[str, Path]:
+    """The recipe records of the cascade side's stages, by stage name (full, search, cascade, table)."""
+    return {
+        "full": work / "cascade" / "full.recipe.json",
+        "search": work / "search" / "search.recipe.json",
+        "cascade": work / "cascade" / "cascade.recipe.json",
+        "table": work / "table.recipe.json",
+    }
 
 
 def test_cascade_sending_every_pixel_to_computation_equals_the_naive_run(tmp_path, small_image):
@@ -175,12 +186,27 @@ def test_patches_lists_dbs_nets_and_training_per_level(tmp_path):
 
     assert num_outputs(model) == 3
     assert json.loads((cfg.work / "models" / "train_1_4.recipe.json").read_text())["label"] == "train (fold 1, level 4)"
+    # the cluster plan reads the same stage graph: prepare and fold 1's training are done, the cascade side is not
+    uc, args = parse_usecase_argv(
+        ["radhical", "--data", str(data), "--work", str(cfg.work), "--iter", "2", "--train-folds", "1"], tmp_path
+    )
+    steps = uc.job_steps(args)
+    assert [(s.name, s.stages, s.tasks, s.after, s.task_option) for s in steps] == [
+        ("prepare", ("patches", "folds", "dbs", "prototxt"), (1,), (), None),
+        ("train", ("train",), (1,), ("prepare",), "--train-folds"),
+        ("cascade", ("full", "search", "cascade", "table"), (1,), ("train",), None),
+    ]
+    assert [s.done(1) for s in steps] == [True, True, False]
+    # a level model removed: fold 1's training task is not done any more (its recipe's output is missing)
+    hidden = model.rename(model.with_suffix(".hidden"))
+    assert not steps[1].done(1) and steps[0].done(1)
+    hidden.rename(model)
     # the same options again: every stage skipped, nothing rebuilt
     before = model.stat().st_mtime_ns
     runner.run(cfg, ("patches", "folds", "dbs", "prototxt", "train"))
     assert model.stat().st_mtime_ns == before
     # another option: refused in one line naming it, nothing touched
-    cfg.caffe_shuffle = True
+    cfg = cfg.replace(caffe_shuffle=True)
     with pytest.raises(recipes.StaleRecipe) as e:
         runner.run(cfg, ("patches", "folds", "dbs", "prototxt", "train"))
     msg = str(e.value)
@@ -189,7 +215,7 @@ def test_patches_lists_dbs_nets_and_training_per_level(tmp_path):
     assert "(also changed: caffe_shuffle)" in msg and "--force" in msg and "\n" not in msg
     assert model.stat().st_mtime_ns == before
     # --force: the databases again, and every stage after them (the models are trained again)
-    cfg.force = True
+    cfg = cfg.replace(force=True)
     runner.run(cfg, ("patches", "folds", "dbs", "prototxt", "train"))
     assert model.stat().st_mtime_ns != before and num_outputs(model) == 3
     assert json.loads((cfg.work / "dbs_1_4.recipe.json").read_text())["options"]["caffe_shuffle"] is True
@@ -266,13 +292,24 @@ def test_full_search_cascade_and_table_stages(tmp_path):
             fc = load_checked(work / "geojson" / row["run"] / f"{stem}.geojson")
             want = cascade.final_segmentation(run, stem, row["lower1"])
             assert np.array_equal(raster(fc, want.shape, 1.0), want)
+    # another search grid: refused in one line naming it; --force recomputes the search, the cascade
+    # runs (the searched thresholds are one of their options) and the table
+    made = {n: json.loads(p.read_text())["made"] for n, p in records(work).items()}
+    cfg = cfg.replace(grid=3)
+    with pytest.raises(recipes.StaleRecipe, match=r"^search: .*search.json was made with grid=4, this run asks grid=3"):
+        runner.run(cfg, ("search", "cascade", "table"))
+    assert {n: json.loads(p.read_text())["made"] for n, p in records(work).items()} == made
+    runner.run(cfg.replace(force=True), ("search", "cascade", "table"))
+    again = {n: json.loads(p.read_text())["made"] for n, p in records(work).items()}
+    assert [n for n in made if again[n] != made[n]] == ["search", "cascade", "table"]
+    assert json.loads((work / "search" / "search.json").read_text())["grid"] == 3
     # the other reading of Q12: the validation patient is tested too, and the table says so
-    cfg.test_set = "with-validation"
+    cfg = cfg.replace(test_set="with-validation")
     with pytest.raises(
         recipes.StaleRecipe, match=r"^cascade: .*naive.json was made with test_set=disjoint, this run asks"
     ):
         runner.run(cfg, ("patches", "folds", "search", "cascade", "table"))
-    cfg.force = True  # recomputes the cascade and the table; the search's recipe did not change: kept
+    cfg = cfg.replace(force=True)  # recomputes the cascade and the table; the search's recipe did not change: kept
     out2 = runner.run(cfg, ("patches", "folds", "search", "cascade", "table"))
     assert out2["test"] == out["validation"] + out["test"]
     assert (
@@ -280,15 +317,51 @@ def test_full_search_cascade_and_table_stages(tmp_path):
         in (work / "radhical.md").read_text()
     )
     # explicit thresholds make one cascade run; the search is reused, not redone
-    cfg.test_set = "disjoint"
+    cfg = cfg.replace(test_set="disjoint")
     t0 = (work / "search" / "search.json").stat().st_mtime_ns
-    cfg.thresholds = cascade.Thresholds.parse("0.5,0,0,0", "2,2,2")
+    cfg = cfg.replace(thresholds=cascade.Thresholds.parse("0.5,0,0,0", "2,2,2"))
     runner.run(cfg, ("patches", "folds", "search", "cascade", "table"))
     assert (work / "search" / "search.json").stat().st_mtime_ns == t0
     res = json.loads((work / "radhical.json").read_text())
     assert list(res["runs"]) == ["radhical (given thresholds)"]
     assert res["runs"]["radhical (given thresholds)"]["pixels"]["1"] == 120 * 120
     # every validation patient: nothing left to test on, said in one line
-    cfg.validation_count = 2
+    cfg = cfg.replace(validation_count=2)
     with pytest.raises(ValueError, match=r"fold 1 has 2 test patient\(s\), all of them validation patients"):
         runner.run(cfg, ("patches", "folds", "cascade"))
+
+
+def test_config_from_the_command_line_is_a_frozen_config_a_python_caller_can_build(tmp_path):
+    import dataclasses
+
+    uc, args = parse_usecase_argv(["demo-radhical", "--work", "w", "--grid", "16"], tmp_path)
+    cfg = uc.config(args)
+    # the demo's defaults (RADHicaL's __init__.py): 300 iterations, 120 positives, fold 1 only, one
+    # validation patient, the fcn engine, Caffe's intervals 100000/100000/50
+    assert (cfg.work, cfg.iterations, cfg.seed, cfg.jobs, cfg.infer_mode) == (tmp_path / "w", 300, 1, 1, "fcn")
+    assert (cfg.params.max_positive, cfg.train_folds, cfg.validation_count, cfg.grid) == (120, (1,), 1, 16)
+    assert cfg.cascade == cascade.Options(mode="fcn")
+    assert (cfg.solver.max_iter, cfg.solver.test_interval, cfg.solver.snapshot, cfg.solver.display) == (
+        300,
+        100000,
+        100000,
+        50,
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.grid = 4  # type: ignore[misc]
+    # the same config without argparse (the cascade options follow infer_mode and gpu unless given)
+    direct = runner.Config(
+        work=tmp_path / "w",
+        data=None,
+        iterations=300,
+        infer_mode="fcn",
+        solver=cfg.solver,
+        params=Params(max_positive=120),
+        train_folds=(1,),
+        validation_count=1,
+        grid=16,
+    )
+    assert direct == cfg
+    uc, args = parse_usecase_argv(["radhical", "--data", "d", "--work", "w", "--lower", "0.5,0,0,0"], tmp_path)
+    with pytest.raises(ValueError, match="give both --lower L1,L2,L3,L4 and --upper U2,U3,U4, or neither"):
+        uc.config(args)

@@ -5,8 +5,10 @@ Four levels of each image (x1, x.5, x.25, x.1), one "AlexNet 32w" net per level 
 outputs, five patient folds; at inference a cascade from the coarsest level computes each finer
 level only where the coarser one is unsure. Modules: ``levels`` (level masks, class rules),
 ``patches`` (step 1), ``runner`` (the stages), ``rules`` (which pixels each level computes),
-``cascade`` (inference), ``search`` (thresholds), ``table`` (the headline table); every stage is
-a :func:`pipeline.recipes.stage` (per fold x level: key "<k>_<l>").
+``cascade`` (inference), ``search`` (thresholds), ``table`` (the headline table). A run is the
+stage graph of :func:`runner.graph` (per fold x level: key "<k>_<l>"); :meth:`RADHicaL.config`
+builds its frozen :class:`runner.Config` from the command line (a Python caller builds one and
+calls :func:`runner.run` without argparse).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from pathlib import Path
 
 from pipeline import nuclei, recipes
 from pipeline.export import Options as ExportOptions
+from pipeline.scheduler.plan import JobStep, restrict
 from pipeline.usecases import datasets
-from pipeline.usecases.base import UseCase, solver_from_args
-from pipeline.usecases.radhical import cascade, geojson, rules, table
+from pipeline.usecases.base import UseCase, add_run_arguments
+from pipeline.usecases.radhical import cascade, geojson, rules, runner, table
+from pipeline.usecases.radhical.levels import LEVELS
 from pipeline.usecases.radhical.patches import Params
-from pipeline.usecases.radhical.runner import STAGES, TEST_SETS
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ class RADHicaL(UseCase):
     demo_command = "demo-radhical"
     magnification = 1.0
     n_classes = 3
-    stages = STAGES
+    stages = runner.STAGES
     archives = (datasets.NUCLEI,)
     reads = (datasets.NUCLEI_SIDE_BY_SIDE,)
     released_folder = None  # no RADHicaL model was ever released (RADHICAL.md section 11)
@@ -70,27 +73,16 @@ class RADHicaL(UseCase):
                 required=True,
                 help="nuclei.tgz or a folder of <pid>_500_f<id>_original.tif with _mask.png",
             )
-        parser.add_argument(
-            "--work",
-            type=Path,
-            default=Path("runs/demo-radhical") if demo else None,
-            required=not demo,
-            help="work folder",
-        )
-        parser.add_argument(
-            "--iter",
-            dest="iterations",
-            type=int,
-            default=300 if demo else 600000,
-            help="training iterations per level model (published 600000)",
-        )
-        parser.add_argument(
-            "--seed", type=int, default=1, help="folds, centre sampling, list shuffle, Caffe random_seed"
-        )
-        parser.add_argument("-j", "--jobs", type=int, default=1, help="level models trained at the same time")
-        parser.add_argument("--gpu", action="store_true", help="train and infer on the GPU")
-        parser.add_argument(
-            "--caffe-shuffle", action="store_true", help="convert_imageset -shuffle (unseeded, as the original)"
+        add_run_arguments(
+            parser,
+            work=Path("runs/demo-radhical") if demo else None,
+            iterations=300 if demo else 600000,
+            iterations_help="training iterations per level model (published 600000)",
+            jobs_help="level models trained at the same time",
+            infer_mode="fcn" if demo else "exact",
+            infer_help="step-5 engine (exact: the original's numbers; fcn: fast, other numbers)",
+            intervals=(100000, 100000, 50) if demo else (None, None, None),
+            schedule=False,
         )
         parser.add_argument(
             "--max-positive",
@@ -106,14 +98,6 @@ class RADHicaL(UseCase):
         )
         parser.add_argument(
             "--fold", type=int, default=1, help="the fold whose level models the cascade uses (original: 1)"
-        )
-        from pipeline.inference import ENGINES
-
-        parser.add_argument(
-            "--infer-mode",
-            default="fcn" if demo else "exact",
-            choices=sorted(ENGINES),
-            help="step-5 engine (exact: the original's numbers; fcn: fast, other numbers)",
         )
         parser.add_argument("--batch", type=int, default=2048, help="windows per net forward (exact engine)")
         parser.add_argument(
@@ -175,19 +159,17 @@ class RADHicaL(UseCase):
         parser.add_argument(
             "--test-set",
             default="disjoint",
-            choices=TEST_SETS,
+            choices=runner.TEST_SETS,
             help="Q12, the images the table grades: disjoint (the fold's test patients minus the validation "
             "ones: no test image tuned a threshold; default) or with-validation (all the fold's test patients)",
         )
-        parser.add_argument("--test-interval", type=int, default=100000 if demo else None)
-        parser.add_argument("--snapshot", type=int, default=100000 if demo else None)
-        parser.add_argument("--display", type=int, default=50 if demo else None)
 
-    def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
-        from pipeline.usecases.radhical import runner
-
-        sp = solver_from_args(args)
-        force = getattr(args, "force", False)
+    def config(
+        self, args: argparse.Namespace, data: Path | None = None, data_recipe: recipes.Recipe | None = None
+    ) -> runner.Config:
+        """The :class:`runner.Config` of the parsed options (``data``: the data folder found or made;
+        None where the caller does not need it, as the scheduler's checks); ValueError naming a
+        wrong threshold, budget or grid option."""
         if (args.lower is None) != (args.upper is None):
             raise ValueError("give both --lower L1,L2,L3,L4 and --upper U2,U3,U4, or neither")
         thresholds = cascade.Thresholds.parse(args.lower, args.upper) if args.lower else None
@@ -195,36 +177,33 @@ class RADHicaL(UseCase):
             raise ValueError(f"--compute-budget {args.compute_budget}: a fraction of level 1's pixels, above 0")
         if args.grid < 2:
             raise ValueError(f"--grid {args.grid}: at least 2 thresholds")
-        if demo:
-            data, data_recipe = self.demo_data(args.work, args.seed, force)
-        else:
-            data, data_recipe = self.prepare_data(args.data, args.work / "data"), recipes.source(args.data)
-        params = Params(max_positive=args.max_positive, negative_rule=args.negative_rule, mask_values=args.mask_values)
-        opts = cascade.Options(
-            mode=args.infer_mode, rule=args.rule, q1=args.q1, png=args.png, gpu=args.gpu, batch=args.batch
-        )
-        cfg = runner.Config(
+        return runner.Config.from_args(
+            args,
             data=data,
-            work=args.work,
-            params=params,
-            iterations=args.iterations,
-            seed=args.seed,
+            params=Params(
+                max_positive=args.max_positive, negative_rule=args.negative_rule, mask_values=args.mask_values
+            ),
             train_folds=args.train_folds,
             fold=args.fold,
-            jobs=args.jobs,
-            gpu=args.gpu,
-            caffe_shuffle=args.caffe_shuffle,
-            solver=sp,
             validation_count=args.validation,
             test_set=args.test_set,
-            cascade=opts,
+            cascade=cascade.Options(
+                mode=args.infer_mode, rule=args.rule, q1=args.q1, png=args.png, gpu=args.gpu, batch=args.batch
+            ),
             thresholds=thresholds,
             grid=args.grid,
             budget=args.compute_budget,
             tolerance=args.f_tolerance,
-            force=force,
             data_recipe=data_recipe,
         )
+
+    def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
+        cfg = self.config(args)  # the options are checked before the data are made or extracted
+        if demo:
+            data, data_recipe = self.demo_data(cfg.work, cfg.seed, cfg.force)
+        else:
+            data, data_recipe = self.prepare_data(args.data, cfg.work / "data"), recipes.source(args.data)
+        cfg = cfg.replace(data=data, data_recipe=data_recipe)
         if cfg.fold not in cfg.train_folds and "train" in stages:
             log.warning(
                 "--fold %d is not among --train-folds %s: its level models must exist already",
@@ -235,6 +214,49 @@ class RADHicaL(UseCase):
         if demo:
             summary["cohort"] = "GENERATED (synthetic): the numbers show the pipeline works, nothing about nuclei"
         return summary
+
+    def job_steps(self, args: argparse.Namespace) -> tuple[JobStep, ...]:
+        """prepare (patches, folds, dbs, prototxt of every trained fold and level: one job) -> train
+        (an array: task k trains fold k's four level models, ``--train-folds k``, ``-j`` at a time)
+        -> cascade (full, search, cascade, table: one job); only the steps of the stages asked for.
+        A task is done when the run's stage graph (:func:`runner.graph`) says its stages are done."""
+        work = Path(args.work)
+        stages = self.parse_stages(getattr(args, "stages", None))
+        data: list[Path] = []
+
+        def data_folder() -> Path:
+            if not data:
+                data.append(work / "generated_cohort" if args.demo else self.prepare_data(args.data, work / "data"))
+            return data[0]
+
+        g = runner.graph(self.config(args), stages, data_folder)
+        prepare = ("patches", "folds", "dbs", "prototxt")
+        return restrict(
+            (
+                JobStep(
+                    "prepare", prepare, done=lambda _t: g.all_done(prepare), what="patches, folds, databases, nets"
+                ),
+                JobStep(
+                    "train",
+                    ("train",),
+                    tasks=tuple(args.train_folds),
+                    after=("prepare",),
+                    task_option="--train-folds",
+                    gpu=True,
+                    done=lambda k: g.all_done(("train",), keys=[runner.fold_level(k, lv) for lv in LEVELS]),
+                    what="train the four level models of fold {task}",
+                ),
+                JobStep(
+                    "cascade",
+                    runner.CASCADE_STAGES,
+                    after=("train",),
+                    gpu=True,
+                    done=lambda _t: g.all_done(runner.CASCADE_STAGES),
+                    what="the full outputs, search, cascade and table",
+                ),
+            ),
+            stages,
+        )
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         found = len(list(Path(folder).glob(nuclei.MASK_GLOB)))

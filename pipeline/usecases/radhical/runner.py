@@ -1,6 +1,6 @@
 """RADHicaL end to end: patches -> folds -> dbs -> prototxt -> train -> full -> search -> cascade -> table.
 
-Work folder (the original's names):
+Work folder (the original's names; :mod:`pipeline.artefacts` spells them, fold "<k>_<l>"):
 
     WORK/subs_<l>/                                  patches of level l (1-4)
     WORK/subs_<l>/{train,test}_w32_<k>.txt          faithful TAB-separated lists (step2_make_training_lists.m)
@@ -14,7 +14,10 @@ Work folder (the original's names):
     WORK/search/search.{json,csv,png}               threshold search (step 6)
     WORK/radhical.md, WORK/radhical.json            the headline table
 
-Shared stages do the per-fold work with fold names "<k>_<l>" (:mod:`pipeline.crossval`).
+A run is :func:`graph`'s stages (:mod:`pipeline.graph`), two chains: patches -> folds -> dbs ->
+prototxt -> train of each trained fold and level (key "<k>_<l>", the shared per-fold stages of
+:mod:`pipeline.crossval` with fold names "<k>_<l>"), and full -> search -> cascade -> table, whose
+models input is the content (sha256) of fold ``cfg.fold``'s four level models (:func:`models_recipe`).
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Callable, Sequence
 
-from pipeline import atomic, crossval, folds, lists, nuclei, nuclei_grading, recipes, templates, training
+from pipeline import artefacts, atomic, crossval, folds, lists, nuclei, nuclei_grading, recipes, training
 from pipeline.download import sha256_of
+from pipeline.graph import Graph, Stage
+from pipeline.run_options import RunOptions
 from pipeline.usecases.radhical import cascade, geojson, search, table
 from pipeline.usecases.radhical.levels import LEVELS
 from pipeline.usecases.radhical.patches import Params, run_patches
@@ -35,38 +41,61 @@ from pipeline.usecases.radhical.patches import Params, run_patches
 log = logging.getLogger(__name__)
 
 STAGES = ("patches", "folds", "dbs", "prototxt", "train", "full", "search", "cascade", "table")
+#: The stages of the cascade side (full -> search -> cascade -> table): they need the validation and
+#: test images of fold ``cfg.fold`` and its four level models.
+CASCADE_STAGES = ("full", "search", "cascade", "table")
 #: Q12, which test images the table grades: "disjoint" (the fold's test patients minus the validation
 #: ones the thresholds are chosen on: the defensible reading, default) or "with-validation" (all the
 #: fold's test patients, as the original's test folder presumably held them).
 TEST_SETS = ("disjoint", "with-validation")
 
 
-@dataclass
-class Config:
-    """Options of one RADHicaL run (defaults: the published ones)."""
+@dataclass(frozen=True, kw_only=True)
+class Config(RunOptions):
+    """Options of one RADHicaL run (defaults: the published ones): the shared run options
+    (:class:`pipeline.run_options.RunOptions`) and these.
 
-    data: Path
-    work: Path
+    ``cascade`` (engine, rule, Q1, PNG scaling, GPU, batch) defaults to the published options with
+    ``infer_mode`` and ``gpu``; given, its ``mode`` becomes the run's ``infer_mode`` (so a copy with
+    another engine replaces ``cascade``, not ``infer_mode``). Example::
+
+        cfg = Config(data=Path("nuclei"), work=Path("runs/radhical"), infer_mode="fcn", train_folds=(1,))
+        run(cfg)                                   # every stage
+        run(cfg.replace(grid=16, force=True), ("search", "cascade", "table"))
+    """
+
+    data: Path | None  # the data folder (None where only the graph's checks are needed: the scheduler)
     params: Params = field(default_factory=Params)
-    iterations: int = 600000
-    seed: int = 1
     nfolds: int = 5
     train_folds: tuple[int, ...] = (1, 2, 3, 4, 5)  # folds whose 4 level models are trained
     fold: int = 1  # the cascade's models (the original: fold 1)
-    jobs: int = 1
-    gpu: bool = False
-    caffe_shuffle: bool = False
-    solver: templates.SolverParams = field(default_factory=templates.SolverParams)
     validation_count: int = 10  # first N of test_w32_parent_<fold>.txt
     test_set: str = "disjoint"  # TEST_SETS: the fold's test patients minus the validation ones, or all of them
-    cascade: cascade.Options = field(default_factory=cascade.Options)
+    cascade: cascade.Options | None = None
     thresholds: cascade.Thresholds | None = None  # explicit; else published (and the search's pick)
     grid: int = 32
     budget: float | None = None
     tolerance: float = 0.005
-    show_progress: bool = True
-    force: bool = False  # recompute stages whose recipe changed instead of refusing
     data_recipe: recipes.Recipe | None = None  # recipe of ``data`` when a stage made it (the demo cohort)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.data is not None:
+            object.__setattr__(self, "data", Path(self.data))
+        if self.cascade is None:
+            object.__setattr__(self, "cascade", cascade.Options(mode=self.infer_mode, gpu=self.gpu))
+        else:
+            object.__setattr__(self, "infer_mode", self.cascade.mode)
+
+    def validate(self) -> None:
+        """ValueError naming the option when the cascade options, thresholds, fold or test set are wrong."""
+        self.cascade.validate()
+        if self.thresholds is not None:
+            self.thresholds.validate("--lower/--upper")
+        if self.fold not in range(1, self.nfolds + 1):
+            raise ValueError(f"--fold {self.fold} is not one of 1..{self.nfolds}")
+        if self.test_set not in TEST_SETS:
+            raise ValueError(f"--test-set {self.test_set!r} is not one of {', '.join(TEST_SETS)}")
 
     def crossval(self) -> crossval.Config:
         """The shared per-fold stages' view of this run."""
@@ -99,21 +128,21 @@ def stage_folds(cfg: Config, report: dict) -> dict[str, int]:
     for k in range(1, cfg.nfolds + 1):
         for side in ("train", "test"):
             keep = [p for p in patients if (assignment[p] == k) == (side == "test")]
-            lists.write_names(cfg.work / "lists" / f"{side}_w32_parent_{k}.txt", keep)
+            lists.write_names(cfg.work / "lists" / artefacts.parent_list(side, k), keep)
             for lv in LEVELS:
                 ents = [lists.Entry(n, int(lab)) for p in keep for n, lab in report["entries"][str(lv)][p]]
-                lists.write_list(cfg.work / f"subs_{lv}" / f"{side}_w32_{k}.txt", ents, sep="\t")
-                lists.write_list(cfg.work / "lists" / f"{side}_w32_{k}_{lv}.txt", ents, sep=" ")
+                lists.write_list(cfg.work / f"subs_{lv}" / artefacts.patch_list(side, k), ents, sep="\t")
+                lists.write_list(artefacts.list_path(cfg.work, side, fold_level(k, lv)), ents, sep=" ")
     atomic.write_text(cfg.work / "lists" / "folds.json", json.dumps(assignment, indent=1))
     return assignment
 
 
 def stage_dbs(cfg: Config, k: int, level: int) -> None:
-    """DB_train_<k>_<l>, DB_test_<k>_<l> and the mean (the body of the dbs stage of fold k, level l:
-    :func:`run` decides through its recipe whether it runs). ValueError when the level has no
+    """DB_train_<k>_<l>, DB_test_<k>_<l> and the mean (the body of the dbs stage of fold k, level l
+    in :func:`graph`: its recipe decides whether it runs). ValueError when the level has no
     training patches."""
     name = fold_level(k, level)
-    if not lists.read_list(cfg.work / "lists" / f"train_w32_{name}.txt"):
+    if not lists.read_list(artefacts.list_path(cfg.work, "train", name)):
         raise ValueError(
             f"fold {k}, level {level}: no training patches in {cfg.work / f'subs_{level}'}; see the "
             "problems in patches_report.json (images too small for this level?)"
@@ -141,7 +170,7 @@ def validation_and_test(cfg: Config, by_patient: dict[str, list[Path]]) -> tuple
     ("with-validation"). ValueError when the disjoint test set is empty."""
     if cfg.test_set not in TEST_SETS:
         raise ValueError(f"--test-set {cfg.test_set!r} is not one of {', '.join(TEST_SETS)}")
-    parents = lists.read_names(cfg.work / "lists" / f"test_w32_parent_{cfg.fold}.txt")
+    parents = lists.read_names(cfg.work / "lists" / artefacts.parent_list("test", cfg.fold))
     val_ids = parents[: cfg.validation_count]
     test_ids = [p for p in parents if cfg.test_set == "with-validation" or p not in val_ids]
     val, test = images_of(by_patient, val_ids), images_of(by_patient, test_ids)
@@ -305,213 +334,256 @@ def models_recipe(cfg: Config) -> recipes.Recipe:
     )
 
 
-def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
-    """Run the stages; returns (and writes WORK/summary.json) a summary naming the table.
-
-    Every stage (per fold x level for dbs, prototxt and train: key "<k>_<l>") is one
-    :func:`pipeline.recipes.stage` call: skipped when done with the same options, refused in one
-    line naming the changed option, recomputed with ``cfg.force``. Stages before the last one
-    asked of the same chain (patches -> folds -> dbs -> prototxt -> train; full -> search ->
-    cascade -> table) are checked as inputs. The cascade side takes the level models by content
-    (:func:`models_recipe`), so models trained elsewhere can be used.
-    """
-    t0 = time.time()
-    cfg.work = work = Path(cfg.work)
-    work.mkdir(parents=True, exist_ok=True)
-    cfg.cascade.validate()
-    if cfg.thresholds is not None:
-        cfg.thresholds.validate("--lower/--upper")
-    if cfg.fold not in range(1, cfg.nfolds + 1):
-        raise ValueError(f"--fold {cfg.fold} is not one of 1..{cfg.nfolds}")
-    if cfg.test_set not in TEST_SETS:
-        raise ValueError(f"--test-set {cfg.test_set!r} is not one of {', '.join(TEST_SETS)}")
-    by_patient = nuclei.images_by_patient(cfg.data)
-    if not by_patient:
-        raise FileNotFoundError(f"{cfg.data}: no *_mask.png files (expected {nuclei.LAYOUT})")
-
-    def step(name: str, folder: Path, **kw) -> recipes.Step:
-        return recipes.Step(name, folder, run=name in stages, force=cfg.force, **kw)
-
-    patches = step(
-        "patches",
-        work,
-        options={"seed": cfg.seed, **recipes.plain(cfg.params)},
-        inputs={"data": cfg.data_recipe or recipes.source(cfg.data)},
-        outputs=["patches_report.json"] + [f"subs_{lv}" for lv in LEVELS],
-        what="the patches of the four levels and their report",
-        make=lambda: run_patches(cfg.data, by_patient, work, cfg.params, cfg.seed, show_progress=cfg.show_progress),
-    ).ensure()
-    report = json.loads((work / "patches_report.json").read_text())
-    fold_rec = step(
-        "folds",
-        work,
-        options={"seed": cfg.seed, "nfolds": cfg.nfolds},
-        inputs={"patches": patches},
-        outputs=["lists/folds.json"],
-        byproducts=["lists/*.txt", "subs_*/*_w32_*.txt"],
-        what="the patient folds and their lists",
-        make=lambda: stage_folds(cfg, report),
-    ).ensure()
-    assignment = json.loads((work / "lists" / "folds.json").read_text())
-    probs = report["problems"]
-    summary: dict = {
-        "folds": assignment,
-        "mask_kinds": report["mask_kinds"],
-        "problems": probs if len(probs) <= 5 else f"{len(probs)} (listed in patches_report.json)",
-        "iterations": cfg.iterations,
-        "fold": cfg.fold,
-    }
-    training_chain = ("dbs", "prototxt", "train")
-    if any(s in stages for s in training_chain):
-        upto = training_chain[: max(training_chain.index(s) for s in stages if s in training_chain) + 1]
-        run_training_chain(cfg, [(k, lv) for k in cfg.train_folds for lv in LEVELS], fold_rec, upto, step)
-    if not any(s in stages for s in ("full", "search", "cascade", "table")):
-        return _finish(cfg, summary, t0)
-    val, test = validation_and_test(cfg, by_patient)
-    summary.update(validation=[i.name for i in val], test=[i.name for i in test])
-    casc = make_cascade(cfg)
-    models = models_recipe(cfg)
-    casc_opts = {"infer_mode": cfg.cascade.mode, "png": cfg.cascade.png}
-    # the search's pick is run when the search is asked for or was made (and no thresholds are given)
-    use_search = cfg.thresholds is None and (
-        "search" in stages or recipes.read_record(recipes.record_path(work / "search", "search")) is not None
-    )
-    searched = None
-    if "full" in stages or use_search:
-        if not val:
-            raise ValueError(f"fold {cfg.fold} has no validation images (--validation {cfg.validation_count})")
-        full_rec = step(
-            "full",
-            work / "cascade",
-            options={**casc_opts, "validation": cfg.validation_count},
-            inputs={"folds": fold_rec, "models": models},
-            outputs=["full.json"],
-            what="the full outputs of every level on the validation images",
-            make=lambda: casc.run(val, "full", None),
-        ).ensure()
-        if use_search:
-            search_rec = step(
-                "search",
-                work / "search",
-                options={"grid": cfg.grid, "budget": cfg.budget, "tolerance": cfg.tolerance},
-                inputs={"full": full_rec},
-                outputs=["search.json"],
-                byproducts=["search.csv", "search.png"],
-                what="the threshold search",
-                make=lambda: stage_search(cfg, cascade.load_run(work / "cascade", "full"), val),
-            ).ensure()
-            searched = json.loads((work / "search" / "search.json").read_text())
-            summary["search"] = {"thresholds": searched["thresholds"], "plot": str(work / "search" / "search.png")}
-    if not any(s in stages for s in ("cascade", "table")):
-        return _finish(cfg, summary, t0)
-    if not test:
-        raise ValueError(f"fold {cfg.fold} has no test images")
-    sets = threshold_sets(cfg, searched)
-    names = {label: run_name(t) for label, t in sets.items()}
-
-    def run_cascades() -> None:
-        for label, t in sets.items():
-            casc.run(test, names[label], t)
-        casc.run(test, "naive", None, levels=(1,))
-
-    casc_inputs = {"folds": fold_rec, "models": models}
-    if searched is not None:
-        casc_inputs["search"] = search_rec
-    casc_rec = step(
-        "cascade",
-        work / "cascade",
-        options={
-            **casc_opts,
-            "rule": cfg.cascade.rule,
-            "q1": cfg.cascade.q1,
-            "test_set": cfg.test_set,
-            "validation": cfg.validation_count,
-            "thresholds": {label: t.text() for label, t in sets.items()},
-        },
-        inputs=casc_inputs,
-        outputs=["naive.json"] + [f"{n}.json" for n in names.values()],
-        what="the cascade and naive runs on the test images",
-        make=run_cascades,
-    ).ensure()
-    if "table" in stages:
-        runs = {label: (cascade.load_run(work / "cascade", names[label]), t) for label, t in sets.items()}
-        naive = cascade.load_run(work / "cascade", "naive")
-        step(
-            "table",
-            work,
-            inputs={"cascade": casc_rec},
-            outputs=["radhical.json", "radhical.md", "geojson"],
-            what="the headline table (and each RADHicaL row's segmentations as GeoJSON, WORK/geojson/)",
-            make=lambda: (stage_table(cfg, runs, naive, val, test, searched), geojson.export_work(work)),
-        ).ensure()
-        summary["scores"] = json.loads((work / "radhical.json").read_text())
-        summary["table"] = str(work / "radhical.md")
-    return _finish(cfg, summary, t0)
-
-
-def run_training_chain(
-    cfg: Config, pairs: list[tuple[int, int]], fold_rec: recipes.Recipe, upto: tuple[str, ...], step
-) -> None:
-    """dbs -> prototxt -> train of each (fold, level) in ``pairs`` (recipe key "<k>_<l>"), up to the
-    last stage in ``upto``; trainings ``cfg.jobs`` at a time, all refused before any starts."""
-    sp = crossval.solver_params(cfg.crossval())
+def graph(cfg: Config, stages: Sequence[str] = STAGES, data: Callable[[], Path] | None = None) -> Graph:
+    """The stages of a RADHicaL run (``stages``: those asked for, which decide whether the search is
+    part of it): patches -> folds -> dbs, prototxt of each trained fold and level ("<k>_<l>",
+    ``cfg.train_folds`` x levels 1-4) -> train of each (``cfg.jobs`` at a time, all refused before
+    any starts); folds + the level models of fold ``cfg.fold`` by content -> full -> search ->
+    cascade -> table. The search (and the full outputs it reads) is part of the run when it is asked
+    for or was made before, and no ``--lower/--upper`` are given; the cascade then also runs its
+    pick. ``data`` (a function giving the data folder, default ``cfg.data``) is called only when
+    the images are needed. What an earlier stage wrote (the report, the folds, the search) is read
+    when the stage using it is reached."""
     work = cfg.work
-    protos = {}
+    asked = set(stages)
+    data = data or (lambda: cfg.data)
+    g = Graph()
+
+    @cache
+    def by_patient() -> dict[str, list[Path]]:
+        return nuclei.images_by_patient(data())
+
+    @cache
+    def split() -> tuple[list[Path], list[Path]]:
+        """(validation, test) images of fold ``cfg.fold`` (once the folds are made)."""
+        return validation_and_test(cfg, by_patient())
+
+    @cache
+    def models() -> recipes.Recipe:
+        return models_recipe(cfg)
+
+    @cache
+    def casc() -> cascade.Cascade:
+        return make_cascade(cfg)
+
+    def use_search() -> bool:
+        made = recipes.read_record(recipes.record_path(work / "search", "search")) is not None
+        return cfg.thresholds is None and ("search" in asked or made)
+
+    def searched() -> dict | None:
+        return json.loads((work / "search" / "search.json").read_text()) if use_search() else None
+
+    def sets() -> dict[str, cascade.Thresholds]:
+        return threshold_sets(cfg, searched())
+
+    def names() -> dict[str, str]:
+        return {label: run_name(t) for label, t in sets().items()}
+
+    g.add(
+        Stage(
+            "patches",
+            work,
+            options={"seed": cfg.seed, **recipes.plain(cfg.params)},
+            inputs={"data": lambda: cfg.data_recipe or recipes.source(data())},
+            outputs=["patches_report.json"] + [f"subs_{lv}" for lv in LEVELS],
+            what="the patches of the four levels and their report",
+            make=lambda: run_patches(data(), by_patient(), work, cfg.params, cfg.seed, show_progress=cfg.show_progress),
+        )
+    )
+    g.add(
+        Stage(
+            "folds",
+            work,
+            options={"seed": cfg.seed, "nfolds": cfg.nfolds},
+            inputs={"patches": "patches"},
+            outputs=["lists/folds.json"],
+            byproducts=["lists/*.txt", "subs_*/*_w32_*.txt"],
+            what="the patient folds and their lists",
+            make=lambda: stage_folds(cfg, json.loads((work / "patches_report.json").read_text())),
+        )
+    )
+    # ------------------------------------------------ training: per fold and level, key "<k>_<l>"
+    pairs = [(k, lv) for k in cfg.train_folds for lv in LEVELS]
+    sp = crossval.solver_params(cfg.crossval())
     for k, lv in pairs:
         name = fold_level(k, lv)
         n = crossval.fold_names(name)
-        dbs = step(
-            "dbs",
-            work,
-            key=name,
-            label=f"dbs (fold {k}, level {lv})",
-            options={"seed": None if cfg.caffe_shuffle else cfg.seed, "caffe_shuffle": cfg.caffe_shuffle},
-            inputs={"folds": fold_rec},
-            outputs=[n["train_db"], n["mean"]],
-            byproducts=[n["test_db"], f"{n['train_db']}.*", f"{n['test_db']}.*", f"{n['mean']}.*"],
-            what=f"the databases and mean of fold {k}, level {lv}",
-            make=lambda k=k, lv=lv: stage_dbs(cfg, k, lv),
-        ).ensure()
-        if "prototxt" in upto:
-            protos[(k, lv)] = step(
+        g.add(
+            Stage(
+                "dbs",
+                work,
+                key=name,
+                label=f"dbs (fold {k}, level {lv})",
+                options={"seed": None if cfg.caffe_shuffle else cfg.seed, "caffe_shuffle": cfg.caffe_shuffle},
+                inputs={"folds": "folds"},
+                outputs=[n["train_db"], n["mean"]],
+                byproducts=[n["test_db"], f"{n['train_db']}.*", f"{n['test_db']}.*", f"{n['mean']}.*"],
+                what=f"the databases and mean of fold {k}, level {lv}",
+                make=lambda k=k, lv=lv: stage_dbs(cfg, k, lv),
+            )
+        )
+        g.add(
+            Stage(
                 "prototxt",
                 work / "models",
                 key=name,
                 label=f"prototxt (fold {k}, level {lv})",
                 options=crossval.solver_options(sp, gpu=cfg.gpu),
-                inputs={"dbs": dbs},
-                outputs=[f"{n['files']}-alexnet_solver_ada.prototxt"],
-                byproducts=[f"{n['files']}-*"],
+                inputs={"dbs": f"dbs {name}"},
+                outputs=[artefacts.solver(name)],
+                byproducts=[f"{artefacts.files(name)}-*"],
                 what=f"the solver and nets of fold {k}, level {lv}",
                 make=lambda k=k, lv=lv: stage_prototxt(cfg, k, lv),
-            ).ensure()
-    if "train" not in upto:
-        return
-    steps = [
-        step(
-            "train",
-            work / "models",
-            key=fold_level(k, lv),
-            label=f"train (fold {k}, level {lv})",
-            inputs={"prototxt": protos[(k, lv)]},
-            outputs=[f"{fold_level(k, lv)}_caffenet_train_w32_iter_{cfg.iterations}.caffemodel"],
-            byproducts=[f"{fold_level(k, lv)}_caffenet_train_w32_*"],
-            what=f"the trained model of fold {k}, level {lv}",
-            make=lambda k=k, lv=lv: training.train(
-                work / "models" / f"{k}-{lv}-alexnet_solver_ada.prototxt",
-                gpu=cfg.gpu,
-                show_progress=cfg.show_progress and cfg.jobs == 1,
-            ),
+            )
         )
-        for k, lv in pairs
-    ]
-    for s in steps:  # refuse before any level starts a long training
-        s.decide()
-    with ThreadPoolExecutor(max_workers=max(1, cfg.jobs)) as ex:
-        list(ex.map(lambda s: s.ensure(), steps))
+    for k, lv in pairs:
+        name = fold_level(k, lv)
+        g.add(
+            Stage(
+                "train",
+                work / "models",
+                key=name,
+                label=f"train (fold {k}, level {lv})",
+                inputs={"prototxt": f"prototxt {name}"},
+                outputs=[artefacts.model(name, cfg.iterations)],
+                byproducts=[artefacts.snapshots(name)],
+                what=f"the trained model of fold {k}, level {lv}",
+                make=lambda name=name: training.train(
+                    artefacts.solver_path(work, name),
+                    gpu=cfg.gpu,
+                    show_progress=cfg.show_progress and cfg.jobs == 1,
+                ),
+                together=cfg.jobs,
+            )
+        )
+    # ------------------------------------------------ the cascade side (fold cfg.fold's level models)
+    casc_opts = {"infer_mode": cfg.cascade.mode, "png": cfg.cascade.png}
+
+    def full_wanted() -> bool:
+        if not ("full" in asked or use_search()):
+            return False
+        if not split()[0]:
+            raise ValueError(f"fold {cfg.fold} has no validation images (--validation {cfg.validation_count})")
+        return True
+
+    def cascade_wanted() -> bool:
+        if not split()[1]:
+            raise ValueError(f"fold {cfg.fold} has no test images")
+        return True
+
+    def run_cascades() -> None:
+        test = split()[1]
+        for label, t in sets().items():
+            casc().run(test, names()[label], t)
+        casc().run(test, "naive", None, levels=(1,))
+
+    def make_table() -> None:
+        val, test = split()
+        runs = {label: (cascade.load_run(work / "cascade", names()[label]), t) for label, t in sets().items()}
+        naive = cascade.load_run(work / "cascade", "naive")
+        stage_table(cfg, runs, naive, val, test, searched())
+        geojson.export_work(work)
+
+    g.add(
+        Stage(
+            "full",
+            work / "cascade",
+            options={**casc_opts, "validation": cfg.validation_count},
+            inputs={"folds": "folds", "models": models},
+            outputs=["full.json"],
+            what="the full outputs of every level on the validation images",
+            make=lambda: casc().run(split()[0], "full", None),
+            when=full_wanted,
+        )
+    )
+    g.add(
+        Stage(
+            "search",
+            work / "search",
+            options={"grid": cfg.grid, "budget": cfg.budget, "tolerance": cfg.tolerance},
+            inputs={"full": "full"},
+            outputs=["search.json"],
+            byproducts=["search.csv", "search.png"],
+            what="the threshold search",
+            make=lambda: stage_search(cfg, cascade.load_run(work / "cascade", "full"), split()[0]),
+            when=use_search,
+        )
+    )
+    g.add(
+        Stage(
+            "cascade",
+            work / "cascade",
+            options=lambda: {
+                **casc_opts,
+                "rule": cfg.cascade.rule,
+                "q1": cfg.cascade.q1,
+                "test_set": cfg.test_set,
+                "validation": cfg.validation_count,
+                "thresholds": {label: t.text() for label, t in sets().items()},
+            },
+            # the search's input is left out when it is not part of the run (given thresholds)
+            inputs={"folds": "folds", "models": models, "search": "search"},
+            outputs=lambda: ["naive.json"] + [f"{n}.json" for n in names().values()],
+            what="the cascade and naive runs on the test images",
+            make=run_cascades,
+            when=cascade_wanted,
+        )
+    )
+    g.add(
+        Stage(
+            "table",
+            work,
+            inputs={"cascade": "cascade"},
+            outputs=["radhical.json", "radhical.md", "geojson"],
+            what="the headline table (and each RADHicaL row's segmentations as GeoJSON, WORK/geojson/)",
+            make=make_table,
+        )
+    )
+    return g
 
 
-def _finish(cfg: Config, summary: dict, t0: float) -> dict:
+def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
+    """Run the stages; returns (and writes WORK/summary.json) a summary naming the table.
+
+    The run is :func:`graph`'s stages, run by :meth:`pipeline.graph.Graph.run`: each stage (per
+    fold x level for dbs, prototxt and train: key "<k>_<l>") is skipped when done with the same
+    options, refused in one line naming the changed option, recomputed with ``cfg.force``
+    (with every stage after it); the stages those asked for need are checked as inputs. The
+    cascade side takes the level models by content (:func:`models_recipe`), so models trained
+    elsewhere can be used.
+    """
+    t0 = time.time()
+    work = cfg.work
+    work.mkdir(parents=True, exist_ok=True)
+    cfg.validate()
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
+    if not nuclei.images_by_patient(cfg.data):
+        raise FileNotFoundError(f"{cfg.data}: no *_mask.png files (expected {nuclei.LAYOUT})")
+    g = graph(cfg, stages)
+    # (a run training no fold has no dbs, prototxt or train stage)
+    ran = g.run([s for s in stages if s in g.names()], force=cfg.force)
+    summary: dict = {}
+    if "folds" in ran:
+        summary["folds"] = json.loads((work / "lists" / "folds.json").read_text())
+    if "patches" in ran:
+        report = json.loads((work / "patches_report.json").read_text())
+        probs = report["problems"]
+        summary.update(
+            mask_kinds=report["mask_kinds"],
+            problems=probs if len(probs) <= 5 else f"{len(probs)} (listed in patches_report.json)",
+        )
+    summary.update(iterations=cfg.iterations, fold=cfg.fold)
+    if any(s in stages for s in CASCADE_STAGES):
+        val, test = validation_and_test(cfg, nuclei.images_by_patient(cfg.data))
+        summary.update(validation=[i.name for i in val], test=[i.name for i in test])
+    if "search" in ran:
+        searched = json.loads((work / "search" / "search.json").read_text())
+        summary["search"] = {"thresholds": searched["thresholds"], "plot": str(work / "search" / "search.png")}
+    if "table" in ran:
+        summary["scores"] = json.loads((work / "radhical.json").read_text())
+        summary["table"] = str(work / "radhical.md")
     summary["seconds"] = round(time.time() - t0, 1)
-    atomic.write_text(cfg.work / "summary.json", json.dumps(summary, indent=1, default=str))
+    atomic.write_text(work / "summary.json", json.dumps(summary, indent=1, default=str))
     return summary
