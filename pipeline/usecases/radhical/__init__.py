@@ -19,16 +19,17 @@ from pipeline import nuclei, recipes
 from pipeline.export import Options as ExportOptions
 from pipeline.usecases import datasets
 from pipeline.usecases.base import UseCase, solver_from_args
-from pipeline.usecases.radhical import cascade, geojson, rules, table
+from pipeline.usecases.radhical import cascade, demo, geojson, rules, table
 from pipeline.usecases.radhical.patches import Params
 from pipeline.usecases.radhical.runner import STAGES, TEST_SETS
 
 log = logging.getLogger(__name__)
 
-#: The demo cohort: 25 generated patients, one 800x800 image each, so five per fold: the demo's one
-#: validation patient (``--validation 1``) leaves four test images no threshold was chosen on.
-DEMO_PATIENTS = 25
-DEMO_SIZE = 800
+#: The demo cohort (:mod:`.demo`): 25 generated patients, one 800x800 image each, so five per fold:
+#: the demo's one validation patient (``--validation 1``) leaves four test images no threshold was
+#: chosen on; the cascade fold's test images are cropped to 200x200 (the exact engine's naive run).
+DEMO_PATIENTS = demo.PATIENTS
+DEMO_SIZE = demo.SIZE
 
 
 def _folds(text: str) -> tuple[int, ...]:
@@ -111,9 +112,10 @@ class RADHicaL(UseCase):
 
         parser.add_argument(
             "--infer-mode",
-            default="fcn" if demo else "exact",
+            default="exact",
             choices=sorted(ENGINES),
-            help="step-5 engine (exact: the original's numbers; fcn: fast, other numbers)",
+            help="step-5 engine (exact, default: the original's numbers, cost per window; fcn: fast, other numbers, "
+            "cost by area)",
         )
         parser.add_argument("--batch", type=int, default=2048, help="windows per net forward (exact engine)")
         parser.add_argument(
@@ -196,7 +198,7 @@ class RADHicaL(UseCase):
         if args.grid < 2:
             raise ValueError(f"--grid {args.grid}: at least 2 thresholds")
         if demo:
-            data, data_recipe = self.demo_data(args.work, args.seed, force)
+            data, data_recipe = self.demo_data(args.work, args.seed, force, fold=args.fold)
         else:
             data, data_recipe = self.prepare_data(args.data, args.work / "data"), recipes.source(args.data)
         params = Params(max_positive=args.max_positive, negative_rule=args.negative_rule, mask_values=args.mask_values)
@@ -237,13 +239,21 @@ class RADHicaL(UseCase):
         return summary
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
-        found = len(list(Path(folder).glob(nuclei.MASK_GLOB)))
-        if found and found != DEMO_PATIENTS:
-            raise ValueError(
-                f"{folder}: a generated cohort of {found} images (an earlier demo); this demo makes "
-                f"{DEMO_PATIENTS}: use a new --work folder (make: WORK=...) or remove that one"
-            )
-        if not found:
-            nuclei.make_cohort(folder, n_patients=DEMO_PATIENTS, size=DEMO_SIZE, seed=seed)
-        log.warning("the demo cohort in %s is GENERATED (synthetic nuclei images), not real tissue", folder)
-        return Path(folder)
+        """The demo cohort of :mod:`.demo` (fold 1's test images cropped)."""
+        return demo.make_cohort(folder, seed, fold=1)
+
+    def demo_data(self, work: Path, seed: int, force: bool = False, fold: int = 1) -> tuple[Path, recipes.Recipe]:
+        """The demo cohort (:mod:`.demo`) in ``work/generated_cohort`` as the "cohort" stage: its
+        options are the seed, the fold whose test images are cropped and their size."""
+        folder = Path(work) / "generated_cohort"
+        made: list[Path] = []
+        rec = recipes.stage(
+            "cohort",
+            work,
+            options={"usecase": self.name, "seed": seed, "fold": fold, "test_size": demo.TEST_SIZE},
+            outputs=[folder.name],
+            what="the generated cohort",
+            force=force,
+            make=lambda: made.append(demo.make_cohort(folder, seed, fold)),
+        )
+        return made[0] if made else demo.make_cohort(folder, seed, fold), rec
