@@ -257,6 +257,8 @@ def test_full_search_cascade_and_table_stages(tmp_path):
         assert set(row["level_seconds"]) == {"4", "3", "2", "1"}
     assert res["runs"]["radhical (searched thresholds)"]["chosen_on"] == "validation: " + out["validation"][0]
     assert "none of them was used to choose a threshold" in md
+    # every run of a test image side by side in one process: the wall times compare like for like
+    assert "- Wall times side by side:" in md and "(not side by side)" not in md
     # QuPath: each RADHicaL row's final segmentation of each test image as polygons (issue 29), exactly
     # the mask the table graded when rasterised back
     for label in ("radhical (published thresholds)", "radhical (searched thresholds)"):
@@ -279,6 +281,9 @@ def test_full_search_cascade_and_table_stages(tmp_path):
         f"1 of them also chose the searched thresholds (validation): {out['validation'][0]}"
         in (work / "radhical.md").read_text()
     )
+    # the validation image's naive level 1 is the full stage's, the other image's levels the first run's:
+    # timed in other sessions than this run's new levels, which the table says
+    assert "(not side by side)" in (work / "radhical.md").read_text()
     # explicit thresholds make one cascade run; the search is reused, not redone
     cfg.test_set = "disjoint"
     t0 = (work / "search" / "search.json").stat().st_mtime_ns

@@ -86,19 +86,22 @@ def test_patients(patients: list[str], seed: int, fold: int, nfolds: int = NFOLD
     return [p for p in sorted(patients) if assignment[p] == fold]
 
 
-def make_cohort(folder: Path, seed: int, fold: int = 1, test_size: int = TEST_SIZE) -> Path:
-    """The demo cohort in ``folder`` (see the module docstring); made once: an earlier cohort of the
-    same count is kept, and only its images larger than ``test_size`` among fold ``fold``'s test
-    patients are cropped. ValueError when the folder holds a cohort of another count."""
+def make_cohort(
+    folder: Path, seed: int, fold: int = 1, test_size: int = TEST_SIZE, n_patients: int = PATIENTS, size: int = SIZE
+) -> Path:
+    """The demo cohort in ``folder`` (see the module docstring): ``n_patients`` generated ``size`` x
+    ``size`` images, those of fold ``fold``'s test patients cropped to ``test_size``. Made once: an
+    earlier cohort of the same count is kept, and only its images larger than ``test_size`` among
+    fold ``fold``'s test patients are cropped. ValueError when the folder holds another count."""
     folder = Path(folder)
     found = len(list(folder.glob(nuclei.MASK_GLOB)))
-    if found and found != PATIENTS:
+    if found and found != n_patients:
         raise ValueError(
             f"{folder}: a generated cohort of {found} images (an earlier demo); this demo makes "
-            f"{PATIENTS}: use a new --work folder (make: WORK=...) or remove that one"
+            f"{n_patients}: use a new --work folder (make: WORK=...) or remove that one"
         )
     if not found:
-        nuclei.make_cohort(folder, n_patients=PATIENTS, size=SIZE, seed=seed)
+        nuclei.make_cohort(folder, n_patients=n_patients, size=size, seed=seed)
     by_patient = nuclei.images_by_patient(folder)
     cropped = [
         img.name

@@ -409,10 +409,9 @@ def run(cfg: Config, stages: tuple[str, ...] = STAGES) -> dict:
     sets = threshold_sets(cfg, searched)
     names = {label: run_name(t) for label, t in sets.items()}
 
-    def run_cascades() -> None:
-        for label, t in sets.items():
-            casc.run(test, names[label], t)
-        casc.run(test, "naive", None, levels=(1,))
+    def run_cascades() -> None:  # image by image, all runs side by side: their wall times compare like for like
+        runs = [(names[label], t, (4, 3, 2, 1)) for label, t in sets.items()]
+        casc.run_interleaved(test, runs + [("naive", None, (1,))])
 
     casc_inputs = {"folds": fold_rec, "models": models}
     if searched is not None:
