@@ -6,12 +6,12 @@ nucleus pixels (image and mask alike).
 Why two sizes. The demo infers with the exact engine, the original's computation (one 32x32 window
 and its mirror per computed pixel, create_output_image_vector.py), whose cost follows the windows the
 cascade asks for, at about 2 ms a window on 2 CPU cores: a naive 800x800 image is 640,000 windows
-(over 20 minutes), a 200x200 one 40,000 (about a minute). Training keeps the 800x800 images: a
+(over 20 minutes), a 160x160 one 25,600 (about a minute). Training keeps the 800x800 images: a
 level's patches need 65 px a side at that level (650 px of the image for level 4). A cropped
 image has patches at levels 1 and 2 only (levels 3 and 4 are skipped and named in the patches
 report); they would only have filled fold ``fold``'s test databases, which the demo's training never
 reads (its test interval is beyond its iterations). The crop keeps the training images' scale
-(nuclei of 9-18 by 6-12 px, nests of 80-140 px), unlike a cohort generated at 200 px.
+(nuclei of 9-18 by 6-12 px, nests of 80-140 px), unlike a cohort generated at the small size.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ log = logging.getLogger(__name__)
 PATIENTS = 25
 #: Side of the generated images (px): large enough for level-4 training patches (650 px).
 SIZE = 800
-#: Side of the cascade fold's test images (px) after the crop: level 4 is 20x20, level 3 50x50,
-#: level 2 100x100; the naive run is 40,000 windows an image.
-TEST_SIZE = 200
+#: Side of the cascade fold's test images (px) after the crop: level 4 is 16x16, level 3 40x40,
+#: level 2 80x80; the naive run is 25,600 windows an image (the whole demo: about 210,000 windows).
+TEST_SIZE = 160
 #: Folds of the demo (the original's five).
 NFOLDS = 5
 
