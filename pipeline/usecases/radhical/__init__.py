@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 #: The demo cohort (:mod:`.demo`): 25 generated patients, one 800x800 image each, so five per fold:
 #: the demo's one validation patient (``--validation 1``) leaves four test images no threshold was
-#: chosen on; the cascade fold's test images are cropped to 160x160 (the exact engine's naive run).
+#: chosen on; the cascade fold's test images are cropped to 200x200 (the exact engine's naive run).
 DEMO_PATIENTS = demo.PATIENTS
 DEMO_SIZE = demo.SIZE
 
