@@ -13,19 +13,19 @@ from pipeline.usecases.radhical import cascade, demo, table
 from tests.test_radhical import random_level_models
 
 
-def test_densest_window_by_hand():
-    m = np.zeros((10, 12), dtype=bool)
-    m[6:9, 8:11] = True  # 9 pixels near the bottom right
-    m[0, 0] = True
-    # 4x4 windows at multiples of 2, and flush with the edges (rows 0,2,4,6; cols 0,2,4,6,8): the window
-    # at (6, 8) holds all 9, (5, 8) too but is not on the grid; ties go to the first
-    assert demo.densest_window(m, 4, step=2) == (6, 8)
-    assert demo.densest_window(np.zeros((8, 8)), 4) == (0, 0)  # nothing annotated: the first window
-    m2 = np.zeros((9, 9), dtype=bool)
-    m2[8, 8] = True  # only the window flush with the bottom-right corner (5, 5) holds it
-    assert demo.densest_window(m2, 4, step=4) == (5, 5)
+def test_representative_window_by_hand():
+    m = np.zeros((8, 8), dtype=bool)
+    m[0:4, 0:4] = True  # a quarter of the pixels annotated
+    # 4x4 windows at rows and cols 0, 2, 4: (0, 0) holds 16/16, (0, 2) and (2, 0) 8/16, (2, 2) 4/16 = the
+    # whole mask's quarter
+    assert demo.representative_window(m, 4, step=2) == (2, 2)
+    one = np.zeros((8, 8), dtype=bool)
+    one[7, 7] = True  # 1/64 annotated: the empty windows (closer to 1/64 than 1/16 is) are not taken, the one
+    # holding it (1/16) is, flush with the bottom-right corner
+    assert demo.representative_window(one, 4, step=3) == (4, 4)
+    assert demo.representative_window(np.zeros((8, 8)), 4) == (0, 0)  # nothing annotated: the first window
     try:
-        demo.densest_window(np.zeros((3, 9)), 4)
+        demo.representative_window(np.zeros((3, 9)), 4)
     except ValueError as exc:
         assert "a 3x9 mask has no 4x4 window" in str(exc)
     else:
@@ -47,8 +47,8 @@ def test_demo_cohort_crops_the_folds_test_images_once(tmp_path):
         whole = tmp_path / "whole" / img.name
         wrgb = np.asarray(Image.open(whole))
         wmask = np.asarray(Image.open(nuclei.mask_path(whole)).convert("L")) > 0
-        if p in test:  # cropped to the densest 64x64 window, image and mask alike; the mask stays 1-bit
-            r, c = demo.densest_window(wmask, 64)
+        if p in test:  # cropped to the representative 64x64 window, image and mask alike; the mask stays 1-bit
+            r, c = demo.representative_window(wmask, 64)
             assert rgb.shape == (64, 64, 3) and mask.mode == "1"
             assert np.array_equal(rgb, wrgb[r : r + 64, c : c + 64])
             assert np.array_equal(np.asarray(mask.convert("L")) > 0, wmask[r : r + 64, c : c + 64])
