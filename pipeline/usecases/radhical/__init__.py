@@ -5,7 +5,8 @@ Four levels of each image (x1, x.5, x.25, x.1), one "AlexNet 32w" net per level 
 outputs, five patient folds; at inference a cascade from the coarsest level computes each finer
 level only where the coarser one is unsure. Modules: ``levels`` (level masks, class rules),
 ``patches`` (step 1), ``runner`` (the stages), ``rules`` (which pixels each level computes),
-``cascade`` (inference), ``search`` (thresholds), ``table`` (the headline table); every stage is
+``cascade`` (inference), ``search`` (thresholds), ``table`` (the headline table), ``demo`` (the
+demo cohort); every stage is
 a :func:`pipeline.recipes.stage` (per fold x level: key "<k>_<l>").
 """
 
