@@ -6,8 +6,7 @@ outputs, five patient folds; at inference a cascade from the coarsest level comp
 level only where the coarser one is unsure. Modules: ``levels`` (level masks, class rules),
 ``patches`` (step 1), ``runner`` (the stages), ``rules`` (which pixels each level computes),
 ``cascade`` (inference), ``search`` (thresholds), ``table`` (the headline table), ``demo`` (the
-demo cohort); every stage is
-a :func:`pipeline.recipes.stage` (per fold x level: key "<k>_<l>").
+demo cohort); every stage is a :func:`pipeline.recipes.stage` (per fold x level: key "<k>_<l>").
 """
 
 from __future__ import annotations
