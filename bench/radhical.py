@@ -15,8 +15,9 @@ Three parts, every ratio from runs made one after the other in this one process:
    ``fcn.TILE``.
 3. **The cascade** on the demo's test images (``--work``, default runs/demo-radhical; `make
    demo-radhical` makes it): the naive run (level 1, every pixel) and the cascade (published
-   thresholds, and the search's pick when the demo made one), fcn engine, every run computed afresh
-   in a temporary folder; windows, fcn tiles and wall time per level, seconds per window per level.
+   thresholds, and the search's pick when the demo made one), with the engine the demo used
+   (``--cascade-mode``), every run computed afresh in a temporary folder, image by image side by side;
+   windows, fcn tiles and wall time per level, seconds per window per level.
 
 The nets: the demo's fold-1 level-1 model when the work folder has one, else random weights (the
 engines' cost does not depend on the weights). The last line is
@@ -25,6 +26,7 @@ size measured). Targets (issue 26): exact time <= 1.1 x work + 0.03, fcn time <=
 
     python bench/radhical.py [--work runs/demo-radhical] [--sizes 800,2000] [--coverages 100,50,25,15,5]
                              [--exact-crop 96] [--tiles 32,64,128,256] [--no-cascade] [--repeat 1]
+                             [--cascade-mode exact|fcn]
 """
 
 from __future__ import annotations
@@ -156,45 +158,35 @@ def sweep(engine: inference.Engine, img: np.ndarray, coverages: list[float], rep
     return rows
 
 
-def run_cascade(models, images: list[Path], thresholds: dict, root: Path, gpu: bool = False) -> list[dict]:
-    """Naive and cascade runs (fcn) on ``images``, computed afresh; per run the windows, tiles and
-    seconds per level (summed over the images) and the wall time."""
-    casc = cascade.Cascade(models, cascade.Options(mode="fcn", gpu=gpu), root, root / "nets", show_progress=False)
-    for lv in (1, 2, 3, 4):
-        casc.engine(lv)  # net set-up outside the timing
-    # count the fcn tiles each level's engine computes, per call
-    tiles: dict[tuple[str, int], list[int]] = {}
-    for lv in (1, 2, 3, 4):
-        eng = casc.engine(lv)
-        orig = eng._run_masked
-
-        def counted(*a, _orig=orig, _eng=eng, _lv=lv, **k):
-            out = _orig(*a, **k)
-            tiles.setdefault((current[0], _lv), [0, 0])
-            tiles[(current[0], _lv)][0] += _eng.last_work["tiles"]
-            tiles[(current[0], _lv)][1] += _eng.last_work["tiles_total"]
-            return out
-
-        eng._run_masked = counted
-    current = [""]
+def run_cascade(
+    models, images: list[Path], thresholds: dict, root: Path, mode: str = "exact", gpu: bool = False
+) -> list[dict]:
+    """Naive and cascade runs (engine ``mode``) on ``images``, computed afresh, image by image side by
+    side (:meth:`cascade.Cascade.run_interleaved`); per run the windows, fcn tiles and seconds per
+    level (summed over the images)."""
+    casc = cascade.Cascade(models, cascade.Options(mode=mode, gpu=gpu), root, root / "nets", show_progress=False)
+    runs = [("naive", None, (1,))] + [(n, th, (4, 3, 2, 1)) for n, th in thresholds.items()]
     rows = []
-    for name, t, levels in [("naive", None, (1,))] + [(n, th, (4, 3, 2, 1)) for n, th in thresholds.items()]:
-        current[0] = name
-        t0 = time.perf_counter()
-        res = casc.run(images, name, t, levels=levels)
-        wall = time.perf_counter() - t0
+    for (name, _, levels), res in zip(runs, casc.run_interleaved(images, runs)):
+        st = [res.images[i.name[:-4]] for i in images]
         per = {
             lv: {
-                "windows": sum(res.images[i.name[:-4]][lv]["computed"] for i in images),
-                "pixels": sum(res.images[i.name[:-4]][lv]["pixels"] for i in images),
-                "seconds": sum(res.images[i.name[:-4]][lv]["seconds"] for i in images),
-                "engine": sum(res.images[i.name[:-4]][lv]["engine_seconds"] for i in images),
-                "tiles": tiles.get((name, lv), [0, 0]),
+                "windows": sum(s[lv]["computed"] for s in st),
+                "pixels": sum(s[lv]["pixels"] for s in st),
+                "seconds": sum(s[lv]["seconds"] for s in st),
+                "engine": sum(s[lv]["engine_seconds"] for s in st),
+                "tiles": [sum(s[lv].get("tiles") or 0 for s in st), sum(s[lv].get("tiles_total") or 0 for s in st)],
             }
             for lv in levels
         }
-        rows.append({"run": name, "wall": wall, "levels": per})
+        rows.append({"run": name, "levels": per})
     return rows
+
+
+def demo_mode(work: Path) -> str:
+    """The engine the demo's cascade used (WORK/cascade/naive.json), else exact (the demo's default)."""
+    naive = work / "cascade" / "naive.json"
+    return json.loads(naive.read_text())["options"]["mode"] if naive.is_file() else "exact"
 
 
 # --------------------------------------------------------------------------- main
@@ -211,6 +203,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs per point (the best counts)")
     ap.add_argument("--fold", type=int, default=1)
     ap.add_argument("--gpu", action="store_true", help="the engines on the GPU")
+    ap.add_argument(
+        "--cascade-mode", choices=("exact", "fcn"), help="part 3's engine (default: the one the demo's cascade used)"
+    )
     a = ap.parse_args()
     sizes = [int(v) for v in a.sizes.split(",") if v]
     coverages = [float(v) / 100 for v in a.coverages.split(",") if v]
@@ -286,7 +281,8 @@ def nuclei_image(tmp: Path, size: int) -> np.ndarray:
 
 def cascade_part(a: argparse.Namespace, models, tmp: Path) -> None:
     """Part 3: naive against the cascade on the demo's test images."""
-    print("\n3. the cascade on the demo's test images (fcn engine)")
+    mode = a.cascade_mode or demo_mode(a.work)
+    print(f"\n3. the cascade on the demo's test images ({mode} engine, runs side by side image by image)")
     if models is None:
         print(f"   skipped: no fold-{a.fold} level models in {a.work} (run `make demo-radhical` first)")
         return
@@ -307,10 +303,10 @@ def cascade_part(a: argparse.Namespace, models, tmp: Path) -> None:
         from pipeline.usecases.radhical.search import chosen
 
         thresholds["searched"] = chosen(json.loads(search.read_text()))
-    rows = run_cascade(models, images, thresholds, tmp / "cascade", a.gpu)
+    rows = run_cascade(models, images, thresholds, tmp / "cascade", mode, a.gpu)
     naive = rows[0]
     nv_w = naive["levels"][1]["windows"]
-    nv_t = naive["levels"][1]["tiles"][1]
+    nv_t = naive["levels"][1]["tiles"][1] or float("nan")  # exact: no tiles
     used = ", ".join(f"{k} {t.text()}" for k, t in thresholds.items())
     print(f"   {len(images)} image(s): {', '.join(i.name for i in images)}; thresholds {used}")
     print(
@@ -335,6 +331,12 @@ def cascade_part(a: argparse.Namespace, models, tmp: Path) -> None:
         "   fractions: of the naive run's windows (one per pixel), of its fcn tiles (tiles x levels asked, "
         "each level's own tile grid) and of its wall time (all levels: reading, resizing, selecting, the net, writing)"
     )
+    nv_s = sum(v["seconds"] for v in naive["levels"].values())
+    for r in rows[1:]:  # the engine's own work: windows (exact), tiles (fcn)
+        work = sum(v["tiles"][0] if mode == "fcn" else v["windows"] for v in r["levels"].values())
+        whole = nv_t if mode == "fcn" else nv_w
+        secs = sum(v["seconds"] for v in r["levels"].values())
+        print(f"CASCADE {r['run']} engine={mode} work_saved={1 - work / whole:.3f} time_saved={1 - secs / nv_s:.3f}")
 
 
 if __name__ == "__main__":

@@ -283,6 +283,8 @@ def test_full_search_cascade_and_table_stages(tmp_path):
         assert set(row["level_seconds"]) == {"4", "3", "2", "1"}
     assert res["runs"]["radhical (searched thresholds)"]["chosen_on"] == "validation: " + out["validation"][0]
     assert "none of them was used to choose a threshold" in md
+    # every run of a test image side by side in one process: the wall times compare like for like
+    assert "- Wall times side by side:" in md and "(not side by side)" not in md
     # QuPath: each RADHicaL row's final segmentation of each test image as polygons (issue 29), exactly
     # the mask the table graded when rasterised back
     for label in ("radhical (published thresholds)", "radhical (searched thresholds)"):
@@ -316,6 +318,9 @@ def test_full_search_cascade_and_table_stages(tmp_path):
         f"1 of them also chose the searched thresholds (validation): {out['validation'][0]}"
         in (work / "radhical.md").read_text()
     )
+    # the validation image's naive level 1 is the full stage's, the other image's levels the first run's:
+    # timed in other sessions than this run's new levels, which the table says
+    assert "(not side by side)" in (work / "radhical.md").read_text()
     # explicit thresholds make one cascade run; the search is reused, not redone
     cfg = cfg.replace(test_set="disjoint")
     t0 = (work / "search" / "search.json").stat().st_mtime_ns
@@ -337,10 +342,11 @@ def test_config_from_the_command_line_is_a_frozen_config_a_python_caller_can_bui
     uc, args = parse_usecase_argv(["demo-radhical", "--work", "w", "--grid", "16"], tmp_path)
     cfg = uc.config(args)
     # the demo's defaults (RADHicaL's __init__.py): 300 iterations, 120 positives, fold 1 only, one
-    # validation patient, the fcn engine, Caffe's intervals 100000/100000/50
-    assert (cfg.work, cfg.iterations, cfg.seed, cfg.jobs, cfg.infer_mode) == (tmp_path / "w", 300, 1, 1, "fcn")
+    # validation patient, the exact engine (issue 26: the cascade's cost follows its windows), Caffe's
+    # intervals 100000/100000/50
+    assert (cfg.work, cfg.iterations, cfg.seed, cfg.jobs, cfg.infer_mode) == (tmp_path / "w", 300, 1, 1, "exact")
     assert (cfg.params.max_positive, cfg.train_folds, cfg.validation_count, cfg.grid) == (120, (1,), 1, 16)
-    assert cfg.cascade == cascade.Options(mode="fcn")
+    assert cfg.cascade == cascade.Options(mode="exact")
     assert (cfg.solver.max_iter, cfg.solver.test_interval, cfg.solver.snapshot, cfg.solver.display) == (
         300,
         100000,
@@ -354,7 +360,7 @@ def test_config_from_the_command_line_is_a_frozen_config_a_python_caller_can_bui
         work=tmp_path / "w",
         data=None,
         iterations=300,
-        infer_mode="fcn",
+        infer_mode="exact",
         solver=cfg.solver,
         params=Params(max_positive=120),
         train_folds=(1,),

@@ -159,3 +159,17 @@ def test_masked_progress_adds_up_to_the_masks_pixels(engines, image):
         assert sum(counts) == 176, mode
         if mode == "exact":  # reference: one call of 8192 windows; fcn: the whole image (cheaper than its tiles)
             assert len(counts) > 1, mode  # reported as it goes (batches of 7)
+
+
+def test_exact_forward_batch_shares_the_windows_evenly():
+    from pipeline.inference.engines.exact import ExactEngine
+
+    fb = ExactEngine.forward_batch
+    # 6,345 windows at most 1024 a forward: 7 forwards; 6345 / 7 = 906.4 -> 907, rounded up to 16: 912
+    # (7 x 912 = 6,384: 39 padded windows, where 7 x 1024 padded 823)
+    assert fb(6345, 1024) == 912
+    assert fb(2149, 1024) == 720  # 3 forwards: 717 -> 720 (2,160 computed, not 3,072)
+    assert fb(40000, 1024) == 1008  # 40 forwards of 1000 -> 1008
+    assert fb(400, 1024) == 400 and fb(1, 1024) == 16  # one forward: the windows rounded up to 16
+    assert fb(1025, 1024) == 528  # 2 forwards of 513 -> 528
+    assert fb(176, 7) == 7  # never above the batch

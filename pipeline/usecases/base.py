@@ -334,21 +334,22 @@ class UseCase(ABC):
             add_force_argument(d)
             d.set_defaults(usecase=self, demo=True)
 
-    def demo_data(self, work: Path, seed: int, force: bool = False) -> tuple[Path, recipes.Recipe]:
-        """The generated cohort in ``work/generated_cohort`` as a stage ("cohort", option ``seed``):
-        made once, refused when asked again with another seed; returns (data folder, its recipe)."""
+    def demo_data(self, work: Path, seed: int, force: bool = False, **more: Any) -> tuple[Path, recipes.Recipe]:
+        """The generated cohort in ``work/generated_cohort`` as a stage ("cohort", options ``seed`` and
+        ``more``, which :meth:`make_demo_cohort` also receives): made once, refused when asked again
+        with other options; returns (data folder, its recipe)."""
         folder = Path(work) / "generated_cohort"
         made: list[Path] = []
         rec = recipes.stage(
             "cohort",
             work,
-            options={"usecase": self.name, "seed": seed},
+            options={"usecase": self.name, "seed": seed, **more},
             outputs=[folder.name],
             what="the generated cohort",
             force=force,
-            make=lambda: made.append(self.make_demo_cohort(folder, seed)),
+            make=lambda: made.append(self.make_demo_cohort(folder, seed, **more)),
         )
-        return made[0] if made else self.make_demo_cohort(folder, seed), rec
+        return made[0] if made else self.make_demo_cohort(folder, seed, **more), rec
 
     def parse_stages(self, text: str | None) -> tuple[str, ...]:
         """``--stages`` text to a tuple in pipeline order; unknown names are an error."""

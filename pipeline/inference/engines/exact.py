@@ -17,10 +17,11 @@ class ExactEngine(Engine):
     """The mean of each window's and its mirror's probabilities (what the reference's 10
     oversampled inputs average to), windows cut as numpy views.
 
-    Each call shapes the deploy net once to 2 x B inputs (B windows and their B mirrors, B = the
-    call's windows rounded up to :data:`ROUND`, at most half of ``Options.batch``) and feeds it chunks of B
-    windows, the last chunk padded with zeros: no reshape per short batch, so the cost follows the
-    windows asked for (|dP| to the reference <= 1e-5)."""
+    Each call shapes the deploy net once to 2 x B inputs (B windows and their B mirrors; B: the
+    call's windows shared evenly among the fewest forwards of at most half of ``Options.batch``
+    windows, rounded up to :data:`ROUND`, :meth:`forward_batch`) and feeds it chunks of B windows,
+    the last chunk padded with zeros: no reshape per short batch and little padding, so the cost
+    follows the windows asked for (|dP| to the reference <= 1e-5)."""
 
     name = "exact"
     context = HW  # the 32x32 window: rows r-16 .. r+15
@@ -29,9 +30,16 @@ class ExactEngine(Engine):
         super().__init__(*a, **k)
         self.clf = PatchClassifier(self.model, self.mean_path, deploy=self.deploy, gpu=self.gpu)
 
-    def forward_batch(self, n: int, batch: int) -> int:
-        """Windows per forward for a call of ``n`` windows: ``n`` rounded up to :data:`ROUND`, at most ``batch``."""
-        return max(1, min(int(batch), -(-int(n) // ROUND) * ROUND))
+    @staticmethod
+    def forward_batch(n: int, batch: int) -> int:
+        """Windows per forward for a call of ``n`` windows: the fewest forwards of at most ``batch``
+        windows (k = ceil(n / batch)), shared evenly (ceil(n / k) rounded up to :data:`ROUND`, at most
+        ``batch``), so the padded last chunk wastes fewer than ROUND x k windows (e.g. 6,345 windows,
+        batch 1024: 7 forwards of 912, not 7 of 1024 with 823 padded)."""
+        n, batch = max(1, int(n)), max(1, int(batch))
+        forwards = -(-n // batch)
+        share = -(-n // forwards)  # windows per forward, before rounding
+        return max(1, min(batch, -(-share // ROUND) * ROUND))
 
     def classify(self, win: np.ndarray, batch: int, progress: Progress | None = None) -> np.ndarray:
         """Probabilities (N x classes) of N windows (N x 32 x 32 x 3 RGB [0, 1], views allowed):

@@ -5,10 +5,10 @@ Four levels of each image (x1, x.5, x.25, x.1), one "AlexNet 32w" net per level 
 outputs, five patient folds; at inference a cascade from the coarsest level computes each finer
 level only where the coarser one is unsure. Modules: ``levels`` (level masks, class rules),
 ``patches`` (step 1), ``runner`` (the stages), ``rules`` (which pixels each level computes),
-``cascade`` (inference), ``search`` (thresholds), ``table`` (the headline table). A run is the
-stage graph of :func:`runner.graph` (per fold x level: key "<k>_<l>"); :meth:`RADHicaL.config`
-builds its frozen :class:`runner.Config` from the command line (a Python caller builds one and
-calls :func:`runner.run` without argparse).
+``cascade`` (inference), ``search`` (thresholds), ``table`` (the headline table), ``demo`` (the
+demo cohort). A run is the stage graph of :func:`runner.graph` (per fold x level: key "<k>_<l>");
+:meth:`RADHicaL.config` builds its frozen :class:`runner.Config` from the command line (a Python
+caller builds one and calls :func:`runner.run` without argparse).
 """
 
 from __future__ import annotations
@@ -22,16 +22,17 @@ from pipeline.export import Options as ExportOptions
 from pipeline.scheduler.plan import JobStep, restrict
 from pipeline.usecases import datasets
 from pipeline.usecases.base import UseCase, add_run_arguments
-from pipeline.usecases.radhical import cascade, geojson, rules, runner, table
+from pipeline.usecases.radhical import cascade, demo, geojson, rules, runner, table
 from pipeline.usecases.radhical.levels import LEVELS
 from pipeline.usecases.radhical.patches import Params
 
 log = logging.getLogger(__name__)
 
-#: The demo cohort: 25 generated patients, one 800x800 image each, so five per fold: the demo's one
-#: validation patient (``--validation 1``) leaves four test images no threshold was chosen on.
-DEMO_PATIENTS = 25
-DEMO_SIZE = 800
+#: The demo cohort (:mod:`.demo`): 25 generated patients, one 800x800 image each, so five per fold:
+#: the demo's one validation patient (``--validation 1``) leaves four test images no threshold was
+#: chosen on; the cascade fold's test images are cropped to 200x200 (the exact engine's naive run).
+DEMO_PATIENTS = demo.PATIENTS
+DEMO_SIZE = demo.SIZE
 
 
 def _folds(text: str) -> tuple[int, ...]:
@@ -79,8 +80,9 @@ class RADHicaL(UseCase):
             iterations=300 if demo else 600000,
             iterations_help="training iterations per level model (published 600000)",
             jobs_help="level models trained at the same time",
-            infer_mode="fcn" if demo else "exact",
-            infer_help="step-5 engine (exact: the original's numbers; fcn: fast, other numbers)",
+            infer_mode="exact",
+            infer_help="step-5 engine (exact, default: the original's numbers, cost per window; fcn: fast, other "
+            "numbers, cost by area)",
             intervals=(100000, 100000, 50) if demo else (None, None, None),
             schedule=False,
         )
@@ -200,7 +202,7 @@ class RADHicaL(UseCase):
     def run(self, args: argparse.Namespace, stages: tuple[str, ...], demo: bool = False) -> dict:
         cfg = self.config(args)  # the options are checked before the data are made or extracted
         if demo:
-            data, data_recipe = self.demo_data(cfg.work, cfg.seed, cfg.force)
+            data, data_recipe = self.demo_data(cfg.work, cfg.seed, cfg.force, fold=cfg.fold)
         else:
             data, data_recipe = self.prepare_data(args.data, cfg.work / "data"), recipes.source(args.data)
         cfg = cfg.replace(data=data, data_recipe=data_recipe)
@@ -258,14 +260,13 @@ class RADHicaL(UseCase):
             stages,
         )
 
-    def make_demo_cohort(self, folder: Path, seed: int) -> Path:
-        found = len(list(Path(folder).glob(nuclei.MASK_GLOB)))
-        if found and found != DEMO_PATIENTS:
-            raise ValueError(
-                f"{folder}: a generated cohort of {found} images (an earlier demo); this demo makes "
-                f"{DEMO_PATIENTS}: use a new --work folder (make: WORK=...) or remove that one"
-            )
-        if not found:
-            nuclei.make_cohort(folder, n_patients=DEMO_PATIENTS, size=DEMO_SIZE, seed=seed)
-        log.warning("the demo cohort in %s is GENERATED (synthetic nuclei images), not real tissue", folder)
-        return Path(folder)
+    def make_demo_cohort(self, folder: Path, seed: int, fold: int = 1, test_size: int = demo.TEST_SIZE) -> Path:
+        """The demo cohort of :mod:`.demo`: fold ``fold``'s test images cropped to ``test_size``."""
+        if test_size != demo.TEST_SIZE:
+            raise ValueError(f"the demo cohort's test images are {demo.TEST_SIZE} px, not {test_size}")
+        return demo.make_cohort(folder, seed, fold)
+
+    def demo_data(self, work: Path, seed: int, force: bool = False, fold: int = 1) -> tuple[Path, recipes.Recipe]:
+        """The demo cohort (:mod:`.demo`) as the "cohort" stage: its options are the seed, the fold
+        whose test images are cropped and their size."""
+        return super().demo_data(work, seed, force, fold=fold, test_size=demo.TEST_SIZE)

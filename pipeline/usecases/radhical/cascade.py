@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -233,6 +234,9 @@ class Cascade:
         self.show_progress = show_progress
         self._engines: dict[int, inference.Engine] = {}
         self._digests: dict[Path, str] = {}
+        #: names the process (and this object) that measures the levels' seconds: the table compares
+        #: wall times only of levels measured in one session
+        self.session = f"{os.getpid()}-{time.time_ns()}"
 
     def _digest(self, path: Path) -> str:
         if path not in self._digests:
@@ -269,11 +273,48 @@ class Cascade:
         """Run ``levels`` (coarse to fine) over ``images``: with ``thresholds`` None every level is a
         base run (``-b``: every pixel), else the first level is the base and each next level the
         cascade. Finished image-levels are skipped. Writes WORK/cascade/<name>.json."""
+        return self.run_interleaved(images, [(name, thresholds, levels)])[0]
+
+    def run_interleaved(
+        self, images: list[Path], runs: list[tuple[str, Thresholds | None, tuple[int, ...]]]
+    ) -> list[RunResult]:
+        """Several runs (name, thresholds, levels; as :meth:`run`) image by image: each image goes
+        through every run before the next image starts, so that the runs' wall times, compared in
+        the table, are measured side by side in one process under the same machine load. The
+        level nets are set up before any timing. Writes WORK/cascade/<name>.json of each run."""
         from tqdm import tqdm
 
-        check_models(self.models, levels)
-        if thresholds is not None:
-            thresholds.validate(name)
+        prepared = []
+        for name, thresholds, levels in runs:
+            check_models(self.models, levels)
+            if thresholds is not None:
+                thresholds.validate(name)
+            prepared.append((self._prepare(name, thresholds, levels), thresholds, levels))
+        for _, _, levels in prepared:
+            for lv in levels:
+                self.engine(lv)  # net set-up outside the timed levels
+        desc = f"cascade {', '.join(name for name, _, _ in runs)}"
+        for img in tqdm(images, desc=desc, unit="image", disable=not self.show_progress):
+            for res, thresholds, levels in prepared:
+                self._image(res, img, thresholds, levels)
+        for res, thresholds, _ in prepared:
+            atomic.write_text(
+                self.root / f"{res.name}.json",
+                json.dumps(
+                    {
+                        "name": res.name,
+                        "thresholds": asdict(thresholds) if thresholds else None,
+                        "options": asdict(self.opts),
+                        "levels": res.levels,
+                        "images": res.images,
+                    },
+                    indent=1,
+                ),
+            )
+        return [res for res, _, _ in prepared]
+
+    def _prepare(self, name: str, thresholds: Thresholds | None, levels: tuple[int, ...]) -> RunResult:
+        """The run's level folders (keyed by what makes each level), created with their recipe.json."""
         res = RunResult(name)
         keys: dict[int, str] = {}
         parent = None
@@ -287,39 +328,28 @@ class Cascade:
                 atomic.write_text(d / "recipe.json", json.dumps(recipe, indent=1))
             res.levels[lv], keys[lv] = str(d), key
             parent = lv if thresholds is not None else None
-        for img in tqdm(images, desc=f"cascade {name}", unit="image", disable=not self.show_progress):
-            stem = img.name[:-4]
-            full = None
-            res.images[stem] = {}
-            prev = None
-            for lv in levels:
-                d = res.level_dir(lv)
-                sp = _stats_path(d, stem, lv)
-                if sp.is_file():
-                    res.images[stem][lv] = json.loads(sp.read_text())
-                else:
-                    if full is None:
-                        full = load_image(img)
-                    cascading = thresholds is not None and prev is not None
-                    lo, up = thresholds.for_run_of(lv) if cascading else (0.0, 1.0)
-                    res.images[stem][lv] = self._level(
-                        full, img, stem, lv, d, res.level_dir(prev) if cascading else None, prev, lo, up
-                    )
-                prev = lv if thresholds is not None else None
-        atomic.write_text(
-            self.root / f"{name}.json",
-            json.dumps(
-                {
-                    "name": name,
-                    "thresholds": asdict(thresholds) if thresholds else None,
-                    "options": asdict(self.opts),
-                    "levels": res.levels,
-                    "images": res.images,
-                },
-                indent=1,
-            ),
-        )
         return res
+
+    def _image(self, res: RunResult, img: Path, thresholds: Thresholds | None, levels: tuple[int, ...]) -> None:
+        """One image through a run's levels (finished image-levels read back, not recomputed)."""
+        stem = img.name[:-4]
+        full = None
+        res.images[stem] = {}
+        prev = None
+        for lv in levels:
+            d = res.level_dir(lv)
+            sp = _stats_path(d, stem, lv)
+            if sp.is_file():
+                res.images[stem][lv] = json.loads(sp.read_text())
+            else:
+                if full is None:
+                    full = load_image(img)
+                cascading = thresholds is not None and prev is not None
+                lo, up = thresholds.for_run_of(lv) if cascading else (0.0, 1.0)
+                res.images[stem][lv] = self._level(
+                    full, img, stem, lv, d, res.level_dir(prev) if cascading else None, prev, lo, up
+                )
+            prev = lv if thresholds is not None else None
 
     def _level(
         self,
@@ -373,6 +403,7 @@ class Cascade:
             "engine_seconds": round(t2 - t1, 4),
             "tiles": work["tiles"] if work else None,  # fcn: output tiles computed, of "tiles_total"
             "tiles_total": work["tiles_total"] if work else None,
+            "session": self.session,  # the process that measured "seconds" (like for like: table.py)
             "lower": lower if parent_dir is not None else None,
             "upper": upper if parent_dir is not None else None,
         }
