@@ -109,6 +109,18 @@ def test_both_stages_end_to_end(mitosis_run):
     assert d["tp"] + d["fn"] >= truth  # every test frame has at least one mitosis
 
 
+def test_export_of_the_work_folder_rewrites_the_same_points(mitosis_run, tmp_path):
+    """``python -m pipeline export WORK`` finds the detections the scores counted again (the peak
+    options and map source recorded in scores.json): the same points, one line, no traceback."""
+    work = _first_run(mitosis_run[1], tmp_path / "w")
+    files = sorted((work / "output").glob("*/*.geojson"))
+    before = {f: json.loads(f.read_text())["features"] for f in files}  # the header names the maps' folder
+    out = _cli("export", str(work))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert files and {f: json.loads(f.read_text())["features"] for f in files} == before
+    assert all(f.stat().st_mtime_ns > work.stat().st_mtime_ns for f in files)  # written again
+
+
 def test_rerun_skips_and_a_stage2_option_refuses_then_forces(mitosis_run):
     data, work, first = mitosis_run
     assert first.returncode == 0

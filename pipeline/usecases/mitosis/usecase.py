@@ -207,9 +207,9 @@ class Mitosis(CrossValidatedUseCase):
 
         return found
 
-    def export_peaks(self, folder: Path, stem: str) -> tuple[np.ndarray, np.ndarray]:
+    def export_peaks(self, folder: Path, stem: str, source: str = "png") -> tuple[np.ndarray, np.ndarray]:
         """``export`` of a work folder: the detections its scores counted (the peak options and map
-        source recorded in WORK/scores.json; the defaults when it has none)."""
+        source recorded in WORK/scores.json; the defaults and ``source`` when it has none)."""
         recorded = Path(folder).parent.parent / "scores.json"
         s = json.loads(recorded.read_text()) if recorded.is_file() else {}
         defaults = {
@@ -218,7 +218,7 @@ class Mitosis(CrossValidatedUseCase):
             "peak_disk": detection.PEAK_DISK,
         }
         scoring = {k: s.get(k, v) for k, v in defaults.items()}
-        return self._peak_finder(scoring, s.get("score_from", "png"))(folder, stem)
+        return self._peak_finder(scoring, s.get("score_from", source))(folder, stem)
 
     def make_demo_cohort(self, folder: Path, seed: int) -> Path:
         if not any(Path(folder).glob("*.tif")):
