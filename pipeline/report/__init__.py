@@ -12,10 +12,23 @@ Shared code: it knows no use case by name. Each use case fills a :class:`Content
 WORK``, and every use-case run) puts the two together with :func:`build`.
 """
 
-from pipeline.report.content import Cell, Column, Content, Picture, Row, Section, Table, from_json, resolve_ref
+from pipeline.report.content import (
+    DETECTION_COLUMNS,
+    Cell,
+    Column,
+    Content,
+    Picture,
+    Row,
+    Section,
+    Table,
+    detection_rows,
+    from_json,
+    resolve_ref,
+)
 from pipeline.report.page import Option, Page, build, table_report
 
 __all__ = [
+    "DETECTION_COLUMNS",
     "Cell",
     "Column",
     "Content",
@@ -26,6 +39,7 @@ __all__ = [
     "Section",
     "Table",
     "build",
+    "detection_rows",
     "from_json",
     "resolve_ref",
     "table_report",

@@ -18,7 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Cell", "Column", "Content", "Picture", "Row", "Section", "Table", "from_json", "resolve_ref"]
+__all__ = [
+    "DETECTION_COLUMNS",
+    "Cell",
+    "Column",
+    "Content",
+    "Picture",
+    "Row",
+    "Section",
+    "Table",
+    "detection_rows",
+    "from_json",
+    "resolve_ref",
+]
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,33 @@ def from_json(doc: Any, file: str, *path: str | int) -> Cell:
     for p in path:
         value = value[p]
     return Cell(value, f"{file}#{_pointer(path)}")
+
+
+#: The headline columns of a detection use case's scores (use cases 4 and 5): counts, then rates.
+DETECTION_COLUMNS = [
+    Column("tp", "tp", 0),
+    Column("fp", "fp", 0),
+    Column("fn", "fn", 0),
+    Column("precision", "precision"),
+    Column("recall", "recall"),
+    Column("f_score", "F-score"),
+]
+
+
+def detection_rows(scores: dict, unit: str) -> list[Row]:
+    """Rows of a detection scores.json (``folds[i].detection`` and ``pooled``, each holding the
+    :data:`DETECTION_COLUMNS`): one per fold, noting its number of test ``unit`` s ("image",
+    "frame"), then the pooled row."""
+    rows = [
+        Row(
+            f"fold {f['fold']}",
+            {c.key: from_json(scores, "scores.json", "folds", i, "detection", c.key) for c in DETECTION_COLUMNS},
+            note=f"{len(f['images'])} test {unit}(s)",
+        )
+        for i, f in enumerate(scores["folds"])
+    ]
+    pooled = {c.key: from_json(scores, "scores.json", "pooled", c.key) for c in DETECTION_COLUMNS}
+    return rows + [Row("pooled", pooled, kind="pooled", note=f"all folds' test {unit}s")]
 
 
 def resolve_ref(work: Path, ref: str) -> Any:

@@ -37,7 +37,7 @@ import numpy as np
 
 from pipeline import metrics
 from pipeline.export import Spec
-from pipeline.report import Row, Section, Table, from_json
+from pipeline.report import DETECTION_COLUMNS, Section, Table, detection_rows
 from pipeline.usecases import datasets
 from pipeline.usecases.base import CrossValidatedUseCase, Figure
 from pipeline.usecases.lymphocyte.cohort import make_cohort  # noqa: F401
@@ -55,7 +55,6 @@ from pipeline.usecases.lymphocyte.patches import (  # noqa: F401
 from pipeline.usecases.lymphocyte.pictures import image_centres, report_pictures, sort_centres  # noqa: F401
 from pipeline.usecases.lymphocyte.scores import (  # noqa: F401
     DISK_RADIUS,
-    HEADLINE,
     MATCH_RADIUS,
     PEAK_CLEAR_RADIUS,
     PEAK_THRESHOLD,
@@ -139,25 +138,9 @@ class Lymphocytes(CrossValidatedUseCase):
         return scores_markdown(scores)
 
     def report_headline(self, scores: dict) -> Table:
-        rows = [
-            Row(
-                f"fold {f['fold']}",
-                {c.key: from_json(scores, "scores.json", "folds", i, "detection", c.key) for c in HEADLINE},
-                note=f"{len(f['images'])} test image(s)",
-            )
-            for i, f in enumerate(scores["folds"])
-        ]
-        rows.append(
-            Row(
-                "pooled",
-                {c.key: from_json(scores, "scores.json", "pooled", c.key) for c in HEADLINE},
-                kind="pooled",
-                note="all folds' test images",
-            )
-        )
         return Table(
-            HEADLINE,
-            rows + self.published_rows({"f_score": "f_score"}),
+            DETECTION_COLUMNS,
+            detection_rows(scores, "image") + self.published_rows({"f_score": "f_score"}),
             caption=(
                 f"Detection: peaks of P(lymphocyte) (disk radius {DISK_RADIUS}, threshold {PEAK_THRESHOLD}, clearing "
                 f"radius {PEAK_CLEAR_RADIUS} at the 4x scale) matched one to one to the annotated centres within "

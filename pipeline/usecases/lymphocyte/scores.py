@@ -10,7 +10,6 @@ import numpy as np
 from pipeline import detection, inference, metrics
 from pipeline.detection import to_original_scale
 from pipeline.matlab import fspecial_disk
-from pipeline.report import Column
 from pipeline.report.mdtable import document, fixed, pipe_table
 from pipeline.usecases.lymphocyte.patches import mask_path_for
 
@@ -123,13 +122,3 @@ def scores_markdown(s: dict) -> str:
         f"{s['match_radius']} px.",
         pipe_table(["fold", "tp", "fp", "fn", "precision", "recall", "F-score"], rows),
     )
-
-
-HEADLINE = [
-    Column("tp", "tp", 0),
-    Column("fp", "fp", 0),
-    Column("fn", "fn", 0),
-    Column("precision", "precision"),
-    Column("recall", "recall"),
-    Column("f_score", "F-score"),
-]

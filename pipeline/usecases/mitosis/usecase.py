@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline import artefacts, crossval, inference, recipes
 from pipeline import export as geojson_export
-from pipeline.report import Column, Row, Section, Table, from_json
+from pipeline.report import DETECTION_COLUMNS, Section, Table, detection_rows
 from pipeline.scheduler.plan import JobStep, restrict
 from pipeline.usecases.base import Archive, CrossValidatedUseCase, Figure, Layout
 from pipeline.usecases.mitosis import detection, regression, runner
@@ -37,15 +37,6 @@ MITOSIS = Archive(
 )
 
 DEMO_ITER = 100  #: training iterations of each stage in the demo
-
-HEADLINE = [
-    Column("tp", "tp", 0),
-    Column("fp", "fp", 0),
-    Column("fn", "fn", 0),
-    Column("precision", "precision"),
-    Column("recall", "recall"),
-    Column("f_score", "F-score"),
-]
 
 
 class Mitosis(CrossValidatedUseCase):
@@ -274,16 +265,8 @@ class Mitosis(CrossValidatedUseCase):
         return logs
 
     def report_headline(self, scores: dict) -> Table:
-        rows = [
-            Row(f"fold {f['fold']}", {c.key: from_json(scores, "scores.json", "folds", i, "detection", c.key) for c in HEADLINE},
-                note=f"{len(f['images'])} test frame(s)")
-            for i, f in enumerate(scores["folds"])
-        ]  # fmt: skip
-        rows.append(
-            Row("pooled", {c.key: from_json(scores, "scores.json", "pooled", c.key) for c in HEADLINE}, kind="pooled",
-                note="all folds' test frames")
-        )  # fmt: skip
-        return Table(HEADLINE, rows + self.published_rows({"f_score": "f_score"}), caption=detection.rule_text(scores))
+        rows = detection_rows(scores, "frame") + self.published_rows({"f_score": "f_score"})
+        return Table(DETECTION_COLUMNS, rows, caption=detection.rule_text(scores))
 
     def report_sections(self, work: Path, run: dict, scores: dict, pictures: Path) -> list[Section]:
         data_dir = Path(json.loads((work / "patches_report.json").read_text())["config"]["data"])
