@@ -96,12 +96,6 @@ def selected_folds(folds: Sequence[int], nfolds: int = NFOLDS) -> list[int]:
     return ks
 
 
-#: where fold k's files are (:mod:`pipeline.artefacts` names every artefact of a work folder)
-solver_path = artefacts.solver_path
-output_dir = artefacts.output_dir
-validation_dir = artefacts.validation_dir
-
-
 def fold_images(
     assignment: dict[str, int], by_patient: dict[str, list[Path]], k: int, nfolds: int, validation: bool
 ) -> tuple[list[Path], list[Path]]:

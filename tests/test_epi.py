@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import crossval, folds, lists, metrics
+from pipeline import artefacts, crossval, folds, lists, metrics
 from pipeline.usecases import epi
 
 
@@ -127,8 +127,8 @@ def test_scores_read_the_pngs_and_the_validation_folder(tmp_path):
 
 
 def test_validation_outputs_have_their_own_folder(tmp_path):
-    assert crossval.output_dir(tmp_path, 2) == tmp_path / "output" / "2"
-    assert crossval.validation_dir(tmp_path, 2) == tmp_path / "validation" / "2"
+    assert artefacts.output_dir(tmp_path, 2) == tmp_path / "output" / "2"
+    assert artefacts.validation_dir(tmp_path, 2) == tmp_path / "validation" / "2"
 
 
 def test_usecase2_end_to_end_keeps_validation_maps_apart(tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import REPO_ROOT, crossval, training
+from pipeline import REPO_ROOT, artefacts, crossval, training
 
 # demo-epi with seed 1 assigns its six generated patients to folds so (lists/folds.json):
 FOLDS = {"8001": 3, "8002": 2, "8003": 5, "8004": 1, "8005": 4, "8006": 1}
@@ -129,8 +129,8 @@ def test_every_artefact(run):
         names = crossval.fold_names(k)
         for key in ("train_db", "test_db", "mean"):  # "files" is the nets' name prefix, not a file
             assert (work / names[key]).exists(), names[key]
-        assert training.final_model(crossval.solver_path(work, k)).is_file()
-        assert training.final_model(crossval.solver_path(work, k)).name.endswith("_iter_20.caffemodel")
+        assert training.final_model(artefacts.solver_path(work, k)).is_file()
+        assert training.final_model(artefacts.solver_path(work, k)).name.endswith("_iter_20.caffemodel")
         assert {p.name for p in (work / "output" / str(k)).iterdir()} == output_names(OUTPUT_STEMS[k], True)
         assert {p.name for p in (work / "validation" / str(k)).iterdir()} == output_names(VALIDATION_STEMS[k])
     assert not (work / "DB_train_3").exists() and not (work / "output" / "3").exists()
