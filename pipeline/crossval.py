@@ -24,7 +24,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from pipeline import (
     artefacts,
@@ -233,29 +233,34 @@ def stage_outputs(
 
 @dataclass
 class FoldImages:
-    """Each fold's step-5 images, read when first asked (once the folds stage has written
+    """Each fold's images, read when first asked (once the folds stage has written
     WORK/lists/folds.json): ``test(k)`` its test patients' images, ``validation(k)`` those of its
-    validation patients (:func:`fold_images`). ``data`` gives the data folder (a function: the
-    scheduler finds it only once the prepare job has run)."""
+    validation patients (:func:`fold_images`; none unless ``with_validation``), ``train(k)`` those of
+    every other fold's patients. ``data`` gives the data folder (a function: the scheduler finds it
+    only once the prepare job has run); ``by_patient`` lists a data folder's images per patient."""
 
-    uc: FoldedUseCase
     work: Path
-    data: Any  # Callable[[], Path]
+    data: Callable[[], Path]
+    by_patient: Callable[[Path], dict[str, list[Path]]]
+    with_validation: bool = False
     nfolds: int = NFOLDS
     _cache: dict = field(default_factory=dict)
 
-    def _images(self, k: int) -> tuple[list[Path], list[Path]]:
-        if "by_patient" not in self._cache:
-            self._cache["assignment"] = json.loads((Path(self.work) / "lists" / "folds.json").read_text())
-            self._cache["by_patient"] = self.uc.images_by_patient(self.data())
-        a, bp = self._cache["assignment"], self._cache["by_patient"]
-        return fold_images(a, bp, k, self.nfolds, self.uc.validation)
+    def _load(self) -> tuple[dict[str, int], dict[str, list[Path]]]:
+        if not self._cache:
+            assignment = json.loads((Path(self.work) / "lists" / "folds.json").read_text())
+            self._cache.update(assignment=assignment, by_patient=self.by_patient(self.data()))
+        return self._cache["assignment"], self._cache["by_patient"]
 
     def test(self, k: int) -> list[Path]:
-        return self._images(k)[0]
+        return fold_images(*self._load(), k, self.nfolds, self.with_validation)[0]
 
     def validation(self, k: int) -> list[Path]:
-        return self._images(k)[1]
+        return fold_images(*self._load(), k, self.nfolds, self.with_validation)[1]
+
+    def train(self, k: int) -> list[Path]:
+        assignment, by_patient = self._load()
+        return [i for p, f in assignment.items() if f != k for i in by_patient[p]]
 
 
 def outputs_missing(work: Path, k: int, images: Sequence[Path], folder: str = "output") -> list[Path]:
@@ -271,7 +276,7 @@ def graph(uc: FoldedUseCase, cfg: Config, data: Any = None) -> Graph:
     folder, default ``cfg.data``) is called only when the folds' images are needed."""
     work = Path(cfg.work)
     ks = selected_folds(cfg.folds, cfg.nfolds)
-    images = FoldImages(uc, work, data or (lambda: cfg.data), cfg.nfolds)
+    images = FoldImages(work, data or (lambda: cfg.data), uc.images_by_patient, uc.validation, cfg.nfolds)
     g = Graph()
 
     def report() -> dict:

@@ -27,12 +27,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from pipeline import artefacts, atomic, crossval, databases, inference, lists, recipes, templates, training
-from pipeline.crossval import Config, fold_images, fold_names, selected_folds, solver_options, solver_params
+from pipeline.crossval import Config, fold_names, selected_folds, solver_options, solver_params
 from pipeline.graph import Graph, Stage
 from pipeline.usecases.mitosis import detection
 from pipeline.usecases.mitosis.sampling import images_by_patient, run_stage1
@@ -109,35 +108,6 @@ def stage_prototxt2(cfg: Config, k: int) -> templates.FoldFiles:
     )  # fmt: skip
 
 
-@dataclass
-class Frames:
-    """Each fold's frames, read when first asked (once the folds stage has written
-    WORK/lists/folds.json): ``train(k)`` the frames of its training patients (stage 1's maps, stage
-    2's patches), ``test(k)`` those of its test patients. ``data`` gives the data folder (a function:
-    the scheduler finds it only once the prepare job has run)."""
-
-    work: Path
-    data: Callable[[], Path]
-    drop_patients: tuple[str, ...]
-    nfolds: int = crossval.NFOLDS
-    _cache: dict = field(default_factory=dict)
-
-    def _load(self) -> tuple[dict[str, int], dict[str, list[Path]]]:
-        if not self._cache:
-            assignment = json.loads((Path(self.work) / "lists" / "folds.json").read_text())
-            by_patient, _ = images_by_patient(self.data(), self.drop_patients)
-            self._cache.update(assignment=assignment, by_patient=by_patient)
-        return self._cache["assignment"], self._cache["by_patient"]
-
-    def train(self, k: int) -> list[Path]:
-        assignment, by_patient = self._load()
-        return [i for q, f in assignment.items() if f != k for i in by_patient[q]]
-
-    def test(self, k: int) -> list[Path]:
-        assignment, by_patient = self._load()
-        return fold_images(assignment, by_patient, k, self.nfolds, False)[0]
-
-
 def graph(cfg: Config, data: Callable[[], Path] | None = None) -> Graph:
     """The stages of a run of ``cfg`` (its folds, ``cfg.folds``): stage 1's patches, folds, dbs,
     prototxt, train; probs, stage 2's patches2, dbs2, prototxt2, train2; outputs; scores. Each
@@ -145,7 +115,10 @@ def graph(cfg: Config, data: Callable[[], Path] | None = None) -> Graph:
     default ``cfg.data``) is called only when the folds' frames are needed."""
     work, p = cfg.work, cfg.params
     ks = selected_folds(cfg.folds, cfg.nfolds)
-    frames = Frames(work, data or (lambda: cfg.data), p.drop_patients, cfg.nfolds)
+    # each fold's frames: test(k) its test patients', train(k) the other folds' (stage 1's maps, stage 2's patches)
+    frames = crossval.FoldImages(
+        work, data or (lambda: cfg.data), lambda d: images_by_patient(d, p.drop_patients)[0], nfolds=cfg.nfolds
+    )
     sp = solver_params(cfg)
     show = cfg.show_progress and cfg.jobs <= 1  # one progress bar at a time
     g = Graph()
