@@ -62,11 +62,12 @@ generated demo cohort is a stage too (:meth:`UseCase.demo_data`).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from pipeline import artefacts, crossval, inference, recipes, regression
 from pipeline import data as data_sets
@@ -250,6 +251,15 @@ class UseCase(ABC):
         return [f for d in folders for f in self.export_outputs(d, opts, source=source)]
 
     # ------------------------------------------------------------------ cluster jobs
+    def submitted_data(self, args: argparse.Namespace) -> Callable[[], Path]:
+        """The data folder of a submitted run (the demo's generated cohort, or the data prepared in
+        WORK/data), found when first asked and then remembered: the scheduler's done checks need it
+        only once the prepare job has made it."""
+        work = Path(args.work)
+        return functools.cache(
+            lambda: work / "generated_cohort" if args.demo else self.prepare_data(args.data, work / "data")
+        )
+
     def job_steps(self, args: argparse.Namespace) -> tuple[JobStep, ...]:
         """The run of :attr:`command` with the parsed ``args`` as cluster jobs (``python -m pipeline
         submit``): steps in order, each a job or a job array whose tasks run this command with
@@ -509,14 +519,8 @@ class CrossValidatedUseCase(UseCase):
         (:func:`pipeline.crossval.graph`) says its stages are done: recorded done and, for step 5,
         every image's outputs there. Step 5 is partitioned by fold, not shared by claims: each
         fold's outputs are one stage with one recipe record, written by one task (docs/scale-out-clusters.md)."""
-        work = Path(args.work)
         ks = tuple(crossval.selected_folds(args.folds))
-        data: list[Path] = []
-
-        def data_folder() -> Path:
-            if not data:
-                data.append(work / "generated_cohort" if args.demo else self.prepare_data(args.data, work / "data"))
-            return data[0]
+        data_folder = self.submitted_data(args)
 
         g = crossval.graph(self, self.config(args), data_folder)
         prepare = ("patches", "folds", "dbs", "prototxt")

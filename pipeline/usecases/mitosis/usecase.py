@@ -225,14 +225,8 @@ class Mitosis(CrossValidatedUseCase):
         1's maps of fold k, which need stage 1's model k. A task is done when the run's stage graph
         (:func:`pipeline.usecases.mitosis.runner.graph`) says its stages are done: recorded done and,
         for step 5 of the test frames, every frame's maps there."""
-        work = Path(args.work)
         ks = tuple(crossval.selected_folds(args.folds))
-        data: list[Path] = []
-
-        def data_folder() -> Path:
-            if not data:
-                data.append(work / "generated_cohort" if args.demo else self.prepare_data(args.data, work / "data"))
-            return data[0]
+        data_folder = self.submitted_data(args)
 
         g = runner.graph(self.config(args), data_folder)
         prepare, prepare2 = ("patches", "folds", "dbs", "prototxt"), ("patches2", "dbs2", "prototxt2")

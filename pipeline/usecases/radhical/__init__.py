@@ -222,14 +222,8 @@ class RADHicaL(UseCase):
         (an array: task k trains fold k's four level models, ``--train-folds k``, ``-j`` at a time)
         -> cascade (full, search, cascade, table: one job); only the steps of the stages asked for.
         A task is done when the run's stage graph (:func:`runner.graph`) says its stages are done."""
-        work = Path(args.work)
         stages = self.parse_stages(getattr(args, "stages", None))
-        data: list[Path] = []
-
-        def data_folder() -> Path:
-            if not data:
-                data.append(work / "generated_cohort" if args.demo else self.prepare_data(args.data, work / "data"))
-            return data[0]
+        data_folder = self.submitted_data(args)
 
         g = runner.graph(self.config(args), stages, data_folder)
         prepare = ("patches", "folds", "dbs", "prototxt")
