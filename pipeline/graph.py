@@ -33,6 +33,7 @@ Example (two stages; ``work`` a folder)::
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -148,38 +149,34 @@ class Graph:
         if unknown:
             raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))}; choose from {','.join(self.names())}")
         made: dict[str, recipes.Recipe] = {}
-        todo = self.needed(asked)
-        i = 0
-        while i < len(todo):
-            group = [todo[i]]
-            while (
-                todo[i].together is not None
-                and i + len(group) < len(todo)
-                and todo[i + len(group)].name == todo[i].name
-                and todo[i + len(group)].together is not None
-            ):
-                group.append(todo[i + len(group)])
-            i += len(group)
-            steps = []
-            for s in group:
-                if s.when is not None and not s.when():
-                    log.debug("%s: not part of this run", s.id)
-                    continue
-                if s.name in asked and s.incomplete is not None:
-                    self._reopen(s)
-                steps.append((s, self._step(s, made, run=s.name in asked, force=force)))
-            if group[0].together is not None:
-                for _, step in steps:  # refuse before any of them starts (a long training)
-                    step.decide()
-                with ThreadPoolExecutor(max_workers=max(1, group[0].together)) as ex:
-                    recs = list(ex.map(lambda st: st[1].ensure(), steps))
-            else:
-                recs = [step.ensure() for _, step in steps]
-            for (s, _), rec in zip(steps, recs):
-                made[s.id] = rec
-                if s.after is not None:
-                    s.after()
+        # consecutive stages of one name with ``together`` set run as one batch; any other stage alone
+        for (_, together), stages in itertools.groupby(self.needed(asked), lambda s: (s.name, s.together is not None)):
+            for batch in [list(stages)] if together else [[s] for s in stages]:
+                self._run_batch(batch, asked, force, made)
         return made
+
+    def _run_batch(self, batch: list[Stage], asked: set[str], force: bool, made: dict[str, recipes.Recipe]) -> None:
+        """Run ``batch`` (one stage, or stages run ``together`` at a time, all checked before any
+        starts), adding their recipes to ``made`` and calling each one's ``after``."""
+        steps = []
+        for s in batch:
+            if s.when is not None and not s.when():
+                log.debug("%s: not part of this run", s.id)
+                continue
+            if s.name in asked and s.incomplete is not None:
+                self._reopen(s)
+            steps.append((s, self._step(s, made, run=s.name in asked, force=force)))
+        if batch[0].together is not None:
+            for _, step in steps:  # refuse before any of them starts (a long training)
+                step.decide()
+            with ThreadPoolExecutor(max_workers=max(1, batch[0].together)) as ex:
+                recs = list(ex.map(lambda st: st[1].ensure(), steps))
+        else:
+            recs = [step.ensure() for _, step in steps]
+        for (s, _), rec in zip(steps, recs):
+            made[s.id] = rec
+            if s.after is not None:
+                s.after()
 
     def _step(self, s: Stage, made: Mapping[str, recipes.Recipe], run: bool, force: bool) -> recipes.Step:
         inputs = {}
