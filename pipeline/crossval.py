@@ -118,17 +118,6 @@ def fold_names(k: int | str) -> dict[str, str]:
     }
 
 
-def solver_params(cfg: Config) -> templates.SolverParams:
-    """The solver values of a run: ``cfg.solver`` with the run's iterations and seed."""
-    return templates.SolverParams(
-        **{
-            **cfg.solver.__dict__,
-            "max_iter": cfg.iterations,
-            "random_seed": cfg.solver.random_seed if cfg.solver.random_seed is not None else cfg.seed,
-        }
-    )
-
-
 def solver_options(sp: templates.SolverParams, **more) -> dict:
     """Recipe options of the prototxt stage: the solver values (max_iter named ``iter``, as the command line)."""
     d = dict(sp.__dict__)
@@ -201,7 +190,7 @@ def stage_prototxt(cfg: Config, k: int | str, num_output: int = 2) -> templates.
         cfg.work / n["mean"],
         n_test,
         gpu=cfg.gpu,
-        solver=solver_params(cfg),
+        solver=cfg.solver_params(),
         num_output=num_output,
         file_prefix=n["files"],
     )
@@ -325,7 +314,7 @@ def graph(uc: FoldedUseCase, cfg: Config, data: Any = None) -> Graph:
                 make=lambda k=k: stage_dbs(cfg, k),
             )
         )
-    sp = solver_params(cfg)
+    sp = cfg.solver_params()
     for k in ks:
         g.add(
             Stage(

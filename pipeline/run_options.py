@@ -71,6 +71,12 @@ class RunOptions:
         """This config from the shared options in ``args`` and ``more`` (the use case's own)."""
         return cls(**{**cls.shared_from_args(args), **more})
 
+    def solver_params(self) -> SolverParams:
+        """The solver values of the run: :attr:`solver` with its iterations, and its seed as Caffe's
+        ``random_seed`` unless the solver names one."""
+        seed = self.solver.random_seed if self.solver.random_seed is not None else self.seed
+        return dataclasses.replace(self.solver, max_iter=self.iterations, random_seed=seed)
+
     def replace(self: T, **changes: Any) -> T:
         """A copy with ``changes`` (configs are frozen)."""
         return dataclasses.replace(self, **changes)

@@ -20,7 +20,6 @@ Calling it from Python needs no argparse::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -102,15 +101,6 @@ def split_option(split: dict[str, list[str]]) -> str:
     )
 
 
-def solver_params(cfg: Config) -> templates.SolverParams:
-    """The solver values of a run: ``cfg.solver`` with the run's iterations and seed."""
-    return dataclasses.replace(
-        cfg.solver,
-        max_iter=cfg.iterations,
-        random_seed=cfg.solver.random_seed if cfg.solver.random_seed is not None else cfg.seed,
-    )
-
-
 def snapshot_name(cfg: Config) -> str:
     """The snapshot name of the run's variant and net (``caffenet_train_w32_noresize``...)."""
     return artefacts.variant_snapshot(VARIANTS[cfg.variant].released, cfg.dropout)
@@ -140,7 +130,7 @@ def graph(cfg: Config, root: Path, notes: dict | None = None) -> Graph:
     notes = {} if notes is None else notes
     split = load_split(cfg.split_dir)
     model_dir = work / "models"
-    params = solver_params(cfg)
+    params = cfg.solver_params()
     snapshot = snapshot_name(cfg)
     model = model_path(cfg)
     solver = artefacts.solver_path(work, FOLD)

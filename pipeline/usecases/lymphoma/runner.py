@@ -20,7 +20,6 @@ original, :mod:`pipeline.artefacts`):
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -169,15 +168,6 @@ def stage_dbs(cfg: Config, k: int) -> None:
         databases.compute_mean(cfg.work / artefacts.train_db(k), mean)
 
 
-def solver_for(cfg: Config) -> templates.SolverParams:
-    """The run's solver values (iterations, and the seed as Caffe's random_seed unless given)."""
-    return dataclasses.replace(
-        cfg.solver,
-        max_iter=cfg.iterations,
-        random_seed=cfg.solver.random_seed if cfg.solver.random_seed is not None else cfg.seed,
-    )
-
-
 def stage_prototxt(cfg: Config, k: int) -> None:
     """Fold ``k``'s solver, train/test net (crop 32 from the 36x36 tiles; 3 outputs) and deploy net."""
     n_test = len(lists.read_list(cfg.work / "lists" / SPACE / artefacts.patch_list("test", k)))
@@ -191,7 +181,7 @@ def stage_prototxt(cfg: Config, k: int) -> None:
         gpu=cfg.gpu,
         dropout=cfg.dropout,
         num_output=len(tiles.CLASSES),
-        solver=solver_for(cfg),
+        solver=cfg.solver_params(),
         snapshot_name=snapshot_name(cfg.dropout),
     )
 
@@ -355,7 +345,7 @@ def graph(cfg: Config, data: Callable[[], Cohort] | None = None) -> Graph:
     data = data or functools.cache(lambda: cohort(cfg))
     ks = crossval.selected_folds(cfg.folds, foldlists.NFOLDS)
     released = cfg.released_models is not None
-    sp = solver_for(cfg)
+    sp = cfg.solver_params()
     g = Graph()
 
     def folds_digest() -> str:

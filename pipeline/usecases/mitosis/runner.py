@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline import artefacts, atomic, crossval, databases, inference, lists, recipes, templates, training
-from pipeline.crossval import Config, fold_names, selected_folds, solver_options, solver_params
+from pipeline.crossval import Config, fold_names, selected_folds, solver_options
 from pipeline.graph import Graph, Stage
 from pipeline.usecases.mitosis import detection
 from pipeline.usecases.mitosis.sampling import images_by_patient, run_stage1
@@ -104,7 +104,7 @@ def stage_prototxt2(cfg: Config, k: int) -> templates.FoldFiles:
     n_test = len(lists.read_list(artefacts.list_path(work, "test", k))) if test.is_dir() else 0
     return templates.render_fold(
         work / MODELS2, str(k), work / n["train_db"], test if test.is_dir() else None, work / n["mean"], n_test,
-        gpu=cfg.gpu, solver=solver_params(cfg), snapshot_name=STAGE2_SNAPSHOT,
+        gpu=cfg.gpu, solver=cfg.solver_params(), snapshot_name=STAGE2_SNAPSHOT,
     )  # fmt: skip
 
 
@@ -119,7 +119,7 @@ def graph(cfg: Config, data: Callable[[], Path] | None = None) -> Graph:
     frames = crossval.FoldImages(
         work, data or (lambda: cfg.data), lambda d: images_by_patient(d, p.drop_patients)[0], nfolds=cfg.nfolds
     )
-    sp = solver_params(cfg)
+    sp = cfg.solver_params()
     show = cfg.show_progress and cfg.jobs <= 1  # one progress bar at a time
     g = Graph()
 

@@ -404,7 +404,7 @@ def graph(cfg: Config, stages: Sequence[str] = STAGES, data: Callable[[], Path] 
     )
     # ------------------------------------------------ training: per fold and level, key "<k>_<l>"
     pairs = [(k, lv) for k in cfg.train_folds for lv in LEVELS]
-    sp = crossval.solver_params(cfg.crossval())
+    sp = cfg.solver_params()
     for k, lv in pairs:
         name = fold_level(k, lv)
         n = crossval.fold_names(name)
